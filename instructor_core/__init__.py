@@ -1,0 +1,24 @@
+"""instructor_core: instruction-conditioned text embeddings (INSTRUCTOR, Su et al., 2023).
+
+The minimal core: load a model, embed queries and documents with their instructions, save.
+No LangChain, LlamaIndex, Chroma or Qdrant import happens here.
+"""
+
+from __future__ import annotations
+
+from .encoder import InstructorEncoder, TokenBatch
+from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
+from .loading import ModelFolderError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "INSTRUCTOR_RETRIEVAL",
+    "NO_INSTRUCTIONS",
+    "InstructorEncoder",
+    "Instructions",
+    "ModelFolderError",
+    "TokenBatch",
+    "__version__",
+    "template",
+]

@@ -1,0 +1,335 @@
+"""InstructorEncoder: instruction-conditioned text embeddings with exact reference semantics.
+
+The input to the model is ``instruction + text`` (sentence-transformers' prompt semantics). Where
+the model's pooling has ``include_prompt: false`` (every INSTRUCTOR checkpoint), each item's
+instruction tokens are left out of pooling, so one batch can mix instructions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .instructions import Instructions
+from .loading import ModelSpec, read_model_folder, resolve_model_path
+from .modules import Dense, load_transformer, load_tokenizer
+from .pooling import pool
+from .validation import check_instruction, check_pairs, check_texts
+
+__all__ = ["InstructorEncoder", "TokenBatch"]
+
+DTypeName = str | torch.dtype
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """A padded batch ready for the model.
+
+    Attributes:
+        input_ids: ``(batch, seq)`` right-padded token ids.
+        attention_mask: ``(batch, seq)`` 0/1.
+        prompt_lengths: ``(batch,)`` instruction token counts to leave out of pooling, or None
+            where the model pools over the instruction too.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    prompt_lengths: torch.Tensor | None
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        """Return the batch on ``device``."""
+        return TokenBatch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            None if self.prompt_lengths is None else self.prompt_lengths.to(device),
+        )
+
+
+def _pick_device(device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _pick_dtype(dtype: DTypeName | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+class InstructorEncoder(torch.nn.Module):
+    """Embeds texts together with instructions; one model for queries and documents.
+
+    Build one with :meth:`from_pretrained`. ``encode_queries`` and ``encode_documents`` apply the
+    default instructions (or the one passed); ``encode`` takes (instruction, text) pairs.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        transformer: torch.nn.Module,
+        tokenizer,
+        dense: Sequence[Dense],
+        instructions: Instructions,
+        max_length: int,
+        device: torch.device,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+        self.dense = torch.nn.ModuleList(dense)
+        self._instructions = instructions
+        self.max_length = max_length
+        self._prompt_cache: dict[str, tuple[int, int]] = {}
+        self.to(device)
+        self.eval()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        instructions: Instructions | None = None,
+        device: str | torch.device | None = None,
+        max_length: int | None = None,
+        dtype: DTypeName | None = None,
+        *,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+    ) -> InstructorEncoder:
+        """Load an encoder from a local folder or a Hugging Face hub id.
+
+        Args:
+            name_or_path: A sentence-transformers folder, an INSTRUCTOR checkpoint
+                ("hkunlp/instructor-large"), or a plain Hugging Face encoder folder.
+            instructions: Default query/document instructions; None takes the model's own
+                (``config_sentence_transformers.json`` prompts, the INSTRUCTOR retrieval
+                instructions for INSTRUCTOR checkpoints, or none).
+            device: "cpu", "cuda", "cuda:1", "mps"; None picks the best available.
+            max_length: Token limit (instruction + text); None takes the model's own.
+            dtype: "float32" (default, exact), "bfloat16" or "float16".
+            trust_remote_code: Allow model code from the folder; off unless you pass it.
+            revision: Hub revision for hub ids.
+        """
+        if instructions is not None and not isinstance(instructions, Instructions):
+            raise TypeError(
+                f"instructions must be an Instructions(query=..., document=...), got {type(instructions).__name__}"
+            )
+        root = resolve_model_path(name_or_path, revision=revision)
+        spec = read_model_folder(root, hub_id=str(name_or_path))
+        torch_dtype = _pick_dtype(dtype)
+        transformer = load_transformer(spec.transformer_path, torch_dtype, trust_remote_code)
+        tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, trust_remote_code)
+        dense = [Dense.load(d).to(torch_dtype) for d in spec.dense]
+        limit = max_length if max_length is not None else _model_max_length(spec, transformer, tokenizer)
+        if not isinstance(limit, int) or limit < 2:
+            raise ValueError(f"max_length must be an int >= 2, got {limit!r}")
+        return cls(
+            spec,
+            transformer,
+            tokenizer,
+            dense,
+            instructions if instructions is not None else spec.instructions,
+            limit,
+            _pick_device(device),
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def instructions(self) -> Instructions:
+        """The default instructions for queries and documents."""
+        return self._instructions
+
+    @instructions.setter
+    def instructions(self, value: Instructions) -> None:
+        if not isinstance(value, Instructions):
+            raise TypeError(f"instructions must be an Instructions, got {type(value).__name__}")
+        self._instructions = value
+
+    @property
+    def dimension(self) -> int:
+        """Length of each embedding."""
+        if len(self.dense):
+            return self.dense[-1].linear.out_features
+        return int(self.transformer.config.hidden_size if hasattr(self.transformer.config, "hidden_size") else self.transformer.config.d_model)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return next(self.transformer.parameters()).device
+
+    # ------------------------------------------------------------------ public encoding
+    def encode_queries(
+        self,
+        texts: Iterable[str],
+        instruction: str | None = None,
+        *,
+        batch_size: int = 32,
+        normalize: bool = True,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Embed queries with the query instruction (or ``instruction``); float32 ``(n, dimension)``."""
+        prefix = self._instructions.query if instruction is None else check_instruction(instruction)
+        items = check_texts(texts, "texts")
+        return self._encode_pairs([(prefix, t) for t in items], batch_size, normalize, show_progress)
+
+    def encode_documents(
+        self,
+        texts: Iterable[str],
+        instruction: str | None = None,
+        *,
+        batch_size: int = 32,
+        normalize: bool = True,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Embed documents with the document instruction (or ``instruction``); float32 ``(n, dimension)``."""
+        prefix = self._instructions.document if instruction is None else check_instruction(instruction)
+        items = check_texts(texts, "texts")
+        return self._encode_pairs([(prefix, t) for t in items], batch_size, normalize, show_progress)
+
+    def encode(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        batch_size: int = 32,
+        normalize: bool = True,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Embed (instruction, text) pairs, any mix of instructions in one call.
+
+        Args:
+            pairs: ``[(instruction, text), ...]``; use "" for no instruction.
+            batch_size: Texts per forward pass.
+            normalize: L2-normalize the output (on top of the model's own Normalize, if any).
+            show_progress: Show a tqdm bar over batches.
+
+        Returns:
+            float32 numpy array ``(len(pairs), dimension)`` in input order.
+        """
+        return self._encode_pairs(check_pairs(pairs), batch_size, normalize, show_progress)
+
+    # ------------------------------------------------------------------ tokenization and forward
+    def prompt_length(self, instruction: str) -> int:
+        """Tokens of ``instruction`` left out of pooling: its tokens with a leading special token,
+        without the tokenizer's trailing special token (sentence-transformers' count).
+
+        Raises:
+            ValueError: If the instruction leaves no room for text within ``max_length``.
+        """
+        if not instruction:  # no instruction: nothing is left out, not even a leading special token
+            return 0
+        cached = self._prompt_cache.get(instruction)
+        if cached is None:
+            ids = self.tokenizer(instruction, add_special_tokens=True)["input_ids"]
+            full = len(ids)
+            count = full - 1 if ids and ids[-1] in set(self.tokenizer.all_special_ids) else full
+            cached = (count, full)
+            self._prompt_cache[instruction] = cached
+        count, full = cached
+        if full >= self.max_length:
+            raise ValueError(
+                f"instruction {instruction[:80]!r} takes {full} tokens with special tokens, and max_length is "
+                f"{self.max_length}: no room is left for the text. Shorten the instruction or raise max_length."
+            )
+        return count
+
+    def tokenize(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """Token ids of ``instruction + text`` for each pair, truncated to ``max_length``."""
+        if not pairs:
+            return []
+        for instruction, _ in pairs:
+            self.prompt_length(instruction)  # fail early on an instruction that leaves no room
+        joined = [instruction + text for instruction, text in pairs]
+        return self.tokenizer(
+            joined, add_special_tokens=True, truncation=True, max_length=self.max_length
+        )["input_ids"]
+
+    def collate(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> TokenBatch:
+        """Pad token id lists (right) into a :class:`TokenBatch`."""
+        width = max(len(row) for row in ids)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+            attention[row, : len(seq)] = 1
+        prompt_lengths = None
+        if not self.spec.include_prompt:
+            prompt_lengths = torch.tensor([self.prompt_length(i) for i in instructions], dtype=torch.long)
+        return TokenBatch(input_ids, attention, prompt_lengths)
+
+    def forward(self, batch: TokenBatch, normalize: bool = True) -> torch.Tensor:
+        """Embeddings for a batch, differentiable (training uses this; inference wraps it)."""
+        batch = batch.to(self.device)
+        output = self.transformer(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        hidden = output[0]
+        embeddings = pool(hidden, batch.attention_mask, self.spec.pooling, batch.prompt_lengths)
+        for layer in self.dense:
+            embeddings = layer(embeddings)
+        if self.spec.normalize or normalize:
+            embeddings = F.normalize(embeddings, p=2, dim=-1)
+        return embeddings
+
+    def _encode_pairs(
+        self, pairs: list[tuple[str, str]], batch_size: int, normalize: bool, show_progress: bool
+    ) -> np.ndarray:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        result = np.zeros((len(pairs), self.dimension), dtype=np.float32)
+        if not pairs:
+            return result
+        ids = self.tokenize(pairs)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        starts = range(0, len(order), batch_size)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                for start in tqdm(starts, desc="Encoding", unit="batch", disable=not show_progress):
+                    chosen = order[start : start + batch_size]
+                    batch = self.collate([ids[i] for i in chosen], [pairs[i][0] for i in chosen])
+                    vectors = self.forward(batch, normalize=normalize)
+                    result[chosen] = vectors.float().cpu().numpy()
+        finally:
+            self.train(was_training)
+        return result
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
+        """Write a sentence-transformers folder that this package and sentence-transformers load.
+
+        The instructions are saved as ``config_sentence_transformers.json`` prompts
+        ("query" / "document").
+        """
+        from .saving import save_model_folder
+
+        return save_model_folder(self, Path(path))
+
+
+def _model_max_length(spec: ModelSpec, transformer: torch.nn.Module, tokenizer) -> int:
+    if spec.max_seq_length:
+        return spec.max_seq_length
+    limit = getattr(tokenizer, "model_max_length", None) or 10**9
+    positions = getattr(transformer.config, "max_position_embeddings", None)
+    if positions and positions > 0:
+        limit = min(limit, positions)
+    return int(limit) if limit < 10**6 else 512
+
+

@@ -1,0 +1,69 @@
+"""Input checks shared by the encoder, the adapters and the CLI: clear errors that name the item."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["check_instruction", "check_pairs", "check_texts"]
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_texts(texts: Any, what: str = "texts") -> list[str]:
+    """Return ``texts`` as a list of str, or raise naming the first bad item.
+
+    Raises:
+        TypeError: If ``texts`` is a bare string, not iterable, or holds a non-string.
+    """
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(
+            f"{what} must be a list of strings, got a single {type(texts).__name__}; wrap it: [{_describe(texts)}]"
+        )
+    if texts is None or not isinstance(texts, Iterable):
+        raise TypeError(f"{what} must be a list of strings, got {type(texts).__name__}")
+    items = list(texts)
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(
+                f"{what}[{index}] must be a str, got {type(item).__name__}: {_describe(item)}"
+            )
+    return items
+
+
+def check_instruction(instruction: Any, what: str = "instruction") -> str:
+    """Return ``instruction`` if it is a str, else raise a TypeError saying what was given."""
+    if not isinstance(instruction, str):
+        raise TypeError(
+            f"{what} must be a str (use '' for none), got {type(instruction).__name__}: {_describe(instruction)}"
+        )
+    return instruction
+
+
+def check_pairs(pairs: Any, what: str = "pairs") -> list[tuple[str, str]]:
+    """Return ``pairs`` as a list of (instruction, text) tuples, or raise naming the bad item."""
+    if isinstance(pairs, (str, bytes)) or pairs is None or not isinstance(pairs, Iterable):
+        raise TypeError(
+            f"{what} must be a list of (instruction, text) pairs, got {type(pairs).__name__}"
+        )
+    out: list[tuple[str, str]] = []
+    for index, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise TypeError(
+                f"{what}[{index}] must be an (instruction, text) pair, got {type(pair).__name__}: {_describe(pair)}"
+            )
+        instruction, text = pair
+        if not isinstance(instruction, str):
+            raise TypeError(
+                f"{what}[{index}][0] (the instruction) must be a str, got {type(instruction).__name__}: "
+                f"{_describe(instruction)}"
+            )
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{what}[{index}][1] (the text) must be a str, got {type(text).__name__}: {_describe(text)}"
+            )
+        out.append((instruction, text))
+    return out

