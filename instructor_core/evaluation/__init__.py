@@ -1,0 +1,18 @@
+"""Evaluation on real data: retrieval (nDCG@10, Recall@100, MRR@10) and STS (Spearman)."""
+
+from __future__ import annotations
+
+from .retrieval import BeirData, evaluate_retrieval, load_beir, load_qrels, rank_by_cosine, retrieval_metrics
+from .sts import evaluate_sts, load_sts, spearman
+
+__all__ = [
+    "BeirData",
+    "evaluate_retrieval",
+    "evaluate_sts",
+    "load_beir",
+    "load_qrels",
+    "load_sts",
+    "rank_by_cosine",
+    "retrieval_metrics",
+    "spearman",
+]
