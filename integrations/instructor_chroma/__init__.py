@@ -1,0 +1,31 @@
+"""Chroma integration: an INSTRUCTOR embedding function and a streaming ingest helper.
+
+Importing this package registers :class:`InstructorEmbeddingFunction` with chromadb under the name
+``"instructor_chroma"``, so a collection created with it can be reopened in a fresh process without
+passing the function again -- as long as that process has imported ``instructor_chroma``.
+
+Install with ``pip install "instructor[chroma]"``.
+"""
+
+from __future__ import annotations
+
+try:
+    import chromadb  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'instructor_chroma needs chromadb; install it with: pip install "instructor[chroma]"'
+    ) from exc
+
+from instructor_core.records import IngestReport, RecordError
+
+from .embedding import InstructorEmbeddingFunction, clear_encoder_cache
+from .ingest import ingest, open_collection
+
+__all__ = [
+    "IngestReport",
+    "InstructorEmbeddingFunction",
+    "RecordError",
+    "clear_encoder_cache",
+    "ingest",
+    "open_collection",
+]

@@ -1,0 +1,194 @@
+"""InstructorEmbeddingFunction: chromadb's EmbeddingFunction protocol over InstructorEncoder.
+
+Documents (``collection.add/upsert(documents=...)``) are embedded with the document instruction,
+query texts (``collection.query(query_texts=...)``) with the query instruction. The model and both
+instructions are stored in the collection's configuration; a fresh process that has imported
+``instructor_chroma`` rebuilds the function from it, so queries need not be told the model.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from instructor_core import Instructions, InstructorEncoder
+from instructor_core.validation import check_instruction, check_texts
+
+__all__ = ["InstructorEmbeddingFunction", "clear_encoder_cache"]
+
+#: Name under which the function is registered with chromadb (chroma's own "instructor" function
+#: wraps the InstructorEmbedding package; this one is distinct).
+NAME = "instructor_chroma"
+
+_CACHE_SIZE = 4
+_cache: OrderedDict[tuple[str, int | None], Any] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _encoder_for(model: str, max_length: int | None, device: str | None) -> Any:
+    """A loaded encoder for ``(model, max_length)``; chroma rebuilds the function from its config on
+    every query, so loaded models are kept (the last few) instead of being read again each time."""
+    key = (model, max_length)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    encoder = InstructorEncoder.from_pretrained(model, device=device, max_length=max_length)
+    _remember(model, encoder.max_length, encoder)
+    if max_length is None:
+        _remember(model, None, encoder)
+    return encoder
+
+
+def _remember(model: str, max_length: int | None, encoder: Any) -> None:
+    with _lock:
+        _cache[(model, max_length)] = encoder
+        _cache.move_to_end((model, max_length))
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def clear_encoder_cache() -> None:
+    """Forget the encoders kept for functions rebuilt from collection configs (frees their memory)."""
+    with _lock:
+        _cache.clear()
+
+
+@register_embedding_function
+class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma embedding function: documents with the document instruction, queries with the query one.
+
+    Args:
+        model: Hub id or local folder of the model; stored in the collection config, so a local
+            folder must exist at the same path wherever the collection is queried.
+        query_instruction: Prepended to queries; None takes the model's default.
+        document_instruction: Prepended to documents; None takes the model's default.
+        normalize: L2-normalize the vectors (cosine space).
+        max_length: Token limit; None takes the model's own.
+        device: "cpu", "cuda", ...; None picks the best available. Not stored in the config.
+        batch_size: Texts per forward pass. Not stored in the config.
+        encoder: An already-loaded encoder for ``model`` to use instead of loading it again.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        normalize: bool = True,
+        max_length: int | None = None,
+        device: str | None = None,
+        batch_size: int = 32,
+        encoder: Any = None,
+    ) -> None:
+        if not isinstance(model, (str, os.PathLike)):
+            raise TypeError(f"model must be a hub id or folder path, got {type(model).__name__}")
+        self.model = os.fspath(model)
+        if encoder is None:
+            encoder = _encoder_for(self.model, max_length, device)
+        elif max_length is not None and encoder.max_length != max_length:
+            raise ValueError(f"max_length={max_length} differs from the encoder's {encoder.max_length}")
+        else:
+            _remember(self.model, encoder.max_length, encoder)
+        self._encoder = encoder
+        defaults: Instructions = encoder.instructions
+        self.instructions = Instructions(
+            query=defaults.query if query_instruction is None else check_instruction(query_instruction),
+            document=defaults.document
+            if document_instruction is None
+            else check_instruction(document_instruction, "document_instruction"),
+        )
+        if not isinstance(normalize, bool):
+            raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+        self.normalize = normalize
+        self.max_length = int(encoder.max_length)
+        self.batch_size = batch_size
+
+    @property
+    def encoder(self) -> Any:
+        """The encoder in use."""
+        return self._encoder
+
+    @property
+    def dimension(self) -> int:
+        """Length of each vector."""
+        return int(self._encoder.dimension)
+
+    # ------------------------------------------------------------------ embedding
+    def __call__(self, input: Documents) -> Embeddings:
+        """Embed documents with the document instruction."""
+        texts = check_texts(input, "documents")
+        vectors = self._encoder.encode_documents(
+            texts, self.instructions.document, batch_size=self.batch_size, normalize=self.normalize
+        )
+        return [np.asarray(v, dtype=np.float32) for v in vectors]
+
+    def embed_query(self, input: Documents) -> Embeddings:
+        """Embed query texts with the query instruction."""
+        texts = check_texts(input, "query texts")
+        vectors = self._encoder.encode_queries(
+            texts, self.instructions.query, batch_size=self.batch_size, normalize=self.normalize
+        )
+        return [np.asarray(v, dtype=np.float32) for v in vectors]
+
+    # ------------------------------------------------------------------ chroma protocol
+    @staticmethod
+    def name() -> str:
+        return NAME
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        # On unit vectors cosine, inner product and L2 rank identically.
+        return ["cosine", "ip", "l2"] if self.normalize else ["cosine"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "query_instruction": self.instructions.query,
+            "document_instruction": self.instructions.document,
+            "normalize": self.normalize,
+            "max_length": self.max_length,
+        }
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> InstructorEmbeddingFunction:
+        InstructorEmbeddingFunction.validate_config(config)
+        return InstructorEmbeddingFunction(
+            config["model"],
+            query_instruction=config["query_instruction"],
+            document_instruction=config["document_instruction"],
+            normalize=config.get("normalize", True),
+            max_length=config.get("max_length"),
+        )
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        if not isinstance(config, dict):
+            raise ValueError(f"{NAME} config must be a dict, got {type(config).__name__}")
+        for key in ("model", "query_instruction", "document_instruction"):
+            if not isinstance(config.get(key), str):
+                raise ValueError(f"{NAME} config needs a str {key!r}, got {config.get(key)!r}")
+        if not isinstance(config.get("normalize", True), bool):
+            raise ValueError(f"{NAME} config 'normalize' must be a bool")
+        max_length = config.get("max_length")
+        if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
+            raise ValueError(f"{NAME} config 'max_length' must be an int >= 2 or null")
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        """Refuse a change of model or instructions: the stored vectors would no longer match."""
+        for key in ("model", "query_instruction", "document_instruction"):
+            if key in new_config and old_config.get(key) != new_config[key]:
+                raise ValueError(
+                    f"cannot change {key} of an existing collection ({old_config.get(key)!r} -> "
+                    f"{new_config[key]!r}): its vectors were made with the old one. Create a new "
+                    "collection and re-ingest instead."
+                )

@@ -1,0 +1,39 @@
+"""Qdrant integration: collections, streaming ingest and search with INSTRUCTOR embeddings.
+
+Plain functions over your own ``QdrantClient`` (``":memory:"``, ``path=`` or ``url=``). Point ids
+are ``uuid5`` of the document id, so re-running an ingest upserts instead of duplicating; a point's
+payload keeps the document ``id`` and ``text`` beside its metadata.
+
+Install with ``pip install "instructor[qdrant]"``.
+"""
+
+from __future__ import annotations
+
+try:
+    import qdrant_client  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'instructor_qdrant needs qdrant-client; install it with: pip install "instructor[qdrant]"'
+    ) from exc
+
+from instructor_core.records import NAMESPACE, IngestReport, RecordError, point_id
+
+from .collection import CollectionLayout, CollectionMismatchError, ensure_collection, read_layout
+from .points import TRANSPORT_ERRORS, Hit, build_filter, ingest, search, search_vector
+
+__all__ = [
+    "NAMESPACE",
+    "TRANSPORT_ERRORS",
+    "CollectionLayout",
+    "CollectionMismatchError",
+    "Hit",
+    "IngestReport",
+    "RecordError",
+    "build_filter",
+    "ensure_collection",
+    "ingest",
+    "point_id",
+    "read_layout",
+    "search",
+    "search_vector",
+]

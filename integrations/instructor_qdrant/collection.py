@@ -1,0 +1,175 @@
+"""Create or check a Qdrant collection for an InstructorEncoder.
+
+A collection made here is cosine, of the encoder's dimension, with one unnamed vector (the document
+instruction's view) or several named vectors, one per instruction (``vectors={"doc": ..., "summary":
+...}``). The model name and instructions go into the collection's ``metadata`` (qdrant-client >= 1.16
+with a server >= 1.16, or local mode), so a later search can be told only the collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from qdrant_client import models
+
+__all__ = ["CollectionLayout", "CollectionMismatchError", "ensure_collection", "read_layout"]
+
+META_KEY = "instructor"
+
+
+class CollectionMismatchError(ValueError):
+    """An existing collection does not fit the encoder (dimension, distance, vector names, instructions)."""
+
+
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How a collection's vectors are made.
+
+    Attributes:
+        dimension: Vector length.
+        vectors: Named vectors and the document instruction each is made with; empty for one
+            unnamed vector made with ``document_instruction``.
+        query_instruction: Instruction for queries.
+        document_instruction: Instruction for documents (the unnamed vector).
+        model: The model name or path, where known.
+    """
+
+    dimension: int
+    vectors: Mapping[str, str] = field(default_factory=dict)
+    query_instruction: str = ""
+    document_instruction: str = ""
+    model: str | None = None
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            META_KEY: {
+                "model": self.model,
+                "dimension": self.dimension,
+                "query_instruction": self.query_instruction,
+                "document_instruction": self.document_instruction,
+                "vectors": dict(self.vectors),
+            }
+        }
+
+
+def read_layout(client: Any, name: str) -> CollectionLayout | None:
+    """The layout stored in a collection's metadata, or None if it has none (not made here)."""
+    info = client.get_collection(name)
+    stored = (getattr(info.config, "metadata", None) or {}).get(META_KEY)
+    if not isinstance(stored, Mapping):
+        return None
+    return CollectionLayout(
+        dimension=int(stored.get("dimension") or 0),
+        vectors=dict(stored.get("vectors") or {}),
+        query_instruction=str(stored.get("query_instruction") or ""),
+        document_instruction=str(stored.get("document_instruction") or ""),
+        model=stored.get("model"),
+    )
+
+
+def _check_vectors(name: str, vectors: Mapping[str, str] | None) -> dict[str, str]:
+    if vectors is None:
+        return {}
+    if not isinstance(vectors, Mapping) or not vectors:
+        raise TypeError("vectors must be a non-empty mapping {vector name: document instruction}")
+    for key, instruction in vectors.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"vector names must be non-empty str, got {key!r}")
+        if not isinstance(instruction, str):
+            raise TypeError(
+                f"vectors[{key!r}] (the instruction) must be a str, got {type(instruction).__name__}"
+            )
+    return dict(vectors)
+
+
+def ensure_collection(
+    client: Any,
+    name: str,
+    encoder: Any,
+    *,
+    vectors: Mapping[str, str] | None = None,
+    model: str | None = None,
+    on_disk: bool = False,
+) -> CollectionLayout:
+    """Create a cosine collection for ``encoder``, or check that an existing one fits it.
+
+    Args:
+        client: A ``QdrantClient`` (``":memory:"``, ``path=`` or ``url=``).
+        name: Collection name.
+        encoder: An InstructorEncoder (its ``dimension`` and ``instructions`` are used).
+        vectors: Named vectors ``{name: document instruction}`` so one point holds several
+            instruction views; None for one unnamed vector with the encoder's document instruction.
+        model: The model's name or path, stored in the collection metadata for later searches.
+        on_disk: Keep the vectors on disk (new collections only).
+
+    Returns:
+        The collection's layout.
+
+    Raises:
+        CollectionMismatchError: The existing collection has another dimension, distance, vector
+            names, model or instructions. Raised before anything is written.
+    """
+    named = _check_vectors(name, vectors)
+    dimension = int(encoder.dimension)
+    wanted = CollectionLayout(
+        dimension=dimension,
+        vectors=named,
+        query_instruction=encoder.instructions.query,
+        document_instruction=encoder.instructions.document,
+        model=model,
+    )
+    if not client.collection_exists(name):
+        params = models.VectorParams(size=dimension, distance=models.Distance.COSINE, on_disk=on_disk or None)
+        config: Any = {key: params for key in named} if named else params
+        client.create_collection(name, vectors_config=config, metadata=wanted.to_metadata())
+        return wanted
+
+    existing = client.get_collection(name).config.params.vectors
+    if isinstance(existing, Mapping):
+        have = dict(existing)
+        if not named:
+            raise CollectionMismatchError(
+                f"collection {name!r} has named vectors {sorted(have)}; pass vectors={{name: instruction}}"
+            )
+        if set(have) != set(named):
+            raise CollectionMismatchError(
+                f"collection {name!r} has vectors {sorted(have)}, asked for {sorted(named)}"
+            )
+    else:
+        if named:
+            raise CollectionMismatchError(
+                f"collection {name!r} has one unnamed vector, asked for {sorted(named)}"
+            )
+        have = {"": existing}
+    for key, params in have.items():
+        label = f"vector {key!r} of collection {name!r}" if key else f"collection {name!r}"
+        if params.size != dimension:
+            raise CollectionMismatchError(
+                f"{label} holds {params.size}-dimensional vectors, the encoder makes {dimension}-dimensional "
+                "ones; nothing was written. Use another collection or the model it was made with."
+            )
+        if params.distance != models.Distance.COSINE:
+            raise CollectionMismatchError(
+                f"{label} uses {params.distance.value} distance; instructor collections are Cosine"
+            )
+    stored = read_layout(client, name)
+    if stored is not None:
+        checks = [("query_instruction", stored.query_instruction, wanted.query_instruction)]
+        if named:
+            checks.append(("vectors", stored.vectors, wanted.vectors))
+        else:
+            checks.append(("document_instruction", stored.document_instruction, wanted.document_instruction))
+        if stored.model is not None and model is not None:
+            checks.append(("model", stored.model, model))
+        for what, old, new in checks:
+            if old != new:
+                raise CollectionMismatchError(
+                    f"collection {name!r} was made with {what}={old!r}, the encoder has {new!r}; "
+                    "mixing them would make its vectors incomparable. Use that one or a new collection."
+                )
+        return CollectionLayout(
+            dimension, named, stored.query_instruction, stored.document_instruction, stored.model or model
+        )
+    return wanted
