@@ -1,0 +1,22 @@
+"""instructor_langchain: INSTRUCTOR embeddings as a LangChain ``Embeddings``.
+
+``InstructorEmbeddings`` embeds queries with the query instruction and documents with the document
+instruction, so it drops into any LangChain vector store, retriever or RAG chain unchanged.
+
+Needs the ``langchain`` extra: ``pip install "instructor[langchain]"``.
+"""
+
+from __future__ import annotations
+
+try:
+    import langchain_core  # noqa: F401
+    import pydantic  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "instructor_langchain needs LangChain (langchain-core), which is not installed. "
+        'Install it with: pip install "instructor[langchain]"'
+    ) from exc
+
+from .embeddings import InstructorEmbeddings
+
+__all__ = ["InstructorEmbeddings"]
