@@ -80,6 +80,15 @@ def _embedding_function_of(collection: Any) -> Any:
     return ef
 
 
+def _stored_dimension(collection: Any) -> int | None:
+    """Length of the vectors already in the collection (None while it is empty)."""
+    sample = collection.get(limit=1, include=["embeddings"])
+    embeddings = sample.get("embeddings")
+    if embeddings is None or len(embeddings) == 0:
+        return None
+    return len(embeddings[0])
+
+
 def ingest(
     collection: Any,
     documents: Iterable[Mapping[str, Any]],
@@ -114,7 +123,7 @@ def ingest(
         batch_size = min(batch_size, int(server.get_max_batch_size()))
     if total is None and hasattr(documents, "__len__"):
         total = len(documents)  # type: ignore[arg-type]
-    dimension = getattr(getattr(collection, "_model", None), "dimension", None)
+    dimension = _stored_dimension(collection)
     seen = written = batches = 0
     desc = f"Ingesting into {collection.name}"
     with tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar:
