@@ -256,9 +256,8 @@ def chroma_server(tmp_path):
                 break
             except Exception:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"chroma server did not come up: {(tmp_path / 'server.log').read_text()}"
-                    )
+                    log_text = (tmp_path / "server.log").read_text()
+                    raise RuntimeError(f"chroma server did not come up: {log_text}") from None
                 time.sleep(0.5)
         yield port
     finally:
