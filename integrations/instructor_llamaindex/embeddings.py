@@ -1,0 +1,180 @@
+"""InstructorEmbedding: a LlamaIndex ``BaseEmbedding`` over an :class:`InstructorEncoder`.
+
+Queries get the query instruction, node texts the document (text) instruction; each is applied
+once, by the encoder. Batches stay batches on the async path too: LlamaIndex's default async
+embedding gathers one call per text, this class runs one encoder call per ``embed_batch_size``
+chunk in a worker thread, so the event loop keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.storage.kvstore.types import BaseKVStore
+from pydantic import Field, PrivateAttr
+
+from instructor_core import Instructions, InstructorEncoder
+
+__all__ = ["InstructorEmbedding"]
+
+# One lock per encoder: the tokenizer and the encoder's train/eval switch are not safe to share
+# between threads, and LlamaIndex gathers several batches at once on its async path.
+_LOCKS: weakref.WeakKeyDictionary[InstructorEncoder, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(encoder: InstructorEncoder) -> threading.Lock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(encoder)
+        if lock is None:
+            lock = _LOCKS[encoder] = threading.Lock()
+        return lock
+
+
+class InstructorEmbedding(BaseEmbedding):
+    """INSTRUCTOR embeddings for LlamaIndex: the query instruction on queries, the text
+    instruction on documents and nodes.
+
+    Example:
+        >>> from llama_index.core import Settings
+        >>> Settings.embed_model = InstructorEmbedding(
+        ...     "hkunlp/instructor-large",
+        ...     query_instruction="Represent the scientific claim for retrieving supporting abstracts: ",
+        ...     text_instruction="Represent the scientific abstract for retrieval: ",
+        ... )
+
+    Attributes:
+        model_name: The hub id or folder loaded (for an ``encoder=`` passed in, its folder).
+        query_instruction: Prepended to every query; None takes the encoder's default.
+        text_instruction: Prepended to every document/node text; None takes the encoder's default.
+        embed_batch_size: Texts per encoder call (LlamaIndex batches by it; it is also the forward
+            pass size).
+        normalize: L2-normalize the vectors.
+    """
+
+    query_instruction: str | None = Field(
+        default=None, description="Instruction for queries; None: the model's own."
+    )
+    text_instruction: str | None = Field(
+        default=None, description="Instruction for documents and nodes; None: the model's own."
+    )
+    normalize: bool = Field(default=True, description="L2-normalize the embeddings.")
+
+    _encoder: InstructorEncoder = PrivateAttr()
+
+    def __init__(
+        self,
+        model_name: str | os.PathLike[str] | None = None,
+        *,
+        encoder: InstructorEncoder | None = None,
+        query_instruction: str | None = None,
+        text_instruction: str | None = None,
+        embed_batch_size: int = 32,
+        normalize: bool = True,
+        device: str | None = None,
+        callback_manager: CallbackManager | None = None,
+        num_workers: int | None = None,
+        embeddings_cache: BaseKVStore | None = None,
+    ) -> None:
+        """Load a model, or wrap a loaded one.
+
+        Args:
+            model_name: Hub id or local folder to load; leave None when passing ``encoder``.
+            encoder: An already loaded encoder to share between adapters.
+            query_instruction: Query instruction; None takes ``encoder.instructions.query``.
+            text_instruction: Document instruction; None takes ``encoder.instructions.document``.
+            embed_batch_size: Texts per encoder call.
+            normalize: L2-normalize the vectors.
+            device: Where to load ``model_name``; None picks the best device. Only for loading.
+            callback_manager: LlamaIndex callbacks.
+            num_workers: LlamaIndex async workers (batches still run one at a time on the model).
+            embeddings_cache: A LlamaIndex key-value store that caches text embeddings.
+
+        Raises:
+            ValueError: If neither or both of ``model_name`` and ``encoder`` are given, or
+                ``device`` is given with ``encoder``.
+            TypeError: If ``encoder`` is not an InstructorEncoder.
+        """
+        if encoder is None:
+            if model_name is None:
+                raise ValueError("pass model_name (a hub id or a folder) or encoder=InstructorEncoder")
+            encoder = InstructorEncoder.from_pretrained(model_name, device=device)
+            name = os.fspath(model_name)
+        else:
+            if not isinstance(encoder, InstructorEncoder):
+                raise TypeError(f"encoder must be an InstructorEncoder, got {type(encoder).__name__}")
+            if model_name is not None:
+                raise ValueError("pass either model_name or encoder, not both")
+            if device is not None:
+                raise ValueError(
+                    "device only applies when loading model_name; "
+                    "move a shared encoder with encoder.to(device)"
+                )
+            name = str(encoder.spec.transformer_path)
+        super().__init__(
+            model_name=name,
+            query_instruction=query_instruction,
+            text_instruction=text_instruction,
+            embed_batch_size=embed_batch_size,
+            normalize=normalize,
+            callback_manager=callback_manager,
+            num_workers=num_workers,
+            embeddings_cache=embeddings_cache,
+        )
+        self._encoder = encoder
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "InstructorEmbedding"
+
+    @property
+    def encoder(self) -> InstructorEncoder:
+        """The shared encoder."""
+        return self._encoder
+
+    @property
+    def instructions(self) -> Instructions:
+        """The instructions in effect: the ones passed, else the encoder's defaults."""
+        return self._encoder.instructions.replace(
+            query=self.query_instruction, document=self.text_instruction
+        )
+
+    # ------------------------------------------------------------------ sync
+    def _embed_queries(self, queries: list[str]) -> list[list[float]]:
+        with _lock_for(self._encoder):
+            vectors = self._encoder.encode_queries(
+                queries, self.query_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
+            )
+        return vectors.tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}: {query!r:.60}")
+        return self._embed_queries([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        with _lock_for(self._encoder):
+            vectors = self._encoder.encode_documents(
+                texts, self.text_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
+            )
+        return vectors.tolist()
+
+    # ------------------------------------------------------------------ async: worker threads, whole batches
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
