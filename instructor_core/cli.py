@@ -15,9 +15,7 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 # Subcommand modules, in the order `instructor --help` lists them.
-COMMAND_MODULES = (
-    "instructor_core.commands.embed",
-)
+COMMAND_MODULES = ("instructor_core.commands.embed",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .instructions import Instructions
 from .loading import ModelSpec, read_model_folder, resolve_model_path
-from .modules import Dense, load_transformer, load_tokenizer
+from .modules import Dense, load_tokenizer, load_transformer
 from .pooling import pool
 from .validation import check_instruction, check_pairs, check_texts
 
@@ -168,7 +168,11 @@ class InstructorEncoder(torch.nn.Module):
         """Length of each embedding."""
         if len(self.dense):
             return self.dense[-1].linear.out_features
-        return int(self.transformer.config.hidden_size if hasattr(self.transformer.config, "hidden_size") else self.transformer.config.d_model)
+        return int(
+            self.transformer.config.hidden_size
+            if hasattr(self.transformer.config, "hidden_size")
+            else self.transformer.config.d_model
+        )
 
     @property
     def device(self) -> torch.device:
@@ -257,9 +261,7 @@ class InstructorEncoder(torch.nn.Module):
         for instruction, _ in pairs:
             self.prompt_length(instruction)  # fail early on an instruction that leaves no room
         joined = [instruction + text for instruction, text in pairs]
-        return self.tokenizer(
-            joined, add_special_tokens=True, truncation=True, max_length=self.max_length
-        )["input_ids"]
+        return self.tokenizer(joined, add_special_tokens=True, truncation=True, max_length=self.max_length)["input_ids"]
 
     def collate(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> TokenBatch:
         """Pad token id lists (right) into a :class:`TokenBatch`."""
@@ -331,5 +333,3 @@ def _model_max_length(spec: ModelSpec, transformer: torch.nn.Module, tokenizer) 
     if positions and positions > 0:
         limit = min(limit, positions)
     return int(limit) if limit < 10**6 else 512
-
-

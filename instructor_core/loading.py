@@ -99,9 +99,7 @@ def resolve_model_path(name_or_path: str | os.PathLike[str], revision: str | Non
         raise ModelFolderError(f"{path} is a file; expected a model folder or a hub id")
     name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/", "~")):
-        raise ModelFolderError(
-            f"{name!r} is not a local folder, and not a hub id of the form 'owner/name'"
-        )
+        raise ModelFolderError(f"{name!r} is not a local folder, and not a hub id of the form 'owner/name'")
     from huggingface_hub import snapshot_download
 
     try:
@@ -151,9 +149,7 @@ def _read_pooling(config: dict[str, Any], where: Path) -> tuple[PoolingMode, boo
         }
         chosen = [name for name, on in legacy.items() if on]
         others = [
-            key
-            for key in ("pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens")
-            if config.get(key)
+            key for key in ("pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens") if config.get(key)
         ]
         if len(chosen) != 1 or others:
             raise ModelFolderError(
@@ -162,9 +158,7 @@ def _read_pooling(config: dict[str, Any], where: Path) -> tuple[PoolingMode, boo
             )
         mode = chosen[0]
     if mode not in ("mean", "cls", "max", "lasttoken"):
-        raise ModelFolderError(
-            f"{where}: pooling mode {mode!r} is not supported (mean, cls, max, lasttoken are)"
-        )
+        raise ModelFolderError(f"{where}: pooling mode {mode!r} is not supported (mean, cls, max, lasttoken are)")
     include = config.get("include_prompt")
     return mode, None if include is None else bool(include)
 
@@ -173,9 +167,7 @@ def _read_dense(folder: Path) -> DenseSpec:
     config = _read_json(folder / "config.json")
     act_name = config.get("activation_function", "torch.nn.modules.activation.Tanh")
     if act_name not in _ACTIVATIONS:
-        raise ModelFolderError(
-            f"{folder}: Dense activation {act_name!r} is not supported (Identity or Tanh are)"
-        )
+        raise ModelFolderError(f"{folder}: Dense activation {act_name!r} is not supported (Identity or Tanh are)")
     if "residual" in config and config["residual"]:
         raise ModelFolderError(f"{folder}: residual Dense layers are not supported")
     try:
@@ -198,9 +190,7 @@ def _folder_instructions(root: Path) -> Instructions | None:
     if not isinstance(prompts, dict):
         raise ModelFolderError(f"{path}: 'prompts' should be an object, found {prompts!r}")
     query = prompts.get("query")
-    document = next(
-        (prompts[key] for key in ("document", "passage", "corpus", "text") if key in prompts), None
-    )
+    document = next((prompts[key] for key in ("document", "passage", "corpus", "text") if key in prompts), None)
     if query is None and document is None:
         return None
     return Instructions(query=query or "", document=document or "")

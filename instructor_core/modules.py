@@ -44,7 +44,9 @@ class Dense(torch.nn.Module):
         missing = {"linear.weight"} | ({"linear.bias"} if spec.bias else set())
         if not missing <= set(state):
             raise ModelFolderError(f"{spec.path}: weights lack {sorted(missing - set(state))}")
-        layer.linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items() if k.startswith("linear.")})
+        layer.linear.load_state_dict(
+            {k.removeprefix("linear."): v for k, v in state.items() if k.startswith("linear.")}
+        )
         return layer
 
 

@@ -112,9 +112,7 @@ def _check_metadata(metadata: Any, mode: MetadataMode, reserved: Sequence[str], 
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
-        raise RecordError(
-            f"metadata must be a mapping, got {type(metadata).__name__}", index=index, record_id=rid
-        )
+        raise RecordError(f"metadata must be a mapping, got {type(metadata).__name__}", index=index, record_id=rid)
     out = {}
     for key, value in metadata.items():
         if not isinstance(key, str):
@@ -127,8 +125,7 @@ def _check_metadata(metadata: Any, mode: MetadataMode, reserved: Sequence[str], 
             )
         if mode == "scalar" and value is not None and not isinstance(value, _SCALARS):
             raise RecordError(
-                f"metadata[{key!r}] must be a str, int, float or bool for this store, got "
-                f"{type(value).__name__}",
+                f"metadata[{key!r}] must be a str, int, float or bool for this store, got {type(value).__name__}",
                 index=index,
                 record_id=rid,
             )
@@ -217,11 +214,7 @@ def _row_to_record(
     if "metadata" in row and isinstance(row["metadata"], Mapping) and metadata_fields is None:
         metadata = dict(row["metadata"])
     else:
-        names = (
-            metadata_fields
-            if metadata_fields is not None
-            else [k for k in row if k not in (id_field, text_field)]
-        )
+        names = metadata_fields if metadata_fields is not None else [k for k in row if k not in (id_field, text_field)]
         missing = [k for k in names if k not in row]
         if missing:
             raise RecordError(f"{where}: no metadata field(s) {missing}", index=number, record_id=rid)
@@ -328,9 +321,7 @@ def read_corpus(
         return read_jsonl(path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields)
     if suffix in (".csv", ".tsv"):
         return read_csv(path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields)
-    raise ValueError(
-        f"{path}: unknown corpus type {suffix!r}; use .jsonl, .csv, .tsv or a folder of .txt files"
-    )
+    raise ValueError(f"{path}: unknown corpus type {suffix!r}; use .jsonl, .csv, .tsv or a folder of .txt files")
 
 
 def records_from_texts(

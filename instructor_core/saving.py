@@ -13,7 +13,10 @@ if TYPE_CHECKING:
 
 __all__ = ["save_model_folder"]
 
-_ACTIVATION_NAMES = {"identity": "torch.nn.modules.linear.Identity", "tanh": "torch.nn.modules.activation.Tanh"}
+_ACTIVATION_NAMES = {
+    "identity": "torch.nn.modules.linear.Identity",
+    "tanh": "torch.nn.modules.activation.Tanh",
+}
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -35,10 +38,17 @@ def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
     spec = encoder.spec
     encoder.transformer.save_pretrained(root)
     encoder.tokenizer.save_pretrained(root)
-    _write_json(root / "sentence_bert_config.json", {"max_seq_length": encoder.max_length, "do_lower_case": spec.do_lower_case})
+    _write_json(
+        root / "sentence_bert_config.json",
+        {"max_seq_length": encoder.max_length, "do_lower_case": spec.do_lower_case},
+    )
 
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
-    hidden = encoder.transformer.config.hidden_size if hasattr(encoder.transformer.config, "hidden_size") else encoder.transformer.config.d_model
+    hidden = (
+        encoder.transformer.config.hidden_size
+        if hasattr(encoder.transformer.config, "hidden_size")
+        else encoder.transformer.config.d_model
+    )
     pooling_config = {
         "word_embedding_dimension": hidden,
         "pooling_mode_cls_token": spec.pooling == "cls",
@@ -69,7 +79,14 @@ def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
     if spec.normalize:
         idx = len(modules)
         (root / f"{idx}_Normalize").mkdir(exist_ok=True)
-        modules.append({"idx": idx, "name": str(idx), "path": f"{idx}_Normalize", "type": "sentence_transformers.models.Normalize"})
+        modules.append(
+            {
+                "idx": idx,
+                "name": str(idx),
+                "path": f"{idx}_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
+        )
     _write_json(root / "modules.json", modules)
 
     from . import __version__
@@ -77,7 +94,11 @@ def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
     _write_json(
         root / "config_sentence_transformers.json",
         {
-            "__version__": {"instructor": __version__, "transformers": transformers.__version__, "pytorch": torch.__version__},
+            "__version__": {
+                "instructor": __version__,
+                "transformers": transformers.__version__,
+                "pytorch": torch.__version__,
+            },
             "prompts": {"query": encoder.instructions.query, "document": encoder.instructions.document},
             "default_prompt_name": None,
             "similarity_fn_name": "cosine",

@@ -28,9 +28,7 @@ def check_texts(texts: Any, what: str = "texts") -> list[str]:
     items = list(texts)
     for index, item in enumerate(items):
         if not isinstance(item, str):
-            raise TypeError(
-                f"{what}[{index}] must be a str, got {type(item).__name__}: {_describe(item)}"
-            )
+            raise TypeError(f"{what}[{index}] must be a str, got {type(item).__name__}: {_describe(item)}")
     return items
 
 
@@ -46,9 +44,7 @@ def check_instruction(instruction: Any, what: str = "instruction") -> str:
 def check_pairs(pairs: Any, what: str = "pairs") -> list[tuple[str, str]]:
     """Return ``pairs`` as a list of (instruction, text) tuples, or raise naming the bad item."""
     if isinstance(pairs, (str, bytes)) or pairs is None or not isinstance(pairs, Iterable):
-        raise TypeError(
-            f"{what} must be a list of (instruction, text) pairs, got {type(pairs).__name__}"
-        )
+        raise TypeError(f"{what} must be a list of (instruction, text) pairs, got {type(pairs).__name__}")
     out: list[tuple[str, str]] = []
     for index, pair in enumerate(pairs):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:

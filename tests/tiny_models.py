@@ -55,9 +55,7 @@ def build_t5_tokenizer(folder: Path):
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
     )
-    fast = T5TokenizerFast(
-        tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>", extra_ids=0
-    )
+    fast = T5TokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>", extra_ids=0)
     fast.model_max_length = 512
     fast.save_pretrained(folder)
     return fast
@@ -75,9 +73,19 @@ def build_t5_instructor(folder: Path, *, st_types: bool = True, max_seq_length: 
     torch.manual_seed(seed)
     tokenizer = build_t5_tokenizer(folder)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
-        decoder_start_token_id=0, is_encoder_decoder=False, use_cache=False,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        dropout_rate=0.0,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+        is_encoder_decoder=False,
+        use_cache=False,
     )
     T5EncoderModel(config).save_pretrained(folder)
     transformer_type = (
@@ -90,13 +98,25 @@ def build_t5_instructor(folder: Path, *, st_types: bool = True, max_seq_length: 
         {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"},
     ]
     _write_json(folder / "modules.json", modules)
-    pooling = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-               "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
+    pooling = {
+        "word_embedding_dimension": 32,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
     if st_types:
         pooling["include_prompt"] = False
     _write_json(folder / "1_Pooling" / "config.json", pooling)
-    _write_json(folder / "2_Dense" / "config.json", {"in_features": 32, "out_features": 24, "bias": False,
-                                                     "activation_function": "torch.nn.modules.linear.Identity"})
+    _write_json(
+        folder / "2_Dense" / "config.json",
+        {
+            "in_features": 32,
+            "out_features": 24,
+            "bias": False,
+            "activation_function": "torch.nn.modules.linear.Identity",
+        },
+    )
     weight = torch.randn(24, 32) / 32**0.5
     if st_types:
         save_file({"linear.weight": weight}, str(folder / "2_Dense" / "model.safetensors"))
@@ -108,8 +128,15 @@ def build_t5_instructor(folder: Path, *, st_types: bool = True, max_seq_length: 
     return folder
 
 
-def build_bert_st(folder: Path, tokenizer_source: Path, *, prompts: dict[str, str] | None = None,
-                  pooling: str = "mean", max_seq_length: int = 48, seed: int = 0) -> Path:
+def build_bert_st(
+    folder: Path,
+    tokenizer_source: Path,
+    *,
+    prompts: dict[str, str] | None = None,
+    pooling: str = "mean",
+    max_seq_length: int = 48,
+    seed: int = 0,
+) -> Path:
     """A random 2-layer BERT (hidden 32) in a plain sentence-transformers layout (Pooling + Normalize).
 
     The WordPiece vocabulary comes from ``tokenizer_source`` (the offline all-MiniLM-L6-v2).
@@ -118,20 +145,36 @@ def build_bert_st(folder: Path, tokenizer_source: Path, *, prompts: dict[str, st
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    _write_json(folder / "modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ])
-    _write_json(folder / "1_Pooling" / "config.json", {
-        "word_embedding_dimension": 32, "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False})
+    _write_json(
+        folder / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+    )
+    _write_json(
+        folder / "1_Pooling" / "config.json",
+        {
+            "word_embedding_dimension": 32,
+            "pooling_mode_cls_token": pooling == "cls",
+            "pooling_mode_mean_tokens": pooling == "mean",
+            "pooling_mode_max_tokens": pooling == "max",
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        },
+    )
     _write_json(folder / "sentence_bert_config.json", {"max_seq_length": max_seq_length, "do_lower_case": False})
     st_config: dict = {"__version__": {"sentence_transformers": "3.0.0"}}
     if prompts is not None:
@@ -146,8 +189,14 @@ def build_plain_bert(folder: Path, tokenizer_source: Path, seed: int = 0) -> Pat
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

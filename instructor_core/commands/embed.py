@@ -1,0 +1,100 @@
+"""``instructor embed``: embed texts from a file into a .npy matrix or JSONL vectors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["read_texts", "register"]
+
+
+def read_texts(path: Path, field: str | None) -> tuple[list[str], list[str | None]]:
+    """Read texts: one per line from a text file, or ``field`` of each JSONL row.
+
+    Returns:
+        ``(texts, ids)``; ids come from each JSONL row's "id"/"_id" where present.
+
+    Raises:
+        ValueError: On a JSONL line that is not an object or lacks a string ``field``; the
+            message names the line number.
+    """
+    texts: list[str] = []
+    ids: list[str | None] = []
+    is_jsonl = field is not None or path.suffix in (".jsonl", ".ndjson")
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            line = line.rstrip("\n")
+            if not is_jsonl:
+                texts.append(line)
+                ids.append(None)
+                continue
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            key = field or "text"
+            if not isinstance(row, dict) or not isinstance(row.get(key), str):
+                raise ValueError(f"{path}:{number}: expected an object with a string field {key!r}")
+            texts.append(row[key])
+            row_id = row.get("id", row.get("_id"))
+            ids.append(None if row_id is None else str(row_id))
+    return texts, ids
+
+
+def _run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..encoder import InstructorEncoder
+
+    source = Path(args.input)
+    if not source.is_file():
+        raise FileNotFoundError(f"input file {source} does not exist")
+    texts, ids = read_texts(source, args.field)
+    encoder = InstructorEncoder.from_pretrained(args.model, device=args.device, max_length=args.max_length)
+    encode = encoder.encode_queries if args.kind == "query" else encoder.encode_documents
+    vectors = encode(
+        texts,
+        args.instruction,
+        batch_size=args.batch_size,
+        normalize=not args.no_normalize,
+        show_progress=not args.quiet,
+    )
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix in (".jsonl", ".ndjson"):
+        with out.open("w", encoding="utf-8") as fh:
+            for index, (row_id, vector) in enumerate(zip(ids, vectors, strict=True)):
+                fh.write(
+                    json.dumps({"id": row_id if row_id is not None else str(index), "vector": vector.tolist()}) + "\n"
+                )
+    else:
+        np.save(out, vectors)
+    if not args.quiet:
+        print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``embed`` subcommand."""
+    parser = subparsers.add_parser(
+        "embed",
+        help="embed texts (one per line, or a JSONL field) into .npy or JSONL",
+        description="Embed texts with their instruction. Input: a text file (one text per line) or JSONL "
+        "(--field, default 'text'). Output: .npy (float32 matrix) or .jsonl ({id, vector} per line).",
+    )
+    parser.add_argument("input", help="text file (one per line) or .jsonl")
+    parser.add_argument("-o", "--output", required=True, help="output .npy or .jsonl")
+    parser.add_argument("--model", required=True, help="model folder or hub id, e.g. hkunlp/instructor-large")
+    parser.add_argument("--kind", choices=("query", "document"), default="document", help="which default instruction")
+    parser.add_argument("--instruction", default=None, help="instruction to use instead of the model's default")
+    parser.add_argument("--field", default=None, help="JSONL field holding the text (implies JSONL input)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=None, help="token limit; default: the model's")
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps; default: best available")
+    parser.add_argument("--no-normalize", action="store_true", help="skip the final L2 normalization")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=_run)
