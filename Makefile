@@ -1,0 +1,40 @@
+# Two commands for a newcomer: `make demo` (set up, then the main job) and `make test` (set up, then the suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch, installed before the rest so that pip does not pull a multi-GB CUDA build.
+TORCH_CPU ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+MODEL ?=
+DATA ?= ../shared/data
+
+.PHONY: setup test test-fast demo lint format clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_CPU)" || echo "note: $(TORCH_CPU) is not at hand here; torch comes from the package's own requirement"
+	$(PY) -m pip install --quiet -e ".[all]" --group test
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	HF_HUB_OFFLINE=1 INSTRUCTOR_DATA=$(DATA) $(PY) -m pytest
+
+test-fast: setup
+	HF_HUB_OFFLINE=1 INSTRUCTOR_DATA=$(DATA) $(PY) -m pytest -m "not slow and not server"
+
+demo: setup
+	$(PY) examples/demo.py $(if $(MODEL),--model "$(MODEL)")
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache *.egg-info
