@@ -15,7 +15,7 @@ def _hand_infonce(q, p, n, t):
     """Plain-python InfoNCE over cosine similarities."""
 
     def cos(a, b):
-        dot = sum(x * y for x, y in zip(a, b))
+        dot = sum(x * y for x, y in zip(a, b, strict=True))
         return dot / math.sqrt(sum(x * x for x in a)) / math.sqrt(sum(y * y for y in b))
 
     candidates = p + n

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from instructor_core import InstructorEncoder, Instructions
+from instructor_core import Instructions, InstructorEncoder
 from instructor_core.training import (
     InfoNCELoss,
     TrainConfig,
@@ -22,6 +22,15 @@ from tests import tiny_models
 
 Q = "Represent the question for retrieval: "
 D = "Represent the passage: "
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models on a shared 2-core machine run ~10x faster on one thread (no OpenMP spinning)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _rows(n: int = 24) -> list[TrainingRow]:
@@ -53,19 +62,16 @@ def _grads(encoder) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().clone() for n, p in encoder.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("train_mode", [False, True])
-def test_gradcache_gradient_equals_plain_gradient(fresh_bert_with_dropout, train_mode):
+def test_gradcache_gradient_equals_plain_gradient(fresh_bert_with_dropout):
     encoder = InstructorEncoder.from_pretrained(fresh_bert_with_dropout, device="cpu")
     prepare_encoder(encoder)
+    encoder.eval()  # no dropout: one pass over the whole batch is the reference
     rows = _rows(6)
     loss_fn = InfoNCELoss(temperature=0.05, symmetric=True)
-    encoder.train(train_mode)
     results = {}
     for chunk in (None, 4):
         encoder.zero_grad(set_to_none=True)
-        if train_mode:  # dropout: GradCache replays per chunk, so compare chunked runs of equal RNG use
-            torch.manual_seed(0)
-        loss = contrastive_step(encoder, loss_fn, rows, chunk_size=chunk if not train_mode else chunk or 4)
+        loss = contrastive_step(encoder, loss_fn, rows, chunk_size=chunk)
         results[chunk] = (loss, _grads(encoder))
     plain_loss, plain = results[None]
     cached_loss, cached = results[4]
@@ -88,12 +94,13 @@ def test_gradcache_with_dropout_matches_a_manual_full_graph_pass(fresh_bert_with
     order = sorted(range(len(pairs)), key=lambda i: -len(ids[i]))
     chunks = [order[s : s + 4] for s in range(0, len(order), 4)]
     torch.manual_seed(7)
-    vectors = torch.empty(len(pairs), encoder.dimension)
     parts = []
     for chunk in chunks:  # the same chunks, the same RNG stream, one autograd graph
         out = encoder.forward(encoder.collate([ids[i] for i in chunk], [pairs[i][0] for i in chunk]))
         parts.append((chunk, out))
-    vectors = torch.zeros(len(pairs), encoder.dimension).index_put((torch.tensor(order),), torch.cat([o for _, o in parts]))
+    vectors = torch.zeros(len(pairs), encoder.dimension).index_put(
+        (torch.tensor(order),), torch.cat([o for _, o in parts])
+    )
     reference = loss_fn(vectors[:5], vectors[5:10], vectors[10:])
     encoder.zero_grad(set_to_none=True)
     reference.backward()
@@ -130,8 +137,14 @@ def test_refit_lowers_loss_and_saved_model_reloads_identically(fresh_t5, tmp_pat
         before = contrastive_step_value(encoder, loss_fn, rows)
     instructions = Instructions(query=Q, document=D)
     config = TrainConfig(
-        output_dir=tmp_path / "run", epochs=6, batch_size=6, learning_rate=3e-3, seed=0, show_progress=False,
-        instructions=instructions, chunk_size=5,
+        output_dir=tmp_path / "run",
+        epochs=6,
+        batch_size=6,
+        learning_rate=3e-3,
+        seed=0,
+        show_progress=False,
+        instructions=instructions,
+        chunk_size=5,
     )
     result = train(encoder, rows, config)
     after = contrastive_step_value(encoder, loss_fn, rows)
@@ -166,8 +179,13 @@ def test_minilm_refit_folder_loads_in_sentence_transformers(minilm_path, tmp_pat
     encoder = InstructorEncoder.from_pretrained(minilm_path, device="cpu", max_length=32)
     assert encoder.spec.include_prompt is True
     rows = _rows(4)
-    config = TrainConfig(output_dir=tmp_path / "mini", epochs=1, batch_size=4, show_progress=False,
-                         instructions=Instructions(query=Q, document=D))
+    config = TrainConfig(
+        output_dir=tmp_path / "mini",
+        epochs=1,
+        batch_size=4,
+        show_progress=False,
+        instructions=Instructions(query=Q, document=D),
+    )
     result = train(encoder, rows, config)
     assert encoder.spec.include_prompt is False
     texts = ["the cell gene protein", "a bank card payment"]
@@ -184,8 +202,16 @@ def test_resume_after_kill_ends_bit_identical(fresh_bert_with_dropout, tmp_path)
     rows = _rows(20)
 
     def config(folder):
-        return TrainConfig(output_dir=folder, epochs=2, batch_size=4, learning_rate=1e-3, seed=5,
-                           checkpoint_every=3, show_progress=False, chunk_size=6)
+        return TrainConfig(
+            output_dir=folder,
+            epochs=2,
+            batch_size=4,
+            learning_rate=1e-3,
+            seed=5,
+            checkpoint_every=3,
+            show_progress=False,
+            chunk_size=6,
+        )
 
     straight = InstructorEncoder.from_pretrained(fresh_bert_with_dropout, device="cpu")
     expected = train(straight, rows, config(tmp_path / "straight"))

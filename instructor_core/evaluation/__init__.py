@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from .classification import evaluate_classification, load_classification_csv
 from .retrieval import BeirData, evaluate_retrieval, load_beir, load_qrels, rank_by_cosine, retrieval_metrics
 from .sts import evaluate_sts, load_sts, spearman
 
 __all__ = [
     "BeirData",
+    "evaluate_classification",
     "evaluate_retrieval",
     "evaluate_sts",
     "load_beir",
+    "load_classification_csv",
     "load_qrels",
     "load_sts",
     "rank_by_cosine",

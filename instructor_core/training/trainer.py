@@ -1,0 +1,272 @@
+"""The refit loop: AdamW, linear warmup and decay, clipping, checkpoints that resume bit-identically.
+
+A checkpoint (``output_dir/checkpoint.pt``) holds the model, optimizer, scheduler and RNG states and
+the position (epoch, batch index, step). Batches are a pure function of (rows, seed, epoch), so a run
+resumed from a checkpoint replays exactly the steps an uninterrupted run would have taken, and ends
+with the same weights. The final model is written to ``output_dir/model`` as a sentence-transformers
+folder with ``include_prompt: false`` pooling (instructions are left out of pooling, in training and
+at inference alike) and the training instructions as its prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..encoder import InstructorEncoder
+from ..instructions import Instructions
+from .batching import task_batches
+from .data import TrainingRow
+from .gradcache import contrastive_step
+from .loss import InfoNCELoss
+
+__all__ = ["TrainConfig", "TrainResult", "prepare_encoder", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+MODEL_DIR = "model"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a refit.
+
+    Attributes:
+        output_dir: Where the checkpoint and the final model (``model/``) go.
+        epochs: Passes over the rows.
+        batch_size: Rows (triples) per batch; every batch is one task.
+        learning_rate: Peak AdamW learning rate.
+        weight_decay: AdamW weight decay (not applied to biases and LayerNorm weights).
+        warmup_ratio: Share of the steps with linear warmup; then linear decay to 0.
+        max_grad_norm: Gradient clipping norm; None turns clipping off.
+        temperature: InfoNCE temperature (see :class:`InfoNCELoss`).
+        symmetric: Add the positive -> query term to the loss.
+        chunk_size: Gradient-caching chunk (texts per forward pass); None: no caching.
+        seed: Seed of batches, dropout and initialisation of the run.
+        checkpoint_every: Save a checkpoint every this many steps (and at each epoch end); 0: only
+            at epoch ends.
+        bf16: bfloat16 autocast for the encoder (opt-in; where the device supports it).
+        max_time_s: Stop (checkpoint and save) once training has run this many seconds.
+        show_progress: Show a progress bar with the loss.
+        instructions: Default instructions saved with the model; None keeps the encoder's.
+    """
+
+    output_dir: Path
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float | None = 1.0
+    temperature: float = 0.05
+    symmetric: bool = False
+    chunk_size: int | None = None
+    seed: int = 0
+    checkpoint_every: int = 0
+    bf16: bool = False
+    max_time_s: float | None = None
+    show_progress: bool = True
+    instructions: Instructions | None = None
+
+
+@dataclass
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+        steps: Optimizer steps taken in total (including those before a resume).
+        losses: Loss of every step, in order (including those before a resume).
+        epoch_metrics: What ``on_epoch_end`` returned after each completed epoch.
+        stopped_early: Whether ``max_time_s`` ended the run.
+        model_path: The saved sentence-transformers folder.
+        seconds: Wall time of this call.
+    """
+
+    steps: int = 0
+    losses: list[float] = field(default_factory=list)
+    epoch_metrics: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    model_path: Path | None = None
+    seconds: float = 0.0
+
+
+def prepare_encoder(encoder: InstructorEncoder, instructions: Instructions | None = None) -> None:
+    """Leave instruction tokens out of pooling (``include_prompt: false``) and set the instructions.
+
+    A base model such as all-MiniLM-L6-v2 pools over the prompt (``include_prompt: true``); a refit
+    with instructions must exclude them, in training and in the saved folder alike.
+    """
+    if encoder.spec.include_prompt:
+        encoder.spec = dataclasses.replace(encoder.spec, include_prompt=False)
+    if instructions is not None:
+        encoder.instructions = instructions
+
+
+def _optimizer(encoder: InstructorEncoder, config: TrainConfig) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for name, param in encoder.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.learning_rate)
+
+
+def _schedule(optimizer: torch.optim.Optimizer, total: int, warmup: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _rng_states() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def _restore_rng(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    partial = path.with_suffix(".tmp")
+    torch.save(state, partial)
+    os.replace(partial, path)  # a kill mid-write leaves the previous checkpoint intact
+
+
+def train(
+    encoder: InstructorEncoder,
+    rows: Sequence[TrainingRow],
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
+    on_epoch_end: Callable[[int, InstructorEncoder], dict] | None = None,
+) -> TrainResult:
+    """Refit ``encoder`` on ``rows`` in place and save it to ``config.output_dir / "model"``.
+
+    Args:
+        encoder: The model to train (moved to train mode during the run, eval mode after).
+        rows: Training rows (any mix of tasks).
+        config: The run's settings.
+        resume: Continue from ``output_dir/checkpoint.pt`` if it exists.
+        on_step: Called with (step, loss) after each optimizer step (and after any checkpoint
+            of that step); an exception raised there stops the run, like a kill.
+        on_epoch_end: Called with (epoch, encoder) after each epoch; the dict it returns is kept
+            in :attr:`TrainResult.epoch_metrics` (e.g. an nDCG@10 curve).
+    """
+    if not rows:
+        raise ValueError("no training rows")
+    if config.epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {config.epochs}")
+    if config.bf16 and encoder.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("bf16 was asked for, but this GPU does not support bfloat16")
+    started = time.monotonic()
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    prepare_encoder(encoder, config.instructions)
+    loss_fn = InfoNCELoss(config.temperature, config.symmetric)
+    per_epoch = [task_batches(rows, config.batch_size, seed=config.seed, epoch=e) for e in range(config.epochs)]
+    total = sum(len(b) for b in per_epoch)
+    optimizer = _optimizer(encoder, config)
+    scheduler = _schedule(optimizer, total, int(config.warmup_ratio * total))
+    result = TrainResult()
+    epoch, position = 0, 0
+    checkpoint = output / CHECKPOINT
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        encoder.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _restore_rng(state["rng"])
+        epoch, position = state["epoch"], state["position"]
+        result.steps, result.losses = state["steps"], list(state["losses"])
+        result.epoch_metrics = list(state["epoch_metrics"])
+    else:
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        random.seed(config.seed)
+
+    def save(next_epoch: int, next_position: int) -> None:
+        _save_checkpoint(
+            checkpoint,
+            {
+                "model": encoder.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_states(),
+                "epoch": next_epoch,
+                "position": next_position,
+                "steps": result.steps,
+                "losses": result.losses,
+                "epoch_metrics": result.epoch_metrics,
+            },
+        )
+
+    bar = tqdm(total=total, initial=result.steps, desc="Training", unit="step", disable=not config.show_progress)
+    encoder.train()
+    try:
+        while epoch < config.epochs and not result.stopped_early:
+            batches = per_epoch[epoch]
+            while position < len(batches):
+                optimizer.zero_grad(set_to_none=True)
+                loss = contrastive_step(
+                    encoder,
+                    loss_fn,
+                    [rows[i] for i in batches[position]],
+                    chunk_size=config.chunk_size,
+                    bf16=config.bf16,
+                )
+                if config.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(encoder.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                position += 1
+                result.steps += 1
+                result.losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
+                out_of_time = config.max_time_s is not None and time.monotonic() - started >= config.max_time_s
+                if position == len(batches):
+                    epoch, position = epoch + 1, 0
+                    if on_epoch_end is not None:
+                        encoder.eval()
+                        result.epoch_metrics.append(dict(on_epoch_end(epoch, encoder)))
+                        encoder.train()
+                    save(epoch, position)
+                elif out_of_time or (config.checkpoint_every and result.steps % config.checkpoint_every == 0):
+                    save(epoch, position)
+                if on_step is not None:
+                    on_step(result.steps, loss)
+                if out_of_time:
+                    result.stopped_early = True
+                    break
+                if position == 0:
+                    break
+    finally:
+        bar.close()
+        encoder.eval()
+    result.model_path = encoder.save_pretrained(output / MODEL_DIR)
+    result.seconds = time.monotonic() - started
+    return result
