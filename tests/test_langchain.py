@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,9 +59,7 @@ def test_custom_instructions_and_no_normalization(tiny_bert_encoder):
 def test_from_path_equals_shared_encoder(tiny_bert_path, tiny_bert_encoder, bert_embeddings):
     loaded = InstructorEmbeddings(model_name=str(tiny_bert_path), device="cpu")
     assert loaded.encoder is not tiny_bert_encoder and loaded.dimension == tiny_bert_encoder.dimension == 32
-    np.testing.assert_allclose(
-        loaded.embed_documents(TEXTS), bert_embeddings.embed_documents(TEXTS), atol=1e-6
-    )
+    np.testing.assert_allclose(loaded.embed_documents(TEXTS), bert_embeddings.embed_documents(TEXTS), atol=1e-6)
     second = InstructorEmbeddings(encoder=tiny_bert_encoder, query_instruction="Find: ")
     assert second.encoder is bert_embeddings.encoder  # one model serves several adapters
 
@@ -158,10 +158,19 @@ def test_import_without_extra_names_the_install_command():
         "else:\n"
         "    print('imported')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert 'pip install "instructor[langchain]"' in out.stdout
+
+
+def test_docs_example_runs_and_prints_what_it_says(capsys):
+    """The runnable example in docs/integrations/langchain.md: its printed lines are the ones it shows."""
+    doc = Path(__file__).resolve().parent.parent / "docs" / "integrations" / "langchain.md"
+    code = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)[0]
+    lines = code.splitlines()
+    shown = zip(lines, lines[1:], strict=False)  # a "# ..." line right after a print( is its output
+    expected = [line[2:] for prev, line in shown if prev.startswith("print(") and line.startswith("# ")]
+    exec(compile(code, str(doc), "exec"), {"__name__": "__doc_example__"})
+    assert expected and capsys.readouterr().out.splitlines() == expected
 
 
 # ---------------------------------------------------------------------- a real RAG chain on SciFact
@@ -215,9 +224,7 @@ def test_rag_chain_retrieves_the_relevant_abstract(data_dir, minilm_encoder):
     def format_docs(docs) -> str:
         return "\n\n".join(doc.page_content for doc in docs)
 
-    chain = RunnablePassthrough.assign(
-        context=lambda x: retriever.invoke(x["claim"])
-    ) | RunnablePassthrough.assign(
+    chain = RunnablePassthrough.assign(context=lambda x: retriever.invoke(x["claim"])) | RunnablePassthrough.assign(
         verdict=(lambda x: {"context": format_docs(x["context"]), "claim": x["claim"]})
         | prompt
         | llm

@@ -4,10 +4,12 @@ ingestion pipelines, batched async, errors, and retrieval on SciFact."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,9 +44,7 @@ def embed_settings():
 def make_nodes(texts: list[str]) -> list[TextNode]:
     """Nodes whose embedded content is exactly the text: the id metadata is kept out of embeddings."""
     return [
-        TextNode(
-            text=t, id_=f"doc-{i}", metadata={"doc_id": f"doc-{i}"}, excluded_embed_metadata_keys=["doc_id"]
-        )
+        TextNode(text=t, id_=f"doc-{i}", metadata={"doc_id": f"doc-{i}"}, excluded_embed_metadata_keys=["doc_id"])
         for i, t in enumerate(texts)
     ]
 
@@ -65,9 +65,7 @@ def test_applies_each_instruction_exactly_once(tiny_bert_encoder, bert_embedding
 
 
 def test_custom_instructions_and_no_normalization(tiny_bert_encoder):
-    emb = InstructorEmbedding(
-        encoder=tiny_bert_encoder, query_instruction="Q: ", text_instruction="", normalize=False
-    )
+    emb = InstructorEmbedding(encoder=tiny_bert_encoder, query_instruction="Q: ", text_instruction="", normalize=False)
     np.testing.assert_allclose(
         emb.get_text_embedding_batch(TEXTS),
         tiny_bert_encoder.encode_documents(TEXTS, "", normalize=False),
@@ -80,18 +78,14 @@ def test_custom_instructions_and_no_normalization(tiny_bert_encoder):
     )
 
 
-def test_settings_index_and_retriever_use_both_instructions(
-    tiny_bert_encoder, bert_embedding, embed_settings
-):
+def test_settings_index_and_retriever_use_both_instructions(tiny_bert_encoder, bert_embedding, embed_settings):
     embed_settings(bert_embedding)
     nodes = make_nodes(TEXTS)
     index = VectorStoreIndex(nodes)  # embeds with Settings.embed_model
     stored = np.array([index.vector_store.get(n.node_id) for n in nodes])
     np.testing.assert_allclose(stored, tiny_bert_encoder.encode_documents(TEXTS), atol=1e-6)
     hits = index.as_retriever(similarity_top_k=4).retrieve("Do cells divide?")
-    expected = (
-        tiny_bert_encoder.encode_documents(TEXTS) @ tiny_bert_encoder.encode_queries(["Do cells divide?"])[0]
-    )
+    expected = tiny_bert_encoder.encode_documents(TEXTS) @ tiny_bert_encoder.encode_queries(["Do cells divide?"])[0]
     got = {hit.node.node_id: hit.score for hit in hits}
     assert got == pytest.approx({f"doc-{i}": float(s) for i, s in enumerate(expected)}, abs=1e-5)
 
@@ -161,9 +155,7 @@ def test_bad_input_raises_the_core_type_error(bert_embedding):
         bert_embedding.get_text_embedding(None)
 
 
-def test_constructors_share_or_load_and_reject_bad_settings(
-    tiny_bert_path, tiny_bert_encoder, bert_embedding
-):
+def test_constructors_share_or_load_and_reject_bad_settings(tiny_bert_path, tiny_bert_encoder, bert_embedding):
     loaded = InstructorEmbedding(str(tiny_bert_path), device="cpu")
     assert loaded.encoder is not tiny_bert_encoder and loaded.model_name == str(tiny_bert_path)
     np.testing.assert_allclose(
@@ -201,10 +193,22 @@ def test_import_without_extra_names_the_install_command():
         "else:\n"
         "    print('imported')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert 'pip install "instructor[llamaindex]"' in out.stdout
+
+
+def test_docs_example_runs_and_prints_what_it_says(capsys, embed_settings):
+    """The runnable example in docs/integrations/llamaindex.md: its printed lines are the ones it shows.
+
+    The example sets Settings.embed_model; the embed_settings fixture puts the previous one back.
+    """
+    doc = Path(__file__).resolve().parent.parent / "docs" / "integrations" / "llamaindex.md"
+    code = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)[0]
+    lines = code.splitlines()
+    shown = zip(lines, lines[1:], strict=False)  # a "# ..." line right after a print( is its output
+    expected = [line[2:] for prev, line in shown if prev.startswith("print(") and line.startswith("# ")]
+    exec(compile(code, str(doc), "exec"), {"__name__": "__doc_example__"})
+    assert expected and capsys.readouterr().out.splitlines() == expected
 
 
 # ---------------------------------------------------------------------- retrieval on SciFact
