@@ -57,7 +57,8 @@ def test_custom_instructions_and_no_normalization(tiny_bert_encoder):
 
 
 def test_from_path_equals_shared_encoder(tiny_bert_path, tiny_bert_encoder, bert_embeddings):
-    loaded = InstructorEmbeddings(model_name=str(tiny_bert_path), device="cpu")
+    loaded = InstructorEmbeddings(model_name=tiny_bert_path, device="cpu")  # a Path is fine too
+    assert loaded.model_name == str(tiny_bert_path)
     assert loaded.encoder is not tiny_bert_encoder and loaded.dimension == tiny_bert_encoder.dimension == 32
     np.testing.assert_allclose(loaded.embed_documents(TEXTS), bert_embeddings.embed_documents(TEXTS), atol=1e-6)
     second = InstructorEmbeddings(encoder=tiny_bert_encoder, query_instruction="Find: ")

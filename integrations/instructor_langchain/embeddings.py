@@ -8,11 +8,12 @@ loop keeps running while a batch is embedded.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from instructor_core import Instructions, InstructorEncoder
 
@@ -49,7 +50,8 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         >>> query = emb.embed_query("A claim.")
 
     Attributes:
-        model_name: Hub id or local folder to load; leave None when passing ``encoder``.
+        model_name: Hub id or local folder (a str or a path) to load; leave None when passing
+            ``encoder``.
         encoder: An already loaded encoder to share; not serialized.
         query_instruction: Prepended to every query; None takes the encoder's default
             (``encoder.instructions.query``), "" means none.
@@ -71,6 +73,11 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     normalize: bool = True
     show_progress: bool = False
     device: str | None = None
+
+    @field_validator("model_name", mode="before")
+    @classmethod
+    def _path_to_str(cls, value: object) -> object:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @model_validator(mode="after")
     def _load_encoder(self) -> InstructorEmbeddings:
@@ -95,9 +102,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     @property
     def instructions(self) -> Instructions:
         """The instructions in effect: the ones passed, else the encoder's defaults."""
-        return self._model.instructions.replace(
-            query=self.query_instruction, document=self.document_instruction
-        )
+        return self._model.instructions.replace(query=self.query_instruction, document=self.document_instruction)
 
     @property
     def dimension(self) -> int:
@@ -136,9 +141,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
         with _lock_for(self._model):
-            vectors = self._model.encode_queries(
-                [text], self.query_instruction, batch_size=1, normalize=self.normalize
-            )
+            vectors = self._model.encode_queries([text], self.query_instruction, batch_size=1, normalize=self.normalize)
         return vectors[0].tolist()
 
     # ------------------------------------------------------------------ async
