@@ -15,7 +15,11 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 # Subcommand modules, in the order `instructor --help` lists them.
-COMMAND_MODULES = ("instructor_core.commands.embed",)
+COMMAND_MODULES = (
+    "instructor_core.commands.embed",
+    "instructor_core.commands.train",
+    "instructor_core.commands.evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,7 @@ def mine_hard_negatives(
     start: int = 10,
     end: int = 50,
     num_negatives: int = 1,
+    rank_with_instructions: bool = True,
     batch_size: int = 32,
     show_progress: bool = False,
 ) -> list[TrainingRow]:
@@ -47,6 +48,9 @@ def mine_hard_negatives(
         start: First rank (0-based) that may give a negative.
         end: Rank after the last that may give a negative.
         num_negatives: Negatives to add per row, at most.
+        rank_with_instructions: Encode queries and corpus with their instructions; False ranks the
+            bare texts (for a base model trained without instructions), while the rows still get
+            ``document_instruction`` on their negatives.
         batch_size: Texts per forward pass while encoding.
         show_progress: Show progress bars.
     """
@@ -64,10 +68,10 @@ def mine_hard_negatives(
     for row in rows:
         positives[row.query].add(row.pos[1])
     queries = list(positives)
-    doc_vectors = torch.from_numpy(
-        encoder.encode([(instruction, d) for d in documents], batch_size=batch_size, show_progress=show_progress)
-    )
-    query_vectors = torch.from_numpy(encoder.encode(queries, batch_size=batch_size, show_progress=show_progress))
+    doc_pairs = [(instruction if rank_with_instructions else "", d) for d in documents]
+    query_pairs = [(q[0] if rank_with_instructions else "", q[1]) for q in queries]
+    doc_vectors = torch.from_numpy(encoder.encode(doc_pairs, batch_size=batch_size, show_progress=show_progress))
+    query_vectors = torch.from_numpy(encoder.encode(query_pairs, batch_size=batch_size, show_progress=show_progress))
     depth = min(end, len(documents))
     mined: dict[tuple[str, str], list[str]] = {}
     for begin in range(0, len(queries), 256):
