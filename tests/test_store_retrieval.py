@@ -1,7 +1,7 @@
 """Retrieval through Chroma and Qdrant equals brute-force cosine retrieval (SciFact, real MiniLM).
 
 The corpus is a fixed subset of SciFact: every document in the test qrels, then the corpus in file
-order up to 1,200 documents. Documents are encoded once; both stores are fed those vectors through
+order up to 1,000 documents. Documents are encoded once; both stores are fed those vectors through
 an encoder wrapper, while queries go through each store's real query path (query instruction).
 """
 
@@ -14,7 +14,7 @@ from instructor_core.evaluation import load_beir, rank_by_cosine, retrieval_metr
 
 pytestmark = pytest.mark.slow
 
-SUBSET = 1200
+SUBSET = 1000
 K = 100
 
 
@@ -29,9 +29,7 @@ class PrecomputedDocuments:
         self.table = dict(zip(texts, vectors, strict=True))
         self.lookups = 0
 
-    def encode_documents(
-        self, texts, instruction=None, *, batch_size=32, normalize=True, show_progress=False
-    ):
+    def encode_documents(self, texts, instruction=None, *, batch_size=32, normalize=True, show_progress=False):
         assert instruction in (None, self.instructions.document)
         self.lookups += len(texts)
         return np.stack([self.table[t] for t in texts])
@@ -51,9 +49,7 @@ def scifact(data_dir, minilm_encoder):
     qids = list(data.queries)
     query_vectors = minilm_encoder.encode_queries([data.queries[q] for q in qids])
     indices, _ = rank_by_cosine(query_vectors, doc_vectors, k=K)
-    brute = retrieval_metrics(
-        {q: [ids[i] for i in row] for q, row in zip(qids, indices, strict=True)}, data.qrels
-    )
+    brute = retrieval_metrics({q: [ids[i] for i in row] for q, row in zip(qids, indices, strict=True)}, data.qrels)
     records = [{"id": d, "text": t} for d, t in zip(ids, texts, strict=True)]
     return {
         "data": data,
@@ -76,12 +72,9 @@ def test_subset_holds_every_judged_document(scifact):
 def test_chroma_retrieval_equals_brute_force(scifact, tmp_path, minilm_path):
     chromadb = pytest.importorskip("chromadb")
     from chromadb.config import Settings
-
     from instructor_chroma import InstructorEmbeddingFunction, clear_encoder_cache, ingest, open_collection
 
-    client = chromadb.PersistentClient(
-        path=str(tmp_path / "db"), settings=Settings(anonymized_telemetry=False)
-    )
+    client = chromadb.PersistentClient(path=str(tmp_path / "db"), settings=Settings(anonymized_telemetry=False))
     ef = InstructorEmbeddingFunction(str(minilm_path), encoder=scifact["encoder"])
     try:
         collection = open_collection(client, "scifact", ef, hnsw={"ef_search": 200, "ef_construction": 200})
@@ -99,14 +92,11 @@ def test_chroma_retrieval_equals_brute_force(scifact, tmp_path, minilm_path):
 
 def test_qdrant_retrieval_equals_brute_force(scifact):
     pytest.importorskip("qdrant_client")
+    from instructor_qdrant import ingest, search
     from qdrant_client import QdrantClient
 
-    from instructor_qdrant import ingest, search
-
     client = QdrantClient(":memory:")
-    report = ingest(
-        client, "scifact", scifact["records"], scifact["encoder"], batch_size=128, show_progress=False
-    )
+    report = ingest(client, "scifact", scifact["records"], scifact["encoder"], batch_size=128, show_progress=False)
     assert report.written == SUBSET == client.count("scifact").count
     data = scifact["data"]
     rankings = {
