@@ -17,6 +17,7 @@ __all__ = ["build_parser", "main"]
 # Subcommand modules, in the order `instructor --help` lists them.
 COMMAND_MODULES = (
     "instructor_core.commands.embed",
+    "instructor_core.commands.store",
     "instructor_core.commands.train",
     "instructor_core.commands.evaluate",
 )
