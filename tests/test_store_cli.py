@@ -166,3 +166,17 @@ def test_chroma_server_store(chroma_server, corpus, tiny_t5_path, capsys):  # no
     assert main(ingest_args(corpus_path, store, tiny_t5_path)) == 0
     hits = search_json(capsys, store)
     assert [h["id"] for h in hits] == expected_ranking(tiny_t5_path, rows, 5)[0]
+
+
+@pytest.mark.slow
+def test_demo_answers_each_query_from_the_right_document(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+    out = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "demo.py"), "--store-dir", str(tmp_path / "demo"), "-k", "2"],
+        env=env, cwd=tmp_path, timeout=300, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ingested 300 documents" in out.stdout
+    tops = [line.split("] ")[1].split(":")[0] for line in out.stdout.splitlines() if line.startswith("  1. ")]
+    # each default query has one document in the corpus that answers it
+    assert tops == ["biology-02", "finance-10", "astronomy-02", "cooking-02", "music-04", "climate-01"]
