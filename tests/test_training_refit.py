@@ -241,3 +241,15 @@ def test_max_time_stops_early_and_still_saves(fresh_t5, tmp_path):
     result = train(encoder, _rows(12), config)
     assert result.stopped_early and result.steps == 1
     assert (result.model_path / "modules.json").is_file() and (tmp_path / "t" / "checkpoint.pt").is_file()
+
+
+def test_bf16_autocast_step_is_close_to_float32(fresh_t5):
+    encoder = InstructorEncoder.from_pretrained(fresh_t5, device="cpu")
+    rows = _rows(6)
+    values = {}
+    for bf16 in (False, True):
+        encoder.zero_grad(set_to_none=True)
+        values[bf16] = contrastive_step(encoder, InfoNCELoss(), rows, chunk_size=4, bf16=bf16)
+        assert all(torch.isfinite(p.grad).all() for p in encoder.parameters() if p.grad is not None)
+    assert values[True] == pytest.approx(values[False], rel=0.05)
+    assert values[True] != values[False]  # autocast really ran in bfloat16
