@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .backends import BACKENDS, Backend
+from .batching import pad_right, token_budget_batches
 from .instructions import Instructions
 from .loading import ModelSpec, read_model_folder, resolve_model_path
 from .modules import Dense, load_tokenizer, load_transformer
@@ -80,6 +82,8 @@ class InstructorEncoder(torch.nn.Module):
     default instructions (or the one passed); ``encode`` takes (instruction, text) pairs.
     """
 
+    _runtime = None  # an ONNX Runtime transformer when a non-torch backend was asked for
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -113,6 +117,8 @@ class InstructorEncoder(torch.nn.Module):
         *,
         trust_remote_code: bool = False,
         revision: str | None = None,
+        backend: Backend = "torch",
+        backend_cache_dir: str | os.PathLike[str] | None = None,
     ) -> InstructorEncoder:
         """Load an encoder from a local folder or a Hugging Face hub id.
 
@@ -127,11 +133,28 @@ class InstructorEncoder(torch.nn.Module):
             dtype: "float32" (default, exact), "bfloat16" or "float16".
             trust_remote_code: Allow model code from the folder; off unless you pass it.
             revision: Hub revision for hub ids.
+            backend: Where the transformer runs at inference. "torch" (default, exact);
+                "onnx" (ONNX Runtime, float32, equal to torch within float precision) or
+                "onnx-int8" (int8 weights, the fast CPU path; see docs/performance.md for its
+                measured quality cost). ONNX backends run on the CPU, need float32 and the
+                ``onnx`` extra; the export is made once and cached. Tokenization, instruction
+                masking, pooling, Dense and normalization stay in torch. :meth:`forward` with
+                gradients enabled (training) always uses the torch model.
+            backend_cache_dir: Where ONNX exports are cached; None uses ``$INSTRUCTOR_CACHE`` or
+                ``~/.cache/instructor``. Never the model folder.
         """
         if instructions is not None and not isinstance(instructions, Instructions):
             raise TypeError(
                 f"instructions must be an Instructions(query=..., document=...), got {type(instructions).__name__}"
             )
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend != "torch":
+            if dtype is not None and _pick_dtype(dtype) != torch.float32:
+                raise ValueError(f"backend {backend!r} runs float32 weights; leave dtype unset, got {dtype!r}")
+            if device is not None and torch.device(device).type != "cpu":
+                raise ValueError(f"backend {backend!r} runs on the CPU; got device {device!r}")
+            device = "cpu"
         root = resolve_model_path(name_or_path, revision=revision)
         spec = read_model_folder(root, hub_id=str(name_or_path))
         torch_dtype = _pick_dtype(dtype)
@@ -141,7 +164,7 @@ class InstructorEncoder(torch.nn.Module):
         limit = max_length if max_length is not None else _model_max_length(spec, transformer, tokenizer)
         if not isinstance(limit, int) or limit < 2:
             raise ValueError(f"max_length must be an int >= 2, got {limit!r}")
-        return cls(
+        encoder = cls(
             spec,
             transformer,
             tokenizer,
@@ -150,6 +173,11 @@ class InstructorEncoder(torch.nn.Module):
             limit,
             _pick_device(device),
         )
+        if backend != "torch":
+            from .backends.onnxrt import OnnxTransformer
+
+            encoder._runtime = OnnxTransformer.prepare(transformer, spec.transformer_path, backend, backend_cache_dir)
+        return encoder
 
     # ------------------------------------------------------------------ properties
     @property
@@ -220,7 +248,8 @@ class InstructorEncoder(torch.nn.Module):
 
         Args:
             pairs: ``[(instruction, text), ...]``; use "" for no instruction.
-            batch_size: Texts per forward pass.
+            batch_size: Texts per forward pass at full length; shorter texts share the same token
+                budget (``batch_size * max_length`` padded tokens), so more of them go in one pass.
             normalize: L2-normalize the output (on top of the model's own Normalize, if any).
             show_progress: Show a tqdm bar over batches.
 
@@ -265,13 +294,8 @@ class InstructorEncoder(torch.nn.Module):
 
     def collate(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> TokenBatch:
         """Pad token id lists (right) into a :class:`TokenBatch`."""
-        width = max(len(row) for row in ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-            attention[row, : len(seq)] = 1
+        input_ids, attention = pad_right(ids, pad)
         prompt_lengths = None
         if not self.spec.include_prompt:
             prompt_lengths = torch.tensor([self.prompt_length(i) for i in instructions], dtype=torch.long)
@@ -280,8 +304,10 @@ class InstructorEncoder(torch.nn.Module):
     def forward(self, batch: TokenBatch, normalize: bool = True) -> torch.Tensor:
         """Embeddings for a batch, differentiable (training uses this; inference wraps it)."""
         batch = batch.to(self.device)
-        output = self.transformer(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        hidden = output[0]
+        if self._runtime is not None and not torch.is_grad_enabled():
+            hidden = self._runtime(batch.input_ids, batch.attention_mask)
+        else:
+            hidden = self.transformer(input_ids=batch.input_ids, attention_mask=batch.attention_mask)[0]
         embeddings = pool(hidden, batch.attention_mask, self.spec.pooling, batch.prompt_lengths)
         for layer in self.dense:
             embeddings = layer(embeddings)
@@ -298,14 +324,14 @@ class InstructorEncoder(torch.nn.Module):
         if not pairs:
             return result
         ids = self.tokenize(pairs)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        starts = range(0, len(order), batch_size)
+        # Token budget: batch_size rows at full length, and more rows when texts are shorter, so a
+        # forward pass never holds more padded tokens than batch_size fixed-count rows could.
+        batches = token_budget_batches([len(row) for row in ids], max_tokens=batch_size * self.max_length)
         was_training = self.training
         self.eval()
         try:
             with torch.inference_mode():
-                for start in tqdm(starts, desc="Encoding", unit="batch", disable=not show_progress):
-                    chosen = order[start : start + batch_size]
+                for chosen in tqdm(batches, desc="Encoding", unit="batch", disable=not show_progress):
                     batch = self.collate([ids[i] for i in chosen], [pairs[i][0] for i in chosen])
                     vectors = self.forward(batch, normalize=normalize)
                     result[chosen] = vectors.float().cpu().numpy()
