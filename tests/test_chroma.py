@@ -17,6 +17,7 @@ import pytest
 chromadb = pytest.importorskip("chromadb")
 from chromadb.config import Settings  # noqa: E402
 from chromadb.utils.embedding_functions import known_embedding_functions  # noqa: E402
+
 from instructor_chroma import (  # noqa: E402
     InstructorEmbeddingFunction,
     RecordError,
@@ -24,11 +25,16 @@ from instructor_chroma import (  # noqa: E402
     ingest,
     open_collection,
 )
-
 from tests.tiny_models import corpus_lines  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SETTINGS = Settings(anonymized_telemetry=False)
+
+
+def settings() -> Settings:
+    """Fresh settings per client: chromadb's clients write their own fields into the object they get."""
+    return Settings(anonymized_telemetry=False)
+
+
 Q = "Represent the question for retrieval: "
 D = "Represent the document for retrieval: "
 
@@ -47,15 +53,13 @@ def ef(tiny_t5_path, tiny_t5_encoder):
 
 @pytest.fixture()
 def client(tmp_path):
-    return chromadb.PersistentClient(path=str(tmp_path / "db"), settings=SETTINGS)
+    return chromadb.PersistentClient(path=str(tmp_path / "db"), settings=settings())
 
 
 def test_embedding_function_uses_each_instruction(ef, tiny_t5_encoder):
     texts = corpus_lines(5)
     np.testing.assert_allclose(np.stack(ef(texts)), tiny_t5_encoder.encode_documents(texts, D), atol=1e-6)
-    np.testing.assert_allclose(
-        np.stack(ef.embed_query(texts)), tiny_t5_encoder.encode_queries(texts, Q), atol=1e-6
-    )
+    np.testing.assert_allclose(np.stack(ef.embed_query(texts)), tiny_t5_encoder.encode_queries(texts, Q), atol=1e-6)
     assert not np.allclose(np.stack(ef(texts)), np.stack(ef.embed_query(texts)))
     assert ef.default_space() == "cosine" and "cosine" in ef.supported_spaces()
     with pytest.raises(TypeError, match=r"documents\[1\] must be a str"):
@@ -77,9 +81,7 @@ def test_registered_name_and_config_round_trip(ef, tiny_t5_path):
     rebuilt = InstructorEmbeddingFunction.build_from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config and not rebuilt.is_legacy()
     texts = corpus_lines(3)
-    np.testing.assert_allclose(
-        np.stack(rebuilt.embed_query(texts)), np.stack(ef.embed_query(texts)), atol=1e-6
-    )
+    np.testing.assert_allclose(np.stack(rebuilt.embed_query(texts)), np.stack(ef.embed_query(texts)), atol=1e-6)
     with pytest.raises(ValueError, match="needs a str 'model'"):
         InstructorEmbeddingFunction.build_from_config({"query_instruction": "", "document_instruction": ""})
 
@@ -219,7 +221,7 @@ def expected_top5(encoder, docs, query):
 
 
 def test_fresh_process_queries_persistent_collection_without_the_function(tmp_path, ef, tiny_t5_encoder):
-    client = chromadb.PersistentClient(path=str(tmp_path / "db"), settings=SETTINGS)
+    client = chromadb.PersistentClient(path=str(tmp_path / "db"), settings=settings())
     docs = records(30)
     ingest(open_collection(client, "docs", ef), docs, show_progress=False)
     query = "music guitar man plays"
@@ -249,10 +251,10 @@ def chroma_server(tmp_path):
         env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
-                chromadb.HttpClient(host="127.0.0.1", port=port, settings=SETTINGS).heartbeat()
+                chromadb.HttpClient(host="127.0.0.1", port=port, settings=settings()).heartbeat()
                 break
             except Exception:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -272,7 +274,7 @@ def chroma_server(tmp_path):
 
 @pytest.mark.server
 def test_http_server_collection_is_queried_from_a_fresh_process(chroma_server, ef, tiny_t5_encoder):
-    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server, settings=SETTINGS)
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server, settings=settings())
     docs = records(30)
     report = ingest(open_collection(client, "docs", ef), docs, batch_size=8, show_progress=False)
     assert (report.written, report.batches) == (30, 4)
@@ -285,3 +287,21 @@ def test_http_server_collection_is_queried_from_a_fresh_process(chroma_server, e
 
 def teardown_module() -> None:
     clear_encoder_cache()
+
+
+def test_ingest_streams_one_batch_at_a_time(client, ef, monkeypatch):
+    collection = open_collection(client, "docs", ef)
+    pulled = 0
+
+    def source():
+        nonlocal pulled
+        for doc in records(23):
+            pulled += 1
+            yield doc
+
+    seen_at_write: list[int] = []
+    upsert = collection.upsert
+    monkeypatch.setattr(collection, "upsert", lambda **kw: (seen_at_write.append(pulled), upsert(**kw))[1])
+    report = ingest(collection, source(), batch_size=5, show_progress=False)
+    assert seen_at_write == [5, 10, 15, 20, 23]  # never more than one batch read ahead of the writes
+    assert (report.seen, report.batches) == (23, 5)

@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("qdrant_client")
+from qdrant_client import QdrantClient, models  # noqa: E402
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse  # noqa: E402
+
+from instructor_core import Instructions, InstructorEncoder  # noqa: E402
 from instructor_qdrant import (  # noqa: E402
     CollectionMismatchError,
     RecordError,
@@ -17,10 +21,6 @@ from instructor_qdrant import (  # noqa: E402
     read_layout,
     search,
 )
-from qdrant_client import QdrantClient, models  # noqa: E402
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse  # noqa: E402
-
-from instructor_core import Instructions, InstructorEncoder  # noqa: E402
 from tests.tiny_models import corpus_lines  # noqa: E402
 
 Q = "Represent the question for retrieval: "
@@ -217,9 +217,7 @@ def test_remote_client_reports_the_transport_error(remote, encoder):
 def test_upsert_is_retried_with_backoff_on_transport_errors(client, remote, encoder):
     flaky = SplitClient(client, remote, failures=2)
     waits: list[float] = []
-    report = ingest(
-        flaky, "docs", records(10), encoder, backoff=0.25, sleep=waits.append, show_progress=False
-    )
+    report = ingest(flaky, "docs", records(10), encoder, backoff=0.25, sleep=waits.append, show_progress=False)
     assert report.written == 10 and client.count("docs").count == 10
     assert flaky.upserts == 3 and waits == [0.25, 0.5]
 
@@ -254,3 +252,23 @@ def test_server_rejections_and_local_errors_are_not_retried(client, encoder):
     with pytest.raises(ConnectionError):
         ingest(client, "docs", records(4), Broken(), sleep=waits.append, show_progress=False)
     assert Broken.calls == 1 and waits == []
+
+
+def test_ingest_streams_one_batch_at_a_time(client, encoder):
+    pulled = 0
+
+    def source():
+        nonlocal pulled
+        for doc in records(23):
+            pulled += 1
+            yield doc
+
+    class Recording(SplitClient):
+        def upsert(self, **kwargs):
+            seen_at_write.append(pulled)
+            return self.local.upsert(**kwargs)
+
+    seen_at_write: list[int] = []
+    report = ingest(Recording(client, None, 0), "docs", source(), encoder, batch_size=5, show_progress=False)
+    assert seen_at_write == [5, 10, 15, 20, 23]  # never more than one batch read ahead of the writes
+    assert (report.seen, report.batches) == (23, 5) and client.count("docs").count == 23
