@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import chromadb
     from chromadb.config import Settings
-    from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
 
+    from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
     from instructor_core.records import read_jsonl
 
     model = args.model or default_model()

@@ -72,6 +72,7 @@ def test_subset_holds_every_judged_document(scifact):
 def test_chroma_retrieval_equals_brute_force(scifact, tmp_path, minilm_path):
     chromadb = pytest.importorskip("chromadb")
     from chromadb.config import Settings
+
     from instructor_chroma import InstructorEmbeddingFunction, clear_encoder_cache, ingest, open_collection
 
     client = chromadb.PersistentClient(path=str(tmp_path / "db"), settings=Settings(anonymized_telemetry=False))
@@ -92,8 +93,9 @@ def test_chroma_retrieval_equals_brute_force(scifact, tmp_path, minilm_path):
 
 def test_qdrant_retrieval_equals_brute_force(scifact):
     pytest.importorskip("qdrant_client")
-    from instructor_qdrant import ingest, search
     from qdrant_client import QdrantClient
+
+    from instructor_qdrant import ingest, search
 
     client = QdrantClient(":memory:")
     report = ingest(client, "scifact", scifact["records"], scifact["encoder"], batch_size=128, show_progress=False)

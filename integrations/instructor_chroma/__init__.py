@@ -12,9 +12,7 @@ from __future__ import annotations
 try:
     import chromadb  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        'instructor_chroma needs chromadb; install it with: pip install "instructor[chroma]"'
-    ) from exc
+    raise ImportError('instructor_chroma needs chromadb; install it with: pip install "instructor[chroma]"') from exc
 
 from instructor_core.records import IngestReport, RecordError
 

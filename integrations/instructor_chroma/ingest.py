@@ -74,9 +74,7 @@ def _embedding_function_of(collection: Any) -> Any:
         return ef
     ef = collection.configuration.get("embedding_function")
     if ef is None:
-        raise ValueError(
-            f"collection {collection.name!r} has no embedding function; pass embedding_function="
-        )
+        raise ValueError(f"collection {collection.name!r} has no embedding function; pass embedding_function=")
     return ef
 
 
@@ -128,9 +126,7 @@ def ingest(
     desc = f"Ingesting into {collection.name}"
     with tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar:
         for chunk in batched(documents, batch_size):
-            records = validate_batch(
-                chunk, start=seen, metadata_values="scalar", reserved_metadata_keys=_RESERVED
-            )
+            records = validate_batch(chunk, start=seen, metadata_values="scalar", reserved_metadata_keys=_RESERVED)
             seen += len(records)
             texts = [r.text for r in records]
             embeddings = ef(texts)

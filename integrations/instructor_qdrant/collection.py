@@ -78,9 +78,7 @@ def _check_vectors(name: str, vectors: Mapping[str, str] | None) -> dict[str, st
         if not isinstance(key, str) or not key:
             raise TypeError(f"vector names must be non-empty str, got {key!r}")
         if not isinstance(instruction, str):
-            raise TypeError(
-                f"vectors[{key!r}] (the instruction) must be a str, got {type(instruction).__name__}"
-            )
+            raise TypeError(f"vectors[{key!r}] (the instruction) must be a str, got {type(instruction).__name__}")
     return dict(vectors)
 
 
@@ -134,14 +132,10 @@ def ensure_collection(
                 f"collection {name!r} has named vectors {sorted(have)}; pass vectors={{name: instruction}}"
             )
         if set(have) != set(named):
-            raise CollectionMismatchError(
-                f"collection {name!r} has vectors {sorted(have)}, asked for {sorted(named)}"
-            )
+            raise CollectionMismatchError(f"collection {name!r} has vectors {sorted(have)}, asked for {sorted(named)}")
     else:
         if named:
-            raise CollectionMismatchError(
-                f"collection {name!r} has one unnamed vector, asked for {sorted(named)}"
-            )
+            raise CollectionMismatchError(f"collection {name!r} has one unnamed vector, asked for {sorted(named)}")
         have = {"": existing}
     for key, params in have.items():
         label = f"vector {key!r} of collection {name!r}" if key else f"collection {name!r}"

@@ -157,9 +157,7 @@ def ingest(
                     key: encoder.encode_documents(texts, instruction, batch_size=encode_batch_size)
                     for key, instruction in layout.vectors.items()
                 }
-                point_vectors: list[Any] = [
-                    {key: views[key][i].tolist() for key in views} for i in range(len(records))
-                ]
+                point_vectors: list[Any] = [{key: views[key][i].tolist() for key in views} for i in range(len(records))]
             else:
                 instruction = layout.document_instruction
                 matrix = encoder.encode_documents(texts, instruction, batch_size=encode_batch_size)
@@ -183,9 +181,7 @@ def build_filter(conditions: Mapping[str, Any] | models.Filter | None) -> models
     if conditions is None or isinstance(conditions, models.Filter):
         return conditions
     if not isinstance(conditions, Mapping):
-        raise TypeError(
-            f"filter must be a mapping or a qdrant_client.models.Filter, got {type(conditions).__name__}"
-        )
+        raise TypeError(f"filter must be a mapping or a qdrant_client.models.Filter, got {type(conditions).__name__}")
     must: list[Any] = []
     for key, value in conditions.items():
         if isinstance(value, (list, tuple)):
