@@ -272,3 +272,41 @@ def test_ingest_streams_one_batch_at_a_time(client, encoder):
     report = ingest(Recording(client, None, 0), "docs", source(), encoder, batch_size=5, show_progress=False)
     assert seen_at_write == [5, 10, 15, 20, 23]  # never more than one batch read ahead of the writes
     assert (report.seen, report.batches) == (23, 5) and client.count("docs").count == 23
+
+
+# ------------------------------------------------------------------------------ async client
+async def test_async_ingest_and_search_match_the_sync_ones(client, encoder):
+    from qdrant_client import AsyncQdrantClient
+
+    from instructor_qdrant import aingest, aread_layout, asearch
+
+    docs = records(30)
+    aclient = AsyncQdrantClient(":memory:")
+    try:
+        report = await aingest(aclient, "docs", docs, encoder, model="tiny-t5", batch_size=8)
+        assert (report.seen, report.written, report.batches) == (30, 30, 4)
+        again = await aingest(aclient, "docs", docs, encoder, model="tiny-t5", batch_size=8)
+        assert again.written == 30 and (await aclient.count("docs")).count == 30  # idempotent
+        assert (await aread_layout(aclient, "docs")).model == "tiny-t5"
+        ingest(client, "docs", docs, encoder, show_progress=False)
+        query = "water fire earth air"
+        got = await asearch(aclient, "docs", query, encoder, limit=6, filter={"even": False})
+        want = search(client, "docs", query, encoder, limit=6, filter={"even": False})
+        assert [h.id for h in got] == [h.id for h in want]
+        np.testing.assert_allclose([h.score for h in got], [h.score for h in want], atol=1e-6)
+        bad = records(8)
+        bad[5] = {"id": "x", "text": None}
+        with pytest.raises(RecordError, match=r"record 5, id 'x': text must be a str"):
+            await aingest(aclient, "fresh", bad, encoder, batch_size=4)
+        assert (await aclient.count("fresh")).count == 4
+        with pytest.raises(CollectionMismatchError, match="24-dimensional"):
+            await aingest(aclient, "docs", docs, tiny_bert_like(encoder))
+    finally:
+        await aclient.close()
+
+
+def tiny_bert_like(encoder):
+    class Wider:
+        instructions, dimension = encoder.instructions, encoder.dimension + 8
+
+    return Wider()

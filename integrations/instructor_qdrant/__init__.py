@@ -4,6 +4,8 @@ Plain functions over your own ``QdrantClient`` (``":memory:"``, ``path=`` or ``u
 are ``uuid5`` of the document id, so re-running an ingest upserts instead of duplicating; a point's
 payload keeps the document ``id`` and ``text`` beside its metadata.
 
+Async variants (``aingest``, ``asearch``, ...) take an ``AsyncQdrantClient``.
+
 Install with ``pip install "instructor[qdrant]"``.
 """
 
@@ -18,7 +20,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from instructor_core.records import NAMESPACE, IngestReport, RecordError, point_id
 
-from .collection import CollectionLayout, CollectionMismatchError, ensure_collection, read_layout
+from .aio import aingest, asearch, asearch_vector
+from .collection import (
+    CollectionLayout,
+    CollectionMismatchError,
+    aensure_collection,
+    aread_layout,
+    ensure_collection,
+    read_layout,
+)
 from .points import TRANSPORT_ERRORS, Hit, build_filter, ingest, search, search_vector
 
 __all__ = [
@@ -29,6 +39,11 @@ __all__ = [
     "Hit",
     "IngestReport",
     "RecordError",
+    "aensure_collection",
+    "aingest",
+    "aread_layout",
+    "asearch",
+    "asearch_vector",
     "build_filter",
     "ensure_collection",
     "ingest",

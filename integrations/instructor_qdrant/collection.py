@@ -14,7 +14,14 @@ from typing import Any
 
 from qdrant_client import models
 
-__all__ = ["CollectionLayout", "CollectionMismatchError", "ensure_collection", "read_layout"]
+__all__ = [
+    "CollectionLayout",
+    "CollectionMismatchError",
+    "aensure_collection",
+    "aread_layout",
+    "ensure_collection",
+    "read_layout",
+]
 
 META_KEY = "instructor"
 
@@ -54,9 +61,7 @@ class CollectionLayout:
         }
 
 
-def read_layout(client: Any, name: str) -> CollectionLayout | None:
-    """The layout stored in a collection's metadata, or None if it has none (not made here)."""
-    info = client.get_collection(name)
+def _layout_from_info(info: Any) -> CollectionLayout | None:
     stored = (getattr(info.config, "metadata", None) or {}).get(META_KEY)
     if not isinstance(stored, Mapping):
         return None
@@ -69,7 +74,12 @@ def read_layout(client: Any, name: str) -> CollectionLayout | None:
     )
 
 
-def _check_vectors(name: str, vectors: Mapping[str, str] | None) -> dict[str, str]:
+def read_layout(client: Any, name: str) -> CollectionLayout | None:
+    """The layout stored in a collection's metadata, or None if it has none (not made here)."""
+    return _layout_from_info(client.get_collection(name))
+
+
+def _check_vectors(vectors: Mapping[str, str] | None) -> dict[str, str]:
     if vectors is None:
         return {}
     if not isinstance(vectors, Mapping) or not vectors:
@@ -109,22 +119,32 @@ def ensure_collection(
         CollectionMismatchError: The existing collection has another dimension, distance, vector
             names, model or instructions. Raised before anything is written.
     """
-    named = _check_vectors(name, vectors)
-    dimension = int(encoder.dimension)
-    wanted = CollectionLayout(
-        dimension=dimension,
-        vectors=named,
+    wanted = _wanted(encoder, vectors, model)
+    if not client.collection_exists(name):
+        client.create_collection(name, vectors_config=_vectors_config(wanted, on_disk), metadata=wanted.to_metadata())
+        return wanted
+    return _check_existing(name, client.get_collection(name), wanted)
+
+
+def _wanted(encoder: Any, vectors: Mapping[str, str] | None, model: str | None) -> CollectionLayout:
+    return CollectionLayout(
+        dimension=int(encoder.dimension),
+        vectors=_check_vectors(vectors),
         query_instruction=encoder.instructions.query,
         document_instruction=encoder.instructions.document,
         model=model,
     )
-    if not client.collection_exists(name):
-        params = models.VectorParams(size=dimension, distance=models.Distance.COSINE, on_disk=on_disk or None)
-        config: Any = {key: params for key in named} if named else params
-        client.create_collection(name, vectors_config=config, metadata=wanted.to_metadata())
-        return wanted
 
-    existing = client.get_collection(name).config.params.vectors
+
+def _vectors_config(wanted: CollectionLayout, on_disk: bool) -> Any:
+    params = models.VectorParams(size=wanted.dimension, distance=models.Distance.COSINE, on_disk=on_disk or None)
+    return {key: params for key in wanted.vectors} if wanted.vectors else params
+
+
+def _check_existing(name: str, info: Any, wanted: CollectionLayout) -> CollectionLayout:
+    """The existing collection's layout if it fits ``wanted``; else CollectionMismatchError."""
+    named, dimension, model = dict(wanted.vectors), wanted.dimension, wanted.model
+    existing = info.config.params.vectors
     if isinstance(existing, Mapping):
         have = dict(existing)
         if not named:
@@ -148,7 +168,7 @@ def ensure_collection(
             raise CollectionMismatchError(
                 f"{label} uses {params.distance.value} distance; instructor collections are Cosine"
             )
-    stored = read_layout(client, name)
+    stored = _layout_from_info(info)
     if stored is not None:
         checks = [("query_instruction", stored.query_instruction, wanted.query_instruction)]
         if named:
@@ -167,3 +187,26 @@ def ensure_collection(
             dimension, named, stored.query_instruction, stored.document_instruction, stored.model or model
         )
     return wanted
+
+
+async def aread_layout(client: Any, name: str) -> CollectionLayout | None:
+    """:func:`read_layout` for an ``AsyncQdrantClient``."""
+    return _layout_from_info(await client.get_collection(name))
+
+
+async def aensure_collection(
+    client: Any,
+    name: str,
+    encoder: Any,
+    *,
+    vectors: Mapping[str, str] | None = None,
+    model: str | None = None,
+    on_disk: bool = False,
+) -> CollectionLayout:
+    """:func:`ensure_collection` for an ``AsyncQdrantClient`` (same checks, same errors)."""
+    wanted = _wanted(encoder, vectors, model)
+    if not await client.collection_exists(name):
+        config = _vectors_config(wanted, on_disk)
+        await client.create_collection(name, vectors_config=config, metadata=wanted.to_metadata())
+        return wanted
+    return _check_existing(name, await client.get_collection(name), wanted)

@@ -15,10 +15,10 @@ from typing import Any
 from qdrant_client import models
 from tqdm.auto import tqdm
 
-from instructor_core.records import IngestReport, batched, point_id, validate_batch
+from instructor_core.records import IngestReport, Record, batched, point_id, validate_batch
 from instructor_core.validation import check_instruction
 
-from .collection import ensure_collection
+from .collection import CollectionLayout, ensure_collection
 
 __all__ = ["Hit", "TRANSPORT_ERRORS", "build_filter", "ingest", "search", "search_vector"]
 
@@ -47,7 +47,8 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 TRANSPORT_ERRORS = _transport_errors()
 
 
-def _is_transport_error(exc: BaseException) -> bool:
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether a failed upsert may be retried: the request may not have reached the server."""
     if isinstance(exc, TRANSPORT_ERRORS):
         return True
     try:
@@ -93,9 +94,35 @@ def _upsert(
             client.upsert(collection_name=name, points=points, wait=True)
             return
         except Exception as exc:
-            if not _is_transport_error(exc) or attempt == max_attempts:
+            if not is_transport_error(exc) or attempt == max_attempts:
                 raise
             sleep(backoff * 2 ** (attempt - 1))
+
+
+def make_points(records: Sequence[Record], encoder: Any, layout: CollectionLayout, batch_size: int) -> list[Any]:
+    """Points for validated records: vectors under the layout's document instruction(s), ids
+    ``point_id(document id)``, payload ``{"id", "text", **metadata}``."""
+    texts = [r.text for r in records]
+    if layout.vectors:
+        views = {
+            key: encoder.encode_documents(texts, instruction, batch_size=batch_size)
+            for key, instruction in layout.vectors.items()
+        }
+        vectors: list[Any] = [{key: views[key][i].tolist() for key in views} for i in range(len(records))]
+    else:
+        matrix = encoder.encode_documents(texts, layout.document_instruction, batch_size=batch_size)
+        vectors = [row.tolist() for row in matrix]
+    return [
+        models.PointStruct(id=point_id(r.id), vector=v, payload={"id": r.id, "text": r.text, **dict(r.metadata)})
+        for r, v in zip(records, vectors, strict=True)
+    ]
+
+
+def check_ingest_args(batch_size: Any, max_attempts: Any) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
+        raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
 
 
 def ingest(
@@ -139,10 +166,7 @@ def ingest(
     Returns:
         IngestReport(seen, written, batches).
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not isinstance(max_attempts, int) or max_attempts < 1:
-        raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+    check_ingest_args(batch_size, max_attempts)
     layout = ensure_collection(client, name, encoder, vectors=vectors, model=model)
     if total is None and hasattr(documents, "__len__"):
         total = len(documents)  # type: ignore[arg-type]
@@ -151,23 +175,7 @@ def ingest(
         for chunk in batched(documents, batch_size):
             records = validate_batch(chunk, start=seen, reserved_metadata_keys=_RESERVED)
             seen += len(records)
-            texts = [r.text for r in records]
-            if layout.vectors:
-                views = {
-                    key: encoder.encode_documents(texts, instruction, batch_size=encode_batch_size)
-                    for key, instruction in layout.vectors.items()
-                }
-                point_vectors: list[Any] = [{key: views[key][i].tolist() for key in views} for i in range(len(records))]
-            else:
-                instruction = layout.document_instruction
-                matrix = encoder.encode_documents(texts, instruction, batch_size=encode_batch_size)
-                point_vectors = [row.tolist() for row in matrix]
-            points = [
-                models.PointStruct(
-                    id=point_id(r.id), vector=v, payload={"id": r.id, "text": r.text, **dict(r.metadata)}
-                )
-                for r, v in zip(records, point_vectors, strict=True)
-            ]
+            points = make_points(records, encoder, layout, encode_batch_size)
             _upsert(client, name, points, max_attempts=max_attempts, backoff=backoff, sleep=sleep)
             written += len(records)
             batches += 1

@@ -1,0 +1,114 @@
+"""Async variants for ``AsyncQdrantClient``: the same checks, ids, payloads and retries as the sync
+functions. Encoding runs in a worker thread (``asyncio.to_thread``) so the event loop stays free."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from qdrant_client import models
+
+from instructor_core.records import IngestReport, batched, validate_batch
+from instructor_core.validation import check_instruction
+
+from .collection import aensure_collection
+from .points import (
+    _RESERVED,
+    DEFAULT_BATCH_SIZE,
+    Hit,
+    _to_hit,
+    build_filter,
+    check_ingest_args,
+    is_transport_error,
+    make_points,
+)
+
+__all__ = ["aingest", "asearch", "asearch_vector"]
+
+
+async def _upsert(
+    client: Any, name: str, points: list[Any], max_attempts: int, backoff: float, sleep: Callable[[float], Awaitable]
+) -> None:
+    for attempt in range(1, max_attempts + 1):
+        try:
+            await client.upsert(collection_name=name, points=points, wait=True)
+            return
+        except Exception as exc:
+            if not is_transport_error(exc) or attempt == max_attempts:
+                raise
+            await sleep(backoff * 2 ** (attempt - 1))
+
+
+async def aingest(
+    client: Any,
+    name: str,
+    documents: Iterable[Mapping[str, Any]],
+    encoder: Any,
+    *,
+    vectors: Mapping[str, str] | None = None,
+    model: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    encode_batch_size: int = 32,
+    max_attempts: int = 4,
+    backoff: float = 0.5,
+    sleep: Callable[[float], Awaitable] = asyncio.sleep,
+) -> IngestReport:
+    """:func:`instructor_qdrant.ingest` for an ``AsyncQdrantClient`` (no progress bar).
+
+    ``documents`` is a plain iterable, read one batch at a time; each batch is validated whole,
+    encoded in a worker thread, then upserted (retried only on transport errors).
+    """
+    check_ingest_args(batch_size, max_attempts)
+    layout = await aensure_collection(client, name, encoder, vectors=vectors, model=model)
+    seen = written = batches = 0
+    for chunk in batched(documents, batch_size):
+        records = validate_batch(chunk, start=seen, reserved_metadata_keys=_RESERVED)
+        seen += len(records)
+        points = await asyncio.to_thread(make_points, records, encoder, layout, encode_batch_size)
+        await _upsert(client, name, points, max_attempts, backoff, sleep)
+        written += len(records)
+        batches += 1
+    return IngestReport(seen=seen, written=written, batches=batches)
+
+
+async def asearch(
+    client: Any,
+    name: str,
+    query: str,
+    encoder: Any,
+    *,
+    limit: int = 10,
+    filter: Mapping[str, Any] | models.Filter | None = None,
+    vector: str | None = None,
+    instruction: str | None = None,
+) -> list[Hit]:
+    """:func:`instructor_qdrant.search` for an ``AsyncQdrantClient``."""
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a str, got {type(query).__name__}")
+    prefix = None if instruction is None else check_instruction(instruction)
+    matrix = await asyncio.to_thread(encoder.encode_queries, [query], prefix)
+    return await asearch_vector(client, name, matrix[0].tolist(), limit=limit, filter=filter, vector=vector)
+
+
+async def asearch_vector(
+    client: Any,
+    name: str,
+    query_vector: Sequence[float],
+    *,
+    limit: int = 10,
+    filter: Mapping[str, Any] | models.Filter | None = None,
+    vector: str | None = None,
+) -> list[Hit]:
+    """:func:`instructor_qdrant.search_vector` for an ``AsyncQdrantClient``."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"limit must be a positive int, got {limit!r}")
+    result = await client.query_points(
+        collection_name=name,
+        query=list(query_vector),
+        using=vector,
+        limit=limit,
+        query_filter=build_filter(filter),
+        with_payload=True,
+    )
+    return [_to_hit(p) for p in result.points]
