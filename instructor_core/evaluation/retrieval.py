@@ -162,12 +162,18 @@ def evaluate_retrieval(
     doc_ids = list(data.corpus)
     query_ids = list(data.queries)
     doc_vectors = encoder.encode_documents(
-        [data.corpus[d] for d in doc_ids], document_instruction, batch_size=batch_size, show_progress=show_progress
+        [data.corpus[d] for d in doc_ids],
+        document_instruction,
+        batch_size=batch_size,
+        show_progress=show_progress,
     )
     query_vectors = encoder.encode_queries(
-        [data.queries[q] for q in query_ids], query_instruction, batch_size=batch_size, show_progress=show_progress
+        [data.queries[q] for q in query_ids],
+        query_instruction,
+        batch_size=batch_size,
+        show_progress=show_progress,
     )
     indices, _ = rank_by_cosine(query_vectors, doc_vectors, k=100)
-    rankings = {qid: [doc_ids[i] for i in row] for qid, row in zip(query_ids, indices)}
+    rankings = {qid: [doc_ids[i] for i in row] for qid, row in zip(query_ids, indices, strict=True)}
     scores = retrieval_metrics(rankings, data.qrels)
     return {**scores, "queries": float(len(query_ids)), "documents": float(len(doc_ids))}

@@ -69,8 +69,12 @@ def evaluate_sts(
     """Spearman of cosine similarity against gold scores; sentences use the document instruction
     (or ``instruction``). Returns ``{"spearman": ..., "pairs": n}``."""
     triples = load_sts(path)
-    first = encoder.encode_documents([t[0] for t in triples], instruction, batch_size=batch_size, show_progress=show_progress)
-    second = encoder.encode_documents([t[1] for t in triples], instruction, batch_size=batch_size, show_progress=show_progress)
+    first = encoder.encode_documents(
+        [t[0] for t in triples], instruction, batch_size=batch_size, show_progress=show_progress
+    )
+    second = encoder.encode_documents(
+        [t[1] for t in triples], instruction, batch_size=batch_size, show_progress=show_progress
+    )
     first = first / np.clip(np.linalg.norm(first, axis=1, keepdims=True), 1e-12, None)
     second = second / np.clip(np.linalg.norm(second, axis=1, keepdims=True), 1e-12, None)
     cosine = np.sum(first * second, axis=1)
