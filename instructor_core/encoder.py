@@ -173,6 +173,10 @@ class InstructorEncoder(torch.nn.Module):
             limit,
             _pick_device(device),
         )
+        if backend == "torch" and encoder.device.type == "cpu" and torch_dtype == torch.float32:
+            from .backends.onednn import pack_linears
+
+            pack_linears(transformer)  # same float32 math, oneDNN kernels; plain Linear when training
         if backend != "torch":
             from .backends.onnxrt import OnnxTransformer
 

