@@ -139,8 +139,30 @@ def _records(args: argparse.Namespace) -> Iterator[dict]:
     )
 
 
+def _unreachable(command: str, store: StoreSpec, exc: BaseException) -> int | None:
+    """Exit code 1 with one line on stderr for a server that cannot be reached; None for other errors."""
+    if store.kind != "qdrant" or store.url is None:
+        return None  # chromadb reports an unreachable server as a ValueError, which the CLI prints
+    from instructor_qdrant.points import is_transport_error
+
+    if not is_transport_error(exc):
+        return None
+    print(f"instructor {command}: error: cannot reach {store.describe()}: {exc}", file=sys.stderr)
+    return 1
+
+
 def _ingest(args: argparse.Namespace) -> int:
     store = parse_store(args.store)
+    try:
+        return _run_ingest(args, store)
+    except Exception as exc:
+        code = _unreachable("ingest", store, exc)
+        if code is None:
+            raise
+        return code
+
+
+def _run_ingest(args: argparse.Namespace, store: StoreSpec) -> int:
     records = _records(args)  # fails early on a missing corpus
     model = _model_name(args.model)
     progress = not args.quiet
@@ -271,7 +293,13 @@ def _search(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ValueError(f"-k must be >= 1, got {args.k}")
     filters = parse_filters(args.filter)
-    hits = _search_chroma(args, store, filters) if store.kind == "chroma" else _search_qdrant(args, store, filters)
+    try:
+        hits = _search_chroma(args, store, filters) if store.kind == "chroma" else _search_qdrant(args, store, filters)
+    except Exception as exc:
+        code = _unreachable("search", store, exc)
+        if code is None:
+            raise
+        return code
     for rank, hit in enumerate(hits, start=1):
         if args.json:
             print(json.dumps({"rank": rank, **hit}, ensure_ascii=False))
