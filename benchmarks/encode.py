@@ -57,8 +57,17 @@ def _rss_child(args: argparse.Namespace) -> None:
     path = build_path(args.rss_child, args.model, args.batch_size, args.cache_dir)
     loaded = rss_mb()
     path.documents(docs)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _high_water_mb()
     print(json.dumps({"peak_rss_mb": peak, "model_mb": loaded - before}))
+
+
+def _high_water_mb() -> float:
+    """Peak RSS of this process (VmHWM; ru_maxrss would carry the parent's peak over the exec)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _measure_rss(args: argparse.Namespace, name: str) -> dict[str, float]:
