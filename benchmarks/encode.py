@@ -107,12 +107,20 @@ def run(args: argparse.Namespace) -> dict:
         p.queries(queries[:8])
     for rep in range(args.reps):
         order = paths[rep % len(paths) :] + paths[: rep % len(paths)]  # rotate who goes first
+        # Documents go in chunks, every path encoding the same chunk in turn, so a change in the
+        # machine's load during the run hits all paths alike.
+        totals = {p.name: 0.0 for p in paths}
+        parts: dict[str, list[np.ndarray]] = {p.name: [] for p in paths}
+        for start in range(0, len(docs), args.chunk):
+            for p in order:
+                seconds, part = _timed(p.documents, docs[start : start + args.chunk])
+                totals[p.name] += seconds
+                parts[p.name].append(part)
         for p in order:
-            seconds, doc_vectors = _timed(p.documents, docs)
-            stats[p.name]["doc_s"].append(seconds)
+            stats[p.name]["doc_s"].append(totals[p.name])
             seconds, query_vectors = _timed(p.queries, queries)
             stats[p.name]["query_s"].append(seconds)
-            vectors[p.name] = (doc_vectors, query_vectors)
+            vectors[p.name] = (np.concatenate(parts[p.name]), query_vectors)
         for p in order:  # single queries, interleaved in small runs to share the machine's moods
             for query in queries[rep * args.latency_n : (rep + 1) * args.latency_n]:
                 seconds, _ = _timed(p.queries, [query])
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace) -> dict:
             "reps": args.reps,
             "latency_calls_per_path": len(stats[paths[0].name]["latency_ms"]),
             "batch_size": args.batch_size,
+            "chunk": args.chunk,
             "reference": reference,
             "model": str(args.model),
         },
@@ -200,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--docs", type=int, default=1000, help="abstracts to time (first N)")
     parser.add_argument("--queries", type=int, default=300, help="test claims to time")
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions per path")
+    parser.add_argument("--chunk", type=int, default=100, help="documents per alternation step")
     parser.add_argument("--latency-n", type=int, default=30, help="single-query calls per path per rep")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")

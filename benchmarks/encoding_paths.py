@@ -28,7 +28,19 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 
 #: Paths a benchmark can compare. "st" is sentence-transformers (float32 torch), the reference.
-PATH_NAMES = ("st", "ours", "ours-bf16", "ours-onnx", "ours-onnx-int8")
+#: "ours-plain" is the exact path without oneDNN packing and with fixed 32-text batches (the first
+#: version of the encoder), "ours-nopack" adds token-budget batching only: ablations for the docs.
+#: "ours-1thread" is the exact path run with ``torch.set_num_threads(1)`` around each call.
+PATH_NAMES = (
+    "st",
+    "ours",
+    "ours-bf16",
+    "ours-onnx",
+    "ours-onnx-int8",
+    "ours-plain",
+    "ours-nopack",
+    "ours-1thread",
+)
 
 
 def default_model() -> Path:
@@ -105,6 +117,16 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None) 
             return st.encode(texts, prompt=query, batch_size=batch_size, normalize_embeddings=True)
 
         return EncoderPath(name, docs, queries, st)
+    if name in ("ours-plain", "ours-nopack"):
+        return _ablation(name, model, batch_size)
+    if name == "ours-1thread":
+        encoder = InstructorEncoder.from_pretrained(model, device="cpu")
+        return EncoderPath(
+            name,
+            _one_thread(lambda texts: encoder.encode_documents(texts, batch_size=batch_size)),
+            _one_thread(lambda texts: encoder.encode_queries(texts, batch_size=batch_size)),
+            encoder,
+        )
     options = {
         "ours": {},
         "ours-bf16": {"dtype": "bfloat16"},
@@ -120,3 +142,45 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None) 
         lambda texts: encoder.encode_queries(texts, batch_size=batch_size),
         encoder,
     )
+
+
+def _one_thread(function: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    import torch
+
+    def wrapped(texts: list[str]) -> np.ndarray:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return function(texts)
+        finally:
+            torch.set_num_threads(previous)
+
+    return wrapped
+
+
+def _fixed_count_batches(lengths, max_tokens: int, max_batch: int | None = None) -> list[list[int]]:
+    """The encoder's first batching: 32 texts per pass, longest first (max_tokens = 32 * max_length)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    count = 32
+    return [order[s : s + count] for s in range(0, len(order), count)]
+
+
+def _ablation(name: str, model: Path, batch_size: int) -> EncoderPath:
+    """The exact path with optimisations taken out, to measure what each one buys."""
+    from unittest import mock
+
+    from instructor_core import InstructorEncoder
+
+    with mock.patch("instructor_core.backends.onednn.pack_linears", lambda transformer: 0):
+        encoder = InstructorEncoder.from_pretrained(model, device="cpu")
+
+    def call(method):
+        def run(texts: list[str]) -> np.ndarray:
+            if name == "ours-plain":
+                with mock.patch("instructor_core.encoder.token_budget_batches", _fixed_count_batches):
+                    return method(texts, batch_size=batch_size)
+            return method(texts, batch_size=batch_size)
+
+        return run
+
+    return EncoderPath(name, call(encoder.encode_documents), call(encoder.encode_queries), encoder)
