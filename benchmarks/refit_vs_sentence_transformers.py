@@ -107,10 +107,17 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--max-length", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ours-model", type=Path, default=None, help="reuse a finished refit of ours (skip ours)")
+    parser.add_argument("--ours-seconds", type=float, default=None, help="its training wall time (with --ours-model)")
     args = parser.parse_args()
     rows = read_rows(args.rows)
     instructions = Instructions(query=rows[0].query[0], document=rows[0].pos[0])
-    ours_s, ours_path = _ours(args, rows, instructions)
+    if args.ours_model is not None:
+        if args.ours_seconds is None:
+            parser.error("--ours-model needs --ours-seconds (its training wall time)")
+        ours_s, ours_path = args.ours_seconds, args.ours_model
+    else:
+        ours_s, ours_path = _ours(args, rows, instructions)
     theirs_s, theirs_path = _theirs(args, rows, instructions)
     scores = {}
     for name, path in (("ours", ours_path), ("theirs", theirs_path)):

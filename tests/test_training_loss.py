@@ -69,27 +69,36 @@ def test_pool_gives_no_gradient_to_prompt_positions():
 def test_training_step_gives_no_pooling_gradient_to_instruction_tokens(tiny_t5_encoder):
     encoder = tiny_t5_encoder
     assert encoder.spec.include_prompt is False
-    kept = {}
+    passes = []
 
-    def hook(_module, _inputs, output):
+    def hook(_module, _args, kwargs, output):
         hidden = output[0]
         hidden.retain_grad()
-        kept["hidden"] = hidden
+        passes.append((kwargs["input_ids"], hidden))
 
     instruction = "Represent the science claim for retrieval: "
     rows = [
         TrainingRow(query=(instruction, "the cell gene"), pos=("", "protein data")),
         TrainingRow(query=(instruction, "a red dog runs"), pos=("", "cat plays fast")),
     ]
-    handle = encoder.transformer.register_forward_hook(hook)
+    prompt = encoder.prompt_length(instruction)
+    prefix = encoder.tokenize([(instruction, "x")])[0][:prompt]
+    assert prompt > 3
+    handle = encoder.transformer.register_forward_hook(hook, with_kwargs=True)
     try:
         contrastive_step(encoder, InfoNCELoss(), rows)
     finally:
         handle.remove()
         encoder.zero_grad(set_to_none=True)
-    grad = kept["hidden"].grad.abs().sum(-1)  # (4 texts, seq)
-    prompt = encoder.prompt_length(instruction)
-    assert prompt > 3
-    assert grad[:2, :prompt].sum().item() == 0.0  # the queries' instruction tokens
-    assert (grad[:2, prompt : prompt + 2] > 0).all()  # their text tokens
-    assert (grad[2:, 0] > 0).all()  # positives have no instruction: their first token counts
+    queries = positives = 0
+    for input_ids, hidden in passes:
+        grad = hidden.grad.abs().sum(-1)  # (texts, seq)
+        for row in range(input_ids.shape[0]):
+            if input_ids[row, :prompt].tolist() == prefix:  # a query: its instruction gets no gradient
+                queries += 1
+                assert grad[row, :prompt].sum().item() == 0.0
+                assert (grad[row, prompt : prompt + 2] > 0).all()  # its text tokens do
+            else:  # a positive without instruction: its first token counts
+                positives += 1
+                assert grad[row, 0] > 0
+    assert (queries, positives) == (2, 2)

@@ -61,8 +61,8 @@ def contrastive_step(
         encoder: The model being trained (put it in train mode for dropout).
         loss_fn: The contrastive loss.
         rows: The batch.
-        chunk_size: Texts per forward pass with gradient caching; None embeds the whole batch in
-            one pass with autograd (no caching).
+        chunk_size: Texts per forward pass with gradient caching; None keeps one autograd graph
+            (no caching) over length-grouped passes of ``len(rows)`` texts each.
         bf16: Run the encoder under bfloat16 autocast.
 
     Returns:
@@ -85,13 +85,18 @@ def contrastive_step(
     def split_loss(vectors: torch.Tensor) -> torch.Tensor:
         return loss_fn(vectors[:size], vectors[size : 2 * size], vectors[2 * size :])
 
-    if chunk_size is None:
-        loss = split_loss(embed(list(range(len(pairs)))))
+    # Longest first, so each chunk pads little (short queries are not padded to the abstracts'
+    # length); the order is undone when the vectors are assembled.
+    order = sorted(range(len(pairs)), key=lambda i: -len(ids[i]))
+    if chunk_size is None:  # no caching: one autograd graph over length-grouped passes
+        vectors = torch.empty(len(pairs), encoder.dimension, device=device)
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            vectors = vectors.index_put((torch.tensor(chunk, device=device),), embed(chunk))
+        loss = split_loss(vectors)
         loss.backward()
         return float(loss.detach())
 
-    # Longest first, so each chunk pads little; the order is undone when the vectors are assembled.
-    order = sorted(range(len(pairs)), key=lambda i: -len(ids[i]))
     chunks = [order[s : s + chunk_size] for s in range(0, len(order), chunk_size)]
     states = []
     cached = torch.empty(len(pairs), encoder.dimension, device=device)
