@@ -8,6 +8,7 @@ instruction tokens are left out of pooling, so one batch can mix instructions.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,10 @@ class InstructorEncoder(torch.nn.Module):
         self._instructions = instructions
         self.max_length = max_length
         self._prompt_cache: dict[str, tuple[int, int]] = {}
+        # One encode at a time per model: a fast tokenizer's truncation state and the train/eval
+        # switch are shared, and adapters (LangChain, LlamaIndex, Chroma) may share one encoder
+        # across threads. Reentrant, so a subclass or hook may encode from inside an encode.
+        self._encode_lock = threading.RLock()
         self.to(device)
         self.eval()
 
@@ -327,6 +332,12 @@ class InstructorEncoder(torch.nn.Module):
         result = np.zeros((len(pairs), self.dimension), dtype=np.float32)
         if not pairs:
             return result
+        with self._encode_lock:
+            return self._encode_locked(pairs, batch_size, normalize, show_progress, result)
+
+    def _encode_locked(
+        self, pairs: list[tuple[str, str]], batch_size: int, normalize: bool, show_progress: bool, result: np.ndarray
+    ) -> np.ndarray:
         ids = self.tokenize(pairs)
         # Token budget: batch_size rows at full length, and more rows when texts are shorter, so a
         # forward pass never holds more padded tokens than batch_size fixed-count rows could.
@@ -342,6 +353,15 @@ class InstructorEncoder(torch.nn.Module):
         finally:
             self.train(was_training)
         return result
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_encode_lock", None)  # locks do not pickle or deepcopy; a copy gets its own
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._encode_lock = threading.RLock()
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:

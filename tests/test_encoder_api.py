@@ -149,3 +149,28 @@ def test_template_builds_paper_style_instructions():
     )
     with pytest.raises(ValueError):
         template("", "retrieval")
+
+
+def test_threads_sharing_one_encoder_get_the_same_vectors(tiny_t5_encoder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = tiny_models.corpus_lines(40)
+    expected = tiny_t5_encoder.encode_documents(texts, "Represent the document: ")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(
+            pool.map(
+                lambda k: tiny_t5_encoder.encode_documents(texts, "Represent the document: ", batch_size=k),
+                range(1, 13),
+            )
+        )
+    for got in results:
+        assert np.abs(got - expected).max() <= 1e-5
+
+
+def test_deepcopy_gives_an_independent_working_encoder(tiny_t5_encoder):
+    import copy
+
+    twin = copy.deepcopy(tiny_t5_encoder)
+    texts = ["cell gene protein", "river mountain"]
+    assert np.array_equal(twin.encode_documents(texts), tiny_t5_encoder.encode_documents(texts))
+    assert twin._encode_lock is not tiny_t5_encoder._encode_lock

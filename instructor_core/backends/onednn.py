@@ -79,6 +79,14 @@ class PackedLinear(torch.nn.Linear):
         )
         return y.view(*shape[:-1], self.out_features)
 
+    def __getstate__(self) -> dict:
+        # The packed weight is an opaque oneDNN tensor that cannot be copied or pickled; a copy
+        # (copy.deepcopy, torch.save of the module) repacks from its own weight on first use.
+        state = self.__dict__.copy()
+        state["_packed"] = None
+        state["_packed_key"] = None
+        return state
+
     def extra_repr(self) -> str:
         return super().extra_repr() + (", gelu=True" if self.gelu else "")
 

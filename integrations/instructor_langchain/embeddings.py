@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-import weakref
 
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,19 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from instructor_core import Instructions, InstructorEncoder
 
 __all__ = ["InstructorEmbeddings"]
-
-# One lock per encoder: the tokenizer and the encoder's train/eval switch are not safe to share
-# between threads, and several adapters (or concurrent async calls) may share one encoder.
-_LOCKS: weakref.WeakKeyDictionary[InstructorEncoder, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(encoder: InstructorEncoder) -> threading.Lock:
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(encoder)
-        if lock is None:
-            lock = _LOCKS[encoder] = threading.Lock()
-        return lock
 
 
 class InstructorEmbeddings(BaseModel, Embeddings):
@@ -122,14 +107,13 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         Raises:
             TypeError: If ``texts`` is not a list of strings (the message names the bad item).
         """
-        with _lock_for(self._model):
-            vectors = self._model.encode_documents(
-                texts,
-                self.document_instruction,
-                batch_size=self.batch_size,
-                normalize=self.normalize,
-                show_progress=self.show_progress,
-            )
+        vectors = self._model.encode_documents(
+            texts,
+            self.document_instruction,
+            batch_size=self.batch_size,
+            normalize=self.normalize,
+            show_progress=self.show_progress,
+        )
         return vectors.tolist()
 
     def embed_query(self, text: str) -> list[float]:
@@ -140,8 +124,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
-        with _lock_for(self._model):
-            vectors = self._model.encode_queries([text], self.query_instruction, batch_size=1, normalize=self.normalize)
+        vectors = self._model.encode_queries([text], self.query_instruction, batch_size=1, normalize=self.normalize)
         return vectors[0].tolist()
 
     # ------------------------------------------------------------------ async

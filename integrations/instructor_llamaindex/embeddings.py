@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-import weakref
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.callbacks import CallbackManager
@@ -21,19 +19,6 @@ from pydantic import Field, PrivateAttr
 from instructor_core import Instructions, InstructorEncoder
 
 __all__ = ["InstructorEmbedding"]
-
-# One lock per encoder: the tokenizer and the encoder's train/eval switch are not safe to share
-# between threads, and LlamaIndex gathers several batches at once on its async path.
-_LOCKS: weakref.WeakKeyDictionary[InstructorEncoder, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(encoder: InstructorEncoder) -> threading.Lock:
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(encoder)
-        if lock is None:
-            lock = _LOCKS[encoder] = threading.Lock()
-        return lock
 
 
 class InstructorEmbedding(BaseEmbedding):
@@ -57,9 +42,7 @@ class InstructorEmbedding(BaseEmbedding):
         normalize: L2-normalize the vectors.
     """
 
-    query_instruction: str | None = Field(
-        default=None, description="Instruction for queries; None: the model's own."
-    )
+    query_instruction: str | None = Field(default=None, description="Instruction for queries; None: the model's own.")
     text_instruction: str | None = Field(
         default=None, description="Instruction for documents and nodes; None: the model's own."
     )
@@ -112,8 +95,7 @@ class InstructorEmbedding(BaseEmbedding):
                 raise ValueError("pass either model_name or encoder, not both")
             if device is not None:
                 raise ValueError(
-                    "device only applies when loading model_name; "
-                    "move a shared encoder with encoder.to(device)"
+                    "device only applies when loading model_name; move a shared encoder with encoder.to(device)"
                 )
             name = str(encoder.spec.transformer_path)
         super().__init__(
@@ -140,16 +122,13 @@ class InstructorEmbedding(BaseEmbedding):
     @property
     def instructions(self) -> Instructions:
         """The instructions in effect: the ones passed, else the encoder's defaults."""
-        return self._encoder.instructions.replace(
-            query=self.query_instruction, document=self.text_instruction
-        )
+        return self._encoder.instructions.replace(query=self.query_instruction, document=self.text_instruction)
 
     # ------------------------------------------------------------------ sync
     def _embed_queries(self, queries: list[str]) -> list[list[float]]:
-        with _lock_for(self._encoder):
-            vectors = self._encoder.encode_queries(
-                queries, self.query_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
-            )
+        vectors = self._encoder.encode_queries(
+            queries, self.query_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
+        )
         return vectors.tolist()
 
     def _get_query_embedding(self, query: str) -> list[float]:
@@ -163,10 +142,9 @@ class InstructorEmbedding(BaseEmbedding):
         return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        with _lock_for(self._encoder):
-            vectors = self._encoder.encode_documents(
-                texts, self.text_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
-            )
+        vectors = self._encoder.encode_documents(
+            texts, self.text_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
+        )
         return vectors.tolist()
 
     # ------------------------------------------------------------------ async: worker threads, whole batches
