@@ -136,16 +136,27 @@ def _rng_states() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state_to_tensors(np.random.get_state()),
         "python": random.getstate(),
     }
+
+
+def _numpy_state_to_tensors(state: tuple) -> tuple:
+    # Plain tensors and numbers only, so a checkpoint loads with torch.load(weights_only=True).
+    name, keys, pos, has_gauss, cached = state
+    return (name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached))
+
+
+def _numpy_state_from_tensors(state: tuple) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
 
 
 def _restore_rng(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     if states.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-    np.random.set_state(states["numpy"])
+    np.random.set_state(_numpy_state_from_tensors(states["numpy"]))
     random.setstate(states["python"])
 
 
@@ -195,7 +206,7 @@ def train(
     epoch, position = 0, 0
     checkpoint = output / CHECKPOINT
     if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         encoder.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
