@@ -24,7 +24,11 @@ DEFAULT_MAX_TOKENS = 4096
 
 
 def token_budget_batches(
-    lengths: Sequence[int], max_tokens: int = DEFAULT_MAX_TOKENS, max_batch: int | None = None
+    lengths: Sequence[int],
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_batch: int | None = None,
+    min_rows: int | None = None,
+    tolerance: float = 0.9,
 ) -> list[list[int]]:
     """Group item indices into batches whose padded size stays within a token budget.
 
@@ -37,6 +41,10 @@ def token_budget_batches(
         lengths: Token count of each item.
         max_tokens: Budget of padded tokens per batch (``rows * longest``).
         max_batch: Optional cap on rows per batch.
+        min_rows: With it, a batch that already holds ``min_rows`` rows only grows while the next
+            item is at least ``tolerance`` times the batch's width, so large batches of short
+            texts stay nearly free of padding.
+        tolerance: See ``min_rows``.
 
     Returns:
         Lists of indices into ``lengths``; every index appears exactly once.
@@ -55,7 +63,8 @@ def token_budget_batches(
     for index in order:
         if current:
             too_many = max_batch is not None and len(current) >= max_batch
-            if too_many or (len(current) + 1) * width > max_tokens:
+            too_ragged = min_rows is not None and len(current) >= min_rows and lengths[index] < tolerance * width
+            if too_many or too_ragged or (len(current) + 1) * width > max_tokens:
                 batches.append(current)
                 current = []
         if not current:

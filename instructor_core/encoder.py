@@ -341,7 +341,9 @@ class InstructorEncoder(torch.nn.Module):
         ids = self.tokenize(pairs)
         # Token budget: batch_size rows at full length, and more rows when texts are shorter, so a
         # forward pass never holds more padded tokens than batch_size fixed-count rows could.
-        batches = token_budget_batches([len(row) for row in ids], max_tokens=batch_size * self.max_length)
+        batches = token_budget_batches(
+            [len(row) for row in ids], max_tokens=batch_size * self.max_length, min_rows=batch_size
+        )
         was_training = self.training
         self.eval()
         try:

@@ -63,6 +63,17 @@ def test_sorted_budget_batches_waste_less_padding_than_fixed_count_batches():
     assert padding_waste(lengths, budget) < 0.15 < 0.4 < padding_waste(lengths, fixed)
 
 
+def test_min_rows_keeps_large_batches_of_short_texts_nearly_unpadded():
+    rng = random.Random(5)
+    lengths = [rng.randint(8, 60) for _ in range(300)]
+    loose = token_budget_batches(lengths, max_tokens=32 * 256)
+    tight = token_budget_batches(lengths, max_tokens=32 * 256, min_rows=32)
+    assert padding_waste(lengths, tight) < 0.5 * padding_waste(lengths, loose)
+    for batch in tight:  # past 32 rows, every item is within 10% of the batch's width
+        width = lengths[batch[0]]
+        assert all(lengths[i] >= 0.9 * width for i in batch[32:])
+
+
 def test_token_budget_rejects_bad_settings():
     with pytest.raises(ValueError, match="max_tokens"):
         token_budget_batches([3], max_tokens=0)
