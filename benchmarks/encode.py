@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from encoding_paths import DEFAULT_DATA, PATH_NAMES, build_path, default_model, load_scifact, machine, rss_mb
 
-RSS_DOCS = 256  # documents the RSS child encodes: several full batches
+RSS_DOCS = 64  # documents the RSS child encodes: two full-length batches of 32
 
 
 def _timed(function, *args) -> tuple[float, np.ndarray]:
