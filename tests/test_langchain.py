@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from instructor_langchain import InstructorEmbeddings
 from pydantic import ValidationError
 
 from instructor_core import InstructorEncoder
+from instructor_langchain import InstructorEmbeddings
+from tests.shared_checks import run_doc_example, scifact_subset
 
 TEXTS = ["A man plays the guitar.", "Cells divide.", "the bank transfer failed", "Water boils at 100 C."]
 
@@ -165,32 +164,11 @@ def test_import_without_extra_names_the_install_command():
 
 def test_docs_example_runs_and_prints_what_it_says(capsys):
     """The runnable example in docs/integrations/langchain.md: its printed lines are the ones it shows."""
-    doc = Path(__file__).resolve().parent.parent / "docs" / "integrations" / "langchain.md"
-    code = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)[0]
-    lines = code.splitlines()
-    shown = zip(lines, lines[1:], strict=False)  # a "# ..." line right after a print( is its output
-    expected = [line[2:] for prev, line in shown if prev.startswith("print(") and line.startswith("# ")]
-    exec(compile(code, str(doc), "exec"), {"__name__": "__doc_example__"})
-    assert expected and capsys.readouterr().out.splitlines() == expected
+    run_doc_example("integrations/langchain.md", capsys)
 
 
 # ---------------------------------------------------------------------- a real RAG chain on SciFact
-N_CLAIMS = 20
-N_DOCS = 120
 TOP_K = 5
-
-
-def scifact_subset(data_dir):
-    """The first N_CLAIMS test claims, their relevant abstracts and evenly spread distractors."""
-    from instructor_core.evaluation import load_beir
-
-    data = load_beir(data_dir / "scifact", split="test")
-    qids = list(data.qrels)[:N_CLAIMS]
-    relevant = sorted({doc for qid in qids for doc, score in data.qrels[qid].items() if score > 0})
-    others = [doc for doc in data.corpus if doc not in relevant]
-    step = len(others) // (N_DOCS - len(relevant))
-    doc_ids = relevant + others[::step][: N_DOCS - len(relevant)]
-    return data, qids, doc_ids
 
 
 @pytest.mark.slow
@@ -246,7 +224,7 @@ def test_rag_chain_retrieves_the_relevant_abstract(data_dir, minilm_encoder):
         fed = [p for p in log.prompts if f"Claim: {claim}\n" in p]
         assert len(fed) == 1 and all(doc.page_content in fed[0] for doc in result["context"])
     print(
-        f"\nRAG chain: {hits}/{N_CLAIMS} claims with a relevant abstract in top {TOP_K} of {len(doc_ids)}; "
-        f"indexing {indexed:.1f}s, {N_CLAIMS} chain runs {answered:.1f}s"
+        f"\nRAG chain: {hits}/{len(qids)} claims with a relevant abstract in top {TOP_K} of {len(doc_ids)}; "
+        f"indexing {indexed:.1f}s, {len(qids)} chain runs {answered:.1f}s"
     )
     assert hits >= 18  # measured: 19/20 with all-MiniLM-L6-v2

@@ -4,22 +4,21 @@ ingestion pipelines, batched async, errors, and retrieval on SciFact."""
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from instructor_llamaindex import InstructorEmbedding
 from llama_index.core import Settings, VectorStoreIndex
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import MetadataMode, TextNode
 from pydantic import ValidationError
 
 from instructor_core import InstructorEncoder
+from instructor_llamaindex import InstructorEmbedding
+from tests.shared_checks import run_doc_example, scifact_subset
 
 TEXTS = ["A man plays the guitar.", "Cells divide.", "the bank transfer failed", "Water boils at 100 C."]
 
@@ -202,32 +201,11 @@ def test_docs_example_runs_and_prints_what_it_says(capsys, embed_settings):
 
     The example sets Settings.embed_model; the embed_settings fixture puts the previous one back.
     """
-    doc = Path(__file__).resolve().parent.parent / "docs" / "integrations" / "llamaindex.md"
-    code = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)[0]
-    lines = code.splitlines()
-    shown = zip(lines, lines[1:], strict=False)  # a "# ..." line right after a print( is its output
-    expected = [line[2:] for prev, line in shown if prev.startswith("print(") and line.startswith("# ")]
-    exec(compile(code, str(doc), "exec"), {"__name__": "__doc_example__"})
-    assert expected and capsys.readouterr().out.splitlines() == expected
+    run_doc_example("integrations/llamaindex.md", capsys)
 
 
 # ---------------------------------------------------------------------- retrieval on SciFact
-N_CLAIMS = 20
-N_DOCS = 120
 TOP_K = 5
-
-
-def scifact_subset(data_dir):
-    """The first N_CLAIMS test claims, their relevant abstracts and evenly spread distractors."""
-    from instructor_core.evaluation import load_beir
-
-    data = load_beir(data_dir / "scifact", split="test")
-    qids = list(data.qrels)[:N_CLAIMS]
-    relevant = sorted({doc for qid in qids for doc, score in data.qrels[qid].items() if score > 0})
-    others = [doc for doc in data.corpus if doc not in relevant]
-    step = len(others) // (N_DOCS - len(relevant))
-    doc_ids = relevant + others[::step][: N_DOCS - len(relevant)]
-    return data, qids, doc_ids
 
 
 @pytest.mark.slow
@@ -248,7 +226,7 @@ def test_vector_index_retrieves_the_relevant_abstract(data_dir, minilm_encoder, 
         assert len(found) == TOP_K
         hits += bool(set(found) & set(data.qrels[qid]))
     print(
-        f"\nVectorStoreIndex: {hits}/{N_CLAIMS} claims with a relevant abstract in top {TOP_K} "
+        f"\nVectorStoreIndex: {hits}/{len(qids)} claims with a relevant abstract in top {TOP_K} "
         f"of {len(doc_ids)}; indexing {indexed:.1f}s"
     )
     assert hits >= 18  # measured: 19/20 with all-MiniLM-L6-v2 (the same subset as the LangChain test)
