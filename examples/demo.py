@@ -3,7 +3,7 @@
     python examples/demo.py                                   # offline all-MiniLM-L6-v2
     python examples/demo.py --model hkunlp/instructor-large   # where the Hugging Face hub is reachable
 
-The corpus (examples/demo_corpus.jsonl) is 300 short factual sentences on twelve topics. Documents are
+The corpus (examples/demo_documents.jsonl) is 300 short factual sentences on twelve topics. Documents are
 embedded with the model's document instruction, queries with its query instruction (INSTRUCTOR
 checkpoints bring the paper's retrieval instructions; all-MiniLM-L6-v2 has none). The store goes to a
 temporary folder unless --store-dir is given; running again with the same --store-dir upserts, so
@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 HERE = Path(__file__).resolve().parent
-CORPUS = HERE / "demo_corpus.jsonl"
+CORPUS = HERE / "demo_documents.jsonl"
 QUERIES = (
     "How do plants turn sunlight into food?",
     "I lost my credit card, what should I do?",
