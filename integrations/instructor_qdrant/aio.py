@@ -10,7 +10,6 @@ from typing import Any
 from qdrant_client import models
 
 from instructor_core.records import IngestReport, batched, validate_batch
-from instructor_core.validation import check_instruction
 
 from .collection import aensure_collection
 from .points import (
@@ -18,10 +17,11 @@ from .points import (
     DEFAULT_BATCH_SIZE,
     Hit,
     _to_hit,
-    build_filter,
     check_ingest_args,
     is_transport_error,
     make_points,
+    query_prefix,
+    query_request,
 )
 
 __all__ = ["aingest", "asearch", "asearch_vector"]
@@ -84,9 +84,7 @@ async def asearch(
     instruction: str | None = None,
 ) -> list[Hit]:
     """:func:`instructor_qdrant.search` for an ``AsyncQdrantClient``."""
-    if not isinstance(query, str):
-        raise TypeError(f"query must be a str, got {type(query).__name__}")
-    prefix = None if instruction is None else check_instruction(instruction)
+    prefix = query_prefix(query, instruction)
     matrix = await asyncio.to_thread(encoder.encode_queries, [query], prefix)
     return await asearch_vector(client, name, matrix[0].tolist(), limit=limit, filter=filter, vector=vector)
 
@@ -101,14 +99,5 @@ async def asearch_vector(
     vector: str | None = None,
 ) -> list[Hit]:
     """:func:`instructor_qdrant.search_vector` for an ``AsyncQdrantClient``."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValueError(f"limit must be a positive int, got {limit!r}")
-    result = await client.query_points(
-        collection_name=name,
-        query=list(query_vector),
-        using=vector,
-        limit=limit,
-        query_filter=build_filter(filter),
-        with_payload=True,
-    )
+    result = await client.query_points(**query_request(name, query_vector, limit, filter, vector))
     return [_to_hit(p) for p in result.points]

@@ -233,9 +233,7 @@ def search(
     Returns:
         Hits, best first.
     """
-    if not isinstance(query, str):
-        raise TypeError(f"query must be a str, got {type(query).__name__}")
-    prefix = None if instruction is None else check_instruction(instruction)
+    prefix = query_prefix(query, instruction)
     vec = encoder.encode_queries([query], prefix)[0].tolist()
     return search_vector(client, name, vec, limit=limit, filter=filter, vector=vector)
 
@@ -250,14 +248,32 @@ def search_vector(
     vector: str | None = None,
 ) -> list[Hit]:
     """Like :func:`search`, for a query vector made already."""
+    result = client.query_points(**query_request(name, query_vector, limit, filter, vector))
+    return [_to_hit(p) for p in result.points]
+
+
+def query_prefix(query: Any, instruction: str | None) -> str | None:
+    """Check a search's query text and instruction; returns the instruction (None: the encoder's)."""
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a str, got {type(query).__name__}")
+    return None if instruction is None else check_instruction(instruction)
+
+
+def query_request(
+    name: str,
+    query_vector: Sequence[float],
+    limit: int,
+    filter: Mapping[str, Any] | models.Filter | None,
+    vector: str | None,
+) -> dict[str, Any]:
+    """The ``query_points`` arguments shared by the sync and async searches, after checking ``limit``."""
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ValueError(f"limit must be a positive int, got {limit!r}")
-    result = client.query_points(
-        collection_name=name,
-        query=list(query_vector),
-        using=vector,
-        limit=limit,
-        query_filter=build_filter(filter),
-        with_payload=True,
-    )
-    return [_to_hit(p) for p in result.points]
+    return {
+        "collection_name": name,
+        "query": list(query_vector),
+        "using": vector,
+        "limit": limit,
+        "query_filter": build_filter(filter),
+        "with_payload": True,
+    }
