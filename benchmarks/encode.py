@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> dict:
     queries = queries[: args.queries]
     info = machine()
     info["loadavg_start"] = info.pop("loadavg")
-    paths = [build_path(name, args.model, args.batch_size, args.cache_dir) for name in args.paths]
+    paths = [build_path(name, args.model, args.batch_size, args.cache_dir, args.device) for name in args.paths]
     tokenizer = next((p.handle for p in paths if p.name.startswith("ours")), None)
     if tokenizer is None:  # token counts come from this package's tokenization (the same tokenizer)
         from instructor_core import InstructorEncoder
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> dict:
             ),
             "min_cosine": float(min((vectors[p.name][0] * ref_docs).sum(1).min(), 1.0)),
         }
-        if not args.no_rss:
+        if not args.no_rss and args.device == "cpu":
             row.update(_measure_rss(args, p.name))
         results[p.name] = row
     for p in paths:
@@ -169,6 +169,7 @@ def run(args: argparse.Namespace) -> dict:
             "chunk": args.chunk,
             "reference": reference,
             "model": str(args.model),
+            "device": args.device,
         },
         "raw": stats,
         "results": results,
@@ -193,8 +194,9 @@ def table(report: dict) -> str:
         )
     m, s = report["machine"], report["settings"]
     lines.append("")
+    gpu = f"{m['gpu']} (device {s['device']}); " if s.get("device", "cpu") != "cpu" and m.get("gpu") else ""
     lines.append(
-        f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), transformers "
+        f"{gpu}{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), transformers "
         f"{m['transformers']}; load average at start {m['loadavg_start']}, at end {m['loadavg_end']}; "
         f"{s['docs']} docs ({s['doc_tokens']} tokens), {s['queries']} queries, {s['reps']} reps, "
         f"{s['latency_calls_per_path']} single-query calls per path; {m['time_utc']} UTC"
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-n", type=int, default=30, help="single-query calls per path per rep")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (on cuda peak RSS is not measured)")
     parser.add_argument("--paths", default="st,ours,ours-bf16,ours-onnx-int8", help=f"comma list of {PATH_NAMES}")
     parser.add_argument("--ndcg", choices=("full", "skip"), default="skip", help="SciFact nDCG@10, full corpus")
     parser.add_argument("--cache-dir", type=Path, default=None, help="ONNX export cache")

@@ -31,10 +31,13 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 #: "ours-plain" is the exact path without oneDNN packing and with fixed 32-text batches (the first
 #: version of the encoder), "ours-nopack" adds token-budget batching only: ablations for the docs.
 #: "ours-1thread" is the exact path run with ``torch.set_num_threads(1)`` around each call.
+#: "st-fp16" / "ours-fp16" are half precision, for GPUs (``--device cuda``).
 PATH_NAMES = (
     "st",
+    "st-fp16",
     "ours",
     "ours-bf16",
+    "ours-fp16",
     "ours-onnx",
     "ours-onnx-int8",
     "ours-plain",
@@ -77,8 +80,10 @@ def machine() -> dict[str, object]:
         for line in out.splitlines():
             if line.startswith("Model name:"):
                 model = line.split(":", 1)[1].strip()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "cpu": model,
+        "gpu": gpu,
         "cores": os.cpu_count(),
         "loadavg": list(os.getloadavg()),
         "torch_threads": torch.get_num_threads(),
@@ -98,14 +103,16 @@ class EncoderPath:
     handle: object
 
 
-def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None) -> EncoderPath:
-    """Load one of :data:`PATH_NAMES` on the CPU."""
+def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None, device: str = "cpu") -> EncoderPath:
+    """Load one of :data:`PATH_NAMES` on ``device`` (the ONNX paths and "ours-1thread" are CPU-only)."""
     from instructor_core import InstructorEncoder
 
-    if name == "st":
+    if name in ("st", "st-fp16"):
         from sentence_transformers import SentenceTransformer
 
-        st = SentenceTransformer(str(model), device="cpu")
+        st = SentenceTransformer(str(model), device=device)
+        # Explicit precision: transformers 5 loads a checkpoint in its stored dtype by default.
+        st = st.half() if name == "st-fp16" else st.float()
         ours = InstructorEncoder.from_pretrained(model, device="cpu")  # only for the instructions
         query, document = ours.instructions.query or None, ours.instructions.document or None
         del ours
@@ -117,6 +124,8 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None) 
             return st.encode(texts, prompt=query, batch_size=batch_size, normalize_embeddings=True)
 
         return EncoderPath(name, docs, queries, st)
+    if name in ("ours-plain", "ours-nopack", "ours-1thread", "ours-onnx", "ours-onnx-int8") and device != "cpu":
+        raise ValueError(f"path {name!r} runs on the CPU only, not on {device!r}")
     if name in ("ours-plain", "ours-nopack"):
         return _ablation(name, model, batch_size)
     if name == "ours-1thread":
@@ -130,12 +139,13 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None) 
     options = {
         "ours": {},
         "ours-bf16": {"dtype": "bfloat16"},
+        "ours-fp16": {"dtype": "float16"},
         "ours-onnx": {"backend": "onnx", "backend_cache_dir": cache_dir},
         "ours-onnx-int8": {"backend": "onnx-int8", "backend_cache_dir": cache_dir},
     }
     if name not in options:
         raise ValueError(f"unknown path {name!r}; expected one of {PATH_NAMES}")
-    encoder = InstructorEncoder.from_pretrained(model, device="cpu", **options[name])
+    encoder = InstructorEncoder.from_pretrained(model, device=device, **options[name])
     return EncoderPath(
         name,
         lambda texts: encoder.encode_documents(texts, batch_size=batch_size),
