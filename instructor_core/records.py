@@ -3,7 +3,8 @@
 A record is a mapping ``{"id": str, "text": str, "metadata": {...}}`` (metadata optional), the shape
 a JSONL line already has. This module reads corpora into records (JSONL, CSV/TSV, a folder of
 ``.txt`` files, Python iterables), validates a whole batch before anything is encoded or written
-(errors name the record by index and id), and cuts an iterable into batches without reading it all.
+(errors name the record by index and id), cuts an iterable into batches without reading it all, and
+overlaps the encoding of one batch with the writing of the previous one (:func:`pipelined`).
 No vector-store import happens here.
 """
 
@@ -13,7 +14,8 @@ import csv
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -25,6 +27,7 @@ __all__ = [
     "Record",
     "RecordError",
     "batched",
+    "pipelined",
     "point_id",
     "read_corpus",
     "read_csv",
@@ -35,6 +38,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 #: Namespace of the deterministic point ids: ``uuid5(NAMESPACE, document_id)``.
 NAMESPACE = uuid.UUID("6f0b7d1e-3c1a-5b7e-9c2d-8a4e1f5b2c90")
@@ -106,6 +110,43 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def pipelined(chunks: Iterable[T], prepare: Callable[[T], P], write: Callable[[T, P], None]) -> None:
+    """``write(chunk, prepare(chunk))`` for every chunk in order, with ``prepare`` of the next chunk
+    (the encoding) running in a worker thread while the current one is written.
+
+    Writes happen in the calling thread, in order, so a client bound to its thread (an embedded,
+    SQLite-backed store) is only ever used from that thread. Reading the next chunk (and validating
+    it, when ``chunks`` is a generator that validates) also overlaps the previous encoding. No
+    error is lost and nothing is written out of order:
+
+    - if reading a chunk raises, the chunk already encoded is written first, then the error
+      propagates: everything read and valid before the failure is stored;
+    - if ``prepare`` or ``write`` raises, no later chunk is written.
+    """
+    iterator = iter(chunks)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="instructor-encode") as pool:
+        pending = None
+        while True:
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                break
+            except BaseException:
+                if pending is not None:
+                    write(pending[0], pending[1].result())
+                raise
+            future = pool.submit(prepare, chunk)
+            if pending is not None:
+                try:
+                    write(pending[0], pending[1].result())
+                except BaseException:
+                    future.cancel()
+                    raise
+            pending = (chunk, future)
+        if pending is not None:
+            write(pending[0], pending[1].result())
 
 
 def _check_metadata(metadata: Any, mode: MetadataMode, reserved: Sequence[str], index: int, rid: str) -> dict:

@@ -303,5 +303,6 @@ def test_ingest_streams_one_batch_at_a_time(client, ef, monkeypatch):
     upsert = collection.upsert
     monkeypatch.setattr(collection, "upsert", lambda **kw: (seen_at_write.append(pulled), upsert(**kw))[1])
     report = ingest(collection, source(), batch_size=5, show_progress=False)
-    assert seen_at_write == [5, 10, 15, 20, 23]  # never more than one batch read ahead of the writes
+    # batch k+1 is read (and embedded) while batch k is written, never more: two batches in memory
+    assert seen_at_write == [10, 15, 20, 23, 23]
     assert (report.seen, report.batches) == (23, 5)

@@ -6,12 +6,12 @@ re-run upserts instead of duplicating, and every hit maps back to its document d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from instructor_core.records import IngestReport, RecordError, batched, validate_batch
+from instructor_core.records import IngestReport, Record, RecordError, batched, pipelined, validate_batch
 
 from .embedding import NAME, InstructorEmbeddingFunction
 
@@ -100,7 +100,9 @@ def ingest(
 
     Streams: ``documents`` is read one batch at a time, each batch is validated whole before it is
     embedded or written (a bad record raises :class:`RecordError` and nothing of its batch is
-    written), then upserted by document id. A run that stopped midway can simply be run again.
+    written), then upserted by document id. Batch k+1 is embedded in a worker thread while batch k
+    is upserted from the calling thread; batches are written in order and none after a failure. A
+    run that stopped midway can simply be run again.
 
     Args:
         collection: A chromadb collection (see :func:`open_collection`).
@@ -123,24 +125,31 @@ def ingest(
         total = len(documents)  # type: ignore[arg-type]
     dimension = _stored_dimension(collection)
     seen = written = batches = 0
-    desc = f"Ingesting into {collection.name}"
-    with tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar:
+
+    def validated() -> Iterator[tuple[int, list[Record]]]:  # (index of the first record, records)
+        nonlocal seen
         for chunk in batched(documents, batch_size):
             records = validate_batch(chunk, start=seen, metadata_values="scalar", reserved_metadata_keys=_RESERVED)
-            seen += len(records)
-            texts = [r.text for r in records]
-            embeddings = ef(texts)
+            start, seen = seen, seen + len(records)
+            yield start, records
+
+    desc = f"Ingesting into {collection.name}"
+    with tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar:
+
+        def write(batch: tuple[int, list[Record]], embeddings: Any) -> None:
+            nonlocal dimension, written, batches
+            start, records = batch
             if dimension is not None and len(embeddings) and len(embeddings[0]) != dimension:
                 raise RecordError(
                     f"the collection {collection.name!r} holds {dimension}-dimensional vectors, the embedding"
                     f" function makes {len(embeddings[0])}-dimensional ones; nothing of this batch was"
                     " written",
-                    index=seen - len(records),
+                    index=start,
                     record_id=records[0].id,
                 )
             collection.upsert(
                 ids=[r.id for r in records],
-                documents=texts,
+                documents=[r.text for r in records],
                 embeddings=embeddings,
                 metadatas=[dict(r.metadata) or None for r in records],
             )
@@ -148,4 +157,7 @@ def ingest(
             written += len(records)
             batches += 1
             bar.update(len(records))
+
+        # Batch k+1 is embedded in a worker thread while batch k is upserted from this thread.
+        pipelined(validated(), lambda batch: ef([r.text for r in batch[1]]), write)
     return IngestReport(seen=seen, written=written, batches=batches)

@@ -57,18 +57,49 @@ async def aingest(
     """:func:`instructor_qdrant.ingest` for an ``AsyncQdrantClient`` (no progress bar).
 
     ``documents`` is a plain iterable, read one batch at a time; each batch is validated whole,
-    encoded in a worker thread, then upserted (retried only on transport errors).
+    encoded in a worker thread, then upserted (retried only on transport errors). Batch k+1 is
+    encoded while batch k is upserted; batches are written in order, and after any failure no later
+    batch is written (an error reading the input still lets the batch already encoded be written).
     """
     check_ingest_args(batch_size, max_attempts)
     layout = await aensure_collection(client, name, encoder, vectors=vectors, model=model)
     seen = written = batches = 0
-    for chunk in batched(documents, batch_size):
-        records = validate_batch(chunk, start=seen, reserved_metadata_keys=_RESERVED)
-        seen += len(records)
-        points = await asyncio.to_thread(make_points, records, encoder, layout, encode_batch_size)
-        await _upsert(client, name, points, max_attempts, backoff, sleep)
+    pending: tuple[list, asyncio.Future] | None = None
+
+    async def write(records: list, encoding: asyncio.Future) -> None:
+        nonlocal written, batches
+        await _upsert(client, name, await encoding, max_attempts, backoff, sleep)
         written += len(records)
         batches += 1
+
+    iterator = batched(documents, batch_size)
+    try:
+        while True:
+            try:
+                chunk = next(iterator, None)
+                if chunk is None:
+                    break
+                records = validate_batch(chunk, start=seen, reserved_metadata_keys=_RESERVED)
+            except Exception:
+                if pending is not None:
+                    await write(*pending)
+                    pending = None
+                raise
+            seen += len(records)
+            encoding = asyncio.ensure_future(
+                asyncio.to_thread(make_points, records, encoder, layout, encode_batch_size)
+            )
+            if pending is not None:
+                current, pending = pending, (records, encoding)
+                await write(*current)
+            else:
+                pending = (records, encoding)
+        if pending is not None:
+            current, pending = pending, None
+            await write(*current)
+    finally:
+        if pending is not None:  # a failure left an encoding running: let it finish, drop it
+            await asyncio.gather(pending[1], return_exceptions=True)
     return IngestReport(seen=seen, written=written, batches=batches)
 
 
