@@ -118,12 +118,14 @@ def _train(args: argparse.Namespace) -> int:
         instructions=instructions if isinstance(instructions, Instructions) else None,
     )
     on_epoch_end = None
-    if args.eval_beir is not None or args.eval_sts is not None:
+    if args.eval_beir is not None or args.eval_sts is not None or args.save_epochs:
 
         def on_epoch_end(epoch, model):
             from ..evaluation import evaluate_retrieval, evaluate_sts
 
             metrics: dict = {"epoch": epoch}
+            if args.save_epochs:
+                metrics["model"] = str(model.save_pretrained(Path(args.output) / f"epoch-{epoch}"))
             if args.eval_beir is not None:
                 scores = evaluate_retrieval(model, args.eval_beir, args.eval_split, batch_size=args.batch_size)
                 metrics["ndcg@10"] = scores["ndcg@10"]
@@ -174,6 +176,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-time-s", type=float, default=None, help="wall-clock budget for training")
     parser.add_argument("--query-instruction", default=None, help="query instruction saved with the model")
     parser.add_argument("--document-instruction", default=None, help="document instruction saved with the model")
+    parser.add_argument(
+        "--save-epochs", action="store_true", help="also save the model after each epoch (OUTPUT/epoch-N/)"
+    )
     parser.add_argument("--eval-beir", default=None, help="BEIR folder to score after each epoch (nDCG@10)")
     parser.add_argument("--eval-split", default="test")
     parser.add_argument("--eval-sts", default=None, help="STS file to score after each epoch")

@@ -54,7 +54,8 @@ class TrainConfig:
         checkpoint_every: Save a checkpoint every this many steps (and at each epoch end); 0: only
             at epoch ends.
         bf16: bfloat16 autocast for the encoder (opt-in; where the device supports it).
-        max_time_s: Stop (checkpoint and save) once training has run this many seconds.
+        max_time_s: Stop (checkpoint and save) once training has run this many seconds (time
+            spent in ``on_epoch_end`` is not counted).
         show_progress: Show a progress bar with the loss.
         instructions: Default instructions saved with the model; None keeps the encoder's.
     """
@@ -262,9 +263,13 @@ def train(
                 if position == len(batches):
                     epoch, position = epoch + 1, 0
                     if on_epoch_end is not None:
+                        # The callback (an evaluation, a snapshot) is not training: its time is
+                        # left out of the max_time_s budget.
+                        paused = time.monotonic()
                         encoder.eval()
                         result.epoch_metrics.append(dict(on_epoch_end(epoch, encoder)))
                         encoder.train()
+                        started += time.monotonic() - paused
                     save(epoch, position)
                 elif out_of_time or (config.checkpoint_every and result.steps % config.checkpoint_every == 0):
                     save(epoch, position)
