@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> dict:
         row["latency_ratio"] = row["latency_p50_ms"] / base["latency_p50_ms"]
     if args.ndcg == "full":
         for p in paths:
-            results[p.name]["ndcg@10"] = _ndcg(p, beir)
+            if not args.ndcg_paths or p.name in args.ndcg_paths:
+                results[p.name]["ndcg@10"] = _ndcg(p, beir)
     return {
         "machine": info,
         "settings": {
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (on cuda peak RSS is not measured)")
     parser.add_argument("--paths", default="st,ours,ours-bf16,ours-onnx-int8", help=f"comma list of {PATH_NAMES}")
     parser.add_argument("--ndcg", choices=("full", "skip"), default="skip", help="SciFact nDCG@10, full corpus")
+    parser.add_argument("--ndcg-paths", default="", help="comma list: score only these paths (default: all)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="ONNX export cache")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS child processes")
     parser.add_argument("--json", default=None, help="also write the full report here ('-': stdout only)")
@@ -228,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         _rss_child(args)
         return
     args.paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    args.ndcg_paths = [p.strip() for p in args.ndcg_paths.split(",") if p.strip()]
     report = run(args)
     if args.json == "-":
         print(json.dumps(report, indent=2))

@@ -31,10 +31,14 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 #: "ours-plain" is the exact path without oneDNN packing and with fixed 32-text batches (the first
 #: version of the encoder), "ours-nopack" adds token-budget batching only: ablations for the docs.
 #: "ours-1thread" is the exact path run with ``torch.set_num_threads(1)`` around each call.
-#: "st-fp16" / "ours-fp16" are half precision, for GPUs (``--device cuda``).
+#: "st-fp16" / "ours-fp16" are half precision, for GPUs (``--device cuda``). "st-onnx-int8" is
+#: sentence-transformers' own fastest CPU backend: its ONNX export quantized with
+#: ``export_dynamic_quantized_onnx_model(model, "avx512_vnni", ...)`` (needs
+#: ``sentence-transformers[onnx]``, which pins transformers 4.x: run it in a separate environment).
 PATH_NAMES = (
     "st",
     "st-fp16",
+    "st-onnx-int8",
     "ours",
     "ours-bf16",
     "ours-fp16",
@@ -112,18 +116,9 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None, 
 
         st = SentenceTransformer(str(model), device=device)
         # Explicit precision: transformers 5 loads a checkpoint in its stored dtype by default.
-        st = st.half() if name == "st-fp16" else st.float()
-        ours = InstructorEncoder.from_pretrained(model, device="cpu")  # only for the instructions
-        query, document = ours.instructions.query or None, ours.instructions.document or None
-        del ours
-
-        def docs(texts: list[str]) -> np.ndarray:
-            return st.encode(texts, prompt=document, batch_size=batch_size, normalize_embeddings=True)
-
-        def queries(texts: list[str]) -> np.ndarray:
-            return st.encode(texts, prompt=query, batch_size=batch_size, normalize_embeddings=True)
-
-        return EncoderPath(name, docs, queries, st)
+        return _st_path(name, st.half() if name == "st-fp16" else st.float(), model, batch_size)
+    if name == "st-onnx-int8":
+        return _st_onnx_int8(model, batch_size, cache_dir)
     if name in ("ours-plain", "ours-nopack", "ours-1thread", "ours-onnx", "ours-onnx-int8") and device != "cpu":
         raise ValueError(f"path {name!r} runs on the CPU only, not on {device!r}")
     if name in ("ours-plain", "ours-nopack"):
@@ -152,6 +147,40 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None, 
         lambda texts: encoder.encode_queries(texts, batch_size=batch_size),
         encoder,
     )
+
+
+def _st_onnx_int8(model: Path, batch_size: int, cache_dir: Path | None) -> EncoderPath:
+    """sentence-transformers' ONNX backend with its avx512_vnni dynamic int8 export, made once in a
+    copy of the model folder (never in the installed one)."""
+    import tempfile
+
+    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+    folder = Path(cache_dir or tempfile.gettempdir()) / "st-onnx-int8" / Path(model).name
+    quantized = "onnx/model_qint8_avx512_vnni.onnx"
+    if not (folder / quantized).is_file():
+        shutil.copytree(model, folder, dirs_exist_ok=True)
+        exported = SentenceTransformer(str(folder), device="cpu", backend="onnx")
+        export_dynamic_quantized_onnx_model(exported, "avx512_vnni", str(folder))
+    st = SentenceTransformer(str(folder), device="cpu", backend="onnx", model_kwargs={"file_name": quantized})
+    return _st_path("st-onnx-int8", st, model, batch_size)
+
+
+def _st_path(name: str, st, model: Path, batch_size: int) -> EncoderPath:
+    """A SentenceTransformer as a path, with the model's own query and document prompts."""
+    from instructor_core import InstructorEncoder
+
+    ours = InstructorEncoder.from_pretrained(model, device="cpu")  # only for the instructions
+    query, document = ours.instructions.query or None, ours.instructions.document or None
+    del ours
+
+    def docs(texts: list[str]) -> np.ndarray:
+        return st.encode(texts, prompt=document, batch_size=batch_size, normalize_embeddings=True)
+
+    def queries(texts: list[str]) -> np.ndarray:
+        return st.encode(texts, prompt=query, batch_size=batch_size, normalize_embeddings=True)
+
+    return EncoderPath(name, docs, queries, st)
 
 
 def _one_thread(function: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
