@@ -3,11 +3,11 @@
 Modes, each on the same first ``--docs`` SciFact abstracts, alternating within each repetition:
 
 - ``encode``: ``encoder.encode_documents`` only (the ceiling);
-- ``chroma``: ``instructor_chroma.ingest`` into a ``chromadb.PersistentClient`` in a temp folder;
-- ``chroma-overlap``: the same writes, but each batch's upsert runs in a writer thread while the next
-  batch is encoded (what the helpers could do);
-- ``chroma-write``: the upserts alone, vectors computed beforehand (the store's own cost);
-- ``qdrant``: ``instructor_qdrant.ingest`` into an embedded ``QdrantClient(path=...)``;
+- ``chroma``: ``instructor_chroma.ingest`` into a ``chromadb.PersistentClient`` in a temp folder
+  (batch k+1 is encoded while batch k is written);
+- ``chroma-write``: the same upserts alone, vectors computed beforehand (the store's own cost);
+- ``qdrant``: ``instructor_qdrant.ingest`` into an embedded ``QdrantClient(path=...)`` (overlapped
+  the same way);
 - ``langchain``: ``Chroma.from_documents`` with ``HuggingFaceEmbeddings`` (sentence-transformers
   under LangChain, how users ingest today), when langchain-huggingface and langchain-chroma import.
 
@@ -32,7 +32,7 @@ from encoding_paths import DEFAULT_DATA, default_model, machine
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-MODES = ("encode", "chroma", "chroma-overlap", "chroma-write", "qdrant", "langchain")
+MODES = ("encode", "chroma", "chroma-write", "qdrant", "langchain")
 
 
 def _records(data: Path, docs: int) -> list[dict]:
@@ -73,48 +73,31 @@ def build_modes(model: Path, backend: str, cache_dir: Path | None, wanted: list[
 
         modes["chroma"] = chroma
 
-    if "chroma-overlap" in wanted or "chroma-write" in wanted:
+    if "chroma-write" in wanted:
         import chromadb
 
         from instructor_chroma import InstructorEmbeddingFunction, open_collection
 
         function = InstructorEmbeddingFunction(str(model), encoder=encoder)
-        precomputed = {}
-        if "chroma-write" in wanted:
-            vectors = encoder.encode_documents([r["text"] for r in records])
-            precomputed = {r["id"]: v for r, v in zip(records, vectors, strict=True)}
+        vectors = encoder.encode_documents([r["text"] for r in records])
+        precomputed = {r["id"]: v for r, v in zip(records, vectors, strict=True)}
 
-        def chroma_writes(folder, overlap: bool):
+        def chroma_write(folder):
             collection = open_collection(chromadb.PersistentClient(path=str(folder)), "bench", function)
-            return lambda records: _write_batches(collection, records, overlap, precomputed)
 
-        def _write_batches(collection, records, overlap: bool, precomputed: dict) -> int:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=1) as writer:
-                pending = None
+            def work(records):
                 for start in range(0, len(records), 256):
                     chunk = records[start : start + 256]
-                    texts = [r["text"] for r in chunk]
-                    if overlap or _missing(chunk, precomputed):
-                        vectors = encoder.encode_documents(texts)
-                    else:
-                        vectors = np.stack([precomputed[r["id"]] for r in chunk])
-                    if pending is not None:
-                        pending.result()
-                    pending = writer.submit(
-                        collection.upsert, ids=[r["id"] for r in chunk], documents=texts, embeddings=vectors
+                    collection.upsert(
+                        ids=[r["id"] for r in chunk],
+                        documents=[r["text"] for r in chunk],
+                        embeddings=np.stack([precomputed[r["id"]] for r in chunk]),
                     )
-                    if not overlap:
-                        pending.result()
-                if pending is not None:
-                    pending.result()
-            return collection.count()
+                return collection.count()
 
-        if "chroma-overlap" in wanted:
-            modes["chroma-overlap"] = lambda folder: chroma_writes(folder, overlap=True)
-        if "chroma-write" in wanted:
-            modes["chroma-write"] = lambda folder: chroma_writes(folder, overlap=False)
+            return work
+
+        modes["chroma-write"] = chroma_write
     if "qdrant" in wanted:
         from qdrant_client import QdrantClient
 
@@ -150,11 +133,6 @@ def build_modes(model: Path, backend: str, cache_dir: Path | None, wanted: list[
 
         modes["langchain"] = langchain
     return modes
-
-
-def _missing(chunk: list[dict], precomputed: dict) -> bool:
-    """Whether any record of ``chunk`` has no precomputed vector (the warm-up records do)."""
-    return any(r["id"] not in precomputed for r in chunk)
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,6 +101,7 @@ def test_make_rows_mine_train_and_eval(tmp_path, capsys):
             "Represent the sentence: ",
             "--eval-sts",
             str(sts),
+            "--save-epochs",
             "--quiet",
         ]
     )
@@ -112,6 +114,14 @@ def test_make_rows_mine_train_and_eval(tmp_path, capsys):
     assert all(-1 <= m["sts_spearman"] <= 1 for m in summary["epoch_metrics"])
     saved = InstructorEncoder.from_pretrained(out / "model", device="cpu")
     assert saved.instructions.query == "Represent the sentence: "
+    # --save-epochs: one model folder per epoch; the last is the final model, the first differs
+    assert [m["model"] for m in summary["epoch_metrics"]] == [str(out / "epoch-1"), str(out / "epoch-2")]
+    texts = [r.pos[1] for r in mined[:6]]
+    final = saved.encode_documents(texts)
+    last = InstructorEncoder.from_pretrained(out / "epoch-2", device="cpu").encode_documents(texts)
+    first = InstructorEncoder.from_pretrained(out / "epoch-1", device="cpu").encode_documents(texts)
+    np.testing.assert_allclose(last, final, atol=1e-6)
+    assert np.abs(first - final).max() > 1e-4
 
     capsys.readouterr()
     assert main(["eval", "sts", "--model", str(out / "model"), "--data", str(sts), "--quiet"]) == 0

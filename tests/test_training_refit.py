@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -241,6 +242,21 @@ def test_max_time_stops_early_and_still_saves(fresh_t5, tmp_path):
     result = train(encoder, _rows(12), config)
     assert result.stopped_early and result.steps == 1
     assert (result.model_path / "modules.json").is_file() and (tmp_path / "t" / "checkpoint.pt").is_file()
+
+
+def test_epoch_end_callback_time_is_not_counted_against_the_budget(fresh_t5, tmp_path):
+    encoder = InstructorEncoder.from_pretrained(fresh_t5, device="cpu")
+    config = TrainConfig(output_dir=tmp_path / "t", epochs=2, batch_size=4, max_time_s=1.5, show_progress=False)
+    slept = []
+
+    def evaluate(epoch, model):  # an evaluation longer than the whole budget
+        time.sleep(2.0)
+        slept.append(epoch)
+        return {"epoch": epoch}
+
+    result = train(encoder, _rows(12), config, on_epoch_end=evaluate)
+    assert slept == [1, 2] and not result.stopped_early
+    assert result.seconds < 2.0  # training time only
 
 
 def test_bf16_autocast_step_is_close_to_float32(fresh_t5):
