@@ -222,3 +222,11 @@ def test_pipelined_writes_nothing_after_a_failure(failing, written):
     with pytest.raises(RuntimeError):
         pipelined(range(5), log.prepare, log.write)
     assert log.events == [("write", i) for i in written]
+
+
+def test_pipelined_without_overlap_runs_in_the_calling_thread():
+    log = _Log(fail_write=3)
+    with pytest.raises(RuntimeError):
+        pipelined(range(5), log.prepare, log.write, overlap=False)
+    assert log.events == [("write", i) for i in range(3)]
+    assert log.threads["prepare"] == log.threads["write"] == {threading.get_ident()}

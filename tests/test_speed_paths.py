@@ -174,6 +174,21 @@ def test_onnx_backends_match_torch_with_mixed_instructions(tiny_bert_path, tiny_
     assert exports[0].stat().st_mtime_ns == stamp
 
 
+def test_onnx_export_falls_back_to_dynamo_when_torchscript_fails(
+    tiny_bert_path, tiny_bert_encoder, tmp_path, monkeypatch
+):
+    pytest.importorskip("onnxscript", reason='the ONNX backends need the "onnx" extra')
+    from instructor_core.backends import onnxrt
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("TorchScript exporter removed")
+
+    monkeypatch.setattr(onnxrt, "_export_torchscript", broken)
+    pairs = mixed_pairs(12)
+    fp32 = InstructorEncoder.from_pretrained(tiny_bert_path, backend="onnx", backend_cache_dir=tmp_path)
+    assert np.abs(fp32.encode(pairs) - tiny_bert_encoder.encode(pairs)).max() <= 1e-5
+
+
 @pytest.mark.slow
 def test_onnx_backend_on_t5_instructor_layout(tiny_t5_path, tiny_t5_encoder, onnx_cache):
     pairs = mixed_pairs(30)

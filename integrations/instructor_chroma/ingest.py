@@ -87,6 +87,11 @@ def _stored_dimension(collection: Any) -> int | None:
     return len(embeddings[0])
 
 
+def _is_remote(collection: Any) -> bool:
+    """Whether the collection lives behind a Chroma server (``HttpClient``), not in this process."""
+    return type(getattr(collection, "_client", None)).__name__ in ("FastAPI", "AsyncFastAPI")
+
+
 def ingest(
     collection: Any,
     documents: Iterable[Mapping[str, Any]],
@@ -100,9 +105,10 @@ def ingest(
 
     Streams: ``documents`` is read one batch at a time, each batch is validated whole before it is
     embedded or written (a bad record raises :class:`RecordError` and nothing of its batch is
-    written), then upserted by document id. Batch k+1 is embedded in a worker thread while batch k
-    is upserted from the calling thread; batches are written in order and none after a failure. A
-    run that stopped midway can simply be run again.
+    written), then upserted by document id. With a remote (HTTP) client, batch k+1 is embedded in a
+    worker thread while batch k is upserted from the calling thread; an embedded client embeds and
+    writes one batch after the other. Batches are written in order and none after a failure. A run
+    that stopped midway can simply be run again.
 
     Args:
         collection: A chromadb collection (see :func:`open_collection`).
@@ -158,6 +164,9 @@ def ingest(
             batches += 1
             bar.update(len(records))
 
-        # Batch k+1 is embedded in a worker thread while batch k is upserted from this thread.
-        pipelined(validated(), lambda batch: ef([r.text for r in batch[1]]), write)
+        # Against a server, batch k+1 is embedded in a worker thread while batch k is upserted (the
+        # upsert waits on the network). Embedded, the upsert's own threads need the encoder's cores:
+        # one after the other measured faster (benchmarks/ingest.py, docs/performance.md).
+        overlap = _is_remote(collection)
+        pipelined(validated(), lambda batch: ef([r.text for r in batch[1]]), write, overlap=overlap)
     return IngestReport(seen=seen, written=written, batches=batches)
