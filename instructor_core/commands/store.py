@@ -168,6 +168,7 @@ def _run_ingest(args: argparse.Namespace, store: StoreSpec) -> int:
     progress = not args.quiet
     if store.kind == "chroma":
         from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
+        from instructor_chroma.ingest import DEFAULT_BATCH_SIZE
 
         ef = InstructorEmbeddingFunction(
             model,
@@ -177,9 +178,11 @@ def _run_ingest(args: argparse.Namespace, store: StoreSpec) -> int:
             device=args.device,
         )
         collection = open_collection(_chroma_client(store), args.collection, ef)
-        report = ingest(collection, records, batch_size=args.batch_size or 256, show_progress=progress)
+        batch_size = args.batch_size or DEFAULT_BATCH_SIZE
+        report = ingest(collection, records, batch_size=batch_size, show_progress=progress)
     else:
         from instructor_qdrant import ingest
+        from instructor_qdrant.points import DEFAULT_BATCH_SIZE
 
         from ..encoder import InstructorEncoder
 
@@ -195,7 +198,7 @@ def _run_ingest(args: argparse.Namespace, store: StoreSpec) -> int:
                 records,
                 encoder,
                 model=model,
-                batch_size=args.batch_size or 64,
+                batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
                 show_progress=progress,
             )
         finally:
