@@ -35,6 +35,7 @@ __all__ = [
     "read_text_folder",
     "records_from_texts",
     "validate_batch",
+    "validated_batches",
 ]
 
 T = TypeVar("T")
@@ -244,6 +245,24 @@ def validate_batch(
 
 
 # ---------------------------------------------------------------------------------------------- readers
+def validated_batches(
+    documents: Iterable[Any],
+    size: int,
+    *,
+    metadata_values: MetadataMode = "json",
+    reserved_metadata_keys: Sequence[str] = (),
+) -> Iterator[tuple[int, list[Record]]]:
+    """``(index of the first record, records)`` for each batch of ``documents``, read lazily and
+    validated whole by :func:`validate_batch` (errors name the record's place in the stream)."""
+    start = 0
+    for chunk in batched(documents, size):
+        records = validate_batch(
+            chunk, start=start, metadata_values=metadata_values, reserved_metadata_keys=reserved_metadata_keys
+        )
+        yield start, records
+        start += len(records)
+
+
 def _row_to_record(
     row: Mapping[str, Any],
     where: str,

@@ -21,6 +21,7 @@ from instructor_core.records import (
     read_text_folder,
     records_from_texts,
     validate_batch,
+    validated_batches,
 )
 
 
@@ -230,3 +231,18 @@ def test_pipelined_without_overlap_runs_in_the_calling_thread():
         pipelined(range(5), log.prepare, log.write, overlap=False)
     assert log.events == [("write", i) for i in range(3)]
     assert log.threads["prepare"] == log.threads["write"] == {threading.get_ident()}
+
+
+def test_validated_batches_give_stream_positions_and_name_the_bad_record():
+    docs = [{"id": f"d{i}", "text": f"text {i}"} for i in range(7)]
+    assert [(start, [r.id for r in records]) for start, records in validated_batches(docs, 3)] == [
+        (0, ["d0", "d1", "d2"]),
+        (3, ["d3", "d4", "d5"]),
+        (6, ["d6"]),
+    ]
+    docs[4] = {"id": "d4", "text": 4}
+    batches = validated_batches(docs, 3)
+    assert next(batches)[0] == 0
+    with pytest.raises(RecordError, match="record 4") as error:
+        next(batches)
+    assert (error.value.index, error.value.record_id) == (4, "d4")

@@ -6,12 +6,12 @@ re-run upserts instead of duplicating, and every hit maps back to its document d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from instructor_core.records import IngestReport, Record, RecordError, batched, pipelined, validate_batch
+from instructor_core.records import IngestReport, Record, RecordError, pipelined, validated_batches
 
 from .embedding import NAME, InstructorEmbeddingFunction
 
@@ -130,15 +130,7 @@ def ingest(
     if total is None and hasattr(documents, "__len__"):
         total = len(documents)  # type: ignore[arg-type]
     dimension = _stored_dimension(collection)
-    seen = written = batches = 0
-
-    def validated() -> Iterator[tuple[int, list[Record]]]:  # (index of the first record, records)
-        nonlocal seen
-        for chunk in batched(documents, batch_size):
-            records = validate_batch(chunk, start=seen, metadata_values="scalar", reserved_metadata_keys=_RESERVED)
-            start, seen = seen, seen + len(records)
-            yield start, records
-
+    written = batches = 0
     desc = f"Ingesting into {collection.name}"
     with tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar:
 
@@ -168,5 +160,7 @@ def ingest(
         # upsert waits on the network). Embedded, the upsert's own threads need the encoder's cores:
         # one after the other measured faster (benchmarks/ingest.py, docs/performance.md).
         overlap = _is_remote(collection)
-        pipelined(validated(), lambda batch: ef([r.text for r in batch[1]]), write, overlap=overlap)
-    return IngestReport(seen=seen, written=written, batches=batches)
+        chunks = validated_batches(documents, batch_size, metadata_values="scalar", reserved_metadata_keys=_RESERVED)
+        pipelined(chunks, lambda batch: ef([r.text for r in batch[1]]), write, overlap=overlap)
+    # every batch read was written, or the call raised
+    return IngestReport(seen=written, written=written, batches=batches)

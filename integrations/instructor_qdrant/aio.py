@@ -9,7 +9,7 @@ from typing import Any
 
 from qdrant_client import models
 
-from instructor_core.records import IngestReport, batched, validate_batch
+from instructor_core.records import IngestReport, validated_batches
 
 from .collection import aensure_collection
 from .points import (
@@ -63,7 +63,7 @@ async def aingest(
     """
     check_ingest_args(batch_size, max_attempts)
     layout = await aensure_collection(client, name, encoder, vectors=vectors, model=model)
-    seen = written = batches = 0
+    written = batches = 0
     pending: tuple[list, asyncio.Future] | None = None
 
     async def write(records: list, encoding: asyncio.Future) -> None:
@@ -72,20 +72,19 @@ async def aingest(
         written += len(records)
         batches += 1
 
-    iterator = batched(documents, batch_size)
+    iterator = validated_batches(documents, batch_size, reserved_metadata_keys=_RESERVED)
     try:
         while True:
             try:
-                chunk = next(iterator, None)
-                if chunk is None:
+                batch = next(iterator, None)
+                if batch is None:
                     break
-                records = validate_batch(chunk, start=seen, reserved_metadata_keys=_RESERVED)
             except Exception:
                 if pending is not None:
                     await write(*pending)
                     pending = None
                 raise
-            seen += len(records)
+            records = batch[1]
             encoding = asyncio.ensure_future(
                 asyncio.to_thread(make_points, records, encoder, layout, encode_batch_size)
             )
@@ -100,7 +99,8 @@ async def aingest(
     finally:
         if pending is not None:  # a failure left an encoding running: let it finish, drop it
             await asyncio.gather(pending[1], return_exceptions=True)
-    return IngestReport(seen=seen, written=written, batches=batches)
+    # every batch read was written, or the call raised
+    return IngestReport(seen=written, written=written, batches=batches)
 
 
 async def asearch(

@@ -8,14 +8,14 @@ hit maps back to its document.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from qdrant_client import models
 from tqdm.auto import tqdm
 
-from instructor_core.records import IngestReport, Record, batched, pipelined, point_id, validate_batch
+from instructor_core.records import IngestReport, Record, pipelined, point_id, validated_batches
 from instructor_core.validation import check_instruction
 
 from .collection import CollectionLayout, ensure_collection
@@ -175,27 +175,22 @@ def ingest(
     layout = ensure_collection(client, name, encoder, vectors=vectors, model=model)
     if total is None and hasattr(documents, "__len__"):
         total = len(documents)  # type: ignore[arg-type]
-    seen = written = batches = 0
-
-    def validated() -> Iterator[list[Record]]:
-        nonlocal seen
-        for chunk in batched(documents, batch_size):
-            records = validate_batch(chunk, start=seen, reserved_metadata_keys=_RESERVED)
-            seen += len(records)
-            yield records
-
+    written = batches = 0
     with tqdm(total=total, desc=f"Ingesting into {name}", unit="doc", disable=not show_progress) as bar:
 
-        def write(records: list[Record], points: list[Any]) -> None:
+        def write(batch: tuple[int, list[Record]], points: list[Any]) -> None:
             nonlocal written, batches
+            records = batch[1]
             _upsert(client, name, points, max_attempts=max_attempts, backoff=backoff, sleep=sleep)
             written += len(records)
             batches += 1
             bar.update(len(records))
 
         # Batch k+1 is encoded in a worker thread while batch k is upserted from this thread.
-        pipelined(validated(), lambda records: make_points(records, encoder, layout, encode_batch_size), write)
-    return IngestReport(seen=seen, written=written, batches=batches)
+        chunks = validated_batches(documents, batch_size, reserved_metadata_keys=_RESERVED)
+        pipelined(chunks, lambda batch: make_points(batch[1], encoder, layout, encode_batch_size), write)
+    # every batch read was written, or the call raised
+    return IngestReport(seen=written, written=written, batches=batches)
 
 
 def build_filter(conditions: Mapping[str, Any] | models.Filter | None) -> models.Filter | None:
