@@ -38,9 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .engine import IngestError
+    from .stores import StoreError, StoreUnavailableError
+
     try:
         result = args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (StoreUnavailableError, IngestError) as exc:  # the store is down: worth another try later
+        print(f"instructor {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, FileNotFoundError, StoreError) as exc:
         print(f"instructor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return int(result or 0)

@@ -24,7 +24,7 @@ from .instructions import Instructions
 from .loading import ModelSpec, read_model_folder, resolve_model_path
 from .modules import Dense, load_tokenizer, load_transformer
 from .pooling import pool
-from .validation import check_instruction, check_pairs, check_texts
+from .validation import check_instruction, check_pairs, check_positive_int, check_texts
 
 __all__ = ["InstructorEncoder", "TokenBatch"]
 
@@ -327,8 +327,7 @@ class InstructorEncoder(torch.nn.Module):
     def _encode_pairs(
         self, pairs: list[tuple[str, str]], batch_size: int, normalize: bool, show_progress: bool
     ) -> np.ndarray:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         result = np.zeros((len(pairs), self.dimension), dtype=np.float32)
         if not pairs:
             return result

@@ -3,8 +3,8 @@
 A record is a mapping ``{"id": str, "text": str, "metadata": {...}}`` (metadata optional), the shape
 a JSONL line already has. This module reads corpora into records (JSONL, CSV/TSV, a folder of
 ``.txt`` files, Python iterables), validates a whole batch before anything is encoded or written
-(errors name the record by index and id), cuts an iterable into batches without reading it all, and
-overlaps the encoding of one batch with the writing of the previous one (:func:`pipelined`).
+(errors name the record by index and id, under a store's :class:`RecordRules`), and cuts an iterable
+into batches without reading it all. The ingest engine (:mod:`instructor_core.engine`) runs them.
 No vector-store import happens here.
 """
 
@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .validation import check_positive_int
+
 __all__ = [
     "NAMESPACE",
-    "IngestReport",
     "Record",
     "RecordError",
+    "RecordRules",
     "batched",
-    "pipelined",
     "point_id",
     "read_corpus",
     "read_csv",
@@ -35,11 +36,9 @@ __all__ = [
     "read_text_folder",
     "records_from_texts",
     "validate_batch",
-    "validated_batches",
 ]
 
 T = TypeVar("T")
-P = TypeVar("P")
 
 #: Namespace of the deterministic point ids: ``uuid5(NAMESPACE, document_id)``.
 NAMESPACE = uuid.UUID("6f0b7d1e-3c1a-5b7e-9c2d-8a4e1f5b2c90")
@@ -63,6 +62,7 @@ class RecordError(ValueError):
         if record_id is not None:
             where.append(f"id {record_id!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        self.reason = message
         self.index = index
         self.record_id = record_id
 
@@ -83,18 +83,26 @@ class Record:
 
 
 @dataclass(frozen=True)
-class IngestReport:
-    """What an ingest did.
+class RecordRules:
+    """What a store accepts in a record's metadata; :func:`validate_batch` refuses the rest, naming
+    the record and the key, before anything of the batch is written.
 
     Attributes:
-        seen: Records read from the input.
-        written: Records upserted into the store (equals ``seen`` when the run completes).
-        batches: Upsert calls made.
+        metadata_values: "scalar" (str/int/float/bool values, Chroma) or "json" (any JSON value).
+        reserved_keys: Keys the store uses itself (Qdrant keeps "id" and "text" in the payload).
+        reserved_prefixes: Key prefixes the store uses itself (Chroma: "chroma:").
+        finite_numbers: Refuse NaN and infinite floats (a store that would drop or change them).
+        int_bits: Refuse integers outside a signed integer of this many bits (Chroma: 64); None
+            for no limit.
+        empty_keys: Allow the empty string as a key.
     """
 
-    seen: int
-    written: int
-    batches: int
+    metadata_values: MetadataMode = "json"
+    reserved_keys: tuple[str, ...] = ()
+    reserved_prefixes: tuple[str, ...] = ()
+    finite_numbers: bool = False
+    int_bits: int | None = None
+    empty_keys: bool = True
 
 
 def point_id(document_id: str) -> str:
@@ -106,90 +114,74 @@ def point_id(document_id: str) -> str:
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Yield lists of up to ``size`` items, consuming ``items`` lazily (memory stays one batch)."""
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"batch size must be a positive int, got {size!r}")
+    check_positive_int(size, "batch size")
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
 
-def pipelined(
-    chunks: Iterable[T], prepare: Callable[[T], P], write: Callable[[T, P], None], *, overlap: bool = True
-) -> None:
-    """``write(chunk, prepare(chunk))`` for every chunk in order, with ``prepare`` of the next chunk
-    (the encoding) running in a worker thread while the current one is written.
-
-    ``overlap=False`` runs both in the calling thread, one after the other: the choice for a store
-    whose writes compete with the encoder for the same cores (embedded Chroma's writes ran 15%
-    slower overlapped on 2 cores than one after the other).
-
-    Writes happen in the calling thread, in order, so a client bound to its thread (an embedded,
-    SQLite-backed store) is only ever used from that thread. Reading the next chunk (and validating
-    it, when ``chunks`` is a generator that validates) also overlaps the previous encoding. No
-    error is lost and nothing is written out of order:
-
-    - if reading a chunk raises, the chunk already encoded is written first, then the error
-      propagates: everything read and valid before the failure is stored;
-    - if ``prepare`` or ``write`` raises, no later chunk is written.
-    """
-    if not overlap:
-        for chunk in chunks:
-            write(chunk, prepare(chunk))
-        return
-    iterator = iter(chunks)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="instructor-encode") as pool:
-        pending = None
-        while True:
-            try:
-                chunk = next(iterator)
-            except StopIteration:
-                break
-            except BaseException:
-                if pending is not None:
-                    write(pending[0], pending[1].result())
-                raise
-            future = pool.submit(prepare, chunk)
-            if pending is not None:
-                try:
-                    write(pending[0], pending[1].result())
-                except BaseException:
-                    future.cancel()
-                    raise
-            pending = (chunk, future)
-        if pending is not None:
-            write(pending[0], pending[1].result())
+def _metadata_problem(key: Any, value: Any, rules: RecordRules) -> str | None:
+    """Why ``key: value`` cannot go into a store with ``rules``, or None."""
+    if not isinstance(key, str):
+        return f"metadata key {key!r} must be a str"
+    if key == "" and not rules.empty_keys:
+        return "metadata key '' (empty) is not accepted by this store"
+    if key in rules.reserved_keys:
+        return f"metadata key {key!r} is reserved here (the store keeps the record's {key} under it)"
+    for prefix in rules.reserved_prefixes:
+        if key.startswith(prefix):
+            return f"metadata key {key!r} starts with {prefix!r}, which this store reserves for itself"
+    if value is None:
+        return None
+    if rules.metadata_values == "scalar" and not isinstance(value, _SCALARS):
+        return f"metadata[{key!r}] must be a str, int, float or bool for this store, got {type(value).__name__}"
+    if rules.finite_numbers and isinstance(value, float) and not math.isfinite(value):
+        return f"metadata[{key!r}] is {value!r}; this store would not keep it (finite numbers only)"
+    if rules.int_bits is not None and isinstance(value, int) and not isinstance(value, bool):
+        bound = 2 ** (rules.int_bits - 1)
+        if not -bound <= value < bound:
+            return f"metadata[{key!r}] = {value} does not fit a {rules.int_bits}-bit integer; store it as a str"
+    return None
 
 
-def _check_metadata(metadata: Any, mode: MetadataMode, reserved: Sequence[str], index: int, rid: str) -> dict:
+def _check_metadata(metadata: Any, rules: RecordRules, index: int, rid: str) -> dict:
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise RecordError(f"metadata must be a mapping, got {type(metadata).__name__}", index=index, record_id=rid)
     out = {}
     for key, value in metadata.items():
-        if not isinstance(key, str):
-            raise RecordError(f"metadata key {key!r} must be a str", index=index, record_id=rid)
-        if key in reserved:
-            raise RecordError(
-                f"metadata key {key!r} is reserved here (the store keeps the record's {key} under it)",
-                index=index,
-                record_id=rid,
-            )
-        if mode == "scalar" and value is not None and not isinstance(value, _SCALARS):
-            raise RecordError(
-                f"metadata[{key!r}] must be a str, int, float or bool for this store, got {type(value).__name__}",
-                index=index,
-                record_id=rid,
-            )
+        problem = _metadata_problem(key, value, rules)
+        if problem is not None:
+            raise RecordError(problem, index=index, record_id=rid)
         if value is not None:
             out[key] = value
     return out
+
+
+def _unpack(item: Any, index: int) -> tuple[Any, Any, Any]:
+    """(id, text, metadata) of one input item, or a RecordError naming it."""
+    if isinstance(item, Record):
+        return item.id, item.text, item.metadata
+    if not isinstance(item, Mapping):
+        raise RecordError(
+            f'must be a mapping {{"id": ..., "text": ..., "metadata": ...}}, got {type(item).__name__}',
+            index=index,
+        )
+    rid = item.get("id")
+    if "id" not in item:
+        raise RecordError('has no "id"', index=index)
+    if "text" not in item:
+        raise RecordError('has no "text"', index=index, record_id=rid)
+    return rid, item.get("text"), item.get("metadata")
 
 
 def validate_batch(
     items: Sequence[Any],
     *,
     start: int = 0,
+    rules: RecordRules | None = None,
+    check_duplicates: bool = True,
     metadata_values: MetadataMode = "json",
     reserved_metadata_keys: Sequence[str] = (),
 ) -> list[Record]:
@@ -199,8 +191,13 @@ def validate_batch(
         items: Mappings with "id" (str), "text" (str) and optional "metadata" (mapping), or
             :class:`Record` objects.
         start: Stream position of ``items[0]``, so errors name the record's place in the corpus.
-        metadata_values: "scalar" (Chroma: str/int/float/bool) or "json" (any JSON value).
-        reserved_metadata_keys: Metadata keys the store uses itself (Qdrant: "id", "text").
+        rules: What the store accepts as metadata; None builds them from ``metadata_values`` and
+            ``reserved_metadata_keys``.
+        check_duplicates: Refuse an id that occurs twice in the batch (the ingest engine checks
+            duplicates over the whole ingest itself and turns this off).
+        metadata_values: "scalar" (str/int/float/bool) or "json" (any JSON value); used when
+            ``rules`` is None.
+        reserved_metadata_keys: Metadata keys the store uses itself; used when ``rules`` is None.
 
     Returns:
         The batch as :class:`Record` objects (metadata None values dropped).
@@ -209,60 +206,31 @@ def validate_batch(
         RecordError: Naming the first bad record (index and id): not a mapping, no id or text, a
             non-string id or text, duplicate ids within the batch, bad metadata.
     """
+    if rules is None:
+        rules = RecordRules(metadata_values=metadata_values, reserved_keys=tuple(reserved_metadata_keys))
     records: list[Record] = []
     first_seen: dict[str, int] = {}
     for offset, item in enumerate(items):
         index = start + offset
-        if isinstance(item, Record):
-            rid, text, metadata = item.id, item.text, item.metadata
-        elif isinstance(item, Mapping):
-            rid, text, metadata = item.get("id"), item.get("text"), item.get("metadata")
-            if "id" not in item:
-                raise RecordError('has no "id"', index=index)
-            if "text" not in item:
-                raise RecordError('has no "text"', index=index, record_id=rid)
-        else:
-            raise RecordError(
-                f'must be a mapping {{"id": ..., "text": ..., "metadata": ...}}, got {type(item).__name__}',
-                index=index,
-            )
+        rid, text, metadata = _unpack(item, index)
         if not isinstance(rid, str) or not rid:
             raise RecordError(
                 f"id must be a non-empty str, got {type(rid).__name__}: {rid!r}", index=index, record_id=rid
             )
         if not isinstance(text, str):
             raise RecordError(f"text must be a str, got {type(text).__name__}", index=index, record_id=rid)
-        if rid in first_seen:
+        if check_duplicates and rid in first_seen:
             raise RecordError(
                 f"duplicate id in one batch (also record {start + first_seen[rid]})",
                 index=index,
                 record_id=rid,
             )
-        first_seen[rid] = offset
-        clean = _check_metadata(metadata, metadata_values, reserved_metadata_keys, index, rid)
-        records.append(Record(rid, text, clean))
+        first_seen.setdefault(rid, offset)
+        records.append(Record(rid, text, _check_metadata(metadata, rules, index, rid)))
     return records
 
 
 # ---------------------------------------------------------------------------------------------- readers
-def validated_batches(
-    documents: Iterable[Any],
-    size: int,
-    *,
-    metadata_values: MetadataMode = "json",
-    reserved_metadata_keys: Sequence[str] = (),
-) -> Iterator[tuple[int, list[Record]]]:
-    """``(index of the first record, records)`` for each batch of ``documents``, read lazily and
-    validated whole by :func:`validate_batch` (errors name the record's place in the stream)."""
-    start = 0
-    for chunk in batched(documents, size):
-        records = validate_batch(
-            chunk, start=start, metadata_values=metadata_values, reserved_metadata_keys=reserved_metadata_keys
-        )
-        yield start, records
-        start += len(records)
-
-
 def _row_to_record(
     row: Mapping[str, Any],
     where: str,

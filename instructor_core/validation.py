@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["check_instruction", "check_pairs", "check_texts"]
+__all__ = ["check_instruction", "check_pairs", "check_positive_int", "check_texts"]
 
 
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_positive_int(value: Any, what: str) -> int:
+    """Return ``value`` if it is an int >= 1 (not a bool), else raise a ValueError naming ``what``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return value
 
 
 def check_texts(texts: Any, what: str = "texts") -> list[str]:

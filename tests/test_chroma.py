@@ -25,7 +25,7 @@ from instructor_chroma import (  # noqa: E402
     ingest,
     open_collection,
 )
-from instructor_chroma.ingest import _is_remote  # noqa: E402
+from instructor_chroma import is_remote  # noqa: E402
 from tests.tiny_models import corpus_lines  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -278,7 +278,7 @@ def test_http_server_collection_is_queried_from_a_fresh_process(chroma_server, e
     client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server, settings=settings())
     docs = records(30)
     collection = open_collection(client, "docs", ef)
-    assert _is_remote(collection)  # a server's writes overlap with the encoding of the next batch
+    assert is_remote(collection)  # a server's writes overlap with the encoding of the next batch
     report = ingest(collection, docs, batch_size=8, show_progress=False)
     assert (report.written, report.batches) == (30, 4)
     query = "river mountain water city"

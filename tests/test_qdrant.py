@@ -12,6 +12,7 @@ from qdrant_client import QdrantClient, models  # noqa: E402
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse  # noqa: E402
 
 from instructor_core import Instructions, InstructorEncoder  # noqa: E402
+from instructor_core.engine import IngestError  # noqa: E402
 from instructor_qdrant import (  # noqa: E402
     CollectionMismatchError,
     RecordError,
@@ -210,7 +211,7 @@ def remote():
 
 
 def test_remote_client_reports_the_transport_error(remote, encoder):
-    with pytest.raises(ResponseHandlingException):
+    with pytest.raises(ResponseHandlingException):  # the collection check: not an ingest yet
         ingest(remote, "docs", records(3), encoder, show_progress=False)
 
 
@@ -225,8 +226,9 @@ def test_upsert_is_retried_with_backoff_on_transport_errors(client, remote, enco
 def test_retries_are_bounded(client, remote, encoder):
     flaky = SplitClient(client, remote, failures=99)
     waits: list[float] = []
-    with pytest.raises(ResponseHandlingException):
+    with pytest.raises(IngestError, match=r"after 3 attempts .*0 of 4 records read so far were written") as error:
         ingest(flaky, "docs", records(4), encoder, max_attempts=3, sleep=waits.append, show_progress=False)
+    assert isinstance(error.value.__cause__, ResponseHandlingException)
     assert flaky.upserts == 3 and waits == [0.5, 1.0]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 
 import pytest
@@ -13,7 +12,6 @@ from instructor_core.records import (
     Record,
     RecordError,
     batched,
-    pipelined,
     point_id,
     read_corpus,
     read_csv,
@@ -21,7 +19,6 @@ from instructor_core.records import (
     read_text_folder,
     records_from_texts,
     validate_batch,
-    validated_batches,
 )
 
 
@@ -155,94 +152,3 @@ def test_records_from_texts():
         list(records_from_texts(["a", "b"], ids=["x"]))
     with pytest.raises(RecordError, match="longer"):
         list(records_from_texts(["a"], ids=["x", "y"]))
-
-
-class _Log:
-    """Records prepare/write calls with their threads."""
-
-    def __init__(self, fail_prepare: int | None = None, fail_write: int | None = None) -> None:
-        self.events: list[tuple[str, int]] = []
-        self.threads: dict[str, set[int]] = {"prepare": set(), "write": set()}
-        self.fail_prepare, self.fail_write = fail_prepare, fail_write
-
-    def prepare(self, chunk: int) -> int:
-        self.threads["prepare"].add(threading.get_ident())
-        if chunk == self.fail_prepare:
-            raise RuntimeError(f"prepare {chunk}")
-        return chunk * 10
-
-    def write(self, chunk: int, prepared: int) -> None:
-        self.threads["write"].add(threading.get_ident())
-        assert prepared == chunk * 10
-        if chunk == self.fail_write:
-            raise RuntimeError(f"write {chunk}")
-        self.events.append(("write", chunk))
-
-
-def test_pipelined_writes_in_order_from_the_calling_thread():
-    log = _Log()
-    pipelined(range(5), log.prepare, log.write)
-    assert log.events == [("write", i) for i in range(5)]
-    assert log.threads["write"] == {threading.get_ident()}
-    assert threading.get_ident() not in log.threads["prepare"]
-
-
-def test_pipelined_prepares_the_next_chunk_while_writing():
-    started = {i: threading.Event() for i in range(3)}
-
-    def prepare(chunk: int) -> int:
-        started[chunk].set()
-        return chunk
-
-    overlapped = []
-
-    def write(chunk: int, _: int) -> None:
-        if chunk + 1 in started:  # the next chunk's preparation runs while this one is written
-            overlapped.append(started[chunk + 1].wait(timeout=10))
-
-    pipelined(range(3), prepare, write)
-    assert overlapped == [True, True]
-
-
-def test_pipelined_read_error_writes_what_was_read_first():
-    log = _Log()
-
-    def chunks():
-        yield 0
-        yield 1
-        raise ValueError("bad record 2")
-
-    with pytest.raises(ValueError, match="bad record 2"):
-        pipelined(chunks(), log.prepare, log.write)
-    assert log.events == [("write", 0), ("write", 1)]
-
-
-@pytest.mark.parametrize(("failing", "written"), [({"fail_prepare": 2}, [0, 1]), ({"fail_write": 1}, [0])])
-def test_pipelined_writes_nothing_after_a_failure(failing, written):
-    log = _Log(**failing)
-    with pytest.raises(RuntimeError):
-        pipelined(range(5), log.prepare, log.write)
-    assert log.events == [("write", i) for i in written]
-
-
-def test_pipelined_without_overlap_runs_in_the_calling_thread():
-    log = _Log(fail_write=3)
-    with pytest.raises(RuntimeError):
-        pipelined(range(5), log.prepare, log.write, overlap=False)
-    assert log.events == [("write", i) for i in range(3)]
-    assert log.threads["prepare"] == log.threads["write"] == {threading.get_ident()}
-
-
-def test_validated_batches_give_stream_positions_and_name_the_bad_record():
-    docs = [{"id": f"d{i}", "text": f"text {i}"} for i in range(7)]
-    assert [(start, [r.id for r in records]) for start, records in validated_batches(docs, 3)] == [
-        (0, ["d0", "d1", "d2"]),
-        (3, ["d3", "d4", "d5"]),
-        (6, ["d6"]),
-    ]
-    docs[4] = {"id": "d4", "text": 4}
-    batches = validated_batches(docs, 3)
-    assert next(batches)[0] == 0
-    with pytest.raises(RecordError, match="record 4") as error:
-        next(batches)
-    assert (error.value.index, error.value.record_id) == (4, "d4")

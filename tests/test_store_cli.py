@@ -13,7 +13,8 @@ import pytest
 
 from instructor_core import InstructorEncoder
 from instructor_core.cli import main
-from instructor_core.commands.store import DEFAULT_STORE, StoreSpec, parse_filters, parse_store
+from instructor_core.commands.store import DEFAULT_STORE, parse_filters
+from instructor_core.stores import split_store_url
 from tests.test_chroma import chroma_server  # noqa: F401  (fixture: a chroma server on loopback)
 from tests.tiny_models import corpus_lines
 
@@ -56,14 +57,14 @@ def search_json(capsys, store, *extra):
 
 
 def test_parse_store():
-    assert parse_store("chroma:/tmp/db") == StoreSpec("chroma", path="/tmp/db")
-    assert parse_store("qdrant:rel/dir") == StoreSpec("qdrant", path="rel/dir")
-    assert parse_store("chroma+http://127.0.0.1:8000") == StoreSpec("chroma", url="http://127.0.0.1:8000")
-    assert parse_store("qdrant+https://q.example.com:6333/") == StoreSpec("qdrant", url="https://q.example.com:6333")
-    assert parse_store(DEFAULT_STORE).kind == "chroma"
-    for bad in ("milvus:/x", "chroma:", "qdrant+ftp://h:1", "chroma"):
-        with pytest.raises(ValueError, match="--store"):
-            parse_store(bad)
+    assert split_store_url("chroma:/tmp/db") == ("chroma", "/tmp/db")
+    assert split_store_url("qdrant:rel/dir") == ("qdrant", "rel/dir")
+    assert split_store_url("chroma+http://127.0.0.1:8000") == ("chroma", "http://127.0.0.1:8000")
+    assert split_store_url("qdrant+https://q.example.com:6333/") == ("qdrant", "https://q.example.com:6333")
+    assert split_store_url(DEFAULT_STORE)[0] == "chroma"
+    for bad in ("chroma:", "qdrant+ftp://h:1", "chroma"):
+        with pytest.raises(ValueError, match="store"):
+            split_store_url(bad)
     assert parse_filters(["topic=even", "n=3", "flag=true", "name=[1]"]) == {
         "topic": "even", "n": 3, "flag": True, "name": "[1]",
     }  # fmt: skip

@@ -1,9 +1,10 @@
-"""``instructor ingest`` and ``instructor search``: a corpus into Chroma or Qdrant, and queries against it.
+"""``instructor ingest`` and ``instructor search``: a corpus into a vector store, and queries against it.
 
-Stores: ``chroma:DIR`` (embedded, the default at ``.instructor/chroma``), ``qdrant:DIR`` (local
-mode), ``chroma+http://HOST:PORT`` and ``qdrant+http(s)://HOST:PORT`` (servers). The model and
-instructions are stored with the collection (Chroma: the collection's embedding-function config;
-Qdrant: the collection metadata), so ``search`` needs only the store and the collection.
+Stores are opened by URL through ``instructor_core.stores.open_store`` (entry points of the group
+``instructor.stores``): ``chroma:DIR`` (embedded, the default at ``.instructor/chroma``),
+``qdrant:DIR``, ``chroma+http://HOST:PORT`` and ``qdrant+http(s)://HOST:PORT`` (servers), or any
+store a third party registers. This module only dispatches: the model and instructions are stored
+with the collection by the store, so ``search`` needs only the store and the collection.
 """
 
 from __future__ import annotations
@@ -12,52 +13,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlparse
+from typing import Any
 
-__all__ = ["DEFAULT_STORE", "StoreSpec", "parse_filters", "parse_store", "register"]
+from ..stores import Hit, Store, StoreUnavailableError, open_store
+
+__all__ = ["DEFAULT_STORE", "parse_filters", "register"]
 
 DEFAULT_STORE = "chroma:.instructor/chroma"
-
-
-@dataclass(frozen=True)
-class StoreSpec:
-    """Where vectors live.
-
-    Attributes:
-        kind: "chroma" or "qdrant".
-        path: Folder of an embedded store, or None for a server.
-        url: Server URL ("http://host:port"), or None for an embedded store.
-    """
-
-    kind: Literal["chroma", "qdrant"]
-    path: str | None = None
-    url: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.kind} at {self.path or self.url}"
-
-
-def parse_store(spec: str) -> StoreSpec:
-    """Parse ``chroma:DIR``, ``qdrant:DIR``, ``chroma+http://HOST:PORT`` or ``qdrant+http(s)://HOST:PORT``.
-
-    Raises:
-        ValueError: On anything else, naming the accepted forms.
-    """
-    forms = "chroma:DIR, qdrant:DIR, chroma+http://HOST:PORT or qdrant+http://HOST:PORT"
-    kind, sep, rest = spec.partition("+")
-    if sep and kind in ("chroma", "qdrant"):
-        url = urlparse(rest)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"--store {spec!r}: expected {kind}+http://HOST:PORT")
-        return StoreSpec(kind, url=rest.rstrip("/"))  # type: ignore[arg-type]
-    kind, sep, rest = spec.partition(":")
-    if sep and kind in ("chroma", "qdrant") and rest:
-        return StoreSpec(kind, path=rest)  # type: ignore[arg-type]
-    raise ValueError(f"--store {spec!r}: expected {forms}")
 
 
 def parse_filters(items: Sequence[str] | None) -> dict[str, Any]:
@@ -84,44 +48,16 @@ def _model_name(model: str) -> str:
     return str(path.resolve()) if path.is_dir() else model
 
 
-# ---------------------------------------------------------------------------------------------- clients
-def _chroma_client(store: StoreSpec) -> Any:
+def _open(args: argparse.Namespace) -> Store:
     try:
-        import chromadb
-        from chromadb.config import Settings
-    except ImportError as exc:
-        raise ImportError('the chroma store needs chromadb: pip install "instructor[chroma]"') from exc
-    settings = Settings(anonymized_telemetry=False)
-    if store.path is not None:
-        return chromadb.PersistentClient(path=store.path, settings=settings)
-    url = urlparse(store.url)
-    return chromadb.HttpClient(
-        host=url.hostname,
-        port=url.port or (443 if url.scheme == "https" else 8000),
-        ssl=url.scheme == "https",
-        settings=settings,
-    )
+        return open_store(args.store)
+    except ValueError as exc:
+        raise ValueError(f"--store: {exc}") from None
 
 
-def _qdrant_client(store: StoreSpec) -> Any:
-    try:
-        from qdrant_client import QdrantClient
-    except ImportError as exc:
-        raise ImportError('the qdrant store needs qdrant-client: pip install "instructor[qdrant]"') from exc
-    if store.path is not None:
-        return QdrantClient(path=store.path)
-    return QdrantClient(url=store.url)
-
-
-def _chroma_collection(client: Any, name: str) -> Any:
-    from instructor_chroma import open_collection
-
-    try:
-        return open_collection(client, name)
-    except Exception as exc:
-        if type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc):
-            raise ValueError(f"no collection {name!r} in this store") from None
-        raise
+def _unreachable(command: str, exc: StoreUnavailableError) -> int:
+    print(f"instructor {command}: error: {exc}", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------- ingest
@@ -139,177 +75,82 @@ def _records(args: argparse.Namespace) -> Iterator[dict]:
     )
 
 
-def _unreachable(command: str, store: StoreSpec, exc: BaseException) -> int | None:
-    """Exit code 1 with one line on stderr for a server that cannot be reached; None for other errors."""
-    if store.kind != "qdrant" or store.url is None:
-        return None  # chromadb reports an unreachable server as a ValueError, which the CLI prints
-    from instructor_qdrant.points import is_transport_error
-
-    if not is_transport_error(exc):
-        return None
-    print(f"instructor {command}: error: cannot reach {store.describe()}: {exc}", file=sys.stderr)
-    return 1
-
-
 def _ingest(args: argparse.Namespace) -> int:
-    store = parse_store(args.store)
-    try:
-        return _run_ingest(args, store)
-    except Exception as exc:
-        code = _unreachable("ingest", store, exc)
-        if code is None:
-            raise
-        return code
+    from ..encoder import InstructorEncoder
 
-
-def _run_ingest(args: argparse.Namespace, store: StoreSpec) -> int:
     records = _records(args)  # fails early on a missing corpus
-    model = _model_name(args.model)
-    progress = not args.quiet
-    if store.kind == "chroma":
-        from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
-        from instructor_chroma.ingest import DEFAULT_BATCH_SIZE
-
-        ef = InstructorEmbeddingFunction(
-            model,
-            query_instruction=args.query_instruction,
-            document_instruction=args.document_instruction,
-            max_length=args.max_length,
-            device=args.device,
-        )
-        collection = open_collection(_chroma_client(store), args.collection, ef)
-        batch_size = args.batch_size or DEFAULT_BATCH_SIZE
-        report = ingest(collection, records, batch_size=batch_size, show_progress=progress)
-    else:
-        from instructor_qdrant import ingest
-        from instructor_qdrant.points import DEFAULT_BATCH_SIZE
-
-        from ..encoder import InstructorEncoder
-
+    store = _open(args)
+    try:
+        model = _model_name(args.model)
         encoder = InstructorEncoder.from_pretrained(model, device=args.device, max_length=args.max_length)
         encoder.instructions = encoder.instructions.replace(
             query=args.query_instruction, document=args.document_instruction
         )
-        client = _qdrant_client(store)
-        try:
-            report = ingest(
-                client,
-                args.collection,
-                records,
-                encoder,
-                model=model,
-                batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
-                show_progress=progress,
-            )
-        finally:
-            client.close()
-    if not args.quiet:
-        print(
-            f"ingested {report.written} of {report.seen} records in {report.batches} batches into "
-            f"collection {args.collection!r} ({store.describe()})",
-            file=sys.stderr,
+        report = store.ingest(
+            args.collection, records, encoder, model=model, batch_size=args.batch_size, show_progress=not args.quiet
         )
+    except StoreUnavailableError as exc:
+        return _unreachable("ingest", exc)
+    finally:
+        store.close()
+    if not args.quiet:
+        print(f"{report.summary()} into collection {args.collection!r} ({store.describe()})", file=sys.stderr)
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- search
-def _chroma_where(filters: Mapping[str, Any]) -> dict | None:
-    if not filters:
-        return None
-    if len(filters) == 1:
-        return dict(filters)
-    return {"$and": [{k: v} for k, v in filters.items()]}
-
-
-def _search_chroma(args: argparse.Namespace, store: StoreSpec, filters: dict) -> list[dict]:
-    from instructor_chroma import InstructorEmbeddingFunction
-
-    collection = _chroma_collection(_chroma_client(store), args.collection)
-    config = dict(collection.configuration_json["embedding_function"]["config"])
-    if args.model is not None and _model_name(args.model) != config["model"]:
-        raise ValueError(
-            f"collection {args.collection!r} was made with model {config['model']!r}, not {args.model!r}; "
-            "its vectors only compare with queries from that model (drop --model to use it)"
-        )
-    InstructorEmbeddingFunction.validate_config(config)
-    ef = InstructorEmbeddingFunction(
-        config["model"],
-        query_instruction=config["query_instruction"] if args.query_instruction is None else args.query_instruction,
-        document_instruction=config["document_instruction"],
-        normalize=config.get("normalize", True),
-        max_length=config.get("max_length"),
-        device=args.device,
-    )
-    result = collection.query(
-        query_embeddings=ef.embed_query([args.query]), n_results=args.k, where=_chroma_where(filters)
-    )
-    return [
-        {"id": i, "score": 1.0 - float(d), "text": t, "metadata": dict(m or {})}
-        for i, d, t, m in zip(
-            result["ids"][0], result["distances"][0], result["documents"][0], result["metadatas"][0], strict=True
-        )
-    ]
-
-
-def _search_qdrant(args: argparse.Namespace, store: StoreSpec, filters: dict) -> list[dict]:
-    from instructor_qdrant import read_layout, search
-
+def _search_hits(args: argparse.Namespace, store: Store) -> list[Hit]:
     from ..encoder import InstructorEncoder
     from ..instructions import Instructions
 
-    client = _qdrant_client(store)
-    try:
-        if not client.collection_exists(args.collection):
-            raise ValueError(f"no collection {args.collection!r} in this store")
-        layout = read_layout(client, args.collection)
-        model = args.model if args.model is not None else (layout.model if layout else None)
-        if model is None:
-            raise ValueError(
-                f"collection {args.collection!r} does not record its model (made outside instructor, or "
-                "a server without collection metadata); pass --model"
-            )
-        if args.model is not None and layout is not None and layout.model not in (None, _model_name(model)):
-            raise ValueError(f"collection {args.collection!r} was made with model {layout.model!r}, not {model!r}")
-        instructions = Instructions(
-            query=layout.query_instruction if layout else "", document=layout.document_instruction if layout else ""
+    info = store.info(args.collection)
+    if args.model is not None and info.model is not None and _model_name(args.model) != info.model:
+        raise ValueError(
+            f"collection {args.collection!r} was made with model {info.model!r}, not {args.model!r}; "
+            "its vectors only compare with queries from that model (drop --model to use it)"
         )
-        encoder = InstructorEncoder.from_pretrained(
-            model, instructions if layout else None, device=args.device, max_length=args.max_length
-        )
-        hits = search(
-            client,
-            args.collection,
-            args.query,
-            encoder,
-            limit=args.k,
-            filter=filters or None,
-            vector=args.vector,
-            instruction=args.query_instruction,
-        )
-    finally:
-        client.close()
-    return [{"id": h.id, "score": h.score, "text": h.text, "metadata": dict(h.metadata)} for h in hits]
+    model = args.model if args.model is not None else info.model
+    if model is None:
+        raise ValueError(f"collection {args.collection!r} does not record its model; pass --model")
+    # a collection made outside instructor records no instructions: the model's own apply
+    recorded = info.model is not None
+    instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
+    encoder = InstructorEncoder.from_pretrained(model, instructions, device=args.device, max_length=args.max_length)
+    (hits,) = store.search(
+        args.collection,
+        [args.query],
+        encoder,
+        k=args.k,
+        filters=parse_filters(args.filter) or None,
+        instruction=args.query_instruction,
+        vector=args.vector,
+    )
+    return hits
+
+
+def _print_hits(hits: Sequence[Hit], as_json: bool) -> None:
+    for rank, hit in enumerate(hits, start=1):
+        if as_json:
+            row = {"rank": rank, "id": hit.id, "score": hit.score, "text": hit.text, "metadata": dict(hit.metadata)}
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            shown = " ".join(hit.text.split())  # display only: one line per hit
+            shown = shown if len(shown) <= 160 else shown[:157] + "..."
+            print(f"{rank:>3}. {hit.score:.4f}  {hit.id}  {shown}")
 
 
 def _search(args: argparse.Namespace) -> int:
-    store = parse_store(args.store)
     if args.k < 1:
         raise ValueError(f"-k must be >= 1, got {args.k}")
-    filters = parse_filters(args.filter)
+    parse_filters(args.filter)  # a malformed filter fails before the store is opened
+    store = _open(args)
     try:
-        hits = _search_chroma(args, store, filters) if store.kind == "chroma" else _search_qdrant(args, store, filters)
-    except Exception as exc:
-        code = _unreachable("search", store, exc)
-        if code is None:
-            raise
-        return code
-    for rank, hit in enumerate(hits, start=1):
-        if args.json:
-            print(json.dumps({"rank": rank, **hit}, ensure_ascii=False))
-        else:
-            shown = " ".join(hit["text"].split())  # display only: one line per hit
-            shown = shown if len(shown) <= 160 else shown[:157] + "..."
-            print(f"{rank:>3}. {hit['score']:.4f}  {hit['id']}  {shown}")
+        hits = _search_hits(args, store)
+    except StoreUnavailableError as exc:
+        return _unreachable("search", exc)
+    finally:
+        store.close()
+    _print_hits(hits, args.json)
     return 0
 
 
@@ -318,7 +159,8 @@ def _add_store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         default=os.environ.get("INSTRUCTOR_STORE", DEFAULT_STORE),
-        help="chroma:DIR | qdrant:DIR | chroma+http://HOST:PORT | qdrant+http://HOST:PORT "
+        help="chroma:DIR | qdrant:DIR | chroma+http://HOST:PORT | qdrant+http://HOST:PORT, or a store "
+        "another package registers "
         f"(default: $INSTRUCTOR_STORE or {DEFAULT_STORE})",
     )
     parser.add_argument("--collection", required=True, help="collection name")

@@ -14,16 +14,26 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError('instructor_chroma needs chromadb; install it with: pip install "instructor[chroma]"') from exc
 
-from instructor_core.records import IngestReport, RecordError
+from instructor_core.engine import IngestError, IngestReport
+from instructor_core.records import RecordError
 
 from .embedding import InstructorEmbeddingFunction, clear_encoder_cache
-from .ingest import ingest, open_collection
+from .ingest import CHROMA_RULES, ChromaSink, ingest, is_remote, is_transport_error, open_collection
+from .store import ChromaStore, open_store, where_clause
 
 __all__ = [
+    "CHROMA_RULES",
+    "ChromaSink",
+    "ChromaStore",
+    "IngestError",
     "IngestReport",
     "InstructorEmbeddingFunction",
     "RecordError",
     "clear_encoder_cache",
     "ingest",
+    "is_remote",
+    "is_transport_error",
     "open_collection",
+    "open_store",
+    "where_clause",
 ]

@@ -6,19 +6,31 @@ re-run upserts instead of duplicating, and every hit maps back to its document d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
+import numpy as np
 
-from instructor_core.records import IngestReport, Record, RecordError, pipelined, validated_batches
+from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
+from instructor_core.records import Record, RecordError, RecordRules
+from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction
 
-__all__ = ["ingest", "open_collection"]
+__all__ = ["CHROMA_RULES", "ChromaSink", "ingest", "is_transport_error", "open_collection"]
 
 DEFAULT_BATCH_SIZE = 256
-_RESERVED = ("chroma:document",)
+
+#: What Chroma keeps faithfully in metadata: anything else it would drop or change without a word
+#: (NaN and infinities, keys starting with "chroma:", integers past int64, empty keys, nested values).
+CHROMA_RULES = RecordRules(
+    metadata_values="scalar",
+    reserved_keys=("chroma:document",),
+    reserved_prefixes=("chroma:",),
+    finite_numbers=True,
+    int_bits=64,
+    empty_keys=False,
+)
 
 
 def open_collection(
@@ -69,11 +81,9 @@ def open_collection(
 
 
 def _embedding_function_of(collection: Any) -> Any:
-    ef = getattr(collection, "_embedding_function", None)
-    if ef is not None and ef.name() != "default":
-        return ef
+    """The function the collection stores in its configuration (rebuilt from it by chromadb)."""
     ef = collection.configuration.get("embedding_function")
-    if ef is None:
+    if ef is None or not hasattr(ef, "embed_query"):
         raise ValueError(f"collection {collection.name!r} has no embedding function; pass embedding_function=")
     return ef
 
@@ -87,9 +97,75 @@ def _stored_dimension(collection: Any) -> int | None:
     return len(embeddings[0])
 
 
-def _is_remote(collection: Any) -> bool:
-    """Whether the collection lives behind a Chroma server (``HttpClient``), not in this process."""
+def is_remote(collection: Any) -> bool:
+    """Whether the collection lives behind a Chroma server (``HttpClient``), not in this process.
+
+    chromadb has no public way to ask a collection for its client: this reads the private
+    ``collection._client``. Pass ``overlap=`` to :func:`ingest` to avoid it.
+    """
     return type(getattr(collection, "_client", None)).__name__ in ("FastAPI", "AsyncFastAPI")
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:
+        import httpx
+
+        errors.append(httpx.TransportError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+_TRANSPORT_ERRORS = _transport_errors()
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether a failed Chroma call may be retried: the server could not be reached or did not
+    answer (the request may not have arrived). chromadb's HTTP client raises httpx's errors."""
+    return isinstance(exc, _TRANSPORT_ERRORS)
+
+
+class ChromaSink:
+    """The ingest engine's view of a Chroma collection: embed with the document instruction,
+    upsert by document id (a re-run changes nothing), refuse metadata Chroma would not keep.
+
+    Args:
+        collection: A chromadb collection.
+        embedding_function: Embeds documents (an :class:`InstructorEmbeddingFunction`).
+    """
+
+    rules = CHROMA_RULES
+
+    def __init__(self, collection: Any, embedding_function: Any) -> None:
+        self.collection = collection
+        self.embedding_function = embedding_function
+        self._dimension = _stored_dimension(collection)
+
+    def embed(self, records: Sequence[Record]) -> list[np.ndarray]:
+        """Document vectors for the batch."""
+        return list(self.embedding_function([r.text for r in records]))
+
+    def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
+        """Upsert the batch by document id, after checking the vectors' length against the store's."""
+        width = len(vectors[0]) if len(vectors) else None
+        if self._dimension is not None and width is not None and width != self._dimension:
+            raise RecordError(
+                f"the collection {self.collection.name!r} holds {self._dimension}-dimensional vectors, the "
+                f"embedding function makes {width}-dimensional ones; nothing of this batch was written",
+                record_id=records[0].id,
+            )
+        self.collection.upsert(
+            ids=[r.id for r in records],
+            documents=[r.text for r in records],
+            embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
+            metadatas=[dict(r.metadata) or None for r in records],
+        )
+        self._dimension = width if width is not None else self._dimension
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """See :func:`is_transport_error`."""
+        return is_transport_error(exc)
 
 
 def ingest(
@@ -100,15 +176,18 @@ def ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     show_progress: bool = True,
     total: int | None = None,
+    overlap: bool | None = None,
+    on_duplicate: str = "error",
+    retry: RetryPolicy | None = None,
 ) -> IngestReport:
     """Embed records with the document instruction and upsert them into a Chroma collection.
 
-    Streams: ``documents`` is read one batch at a time, each batch is validated whole before it is
-    embedded or written (a bad record raises :class:`RecordError` and nothing of its batch is
-    written), then upserted by document id. With a remote (HTTP) client, batch k+1 is embedded in a
-    worker thread while batch k is upserted from the calling thread; an embedded client embeds and
-    writes one batch after the other. Batches are written in order and none after a failure. A run
-    that stopped midway can simply be run again.
+    Runs the core ingest engine (:func:`instructor_core.engine.run_ingest`): ``documents`` is read
+    one batch at a time, each batch is validated whole before it is embedded or written (a bad
+    record raises :class:`RecordError` and nothing of its batch is written), ids are checked for
+    duplicates over the whole ingest, and batches are upserted by document id, in order, none after
+    a failure. Transport errors of a server are retried with bounded backoff. A run that stopped
+    midway can simply be run again.
 
     Args:
         collection: A chromadb collection (see :func:`open_collection`).
@@ -117,50 +196,38 @@ def ingest(
         batch_size: Records per upsert, capped at the client's ``get_max_batch_size()``.
         show_progress: Show a tqdm bar (records).
         total: Number of records, for the progress bar, if known.
+        overlap: Embed batch k+1 while batch k is upserted. None: yes against a server (the upsert
+            waits on the network), no for an embedded client (its writes need the encoder's cores;
+            one after the other measured faster, docs/performance.md).
+        on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
+        retry: Retries of an upsert that failed in transport; None: the engine's defaults.
 
     Returns:
-        IngestReport(seen, written, batches).
+        IngestReport(seen, written, batches, skipped, retried, duplicates).
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     ef = embedding_function if embedding_function is not None else _embedding_function_of(collection)
-    server = getattr(collection, "_client", None)
-    if server is not None and hasattr(server, "get_max_batch_size"):
-        batch_size = min(batch_size, int(server.get_max_batch_size()))
-    if total is None and hasattr(documents, "__len__"):
-        total = len(documents)  # type: ignore[arg-type]
-    dimension = _stored_dimension(collection)
-    written = batches = 0
-    desc = f"Ingesting into {collection.name}"
-    with tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar:
+    remote = is_remote(collection) if overlap is None else overlap
+    limit = _max_batch_size(collection)
+    if limit is not None:
+        batch_size = min(batch_size, limit)
+    return run_ingest(
+        documents,
+        ChromaSink(collection, ef),
+        batch_size=batch_size,
+        overlap=remote,
+        retry=retry,
+        on_duplicate=on_duplicate,  # type: ignore[arg-type]
+        show_progress=show_progress,
+        total=total,
+        desc=f"Ingesting into {collection.name}",
+    )
 
-        def write(batch: tuple[int, list[Record]], embeddings: Any) -> None:
-            nonlocal dimension, written, batches
-            start, records = batch
-            if dimension is not None and len(embeddings) and len(embeddings[0]) != dimension:
-                raise RecordError(
-                    f"the collection {collection.name!r} holds {dimension}-dimensional vectors, the embedding"
-                    f" function makes {len(embeddings[0])}-dimensional ones; nothing of this batch was"
-                    " written",
-                    index=start,
-                    record_id=records[0].id,
-                )
-            collection.upsert(
-                ids=[r.id for r in records],
-                documents=[r.text for r in records],
-                embeddings=embeddings,
-                metadatas=[dict(r.metadata) or None for r in records],
-            )
-            dimension = len(embeddings[0]) if len(embeddings) else dimension
-            written += len(records)
-            batches += 1
-            bar.update(len(records))
 
-        # Against a server, batch k+1 is embedded in a worker thread while batch k is upserted (the
-        # upsert waits on the network). Embedded, the upsert's own threads need the encoder's cores:
-        # one after the other measured faster (benchmarks/ingest.py, docs/performance.md).
-        overlap = _is_remote(collection)
-        chunks = validated_batches(documents, batch_size, metadata_values="scalar", reserved_metadata_keys=_RESERVED)
-        pipelined(chunks, lambda batch: ef([r.text for r in batch[1]]), write, overlap=overlap)
-    # every batch read was written, or the call raised
-    return IngestReport(seen=written, written=written, batches=batches)
+def _max_batch_size(collection: Any) -> int | None:
+    """The client's upsert limit. chromadb exposes it on the client only (``get_max_batch_size``);
+    a collection reaches its client through the private ``_client``, the one place left that does."""
+    client = getattr(collection, "_client", None)
+    if client is not None and hasattr(client, "get_max_batch_size"):
+        return int(client.get_max_batch_size())
+    return None

@@ -18,9 +18,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'instructor_qdrant needs qdrant-client; install it with: pip install "instructor[qdrant]"'
     ) from exc
 
-from instructor_core.records import NAMESPACE, IngestReport, RecordError, point_id
+from instructor_core.engine import IngestError, IngestReport
+from instructor_core.records import NAMESPACE, RecordError, point_id
 
-from .aio import aingest, asearch, asearch_vector
+from .aio import AsyncQdrantSink, aingest, asearch, asearch_vector
 from .collection import (
     CollectionLayout,
     CollectionMismatchError,
@@ -29,15 +30,20 @@ from .collection import (
     ensure_collection,
     read_layout,
 )
-from .points import TRANSPORT_ERRORS, Hit, build_filter, ingest, search, search_vector
+from .points import TRANSPORT_ERRORS, Hit, QdrantSink, build_filter, ingest, is_transport_error, search, search_vector
+from .store import QdrantStore, open_store
 
 __all__ = [
     "NAMESPACE",
     "TRANSPORT_ERRORS",
+    "AsyncQdrantSink",
     "CollectionLayout",
     "CollectionMismatchError",
     "Hit",
+    "IngestError",
     "IngestReport",
+    "QdrantSink",
+    "QdrantStore",
     "RecordError",
     "aensure_collection",
     "aingest",
@@ -47,6 +53,8 @@ __all__ = [
     "build_filter",
     "ensure_collection",
     "ingest",
+    "is_transport_error",
+    "open_store",
     "point_id",
     "read_layout",
     "search",

@@ -9,42 +9,57 @@ from typing import Any
 
 from qdrant_client import models
 
-from instructor_core.records import IngestReport, validated_batches
+from instructor_core.engine import IngestReport, RetryPolicy, arun_ingest
+from instructor_core.protocols import Encoder
+from instructor_core.records import Record
 
-from .collection import aensure_collection
+from .collection import CollectionLayout, aensure_collection
 from .points import (
-    _RESERVED,
     DEFAULT_BATCH_SIZE,
+    QDRANT_RULES,
     Hit,
     _to_hit,
     check_ingest_args,
+    embed_views,
     is_transport_error,
-    make_points,
     query_prefix,
     query_request,
+    to_points,
 )
 
-__all__ = ["aingest", "asearch", "asearch_vector"]
+__all__ = ["AsyncQdrantSink", "aingest", "asearch", "asearch_vector"]
 
 
-async def _upsert(
-    client: Any, name: str, points: list[Any], max_attempts: int, backoff: float, sleep: Callable[[float], Awaitable]
-) -> None:
-    for attempt in range(1, max_attempts + 1):
-        try:
-            await client.upsert(collection_name=name, points=points, wait=True)
-            return
-        except Exception as exc:
-            if not is_transport_error(exc) or attempt == max_attempts:
-                raise
-            await sleep(backoff * 2 ** (attempt - 1))
+class AsyncQdrantSink:
+    """:class:`instructor_qdrant.QdrantSink` for an ``AsyncQdrantClient``: the same vectors, ids
+    and payloads; the upsert is awaited."""
+
+    rules = QDRANT_RULES
+
+    def __init__(
+        self, client: Any, name: str, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32
+    ) -> None:
+        self.client, self.name, self.encoder, self.layout = client, name, encoder, layout
+        self.encode_batch_size = encode_batch_size
+
+    def embed(self, records: Sequence[Record]) -> list[Any]:
+        """Vectors (or named views) for the batch; the engine calls this in a worker thread."""
+        return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
+
+    async def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
+        """Upsert the batch's points and wait for the store to apply them."""
+        await self.client.upsert(collection_name=self.name, points=to_points(records, vectors), wait=True)
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """See :func:`instructor_qdrant.points.is_transport_error`."""
+        return is_transport_error(exc)
 
 
 async def aingest(
     client: Any,
     name: str,
     documents: Iterable[Mapping[str, Any]],
-    encoder: Any,
+    encoder: Encoder,
     *,
     vectors: Mapping[str, str] | None = None,
     model: str | None = None,
@@ -52,55 +67,25 @@ async def aingest(
     encode_batch_size: int = 32,
     max_attempts: int = 4,
     backoff: float = 0.5,
-    sleep: Callable[[float], Awaitable] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_duplicate: str = "error",
 ) -> IngestReport:
     """:func:`instructor_qdrant.ingest` for an ``AsyncQdrantClient`` (no progress bar).
 
-    ``documents`` is a plain iterable, read one batch at a time; each batch is validated whole,
-    encoded in a worker thread, then upserted (retried only on transport errors). Batch k+1 is
-    encoded while batch k is upserted; batches are written in order, and after any failure no later
-    batch is written (an error reading the input still lets the batch already encoded be written).
+    Runs the core engine's async path (:func:`instructor_core.engine.arun_ingest`): the same
+    validation, duplicate check, ordering and retries; batch k+1 is encoded in a worker thread
+    while batch k's upsert is awaited.
     """
     check_ingest_args(batch_size, max_attempts)
     layout = await aensure_collection(client, name, encoder, vectors=vectors, model=model)
-    written = batches = 0
-    pending: tuple[list, asyncio.Future] | None = None
-
-    async def write(records: list, encoding: asyncio.Future) -> None:
-        nonlocal written, batches
-        await _upsert(client, name, await encoding, max_attempts, backoff, sleep)
-        written += len(records)
-        batches += 1
-
-    iterator = validated_batches(documents, batch_size, reserved_metadata_keys=_RESERVED)
-    try:
-        while True:
-            try:
-                batch = next(iterator, None)
-                if batch is None:
-                    break
-            except Exception:
-                if pending is not None:
-                    await write(*pending)
-                    pending = None
-                raise
-            records = batch[1]
-            encoding = asyncio.ensure_future(
-                asyncio.to_thread(make_points, records, encoder, layout, encode_batch_size)
-            )
-            if pending is not None:
-                current, pending = pending, (records, encoding)
-                await write(*current)
-            else:
-                pending = (records, encoding)
-        if pending is not None:
-            current, pending = pending, None
-            await write(*current)
-    finally:
-        if pending is not None:  # a failure left an encoding running: let it finish, drop it
-            await asyncio.gather(pending[1], return_exceptions=True)
-    # every batch read was written, or the call raised
-    return IngestReport(seen=written, written=written, batches=batches)
+    return await arun_ingest(
+        documents,
+        AsyncQdrantSink(client, name, encoder, layout, encode_batch_size),
+        batch_size=batch_size,
+        retry=RetryPolicy(max_attempts=max_attempts, backoff=backoff),
+        on_duplicate=on_duplicate,  # type: ignore[arg-type]
+        sleep=sleep,
+    )
 
 
 async def asearch(

@@ -9,7 +9,8 @@ with a server >= 1.16, or local mode), so a later search can be told only the co
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 from qdrant_client import models
@@ -41,6 +42,8 @@ class CollectionLayout:
         query_instruction: Instruction for queries.
         document_instruction: Instruction for documents (the unnamed vector).
         model: The model name or path, where known.
+        fingerprint: The model's content fingerprint, where known.
+        created: When the collection was created (ISO 8601, UTC), where known.
     """
 
     dimension: int
@@ -48,6 +51,8 @@ class CollectionLayout:
     query_instruction: str = ""
     document_instruction: str = ""
     model: str | None = None
+    fingerprint: str | None = None
+    created: str | None = None
 
     def to_metadata(self) -> dict[str, Any]:
         return {
@@ -57,6 +62,8 @@ class CollectionLayout:
                 "query_instruction": self.query_instruction,
                 "document_instruction": self.document_instruction,
                 "vectors": dict(self.vectors),
+                "fingerprint": self.fingerprint,
+                "created": self.created,
             }
         }
 
@@ -71,6 +78,8 @@ def _layout_from_info(info: Any) -> CollectionLayout | None:
         query_instruction=str(stored.get("query_instruction") or ""),
         document_instruction=str(stored.get("document_instruction") or ""),
         model=stored.get("model"),
+        fingerprint=stored.get("fingerprint"),
+        created=stored.get("created"),
     )
 
 
@@ -133,6 +142,7 @@ def _wanted(encoder: Any, vectors: Mapping[str, str] | None, model: str | None) 
         query_instruction=encoder.instructions.query,
         document_instruction=encoder.instructions.document,
         model=model,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
 
@@ -183,9 +193,7 @@ def _check_existing(name: str, info: Any, wanted: CollectionLayout) -> Collectio
                     f"collection {name!r} was made with {what}={old!r}, the encoder has {new!r}; "
                     "mixing them would make its vectors incomparable. Use that one or a new collection."
                 )
-        return CollectionLayout(
-            dimension, named, stored.query_instruction, stored.document_instruction, stored.model or model
-        )
+        return replace(stored, dimension=dimension, vectors=named, model=stored.model or model)
     return wanted
 
 

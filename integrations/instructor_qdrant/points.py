@@ -9,23 +9,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from qdrant_client import models
-from tqdm.auto import tqdm
 
-from instructor_core.records import IngestReport, Record, pipelined, point_id, validated_batches
-from instructor_core.validation import check_instruction
+from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
+from instructor_core.protocols import Encoder
+from instructor_core.records import Record, RecordRules, point_id
+from instructor_core.stores import Hit
+from instructor_core.validation import check_instruction, check_positive_int
 
 from .collection import CollectionLayout, ensure_collection
 
-__all__ = ["Hit", "TRANSPORT_ERRORS", "build_filter", "ingest", "search", "search_vector"]
+__all__ = [
+    "QDRANT_RULES",
+    "TRANSPORT_ERRORS",
+    "Hit",
+    "QdrantSink",
+    "build_filter",
+    "ingest",
+    "is_transport_error",
+    "make_points",
+    "search",
+    "search_vector",
+]
 
 #: Records per upsert. Each batch is also one ``encode_documents`` call, and the encoder sorts a
 #: call's texts by length: larger batches waste less padding (256 ~ 1 MB of float vectors per request).
 DEFAULT_BATCH_SIZE = 256
-_RESERVED = ("id", "text")
+#: The payload keeps the document's "id" and "text" beside its metadata; any JSON value is kept.
+QDRANT_RULES = RecordRules(metadata_values="json", reserved_keys=("id", "text"))
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -63,75 +76,82 @@ def is_transport_error(exc: BaseException) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One search result.
-
-    Attributes:
-        id: The document id.
-        text: The document text.
-        metadata: The rest of the payload.
-        score: Cosine similarity to the query.
-        point_id: The Qdrant point id.
-    """
-
-    id: str
-    text: str
-    score: float
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    point_id: str = ""
-
-
-def _upsert(
-    client: Any,
-    name: str,
-    points: list[models.PointStruct],
-    *,
-    max_attempts: int,
-    backoff: float,
-    sleep: Callable[[float], None],
-) -> None:
-    for attempt in range(1, max_attempts + 1):
-        try:
-            client.upsert(collection_name=name, points=points, wait=True)
-            return
-        except Exception as exc:
-            if not is_transport_error(exc) or attempt == max_attempts:
-                raise
-            sleep(backoff * 2 ** (attempt - 1))
-
-
-def make_points(records: Sequence[Record], encoder: Any, layout: CollectionLayout, batch_size: int) -> list[Any]:
-    """Points for validated records: vectors under the layout's document instruction(s), ids
-    ``point_id(document id)``, payload ``{"id", "text", **metadata}``."""
+def embed_views(records: Sequence[Record], encoder: Encoder, layout: CollectionLayout, batch_size: int) -> list[Any]:
+    """One vector per record under the layout's document instruction, or a ``{name: vector}`` dict
+    of views for a named-vector layout."""
     texts = [r.text for r in records]
     if layout.vectors:
         views = {
             key: encoder.encode_documents(texts, instruction, batch_size=batch_size)
             for key, instruction in layout.vectors.items()
         }
-        vectors: list[Any] = [{key: views[key][i].tolist() for key in views} for i in range(len(records))]
-    else:
-        matrix = encoder.encode_documents(texts, layout.document_instruction, batch_size=batch_size)
-        vectors = [row.tolist() for row in matrix]
+        return [{key: views[key][i].tolist() for key in views} for i in range(len(records))]
+    matrix = encoder.encode_documents(texts, layout.document_instruction, batch_size=batch_size)
+    return [row.tolist() for row in matrix]
+
+
+def to_points(records: Sequence[Record], vectors: Sequence[Any]) -> list[models.PointStruct]:
+    """Points with ids ``point_id(document id)`` and payload ``{"id", "text", **metadata}``."""
     return [
-        models.PointStruct(id=point_id(r.id), vector=v, payload={"id": r.id, "text": r.text, **dict(r.metadata)})
+        models.PointStruct(
+            id=point_id(r.id),
+            vector=v if isinstance(v, Mapping) else (v.tolist() if hasattr(v, "tolist") else list(v)),
+            payload={"id": r.id, "text": r.text, **dict(r.metadata)},
+        )
         for r, v in zip(records, vectors, strict=True)
     ]
 
 
+def make_points(records: Sequence[Record], encoder: Encoder, layout: CollectionLayout, batch_size: int) -> list[Any]:
+    """Points for validated records: vectors under the layout's document instruction(s), ids
+    ``point_id(document id)``, payload ``{"id", "text", **metadata}``."""
+    return to_points(records, embed_views(records, encoder, layout, batch_size))
+
+
+class QdrantSink:
+    """The ingest engine's view of a Qdrant collection (a ``QdrantClient``): embed with the
+    layout's document instruction(s), upsert points by ``point_id`` (a re-run changes nothing).
+
+    Args:
+        client: A ``QdrantClient``.
+        name: The collection (see :func:`ensure_collection`).
+        encoder: The encoder the collection was made with.
+        layout: The collection's layout.
+        encode_batch_size: Texts per forward pass.
+    """
+
+    rules = QDRANT_RULES
+
+    def __init__(
+        self, client: Any, name: str, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32
+    ) -> None:
+        self.client, self.name, self.encoder, self.layout = client, name, encoder, layout
+        self.encode_batch_size = encode_batch_size
+
+    def embed(self, records: Sequence[Record]) -> list[Any]:
+        """Vectors (or named views) for the batch."""
+        return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
+
+    def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
+        """Upsert the batch's points and wait for the store to apply them."""
+        self.client.upsert(collection_name=self.name, points=to_points(records, vectors), wait=True)
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """See :func:`is_transport_error`."""
+        return is_transport_error(exc)
+
+
 def check_ingest_args(batch_size: Any, max_attempts: Any) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
-        raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+    """Refuse a batch size or attempt count that is not a positive int, naming it."""
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(max_attempts, "max_attempts")
 
 
 def ingest(
     client: Any,
     name: str,
     documents: Iterable[Mapping[str, Any]],
-    encoder: Any,
+    encoder: Encoder,
     *,
     vectors: Mapping[str, str] | None = None,
     model: str | None = None,
@@ -142,16 +162,18 @@ def ingest(
     max_attempts: int = 4,
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
+    on_duplicate: str = "error",
 ) -> IngestReport:
     """Embed records with the document instruction(s) and upsert them into a Qdrant collection.
 
-    The collection is created (or checked, see :func:`ensure_collection`) first. ``documents`` is
-    read one batch at a time; each batch is validated whole before it is embedded or written (a bad
-    record raises ``RecordError`` and nothing of its batch is written). Batch k+1 is encoded in a
-    worker thread while batch k is upserted from the calling thread; batches are written in order,
-    and after any failure no later batch is written (an error reading the input still lets the
-    batch already encoded be written first). Only the upsert call is retried, and only on transport
-    errors, with exponential backoff; encoding is never retried.
+    The collection is created (or checked, see :func:`ensure_collection`) first, then the core
+    ingest engine (:func:`instructor_core.engine.run_ingest`) runs: ``documents`` is read one batch
+    at a time; each batch is validated whole before it is embedded or written (a bad record raises
+    ``RecordError`` and nothing of its batch is written); ids are checked for duplicates over the
+    whole ingest. Batch k+1 is encoded in a worker thread while batch k is upserted from the
+    calling thread; batches are written in order, and after any failure no later batch is written.
+    Only the upsert is retried, and only on transport errors, with exponential backoff; a store
+    that stays unreachable raises ``instructor_core.engine.IngestError`` saying what was written.
 
     Args:
         client: A ``QdrantClient``.
@@ -167,30 +189,24 @@ def ingest(
         max_attempts: Tries per upsert (1 = no retry).
         backoff: Seconds before the first retry; doubled each time.
         sleep: The wait function (tests pass a fake).
+        on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
 
     Returns:
-        IngestReport(seen, written, batches).
+        IngestReport(seen, written, batches, skipped, retried, duplicates).
     """
     check_ingest_args(batch_size, max_attempts)
     layout = ensure_collection(client, name, encoder, vectors=vectors, model=model)
-    if total is None and hasattr(documents, "__len__"):
-        total = len(documents)  # type: ignore[arg-type]
-    written = batches = 0
-    with tqdm(total=total, desc=f"Ingesting into {name}", unit="doc", disable=not show_progress) as bar:
-
-        def write(batch: tuple[int, list[Record]], points: list[Any]) -> None:
-            nonlocal written, batches
-            records = batch[1]
-            _upsert(client, name, points, max_attempts=max_attempts, backoff=backoff, sleep=sleep)
-            written += len(records)
-            batches += 1
-            bar.update(len(records))
-
-        # Batch k+1 is encoded in a worker thread while batch k is upserted from this thread.
-        chunks = validated_batches(documents, batch_size, reserved_metadata_keys=_RESERVED)
-        pipelined(chunks, lambda batch: make_points(batch[1], encoder, layout, encode_batch_size), write)
-    # every batch read was written, or the call raised
-    return IngestReport(seen=written, written=written, batches=batches)
+    return run_ingest(
+        documents,
+        QdrantSink(client, name, encoder, layout, encode_batch_size),
+        batch_size=batch_size,
+        retry=RetryPolicy(max_attempts=max_attempts, backoff=backoff),
+        on_duplicate=on_duplicate,  # type: ignore[arg-type]
+        show_progress=show_progress,
+        total=total,
+        desc=f"Ingesting into {name}",
+        sleep=sleep,
+    )
 
 
 def build_filter(conditions: Mapping[str, Any] | models.Filter | None) -> models.Filter | None:
@@ -277,8 +293,7 @@ def query_request(
     vector: str | None,
 ) -> dict[str, Any]:
     """The ``query_points`` arguments shared by the sync and async searches, after checking ``limit``."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValueError(f"limit must be a positive int, got {limit!r}")
+    check_positive_int(limit, "limit")
     return {
         "collection_name": name,
         "query": list(query_vector),

@@ -1,0 +1,488 @@
+"""The ingest engine: one path from records to a store, shared by every store and both engines.
+
+A record flows one way: reader -> validation (the whole batch, before any write) -> duplicate check
+over the whole ingest -> the store's ``embed`` (the document instruction) -> the store's ``write``
+(deterministic ids; transport errors retried with bounded backoff) -> report. A store supplies only
+a :class:`BatchSink` (or :class:`AsyncBatchSink`): how to embed a batch and how to write it. The
+engine encodes batch k+1 in a worker thread while batch k is written from the calling thread, so a
+client bound to its thread (an embedded, SQLite-backed store) is only ever used from one thread.
+
+No vector-store import happens here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+from tqdm.auto import tqdm
+
+from .ids import SeenIds
+from .records import Record, RecordError, RecordRules, batched, validate_batch
+from .validation import check_positive_int
+
+__all__ = [
+    "AsyncBatchSink",
+    "BatchSink",
+    "DuplicatePolicy",
+    "IngestError",
+    "IngestReport",
+    "RetryPolicy",
+    "acall_with_retry",
+    "arun_ingest",
+    "call_with_retry",
+    "pipelined",
+    "run_ingest",
+]
+
+T = TypeVar("T")
+P = TypeVar("P")
+V = TypeVar("V")
+
+#: What to do with a record whose id was already seen in this ingest: refuse it (the default,
+#: naming both positions), keep the first copy (later ones are skipped), or keep the last one.
+DuplicatePolicy = Literal["error", "first", "last"]
+DUPLICATE_POLICIES: tuple[str, ...] = ("error", "first", "last")
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did.
+
+    Attributes:
+        seen: Records read from the input (valid ones; a bad record stops the ingest).
+        written: Records upserted into the store (a record written twice counts twice).
+        batches: Write calls that succeeded.
+        skipped: Records read but not written: later copies of an id under ``on_duplicate="first"``,
+            earlier copies within one batch under ``"last"``.
+        retried: Write attempts that failed with a transport error and were tried again.
+        duplicates: Records whose id had already been read in this ingest.
+    """
+
+    seen: int
+    written: int
+    batches: int
+    skipped: int = 0
+    retried: int = 0
+    duplicates: int = 0
+
+    def summary(self) -> str:
+        """One line for people: ``"wrote 3 of 3 records in 1 batch"`` plus what else happened."""
+        text = f"wrote {self.written} of {self.seen} records in {self.batches} batch{'es' if self.batches != 1 else ''}"
+        extras = [
+            f"{n} {what}"
+            for n, what in (
+                (self.duplicates, "duplicate ids"),
+                (self.skipped, "skipped"),
+                (self.retried, "retried writes"),
+            )
+            if n
+        ]
+        return f"{text} ({', '.join(extras)})" if extras else text
+
+
+class IngestError(RuntimeError):
+    """The store stayed unreachable (a transport error on every try of a write); says what was
+    written before it, and that running the same ingest again resumes it without duplicates. The
+    transport error is its ``__cause__``. Other write errors (a rejection by the store) propagate
+    unchanged.
+
+    Attributes:
+        report: What was done before the failure.
+    """
+
+    def __init__(self, message: str, report: IngestReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries of a store write that failed in transport (the request may not have arrived).
+
+    Attributes:
+        max_attempts: Tries per write, the first included (1: no retry).
+        backoff: Seconds before the first retry; doubled after each failure.
+        max_backoff: Longest single wait.
+    """
+
+    max_attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.max_attempts, "max_attempts")
+        if self.backoff < 0 or self.max_backoff < 0:
+            raise ValueError(f"backoff and max_backoff must be >= 0, got {self.backoff}, {self.max_backoff}")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    *,
+    is_transport_error: Callable[[BaseException], bool],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, int]:
+    """``fn()``, tried again after transport errors as ``policy`` allows; returns ``(result, retries)``.
+
+    Any other error, and the last transport error, propagate unchanged. Local computation is never
+    passed here: only the write that crosses to the store.
+    """
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            return fn(), attempt - 1
+        except Exception as exc:
+            if attempt == policy.max_attempts or not is_transport_error(exc):
+                raise
+            sleep(policy.delay(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def acall_with_retry(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    is_transport_error: Callable[[BaseException], bool],
+    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> tuple[T, int]:
+    """:func:`call_with_retry` for a coroutine function."""
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            return await fn(), attempt - 1
+        except Exception as exc:
+            if attempt == policy.max_attempts or not is_transport_error(exc):
+                raise
+            await sleep(policy.delay(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class BatchSink(Protocol[V]):
+    """What a store supplies to :func:`run_ingest`.
+
+    ``embed`` runs in a worker thread, one batch ahead of ``write``; ``write`` runs in the calling
+    thread, in order, and upserts by deterministic id (so writing a batch again changes nothing).
+    """
+
+    @property
+    def rules(self) -> RecordRules:
+        """What the store accepts as metadata (checked for the whole batch before any write)."""
+        ...
+
+    def embed(self, records: Sequence[Record]) -> V:
+        """The vectors (or whatever ``write`` needs) for a validated batch."""
+        ...
+
+    def write(self, records: Sequence[Record], vectors: V) -> None:
+        """Upsert the batch; raise on failure (transport errors are retried by the engine)."""
+        ...
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """Whether a failed write may be retried: the request may not have reached the store."""
+        ...
+
+
+class AsyncBatchSink(Protocol[V]):
+    """:class:`BatchSink` for an async client: ``write`` is a coroutine; ``embed`` runs in a thread."""
+
+    @property
+    def rules(self) -> RecordRules:
+        """What the store accepts as metadata."""
+        ...
+
+    def embed(self, records: Sequence[Record]) -> V:
+        """The vectors for a validated batch (called in a worker thread)."""
+        ...
+
+    async def write(self, records: Sequence[Record], vectors: V) -> None:
+        """Upsert the batch."""
+        ...
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """Whether a failed write may be retried."""
+        ...
+
+
+def pipelined(
+    chunks: Iterable[T], prepare: Callable[[T], P], write: Callable[[T, P], None], *, overlap: bool = True
+) -> None:
+    """``write(chunk, prepare(chunk))`` for every chunk in order, with ``prepare`` of the next chunk
+    (the encoding) running in a worker thread while the current one is written.
+
+    ``overlap=False`` runs both in the calling thread, one after the other: the choice for a store
+    whose writes compete with the encoder for the same cores (embedded Chroma; see
+    docs/performance.md). Writes happen in the calling thread, in order. No error is lost and
+    nothing is written out of order:
+
+    - if reading a chunk raises, the chunk already prepared is written first, then the error
+      propagates: everything read and valid before the failure is stored;
+    - if ``prepare`` or ``write`` raises, no later chunk is written.
+    """
+    if not overlap:
+        for chunk in chunks:
+            write(chunk, prepare(chunk))
+        return
+    iterator = iter(chunks)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="instructor-encode") as pool:
+        pending = None
+        while True:
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                break
+            except BaseException:
+                if pending is not None:
+                    write(pending[0], pending[1].result())
+                raise
+            future = pool.submit(prepare, chunk)
+            if pending is not None:
+                try:
+                    write(pending[0], pending[1].result())
+                except BaseException:
+                    future.cancel()
+                    raise
+            pending = (chunk, future)
+        if pending is not None:
+            write(pending[0], pending[1].result())
+
+
+async def apipelined(
+    chunks: Iterable[T],
+    prepare: Callable[[T], P],
+    write: Callable[[T, P], Awaitable[None]],
+) -> None:
+    """:func:`pipelined` for an async writer: ``prepare`` runs in a worker thread
+    (``asyncio.to_thread``) for chunk k+1 while chunk k's ``write`` is awaited; same ordering and
+    failure rules."""
+    iterator = iter(chunks)
+    pending: tuple[T, asyncio.Future[P]] | None = None
+    try:
+        while True:
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                break
+            except BaseException:
+                if pending is not None:
+                    current, pending = pending, None
+                    await write(current[0], await current[1])
+                raise
+            future = asyncio.ensure_future(asyncio.to_thread(prepare, chunk))
+            current, pending = pending, (chunk, future)
+            if current is not None:
+                await write(current[0], await current[1])
+        if pending is not None:
+            current, pending = pending, None
+            await write(current[0], await current[1])
+    finally:
+        if pending is not None:  # a failure left an encoding running: let it finish, drop it
+            await asyncio.gather(pending[1], return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Valid records to write, and the stream position of the batch they were read in."""
+
+    start: int
+    records: list[Record]
+
+
+def _placed(error: RecordError, batch: _Batch) -> RecordError:
+    """A store's RecordError about a whole batch, placed at the batch's first record."""
+    if error.index is not None:
+        return error
+    first = batch.records[0].id if batch.records else None
+    return RecordError(error.reason, index=batch.start, record_id=error.record_id or first)
+
+
+@dataclass
+class _Counts:
+    seen: int = 0
+    written: int = 0
+    batches: int = 0
+    skipped: int = 0
+    retried: int = 0
+    duplicates: int = 0
+
+    def report(self) -> IngestReport:
+        return IngestReport(self.seen, self.written, self.batches, self.skipped, self.retried, self.duplicates)
+
+
+def _checked_batches(
+    documents: Iterable[Any],
+    batch_size: int,
+    rules: RecordRules,
+    on_duplicate: DuplicatePolicy,
+    seen_ids: SeenIds,
+    counts: _Counts,
+) -> Iterator[_Batch]:
+    """Batches of valid records with duplicates handled per ``on_duplicate`` over the whole stream."""
+    start = 0
+    for chunk in batched(documents, batch_size):
+        records = validate_batch(chunk, start=start, rules=rules, check_duplicates=False)
+        kept: dict[str, tuple[int, Record]] = {}
+        for offset, record in enumerate(records):
+            index = start + offset
+            earlier = kept[record.id][0] if record.id in kept else seen_ids.get(record.id)
+            if earlier is None:
+                kept[record.id] = (index, record)
+                continue
+            counts.duplicates += 1
+            if on_duplicate == "error":
+                raise RecordError(
+                    f"duplicate id (also record {earlier}); pass on_duplicate='first' or 'last' "
+                    "(CLI: --on-duplicate) to keep one copy",
+                    index=index,
+                    record_id=record.id,
+                )
+            if on_duplicate == "first":
+                counts.skipped += 1
+            else:  # "last": this copy replaces the earlier one (in the batch) or overwrites it (stored)
+                if record.id in kept:
+                    counts.skipped += 1
+                    del kept[record.id]  # re-inserted below, so the batch keeps stream order
+                kept[record.id] = (index, record)
+        counts.seen += len(records)
+        seen_ids.add_many((index, rid) for rid, (index, _) in kept.items())
+        if kept:
+            yield _Batch(start, [record for _, record in kept.values()])
+        start += len(records)
+
+
+def _check_args(batch_size: int, on_duplicate: str) -> None:
+    check_positive_int(batch_size, "batch_size")
+    if on_duplicate not in DUPLICATE_POLICIES:
+        raise ValueError(f"on_duplicate must be one of {DUPLICATE_POLICIES}, got {on_duplicate!r}")
+
+
+def _failed(exc: BaseException, counts: _Counts, retry: RetryPolicy) -> IngestError:
+    report = counts.report()
+    cause = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    tries = f" after {retry.max_attempts} attempts" if retry.max_attempts > 1 else ""
+    return IngestError(
+        f"the store could not be reached{tries} ({cause}); {report.written} of {report.seen} records read so far were "
+        "written. Run the same ingest again to resume: ids are deterministic, nothing is duplicated.",
+        report,
+    )
+
+
+def run_ingest(
+    documents: Iterable[Any],
+    sink: BatchSink[Any],
+    *,
+    batch_size: int,
+    overlap: bool = True,
+    retry: RetryPolicy | None = None,
+    on_duplicate: DuplicatePolicy = "error",
+    show_progress: bool = True,
+    total: int | None = None,
+    desc: str = "Ingesting",
+    sleep: Callable[[float], None] = time.sleep,
+    max_ids_in_memory: int = 1_000_000,
+) -> IngestReport:
+    """Read, validate, embed and write ``documents`` through ``sink``, one batch ahead.
+
+    Args:
+        documents: Records ``{"id": str, "text": str, "metadata": {...}}``; any iterable, read lazily.
+        sink: The store's embed and write steps.
+        batch_size: Records per write.
+        overlap: Embed batch k+1 in a worker thread while batch k is written.
+        retry: Retries of a write that failed in transport; None: :class:`RetryPolicy` defaults.
+        on_duplicate: A record whose id was already read in this ingest: "error" (the default,
+            naming both positions, nothing of its batch written), "first" or "last" (which copy
+            the store keeps).
+        show_progress: A tqdm bar (records).
+        total: Number of records, for the bar, if known.
+        desc: The bar's label.
+        sleep: The wait between retries (tests pass a fake).
+        max_ids_in_memory: Ids held in memory for the duplicate check before it moves to a
+            temporary SQLite file.
+
+    Returns:
+        What was done.
+
+    Raises:
+        RecordError: A bad record (validation or a duplicate id); earlier batches are written.
+        IngestError: A write failed for good; says what was written and how to resume.
+    """
+    _check_args(batch_size, on_duplicate)
+    retry = retry or RetryPolicy()
+    if total is None and hasattr(documents, "__len__"):
+        total = len(documents)  # type: ignore[arg-type]
+    counts = _Counts()
+    with (
+        SeenIds(max_in_memory=max_ids_in_memory) as seen_ids,
+        tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar,
+    ):
+
+        def write(batch: _Batch, vectors: Any) -> None:
+            records = batch.records
+            try:
+                _, retries = call_with_retry(
+                    lambda: sink.write(records, vectors),
+                    is_transport_error=sink.is_transport_error,
+                    policy=retry,
+                    sleep=sleep,
+                )
+            except RecordError as exc:
+                raise _placed(exc, batch) from None
+            except Exception as exc:
+                if not sink.is_transport_error(exc):
+                    raise  # a rejection or a local error: not the store's availability, shown as is
+                raise _failed(exc, counts, retry) from exc
+            counts.retried += retries
+            counts.written += len(records)
+            counts.batches += 1
+            bar.update(len(records))
+
+        chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
+        pipelined(chunks, lambda batch: sink.embed(batch.records), write, overlap=overlap)
+    return counts.report()
+
+
+async def arun_ingest(
+    documents: Iterable[Any],
+    sink: AsyncBatchSink[Any],
+    *,
+    batch_size: int,
+    retry: RetryPolicy | None = None,
+    on_duplicate: DuplicatePolicy = "error",
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    max_ids_in_memory: int = 1_000_000,
+) -> IngestReport:
+    """:func:`run_ingest` for an async store client: embedding runs in a worker thread one batch
+    ahead of the awaited write, so the event loop stays free. Same checks, retries and errors."""
+    _check_args(batch_size, on_duplicate)
+    retry = retry or RetryPolicy()
+    counts = _Counts()
+
+    async def write(batch: _Batch, vectors: Any) -> None:
+        records = batch.records
+        try:
+            _, retries = await acall_with_retry(
+                lambda: sink.write(records, vectors),
+                is_transport_error=sink.is_transport_error,
+                policy=retry,
+                sleep=sleep,
+            )
+        except RecordError as exc:
+            raise _placed(exc, batch) from None
+        except Exception as exc:
+            if not sink.is_transport_error(exc):
+                raise
+            raise _failed(exc, counts, retry) from exc
+        counts.retried += retries
+        counts.written += len(records)
+        counts.batches += 1
+
+    with SeenIds(max_in_memory=max_ids_in_memory) as seen_ids:
+        chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
+        await apipelined(chunks, lambda batch: sink.embed(batch.records), write)
+    return counts.report()

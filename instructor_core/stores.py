@@ -1,0 +1,204 @@
+"""Vector stores behind one protocol, found by entry point, so the CLI only dispatches.
+
+A store is opened from a URL: ``SCHEME:DIR`` for an embedded store (``chroma:./db``, ``qdrant:./db``)
+or ``SCHEME+http(s)://HOST:PORT`` for a server. The scheme names an entry point in the group
+``instructor.stores`` whose value is a factory ``open(location: str) -> Store``; this package
+registers ``chroma`` (``instructor_chroma``) and ``qdrant`` (``instructor_qdrant``), and a third
+party adds a store (pgvector, LanceDB, ...) by shipping its own entry point::
+
+    [project.entry-points."instructor.stores"]
+    lancedb = "instructor_lancedb:open_store"
+
+No vector-store import happens here: the factory imports its stack when it is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Protocol
+
+from .engine import DuplicatePolicy, IngestReport
+from .protocols import Encoder
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CollectionInfo",
+    "CollectionNotFoundError",
+    "Hit",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "open_store",
+    "split_store_url",
+    "store_schemes",
+]
+
+#: The entry-point group stores register under.
+ENTRY_POINT_GROUP = "instructor.stores"
+
+
+class StoreError(RuntimeError):
+    """An expected failure of a store: a missing collection, a mismatch, an unreachable server.
+    Its message is one line, meant for the person at the terminal."""
+
+
+class CollectionNotFoundError(StoreError, LookupError):
+    """The named collection does not exist; the message lists the ones that do."""
+
+    def __init__(self, name: str, store: str, existing: Sequence[str]) -> None:
+        listed = ", ".join(repr(n) for n in sorted(existing)) if existing else "none"
+        super().__init__(f"no collection {name!r} in {store} (collections there: {listed})")
+        self.name = name
+        self.existing = list(existing)
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached or opened (a server down, a folder that is not a store)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result.
+
+    Attributes:
+        id: The document id.
+        text: The document text.
+        score: Cosine similarity to the query.
+        metadata: The rest of what was stored with the document.
+        point_id: The store's own key for it, where that differs from ``id`` (Qdrant's uuid5).
+    """
+
+    id: str
+    text: str
+    score: float
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    point_id: str = ""
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection records about how its vectors were made.
+
+    Attributes:
+        name: The collection's name.
+        model: The model name or path it was made with, where recorded.
+        query_instruction: The instruction for queries.
+        document_instruction: The instruction its documents were embedded with.
+        dimension: Vector length (0 where unknown: an empty collection made outside instructor).
+        count: Number of documents stored.
+        fingerprint: The model's content fingerprint, where recorded.
+        created: When it was created (ISO 8601, UTC), where recorded.
+        vectors: Named vectors and their document instructions (Qdrant), else empty.
+    """
+
+    name: str
+    model: str | None
+    query_instruction: str
+    document_instruction: str
+    dimension: int
+    count: int
+    fingerprint: str | None = None
+    created: str | None = None
+    vectors: Mapping[str, str] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """A vector store the CLI and :mod:`instructor_ray` can use: one implementation per integration.
+
+    Every method raises :class:`StoreError` (or a subclass) for expected failures, with a one-line
+    message; a bad record raises ``instructor_core.records.RecordError``.
+    """
+
+    def describe(self) -> str:
+        """Where the store is, for messages: ``"chroma at ./db"``."""
+        ...
+
+    def list_collections(self) -> list[str]:
+        """Names of the collections in the store."""
+        ...
+
+    def info(self, name: str) -> CollectionInfo:
+        """What the collection records; :class:`CollectionNotFoundError` if it does not exist."""
+        ...
+
+    def ingest(
+        self,
+        name: str,
+        documents: Iterable[Any],
+        encoder: Encoder,
+        *,
+        model: str,
+        batch_size: int | None = None,
+        on_duplicate: DuplicatePolicy = "error",
+        show_progress: bool = True,
+    ) -> IngestReport:
+        """Create the collection (or check that it fits ``encoder`` and ``model``), then embed and
+        upsert ``documents`` with the encoder's document instruction."""
+        ...
+
+    def search(
+        self,
+        name: str,
+        queries: Sequence[str],
+        encoder: Encoder,
+        *,
+        k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        instruction: str | None = None,
+        vector: str | None = None,
+    ) -> list[list[Hit]]:
+        """The best ``k`` hits for each query, embedded with the query instruction (or
+        ``instruction``); ``filters`` are ``{metadata key: value}``, all of which must match."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Delete the collection; :class:`CollectionNotFoundError` if it does not exist."""
+        ...
+
+    def close(self) -> None:
+        """Release the client (and any lock on an embedded store's folder)."""
+        ...
+
+
+def split_store_url(url: str) -> tuple[str, str]:
+    """``"chroma:./db"`` -> ``("chroma", "./db")``; ``"qdrant+http://h:6333"`` -> ``("qdrant", "http://h:6333")``.
+
+    Raises:
+        ValueError: Naming the accepted forms.
+    """
+    forms = "SCHEME:DIR (an embedded store) or SCHEME+http://HOST:PORT (a server), e.g. chroma:./db"
+    if not isinstance(url, str):
+        raise TypeError(f"a store URL must be a str, got {type(url).__name__}")
+    plus, colon = url.find("+"), url.find(":")
+    if 0 < plus < colon:
+        scheme, rest = url[:plus], url[plus + 1 :]
+        if not rest.startswith(("http://", "https://")):
+            raise ValueError(f"store {url!r}: expected {scheme}+http://HOST:PORT")
+        return scheme, rest.rstrip("/")
+    if colon > 0 and url[colon + 1 :]:
+        return url[:colon], url[colon + 1 :]
+    raise ValueError(f"store {url!r}: expected {forms}")
+
+
+def store_schemes() -> dict[str, EntryPoint]:
+    """The registered stores: ``{scheme: entry point}``."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names, through its registered factory.
+
+    Raises:
+        ValueError: A malformed URL or an unknown scheme (the message lists the known ones).
+        ImportError: The store's extra is not installed (the message names it).
+        StoreError: The store cannot be opened.
+    """
+    scheme, location = split_store_url(url)
+    schemes = store_schemes()
+    if scheme not in schemes:
+        known = ", ".join(sorted(schemes)) or "none (is the package installed?)"
+        raise ValueError(f"store {url!r}: unknown store {scheme!r}; registered stores: {known}")
+    factory: Callable[[str], Store] = schemes[scheme].load()
+    return factory(location)

@@ -1,0 +1,138 @@
+"""Qdrant behind the core's store protocol (``instructor_core.stores.Store``), for the CLI and Ray.
+
+Registered as the ``qdrant`` entry point of ``instructor.stores``: ``qdrant+http(s)://HOST:PORT``
+opens a ``QdrantClient(url=...)``, ``qdrant:DIR`` an embedded store in a folder. The model and
+instructions live in the collection metadata, so a search needs only the collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from qdrant_client import QdrantClient
+
+from instructor_core.engine import DuplicatePolicy, IngestReport
+from instructor_core.protocols import Encoder
+from instructor_core.stores import CollectionInfo, CollectionNotFoundError, Hit, StoreUnavailableError
+from instructor_core.validation import check_positive_int
+
+from .collection import read_layout
+from .points import DEFAULT_BATCH_SIZE, ingest, is_transport_error, search_vector
+
+__all__ = ["QdrantStore", "open_store"]
+
+
+class QdrantStore:
+    """A ``QdrantClient`` as an ``instructor_core.stores.Store``.
+
+    Args:
+        client: A ``QdrantClient``.
+        location: The folder or URL it was opened from (for messages).
+    """
+
+    def __init__(self, client: Any, location: str) -> None:
+        self.client = client
+        self.location = location
+
+    def describe(self) -> str:
+        """``"qdrant at DIR"`` or ``"qdrant at http://HOST:PORT"``."""
+        return f"qdrant at {self.location}"
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if is_transport_error(exc):
+                raise StoreUnavailableError(f"cannot reach {self.describe()}: {exc}".splitlines()[0]) from exc
+            raise
+
+    def list_collections(self) -> list[str]:
+        """Names of the collections."""
+        return sorted(c.name for c in self._call(self.client.get_collections).collections)
+
+    def _require(self, name: str) -> None:
+        if not self._call(self.client.collection_exists, name):
+            raise CollectionNotFoundError(name, self.describe(), self.list_collections())
+
+    def info(self, name: str) -> CollectionInfo:
+        """What the collection metadata records, plus its size. A collection made outside instructor
+        (or on a server without collection metadata) has ``model=None`` and empty instructions."""
+        self._require(name)
+        layout = read_layout(self.client, name)
+        count = int(self.client.count(name, exact=True).count)
+        if layout is None:
+            return CollectionInfo(name=name, model=None, query_instruction="", document_instruction="", dimension=0,
+                                  count=count)  # fmt: skip
+        return CollectionInfo(
+            name=name,
+            model=layout.model,
+            query_instruction=layout.query_instruction,
+            document_instruction=layout.document_instruction,
+            dimension=layout.dimension,
+            count=count,
+            fingerprint=layout.fingerprint,
+            created=layout.created,
+            vectors=dict(layout.vectors),
+        )
+
+    def ingest(
+        self,
+        name: str,
+        documents: Iterable[Any],
+        encoder: Encoder,
+        *,
+        model: str,
+        batch_size: int | None = None,
+        on_duplicate: DuplicatePolicy = "error",
+        show_progress: bool = True,
+    ) -> IngestReport:
+        """Create (or check) the collection for ``encoder`` and ``model``, then ingest ``documents``."""
+        return ingest(
+            self.client,
+            name,
+            documents,
+            encoder,
+            model=model,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE,
+            show_progress=show_progress,
+            on_duplicate=on_duplicate,
+        )
+
+    def search(
+        self,
+        name: str,
+        queries: Sequence[str],
+        encoder: Encoder,
+        *,
+        k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        instruction: str | None = None,
+        vector: str | None = None,
+    ) -> list[list[Hit]]:
+        """Embed ``queries`` with the query instruction and search the collection."""
+        check_positive_int(k, "k")
+        self._require(name)
+        if not queries:
+            return []
+        vectors = encoder.encode_queries(list(queries), instruction)
+        return [
+            search_vector(self.client, name, row.tolist(), limit=k, filter=filters or None, vector=vector)
+            for row in vectors
+        ]
+
+    def delete(self, name: str) -> None:
+        """Delete the collection."""
+        self._require(name)
+        self.client.delete_collection(name)
+
+    def close(self) -> None:
+        """Release the client (and the folder of an embedded store)."""
+        self.client.close()
+
+
+def open_store(location: str) -> QdrantStore:
+    """The ``instructor.stores`` factory: ``http(s)://HOST:PORT`` (a server) or ``DIR`` (embedded)."""
+    if location.startswith(("http://", "https://")):
+        return QdrantStore(QdrantClient(url=location), location)
+    return QdrantStore(QdrantClient(path=location), location)
