@@ -9,7 +9,8 @@ hashes the content of the files that decide the vectors, wherever the folder lie
 - configuration: every ``*.json`` file (``config.json``, ``modules.json``,
   ``sentence_bert_config.json``, ``1_Pooling/config.json``, ``2_Dense/config.json``, the
   tokenizer's JSON files) except ``config_sentence_transformers.json``, which holds the default
-  instructions (a store records those itself) and version stamps;
+  instructions (a store records those itself) and version stamps, and ``data_config.json`` (a
+  description of the training data);
 - the tokenizer's other files: ``*.model`` (SentencePiece), ``vocab.txt``, ``merges.txt``.
 
 Hidden files and folders (``.git``, ``.cache``), model cards and other files do not count. The
@@ -38,7 +39,7 @@ _CACHE_NAME = "fingerprints.json"
 _CACHE_VERSION = 1
 _WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth"})
 _TOKENIZER_NAMES = frozenset({"vocab.txt", "merges.txt"})
-_EXCLUDED_NAMES = frozenset({"config_sentence_transformers.json"})
+_EXCLUDED_NAMES = frozenset({"config_sentence_transformers.json", "data_config.json"})
 
 
 def _counts(rel: Path) -> bool:
