@@ -39,14 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .engine import IngestError
-    from .stores import StoreError, StoreUnavailableError
+    from .errors import InstructorError
+    from .stores import StoreUnavailableError
 
     try:
         result = args.func(args)
     except (StoreUnavailableError, IngestError) as exc:  # the store is down: worth another try later
         print(f"instructor {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, FileNotFoundError, StoreError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, InstructorError) as exc:
         print(f"instructor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return int(result or 0)

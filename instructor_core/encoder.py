@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .backends import BACKENDS, Backend
 from .batching import pad_right, token_budget_batches
+from .errors import DeviceError
 from .instructions import Instructions
 from .loading import ModelSpec, read_model_folder, resolve_model_path
 from .modules import Dense, load_tokenizer, load_transformer
@@ -58,12 +59,38 @@ class TokenBatch:
 
 def _pick_device(device: str | torch.device | None) -> torch.device:
     if device is not None:
-        return torch.device(device)
+        return _check_device(torch.device(device))
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _check_device(device: torch.device) -> torch.device:
+    """``device`` if this torch build and machine have it, else a :class:`DeviceError` saying why."""
+    build = f"torch {torch.__version__}"
+    if device.type == "cuda":
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            raise DeviceError(
+                f"device {str(device)!r} asked for, but this torch build has no CUDA ({build}); use --device cpu"
+            )
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"device {str(device)!r} asked for, but no CUDA GPU is visible ({build}, CUDA {torch.version.cuda}); "
+                "use --device cpu"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {str(device)!r} asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are visible"
+            )
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(
+                f"device {str(device)!r} asked for, but MPS is not available here ({build}); use --device cpu"
+            )
+    return device
 
 
 def _pick_dtype(dtype: DTypeName | None) -> torch.dtype:
@@ -84,6 +111,8 @@ class InstructorEncoder(torch.nn.Module):
     """
 
     _runtime = None  # an ONNX Runtime transformer when a non-torch backend was asked for
+    _model_root: Path | None = None  # the folder from_pretrained loaded (the fingerprint's source)
+    _fingerprint: str | None = None
 
     def __init__(
         self,
@@ -133,7 +162,8 @@ class InstructorEncoder(torch.nn.Module):
             instructions: Default query/document instructions; None takes the model's own
                 (``config_sentence_transformers.json`` prompts, the INSTRUCTOR retrieval
                 instructions for INSTRUCTOR checkpoints, or none).
-            device: "cpu", "cuda", "cuda:1", "mps"; None picks the best available.
+            device: "cpu", "cuda", "cuda:1", "mps"; None picks the best available. One this torch
+                build or machine lacks raises :class:`~instructor_core.errors.DeviceError`.
             max_length: Token limit (instruction + text); None takes the model's own.
             dtype: "float32" (default, exact), "bfloat16" or "float16".
             trust_remote_code: Allow model code from the folder; off unless you pass it.
@@ -160,6 +190,7 @@ class InstructorEncoder(torch.nn.Module):
             if device is not None and torch.device(device).type != "cpu":
                 raise ValueError(f"backend {backend!r} runs on the CPU; got device {device!r}")
             device = "cpu"
+        target = _pick_device(device)  # before any weights are read: a bad device fails at once
         root = resolve_model_path(name_or_path, revision=revision)
         spec = read_model_folder(root, hub_id=str(name_or_path))
         torch_dtype = _pick_dtype(dtype)
@@ -176,8 +207,9 @@ class InstructorEncoder(torch.nn.Module):
             dense,
             instructions if instructions is not None else spec.instructions,
             limit,
-            _pick_device(device),
+            target,
         )
+        encoder._model_root = Path(root)
         if backend == "torch" and encoder.device.type == "cpu" and torch_dtype == torch.float32:
             from .backends.onednn import pack_linears
 
@@ -210,6 +242,25 @@ class InstructorEncoder(torch.nn.Module):
             if hasattr(self.transformer.config, "hidden_size")
             else self.transformer.config.d_model
         )
+
+    @property
+    def fingerprint(self) -> str:
+        """``"sha256:..."`` of the model folder's weights and configuration (see
+        :func:`instructor_core.fingerprint.model_fingerprint`); computed on first use, then kept.
+
+        It describes the folder this encoder was loaded from: an encoder whose weights changed in
+        memory (training) is fingerprinted after :meth:`save_pretrained` and a reload.
+
+        Raises:
+            ValueError: If the encoder was not loaded with :meth:`from_pretrained`.
+        """
+        if self._fingerprint is None:
+            if self._model_root is None:
+                raise ValueError("this encoder was not loaded from a folder: save_pretrained() it and load it back")
+            from .fingerprint import model_fingerprint
+
+            self._fingerprint = model_fingerprint(self._model_root)
+        return self._fingerprint
 
     @property
     def device(self) -> torch.device:

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
+from .errors import InstructorError
 from .ids import SeenIds
 from .records import Record, RecordError, RecordRules, batched, validate_batch
 from .validation import check_positive_int
@@ -85,7 +86,7 @@ class IngestReport:
         return f"{text} ({', '.join(extras)})" if extras else text
 
 
-class IngestError(RuntimeError):
+class IngestError(InstructorError, RuntimeError):
     """The store stayed unreachable (a transport error on every try of a write); says what was
     written before it, and that running the same ingest again resumes it without duplicates. The
     transport error is its ``__cause__``. Other write errors (a rejection by the store) propagate

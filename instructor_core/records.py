@@ -1,27 +1,27 @@
 """Corpora as records, shared by the vector-store helpers and the CLI.
 
 A record is a mapping ``{"id": str, "text": str, "metadata": {...}}`` (metadata optional), the shape
-a JSONL line already has. This module reads corpora into records (JSONL, CSV/TSV, a folder of
-``.txt`` files, Python iterables), validates a whole batch before anything is encoded or written
-(errors name the record by index and id, under a store's :class:`RecordRules`), and cuts an iterable
-into batches without reading it all. The ingest engine (:mod:`instructor_core.engine`) runs them.
+a JSONL line already has. The readers (JSONL, CSV/TSV, a folder of text files, Python iterables)
+live in :mod:`instructor_core.readers` and are re-exported here. This module validates a whole
+batch before anything is encoded or written (errors name the record by index and id, under a
+store's :class:`RecordRules`) and cuts an iterable into batches without reading it all; the ingest
+engine (:mod:`instructor_core.engine`) runs them.
 No vector-store import happens here.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .validation import check_positive_int
+if TYPE_CHECKING:  # the readers moved to instructor_core.readers; re-exported lazily below
+    from .readers import read_corpus, read_csv, read_jsonl, read_text_folder, records_from_texts
+
+from .validation import check_positive_int, check_text
 
 __all__ = [
     "NAMESPACE",
@@ -133,6 +133,8 @@ def _metadata_problem(key: Any, value: Any, rules: RecordRules) -> str | None:
             return f"metadata key {key!r} starts with {prefix!r}, which this store reserves for itself"
     if value is None:
         return None
+    if isinstance(value, str) and (problem := check_text(value)) is not None:
+        return f"metadata[{key!r}] {problem}"
     if rules.metadata_values == "scalar" and not isinstance(value, _SCALARS):
         return f"metadata[{key!r}] must be a str, int, float or bool for this store, got {type(value).__name__}"
     if rules.finite_numbers and isinstance(value, float) and not math.isfinite(value):
@@ -219,6 +221,10 @@ def validate_batch(
             )
         if not isinstance(text, str):
             raise RecordError(f"text must be a str, got {type(text).__name__}", index=index, record_id=rid)
+        for what, value in (("id", rid), ("text", text)):
+            problem = check_text(value)
+            if problem is not None:
+                raise RecordError(f"{what} {problem}", index=index, record_id=rid)
         if check_duplicates and rid in first_seen:
             raise RecordError(
                 f"duplicate id in one batch (also record {start + first_seen[rid]})",
@@ -231,159 +237,16 @@ def validate_batch(
 
 
 # ---------------------------------------------------------------------------------------------- readers
-def _row_to_record(
-    row: Mapping[str, Any],
-    where: str,
-    number: int,
-    id_field: str | None,
-    text_field: str,
-    metadata_fields: Sequence[str] | None,
-) -> dict:
-    if text_field not in row:
-        raise RecordError(f"{where}: no {text_field!r} field (fields: {sorted(row)})", index=number)
-    if id_field is None:
-        rid: Any = str(number)
-    elif id_field not in row:
-        raise RecordError(f"{where}: no {id_field!r} field (fields: {sorted(row)})", index=number)
-    else:
-        rid = row[id_field]
-        if isinstance(rid, int) and not isinstance(rid, bool):
-            rid = str(rid)  # JSON numbers as ids: the only conversion made
-    if "metadata" in row and isinstance(row["metadata"], Mapping) and metadata_fields is None:
-        metadata = dict(row["metadata"])
-    else:
-        names = metadata_fields if metadata_fields is not None else [k for k in row if k not in (id_field, text_field)]
-        missing = [k for k in names if k not in row]
-        if missing:
-            raise RecordError(f"{where}: no metadata field(s) {missing}", index=number, record_id=rid)
-        metadata = {k: row[k] for k in names}
-    return {"id": rid, "text": row[text_field], "metadata": metadata}
+# The readers live in instructor_core.readers (which imports RecordError from here); they stay
+# importable from this module, loaded on first use so neither module imports the other at load.
+_READERS = frozenset(
+    {"read_corpus", "read_csv", "read_jsonl", "read_text_folder", "records_from_texts", "_row_to_record"}
+)
 
 
-def read_jsonl(
-    path: str | os.PathLike[str],
-    *,
-    id_field: str | None = "id",
-    text_field: str = "text",
-    metadata_fields: Sequence[str] | None = None,
-) -> Iterator[dict]:
-    """Yield records from a JSON-lines file, one object per line, lazily.
+def __getattr__(name: str) -> Any:
+    if name in _READERS:
+        from . import readers
 
-    Args:
-        path: The file.
-        id_field: Field holding the document id (int ids become str); None numbers the lines
-            (0-based) instead, which is stable only while the file is.
-        text_field: Field holding the text (kept exactly as written).
-        metadata_fields: Fields to keep as metadata; None keeps a "metadata" object if the line
-            has one, else every other field.
-    """
-    path = Path(path)
-    with path.open(encoding="utf-8") as handle:
-        number = 0
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"{path}:{line_no}: not valid JSON ({exc.msg})", index=number) from None
-            if not isinstance(row, Mapping):
-                raise RecordError(f"{path}:{line_no}: expected a JSON object", index=number)
-            yield _row_to_record(row, f"{path}:{line_no}", number, id_field, text_field, metadata_fields)
-            number += 1
-
-
-def read_csv(
-    path: str | os.PathLike[str],
-    *,
-    id_field: str | None = "id",
-    text_field: str = "text",
-    metadata_fields: Sequence[str] | None = None,
-    delimiter: str | None = None,
-) -> Iterator[dict]:
-    """Yield records from a CSV (or TSV) file with a header row, lazily.
-
-    Args:
-        path: The file.
-        id_field: Column with the document id; None numbers the data rows (0-based).
-        text_field: Column with the text.
-        metadata_fields: Columns kept as metadata (strings); None keeps every other column.
-        delimiter: Field separator; None takes tab for ``.tsv`` files and comma otherwise.
-    """
-    path = Path(path)
-    sep = delimiter if delimiter is not None else ("\t" if path.suffix.lower() == ".tsv" else ",")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=sep)
-        header = reader.fieldnames or []
-        for needed in (text_field, id_field):
-            if needed is not None and needed not in header:
-                raise RecordError(f"{path}: no column {needed!r} in the header {header}")
-        for number, row in enumerate(reader):
-            yield _row_to_record(row, f"{path}:{number + 2}", number, id_field, text_field, metadata_fields)
-
-
-def read_text_folder(folder: str | os.PathLike[str], *, pattern: str = "*.txt") -> Iterator[dict]:
-    """Yield one record per text file under ``folder`` (recursively, sorted by path).
-
-    The id is the file's path relative to ``folder`` (with "/" separators), the text its whole
-    content (UTF-8, unchanged), and the metadata ``{"path": <that relative path>}``.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder")
-    for file in sorted(p for p in root.rglob(pattern) if p.is_file()):
-        rel = file.relative_to(root).as_posix()
-        yield {"id": rel, "text": file.read_text(encoding="utf-8"), "metadata": {"path": rel}}
-
-
-def read_corpus(
-    path: str | os.PathLike[str],
-    *,
-    id_field: str | None = "id",
-    text_field: str = "text",
-    metadata_fields: Sequence[str] | None = None,
-) -> Iterator[dict]:
-    """Records from a corpus path: a ``.jsonl`` file, a ``.csv``/``.tsv`` file or a folder of ``.txt``.
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file type is not one of the above.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"corpus not found: {path}")
-    if path.is_dir():
-        return read_text_folder(path)
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return read_jsonl(path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields)
-    if suffix in (".csv", ".tsv"):
-        return read_csv(path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields)
-    raise ValueError(f"{path}: unknown corpus type {suffix!r}; use .jsonl, .csv, .tsv or a folder of .txt files")
-
-
-def records_from_texts(
-    texts: Iterable[str],
-    ids: Iterable[str] | None = None,
-    metadatas: Iterable[Mapping[str, Any] | None] | None = None,
-) -> Iterator[dict]:
-    """Zip plain Python iterables into records, lazily.
-
-    Args:
-        texts: The texts.
-        ids: Their ids; None numbers them ("0", "1", ...). Must be as long as ``texts``.
-        metadatas: Their metadata; None gives none. Must be as long as ``texts``.
-    """
-    id_iter = iter(ids) if ids is not None else None
-    meta_iter = iter(metadatas) if metadatas is not None else None
-    sentinel = object()
-    number = 0
-    for number, text in enumerate(texts):
-        rid = str(number) if id_iter is None else next(id_iter, sentinel)
-        meta = None if meta_iter is None else next(meta_iter, sentinel)
-        if rid is sentinel or meta is sentinel:
-            raise RecordError("ids/metadatas are shorter than texts", index=number)
-        yield {"id": rid, "text": text, "metadata": meta}
-    for name, rest in (("ids", id_iter), ("metadatas", meta_iter)):
-        if rest is not None and next(rest, sentinel) is not sentinel:
-            raise RecordError(f"{name} is longer than texts")
+        return getattr(readers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

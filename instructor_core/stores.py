@@ -20,6 +20,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
 from .engine import DuplicatePolicy, IngestReport
+from .errors import InstructorError
 from .protocols import Encoder
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "instructor.stores"
 
 
-class StoreError(RuntimeError):
+class StoreError(InstructorError, RuntimeError):
     """An expected failure of a store: a missing collection, a mismatch, an unreachable server.
     Its message is one line, meant for the person at the terminal."""
 

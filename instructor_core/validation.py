@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["check_instruction", "check_pairs", "check_positive_int", "check_texts"]
+__all__ = ["check_instruction", "check_pairs", "check_positive_int", "check_text", "check_texts"]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str) -> str | None:
+    """The problem with a string that no store can keep exactly, or None when it is fine.
+
+    Lone surrogates (``"\\ud800"``, which a JSON escape can produce) are not Unicode scalar values:
+    they cannot be encoded as UTF-8, so no store can hold them. NUL characters are allowed: embedded
+    Chroma and Qdrant's local mode store and return them exactly (checked with chromadb 1.5.9 and
+    qdrant-client 1.20.0: ids, documents, metadata and payloads).
+
+    Args:
+        text: A record's text (or id, or a metadata string value).
+
+    Returns:
+        One sentence naming the problem and its position, or None.
+    """
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return (
+        f"holds a lone surrogate U+{ord(found.group()):04X} at character {found.start()} "
+        "(not a Unicode character: it cannot be stored as UTF-8)"
+    )
 
 
 def _describe(value: Any) -> str:

@@ -124,7 +124,7 @@ def test_read_text_folder(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "b.txt").write_text("B text\n", encoding="utf-8")
     (tmp_path / "sub" / "a.txt").write_text("A text", encoding="utf-8")
-    (tmp_path / "skip.md").write_text("not read", encoding="utf-8")
+    (tmp_path / "skip.rst").write_text("not read", encoding="utf-8")
     got = list(read_text_folder(tmp_path))
     assert got == [
         {"id": "b.txt", "text": "B text\n", "metadata": {"path": "b.txt"}},

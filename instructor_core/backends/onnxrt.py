@@ -3,29 +3,50 @@
 The transformer is exported once with ``torch.onnx.export`` (the TorchScript exporter, falling back
 to the dynamo exporter where it fails; dynamic batch and sequence axes; input ``input_ids`` and
 ``attention_mask``, output the last hidden state) into a cache folder keyed by the SHA-256 of the
-model's config and weight files, the variant and the torch version. The int8 variant is made from that export with
-``onnxruntime.quantization.quantize_dynamic``: int8 weights per output channel, only for MatMuls
-whose second input is a weight (activation x activation products in attention stay float32).
+model's config and weight files and the torch, transformers and onnxruntime versions. The int8
+variant is made from that export with ``onnxruntime.quantization.quantize_dynamic``: int8 weights
+per output channel, only for MatMuls whose second input is a weight (activation x activation
+products in attention stay float32).
 Nothing is ever written into the model folder or site-packages; the default cache is
 ``$INSTRUCTOR_CACHE`` or ``$XDG_CACHE_HOME/instructor`` (``~/.cache/instructor``).
+
+The cache verifies what it serves: each build writes ``manifest.json`` (atomically) with the
+SHA-256 of every file it made, and every load checks the files against it (re-hashing a file only
+when its size, mtime, ctime or inode changed). A file that does not match (planted, truncated, half
+copied) or a model ONNX Runtime cannot open is rebuilt once, with a warning; if the rebuild fails
+too, a :class:`RuntimeError` names the cache folder. Builders and loaders of one export folder take
+turns under :func:`instructor_core.locking.store_lock`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Callable
+from contextlib import ExitStack
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
-__all__ = ["OnnxTransformer", "default_cache_dir", "export_key"]
+__all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
 
 Variant = Literal["onnx", "onnx-int8"]
-_FORMAT_VERSION = "3"  # bump when the export recipe changes, so old caches are not reused
+_FORMAT_VERSION = "4"  # bump when the export recipe changes, so old caches are not reused
+_MANIFEST = "manifest.json"
+_LOCK_TIMEOUT_S = 1800.0  # another process exporting the same model: wait for it (a large export takes minutes)
+
+
+class OnnxCacheWarning(UserWarning):
+    """A cached ONNX export failed its check and is being rebuilt."""
+
+
 _EXTRA_HINT = 'the ONNX backends need onnx, onnxscript and onnxruntime: pip install "instructor[onnx]"'
 
 
@@ -48,9 +69,22 @@ def default_cache_dir() -> Path:
     return Path(base) / "instructor"
 
 
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+def _runtime_versions() -> str:
+    """The versions an export depends on: torch (the exporter), transformers (the model code),
+    onnxruntime (the quantizer and the runtime)."""
+    return f"torch={torch.__version__};transformers={_version('transformers')};onnxruntime={_version('onnxruntime')}"
+
+
 def export_key(transformer_path: Path) -> str:
     """A hex key for the model files: SHA-256 over config and weight file contents, plus versions."""
-    digest = hashlib.sha256(f"format={_FORMAT_VERSION};torch={torch.__version__}".encode())
+    digest = hashlib.sha256(f"format={_FORMAT_VERSION};{_runtime_versions()}".encode())
     names = sorted(
         p
         for p in Path(transformer_path).iterdir()
@@ -176,7 +210,8 @@ class OnnxTransformer:
         variant: Variant,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> OnnxTransformer:
-        """Export ``model`` (the float32 torch transformer) if no cached export exists, then load it.
+        """Export ``model`` (the float32 torch transformer) unless a cached export exists and passes
+        its check (see the module docstring), then load it.
 
         Args:
             model: The loaded torch transformer (its weights are the export's weights).
@@ -187,15 +222,20 @@ class OnnxTransformer:
         _require_onnx()
         if variant not in ("onnx", "onnx-int8"):
             raise ValueError(f"variant must be 'onnx' or 'onnx-int8', got {variant!r}")
+        from ..locking import store_lock
+
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         folder = root / "onnx" / export_key(transformer_path)
-        fp32 = folder / "model.onnx"
-        int8 = folder / "model_int8.onnx"
-        if not fp32.is_file():
-            _publish(root, folder, lambda tmp: _export(model, tmp))
-        if variant == "onnx-int8" and not int8.is_file():
-            _publish(root, folder, lambda tmp: _quantize(fp32, tmp / "model_int8.onnx"))
-        return cls(int8 if variant == "onnx-int8" else fp32)
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(store_lock(folder, timeout=_LOCK_TIMEOUT_S, what="ONNX export cache"))
+            except PermissionError:
+                pass  # a read-only, ready-made cache: nothing is built there, so no one to take turns with
+            fp32 = _ensure(root, folder, "model.onnx", lambda tmp: _export(model, tmp))
+            if variant == "onnx":
+                return _open_checked(cls, root, folder, fp32, lambda tmp: _export(model, tmp))
+            int8 = _ensure(root, folder, "model_int8.onnx", lambda tmp: _quantize(fp32[0], tmp / "model_int8.onnx"))
+            return _open_checked(cls, root, folder, int8, lambda tmp: _quantize(fp32[0], tmp / "model_int8.onnx"))
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Last hidden state ``(batch, seq, hidden)`` as a float32 CPU tensor."""
@@ -207,18 +247,141 @@ class OnnxTransformer:
         return torch.from_numpy(hidden)
 
 
-def _publish(root: Path, folder: Path, build) -> None:
-    """Build files in a temporary folder, then move them into ``folder`` (safe against concurrent
-    builders: a file already present is left as it is)."""
+# ---------------------------------------------------------------------------------------------- the cache
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "ino": stat.st_ino}
+
+
+def _read_manifest(folder: Path) -> dict:
+    try:
+        data = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"format": _FORMAT_VERSION, "exports": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("exports"), dict):
+        return {"format": _FORMAT_VERSION, "exports": {}}
+    return data
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=1, sort_keys=True)
+        os.replace(tmp, folder / _MANIFEST)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check(folder: Path, name: str) -> str | None:
+    """None when ``folder/name`` and its companion files match the manifest; else the problem.
+
+    A file whose size, mtime, ctime and inode equal the manifest's is not re-hashed.
+    """
+    manifest = _read_manifest(folder)
+    files = manifest["exports"].get(name)
+    if not (folder / name).is_file():
+        return "missing"
+    if not isinstance(files, dict) or name not in files:
+        return f"{name} is not in {_MANIFEST}"
+    stale = False
+    for file_name, recorded in files.items():
+        path = folder / file_name
+        if not path.is_file():
+            return f"{file_name} is missing"
+        stamp = _stamp(path)
+        if all(recorded.get(k) == v for k, v in stamp.items()):
+            continue
+        if stamp["size"] != recorded.get("size") or _sha256(path) != recorded.get("sha256"):
+            return f"{file_name} does not match the SHA-256 recorded when it was built"
+        recorded.update(stamp)  # same content, touched or copied: remember the new stamp
+        stale = True
+    if stale:
+        _write_manifest(folder, manifest)
+    return None
+
+
+def _ensure(root: Path, folder: Path, name: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
+    """``(folder/name, whether it was built now)``, checked; built when missing, rebuilt once (with a
+    warning) when it fails the check."""
+    problem = _check(folder, name)
+    if problem is None:
+        return folder / name, False
+    if problem != "missing":
+        warnings.warn(f"ONNX cache {folder}: {problem}; rebuilding it", OnnxCacheWarning, stacklevel=4)
+    _publish(root, folder, name, build)
+    problem = _check(folder, name)
+    if problem is not None:
+        raise RuntimeError(
+            f"ONNX cache {folder}: {name} fails its check right after being rebuilt ({problem}); "
+            "delete that folder and check the disk"
+        )
+    return folder / name, True
+
+
+def _open_checked(
+    cls, root: Path, folder: Path, ensured: tuple[Path, bool], build: Callable[[Path], None]
+) -> OnnxTransformer:
+    """Open an inference session on the model file; one that ONNX Runtime cannot open is rebuilt
+    once (unless it was just built: then the error is final)."""
+    model_file, fresh = ensured
+    try:
+        return cls(model_file)
+    except Exception as first:  # onnxruntime's InvalidProtobuf, Fail, ... have no common base
+        if fresh:
+            raise RuntimeError(
+                f"ONNX cache {folder}: {model_file.name} cannot be opened even after a rebuild "
+                f"({type(first).__name__}: {str(first)[:200]}); delete that folder, or use backend='torch'"
+            ) from first
+        warnings.warn(
+            f"ONNX cache {folder}: ONNX Runtime cannot open {model_file.name} ({type(first).__name__}: "
+            f"{str(first)[:200]}); rebuilding it",
+            OnnxCacheWarning,
+            stacklevel=4,
+        )
+    _publish(root, folder, model_file.name, build)
+    try:
+        return cls(model_file)
+    except Exception as second:
+        raise RuntimeError(
+            f"ONNX cache {folder}: {model_file.name} cannot be opened even after a rebuild "
+            f"({type(second).__name__}: {str(second)[:200]}); delete that folder, or use backend='torch'"
+        ) from second
+
+
+def _publish(root: Path, folder: Path, name: str, build: Callable[[Path], None]) -> None:
+    """Build ``name`` (and its companion files) in a temporary folder, move them into ``folder``
+    (replacing what is there), then record their SHA-256 in the manifest. Callers hold the
+    folder's lock, so no other process builds or reads it meanwhile."""
     root.mkdir(parents=True, exist_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
     try:
         build(tmp)
+        made = sorted(p for p in tmp.iterdir() if p.is_file())
+        if name not in {p.name for p in made}:
+            raise RuntimeError(f"the ONNX build made no {name} (made: {[p.name for p in made]})")
+        manifest = _read_manifest(folder)
+        manifest["format"] = _FORMAT_VERSION
+        manifest["exports"].pop(name, None)
+        _write_manifest(folder, manifest)  # nothing of the old export is trusted while files move
+        files = {}
         # data files first, so a model file is never visible before its external data
-        for path in sorted(tmp.iterdir(), key=lambda p: p.suffix == ".onnx"):
+        for path in sorted(made, key=lambda p: p.suffix == ".onnx"):
+            digest = _sha256(path)
             destination = folder / path.name
-            if not destination.exists():
-                os.replace(path, destination)
+            os.replace(path, destination)
+            files[path.name] = {"sha256": digest, **_stamp(destination)}
+        manifest["exports"][name] = files
+        _write_manifest(folder, manifest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
