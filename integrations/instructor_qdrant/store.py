@@ -88,7 +88,8 @@ class QdrantStore:
         show_progress: bool = True,
     ) -> IngestReport:
         """Create (or check) the collection for ``encoder`` and ``model``, then ingest ``documents``."""
-        return ingest(
+        return self._call(
+            ingest,
             self.client,
             name,
             documents,
