@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -312,6 +312,11 @@ class _Counts:
     retried: int = 0
     duplicates: int = 0
 
+    def wrote(self, records: int, retries: int) -> None:
+        self.written += records
+        self.batches += 1
+        self.retried += retries
+
     def report(self) -> IngestReport:
         return IngestReport(self.seen, self.written, self.batches, self.skipped, self.retried, self.duplicates)
 
@@ -374,6 +379,18 @@ def _failed(exc: BaseException, counts: _Counts, retry: RetryPolicy) -> IngestEr
     )
 
 
+def _raise_write_error(
+    exc: Exception, batch: _Batch, sink: BatchSink[Any] | AsyncBatchSink[Any], counts: _Counts, retry: RetryPolicy
+) -> NoReturn:
+    """Re-raise a failed write: a store's RecordError placed at its batch, a transport error that
+    outlived the retries as an IngestError, anything else (a rejection, a local error) as it is."""
+    if isinstance(exc, RecordError):
+        raise _placed(exc, batch) from None
+    if sink.is_transport_error(exc):
+        raise _failed(exc, counts, retry) from exc
+    raise exc
+
+
 def run_ingest(
     documents: Iterable[Any],
     sink: BatchSink[Any],
@@ -432,15 +449,9 @@ def run_ingest(
                     policy=retry,
                     sleep=sleep,
                 )
-            except RecordError as exc:
-                raise _placed(exc, batch) from None
             except Exception as exc:
-                if not sink.is_transport_error(exc):
-                    raise  # a rejection or a local error: not the store's availability, shown as is
-                raise _failed(exc, counts, retry) from exc
-            counts.retried += retries
-            counts.written += len(records)
-            counts.batches += 1
+                _raise_write_error(exc, batch, sink, counts, retry)
+            counts.wrote(len(records), retries)
             bar.update(len(records))
 
         chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
@@ -473,15 +484,9 @@ async def arun_ingest(
                 policy=retry,
                 sleep=sleep,
             )
-        except RecordError as exc:
-            raise _placed(exc, batch) from None
         except Exception as exc:
-            if not sink.is_transport_error(exc):
-                raise
-            raise _failed(exc, counts, retry) from exc
-        counts.retried += retries
-        counts.written += len(records)
-        counts.batches += 1
+            _raise_write_error(exc, batch, sink, counts, retry)
+        counts.wrote(len(records), retries)
 
     with SeenIds(max_in_memory=max_ids_in_memory) as seen_ids:
         chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)

@@ -249,11 +249,9 @@ class OnnxTransformer:
 
 # ---------------------------------------------------------------------------------------------- the cache
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from ..fingerprint import _hash_file  # one file hasher for the package
+
+    return _hash_file(path)
 
 
 def _stamp(path: Path) -> dict[str, int]:

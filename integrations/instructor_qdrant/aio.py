@@ -13,15 +13,13 @@ from instructor_core.engine import IngestReport, RetryPolicy, arun_ingest
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record
 
-from .collection import CollectionLayout, aensure_collection
+from .collection import aensure_collection
 from .points import (
     DEFAULT_BATCH_SIZE,
-    QDRANT_RULES,
     Hit,
+    _PointsSink,
     _to_hit,
     check_ingest_args,
-    embed_views,
-    is_transport_error,
     query_prefix,
     query_request,
     to_points,
@@ -30,29 +28,13 @@ from .points import (
 __all__ = ["AsyncQdrantSink", "aingest", "asearch", "asearch_vector"]
 
 
-class AsyncQdrantSink:
+class AsyncQdrantSink(_PointsSink):
     """:class:`instructor_qdrant.QdrantSink` for an ``AsyncQdrantClient``: the same vectors, ids
     and payloads; the upsert is awaited."""
-
-    rules = QDRANT_RULES
-
-    def __init__(
-        self, client: Any, name: str, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32
-    ) -> None:
-        self.client, self.name, self.encoder, self.layout = client, name, encoder, layout
-        self.encode_batch_size = encode_batch_size
-
-    def embed(self, records: Sequence[Record]) -> list[Any]:
-        """Vectors (or named views) for the batch; the engine calls this in a worker thread."""
-        return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
 
     async def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points and wait for the store to apply them."""
         await self.client.upsert(collection_name=self.name, points=to_points(records, vectors), wait=True)
-
-    def is_transport_error(self, exc: BaseException) -> bool:
-        """See :func:`instructor_qdrant.points.is_transport_error`."""
-        return is_transport_error(exc)
 
 
 async def aingest(

@@ -108,7 +108,27 @@ def make_points(records: Sequence[Record], encoder: Encoder, layout: CollectionL
     return to_points(records, embed_views(records, encoder, layout, batch_size))
 
 
-class QdrantSink:
+class _PointsSink:
+    """What the sync and async Qdrant sinks share: the rules, the vectors, the transport check."""
+
+    rules = QDRANT_RULES
+
+    def __init__(
+        self, client: Any, name: str, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32
+    ) -> None:
+        self.client, self.name, self.encoder, self.layout = client, name, encoder, layout
+        self.encode_batch_size = encode_batch_size
+
+    def embed(self, records: Sequence[Record]) -> list[Any]:
+        """Vectors (or named views) for the batch; the engine calls this in a worker thread."""
+        return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """See :func:`is_transport_error`."""
+        return is_transport_error(exc)
+
+
+class QdrantSink(_PointsSink):
     """The ingest engine's view of a Qdrant collection (a ``QdrantClient``): embed with the
     layout's document instruction(s), upsert points by ``point_id`` (a re-run changes nothing).
 
@@ -120,25 +140,9 @@ class QdrantSink:
         encode_batch_size: Texts per forward pass.
     """
 
-    rules = QDRANT_RULES
-
-    def __init__(
-        self, client: Any, name: str, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32
-    ) -> None:
-        self.client, self.name, self.encoder, self.layout = client, name, encoder, layout
-        self.encode_batch_size = encode_batch_size
-
-    def embed(self, records: Sequence[Record]) -> list[Any]:
-        """Vectors (or named views) for the batch."""
-        return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
-
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points and wait for the store to apply them."""
         self.client.upsert(collection_name=self.name, points=to_points(records, vectors), wait=True)
-
-    def is_transport_error(self, exc: BaseException) -> bool:
-        """See :func:`is_transport_error`."""
-        return is_transport_error(exc)
 
 
 def check_ingest_args(batch_size: Any, max_attempts: Any) -> None:
