@@ -9,7 +9,10 @@ from pathlib import Path
 
 from .options import add_batch_size_option, add_model_options
 
-__all__ = ["read_texts", "register"]
+__all__ = ["OUTPUT_SUFFIXES", "read_texts", "register"]
+
+# What -o may end with: a float32 matrix, or one {"id", "vector"} object per line.
+OUTPUT_SUFFIXES: tuple[str, ...] = (".npy", ".jsonl", ".ndjson")
 
 
 def read_texts(path: Path, field: str | None) -> tuple[list[str], list[str | None]]:
@@ -52,6 +55,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from .options import load_encoder
 
+    out = Path(args.output)
+    if out.suffix not in OUTPUT_SUFFIXES:  # exact: np.save would append .npy to "q.NPY"
+        raise ValueError(
+            f"-o {args.output!r}: expected a file ending in .npy (float32 matrix) or .jsonl "
+            f"(one {{id, vector}} per line), got {out.suffix or 'no suffix'!r}"
+        )
     source = Path(args.input)
     if not source.is_file():
         raise FileNotFoundError(f"input file {source} does not exist")
@@ -65,7 +74,6 @@ def _run(args: argparse.Namespace) -> int:
         normalize=not args.no_normalize,
         show_progress=not args.quiet,
     )
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix in (".jsonl", ".ndjson"):
         with out.open("w", encoding="utf-8") as fh:
