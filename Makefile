@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed
 MODEL ?=
 DATA ?= ../shared/data
 
-.PHONY: setup test test-fast demo lint format clean
+.PHONY: setup test test-fast demo docs lint format clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_CPU)" || echo "note: $(TORCH_CPU) is not at hand here; torch comes from the package's own requirement"
-	$(PY) -m pip install --quiet -e ".[all]" --group test
+	$(PY) -m pip install --quiet -e ".[all]" --group test --group docs
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,6 +28,10 @@ test-fast: setup
 demo: setup
 	$(PY) examples/demo.py $(if $(MODEL),--model "$(MODEL)")
 
+# The docs site (MkDocs + Material, API pages from the docstrings) into site/; strict, as the test.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -37,4 +41,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache *.egg-info site

@@ -8,11 +8,14 @@ with the core alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-__all__ = ["build_parser", "main"]
+from . import __version__
+
+__all__ = ["build_parser", "main", "quiet_transformers"]
 
 # Subcommand modules, in the order `instructor --help` lists them.
 COMMAND_MODULES = (
@@ -28,10 +31,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="instructor", description="Instruction-conditioned text embeddings (INSTRUCTOR)."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' and the hub's progress bars ("Loading weights") for the duration.
+
+    Warnings still print; the previous setting is restored on exit.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,8 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import InstructorError
     from .stores import StoreUnavailableError
 
+    quiet = quiet_transformers() if getattr(args, "quiet", False) else contextlib.nullcontext()
     try:
-        result = args.func(args)
+        with quiet:
+            result = args.func(args)
     except (StoreUnavailableError, IngestError) as exc:  # the store is down: worth another try later
         print(f"instructor {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -47,12 +47,13 @@ class Instructions:
 
 
 NO_INSTRUCTIONS = Instructions()
+"""Empty instructions on both sides: the text alone, for models trained without instructions."""
 
-#: The retrieval instructions the INSTRUCTOR paper and model cards use by default.
 INSTRUCTOR_RETRIEVAL = Instructions(
     query="Represent the question for retrieving supporting documents: ",
     document="Represent the document for retrieval: ",
 )
+"""The retrieval instructions the INSTRUCTOR paper and model cards use by default."""
 
 
 def template(text_type: str, objective: str, domain: str = "") -> str:

@@ -58,3 +58,26 @@ def test_cli_help_lists_embed(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "embed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["q.csv", "q", "q.NPY", "q.npy.txt"])
+def test_embed_refuses_an_unknown_output_suffix(tmp_path, name, capsys):
+    # Before: out/q.csv was written as out/q.csv.npy while the summary said out/q.csv.
+    source = tmp_path / "in.txt"
+    source.write_text("a text\n", encoding="utf-8")
+    out = tmp_path / "out" / name
+    assert main(["embed", str(source), "-o", str(out), "--model", str(tmp_path / "no-model")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("instructor embed: error: -o ")
+    assert ".npy" in err and ".jsonl" in err
+    assert not (tmp_path / "out").exists()  # refused before loading the model or writing anything
+
+
+@pytest.mark.parametrize("name", ["v.npy", "v.jsonl", "v.ndjson"])
+def test_embed_output_lands_where_named(tmp_path, tiny_t5_path, name, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("a text\nanother\n", encoding="utf-8")
+    out = tmp_path / name
+    assert main(["embed", str(source), "-o", str(out), "--model", str(tiny_t5_path)]) == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("v.")] == [name]
+    assert f"to {out}" in capsys.readouterr().err

@@ -7,7 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["read_texts", "register"]
+from .options import add_batch_size_option, add_model_options
+
+__all__ = ["OUTPUT_SUFFIXES", "read_texts", "register"]
+
+# What -o may end with: a float32 matrix, or one {"id", "vector"} object per line.
+OUTPUT_SUFFIXES: tuple[str, ...] = (".npy", ".jsonl", ".ndjson")
 
 
 def read_texts(path: Path, field: str | None) -> tuple[list[str], list[str | None]]:
@@ -48,13 +53,19 @@ def read_texts(path: Path, field: str | None) -> tuple[list[str], list[str | Non
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..encoder import InstructorEncoder
+    from .options import load_encoder
 
+    out = Path(args.output)
+    if out.suffix not in OUTPUT_SUFFIXES:  # exact: np.save would append .npy to "q.NPY"
+        raise ValueError(
+            f"-o {args.output!r}: expected a file ending in .npy (float32 matrix) or .jsonl "
+            f"(one {{id, vector}} per line), got {out.suffix or 'no suffix'!r}"
+        )
     source = Path(args.input)
     if not source.is_file():
         raise FileNotFoundError(f"input file {source} does not exist")
     texts, ids = read_texts(source, args.field)
-    encoder = InstructorEncoder.from_pretrained(args.model, device=args.device, max_length=args.max_length)
+    encoder = load_encoder(args)
     encode = encoder.encode_queries if args.kind == "query" else encoder.encode_documents
     vectors = encode(
         texts,
@@ -63,7 +74,6 @@ def _run(args: argparse.Namespace) -> int:
         normalize=not args.no_normalize,
         show_progress=not args.quiet,
     )
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix in (".jsonl", ".ndjson"):
         with out.open("w", encoding="utf-8") as fh:
@@ -87,14 +97,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(--field, default 'text'). Output: .npy (float32 matrix) or .jsonl ({id, vector} per line).",
     )
     parser.add_argument("input", help="text file (one per line) or .jsonl")
-    parser.add_argument("-o", "--output", required=True, help="output .npy or .jsonl")
-    parser.add_argument("--model", required=True, help="model folder or hub id, e.g. hkunlp/instructor-large")
-    parser.add_argument("--kind", choices=("query", "document"), default="document", help="which default instruction")
+    parser.add_argument(
+        "-o", "--output", required=True, help="output file: .npy (float32 matrix) or .jsonl (one {id, vector} per line)"
+    )
+    add_model_options(parser, required_model=True)
+    parser.add_argument(
+        "--kind",
+        choices=("query", "document"),
+        default="document",
+        help="which of the model's instructions to use (default: document)",
+    )
     parser.add_argument("--instruction", default=None, help="instruction to use instead of the model's default")
     parser.add_argument("--field", default=None, help="JSONL field holding the text (implies JSONL input)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=None, help="token limit; default: the model's")
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps; default: best available")
+    add_batch_size_option(parser)
     parser.add_argument("--no-normalize", action="store_true", help="skip the final L2 normalization")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=_run)

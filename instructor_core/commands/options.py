@@ -1,0 +1,183 @@
+"""Options that several subcommands share: the model to load, batch sizes, positive integers.
+
+Every subcommand that loads a model adds the same ``--model``, ``--device``, ``--max-length``,
+``--backend`` and ``--dtype`` through :func:`add_model_options` and loads it with
+:func:`load_encoder`, so the options read and behave the same everywhere.
+
+Batch sizes have two meanings and two names across the CLI:
+
+- ``--batch-size N``: texts per forward pass of the model (``embed``, ``eval``, ``mine-negatives``,
+  ``train``'s evaluations), :func:`add_batch_size_option`;
+- ``--write-batch-size N``: records per write to a vector store (``ingest``),
+  :func:`add_write_batch_size_option`.
+
+``train --train-batch-size`` (rows per optimizer step) is a third quantity with its own name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..backends import BACKENDS
+
+if TYPE_CHECKING:
+    from ..encoder import InstructorEncoder
+    from ..instructions import Instructions
+
+__all__ = [
+    "DTYPES",
+    "add_batch_size_option",
+    "add_model_options",
+    "add_write_batch_size_option",
+    "load_encoder",
+    "positive_int",
+]
+
+DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts that must be at least 1 (batch sizes, ``-k``, epochs).
+
+    Raises:
+        argparse.ArgumentTypeError: On text that is not an integer or is below 1; argparse turns it
+            into exit code 2 with the option's name.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_model_options(
+    parser: argparse.ArgumentParser,
+    *,
+    required_model: bool,
+    inference: bool = True,
+    model_help: str | None = None,
+) -> None:
+    """Add ``--model``, ``--device``, ``--max-length`` and (for inference) ``--backend`` and ``--dtype``.
+
+    Args:
+        parser: The subcommand's parser.
+        required_model: Whether ``--model`` must be given (``search`` takes the collection's model
+            when it is not).
+        inference: Add ``--backend`` and ``--dtype``; False for ``train``, which always runs the
+            torch model in float32 (``--bf16`` is its autocast switch).
+        model_help: Help text for ``--model`` in place of the default.
+    """
+    parser.add_argument(
+        "--model",
+        required=required_model,
+        default=None,
+        help=model_help or "model folder or Hugging Face hub id, e.g. hkunlp/instructor-large",
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
+    parser.add_argument(
+        "--max-length",
+        type=positive_int,
+        default=None,
+        help="token limit for instruction + text (default: the model's)",
+    )
+    if inference:
+        parser.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default="torch",
+            help="where the transformer runs: torch (default, exact), onnx (ONNX Runtime, float32) or "
+            'onnx-int8 (int8 weights, the fast CPU path); onnx backends need pip install "instructor[onnx]"',
+        )
+        parser.add_argument(
+            "--dtype",
+            choices=DTYPES,
+            default=None,
+            help="weights' dtype with --backend torch (default: float32)",
+        )
+
+
+def add_batch_size_option(parser: argparse.ArgumentParser, *, default: int = 32) -> None:
+    """Add ``--batch-size``: texts per forward pass of the model."""
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=default,
+        help=f"texts per forward pass of the model (default: {default})",
+    )
+
+
+class _DeprecatedAlias(argparse.Action):
+    """Stores like the option it stands for and says once, on stderr, which spelling to use."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, *, new: str, **rest: Any) -> None:
+        super().__init__(option_strings, dest, **rest)
+        self.new = new
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"{parser.prog}: note: {option_string} is now spelled {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_write_batch_size_option(
+    parser: argparse.ArgumentParser, *, default: int | None = None, legacy_batch_size: bool = True
+) -> None:
+    """Add ``--write-batch-size``: records per write to a vector store.
+
+    Args:
+        parser: The subcommand's parser (``ingest``).
+        default: None leaves the choice to the store's own default.
+        legacy_batch_size: Also accept ``--batch-size`` (its spelling before the split), with a note
+            on stderr; only where the parser has no ``--batch-size`` of its own.
+    """
+    default_text = "the store's default" if default is None else str(default)
+    parser.add_argument(
+        "--write-batch-size",
+        type=positive_int,
+        default=default,
+        help=f"records per write to the store (default: {default_text})",
+    )
+    if legacy_batch_size:
+        parser.add_argument(
+            "--batch-size",
+            dest="write_batch_size",
+            type=positive_int,
+            action=_DeprecatedAlias,
+            new="--write-batch-size",
+            help="the old spelling of --write-batch-size",
+        )
+
+
+def load_encoder(args: argparse.Namespace, instructions: Instructions | None = None) -> InstructorEncoder:
+    """Load ``args.model`` with the options :func:`add_model_options` added.
+
+    Args:
+        args: The parsed arguments; ``backend`` and ``dtype`` may be absent (``train``).
+        instructions: Default instructions in place of the model's own; None keeps the model's.
+
+    Raises:
+        ValueError: When ``args.model`` is None (a caller that makes ``--model`` optional resolves
+            it first).
+    """
+    from ..encoder import InstructorEncoder
+
+    if args.model is None:
+        raise ValueError("no model given: pass --model")
+    return InstructorEncoder.from_pretrained(
+        args.model,
+        instructions,
+        device=args.device,
+        max_length=args.max_length,
+        dtype=getattr(args, "dtype", None),
+        backend=getattr(args, "backend", "torch"),
+    )
