@@ -110,7 +110,10 @@ class InstructorEncoder(torch.nn.Module):
     default instructions (or the one passed); ``encode`` takes (instruction, text) pairs.
     """
 
-    _runtime = None  # an ONNX Runtime transformer when a non-torch backend was asked for
+    # An ONNX Runtime transformer when a non-torch backend was asked for. It holds the weights of
+    # the load and serves eval-mode passes only; a refit drops it (see :meth:`use_torch_backend`).
+    _runtime = None
+    _backend: Backend = "torch"
     _model_root: Path | None = None  # the folder from_pretrained loaded (the fingerprint's source)
     _fingerprint: str | None = None
 
@@ -173,8 +176,9 @@ class InstructorEncoder(torch.nn.Module):
                 "onnx-int8" (int8 weights, the fast CPU path; see docs/performance.md for its
                 measured quality cost). ONNX backends run on the CPU, need float32 and the
                 ``onnx`` extra; the export is made once and cached. Tokenization, instruction
-                masking, pooling, Dense and normalization stay in torch. :meth:`forward` with
-                gradients enabled (training) always uses the torch model.
+                masking, pooling, Dense and normalization stay in torch. :meth:`forward` in train
+                mode or with gradients enabled always uses the torch model, and a refit
+                (``training.prepare_encoder``) drops the runtime for good.
             backend_cache_dir: Where ONNX exports are cached; None uses ``$INSTRUCTOR_CACHE`` or
                 ``~/.cache/instructor``. Never the model folder.
         """
@@ -218,7 +222,22 @@ class InstructorEncoder(torch.nn.Module):
             from .backends.onnxrt import OnnxTransformer
 
             encoder._runtime = OnnxTransformer.prepare(transformer, spec.transformer_path, backend, backend_cache_dir)
+            encoder._backend = backend
         return encoder
+
+    def use_torch_backend(self) -> Backend:
+        """Drop the ONNX Runtime session, so every pass runs the torch weights from now on.
+
+        The session holds the weights of the load; once the torch weights change (a refit) it
+        would serve stale vectors. Reload a saved model with ``backend=...`` for the fast path.
+
+        Returns:
+            The backend that was in use before ("torch" where there was nothing to drop).
+        """
+        previous = self._backend
+        self._runtime = None
+        self._backend = "torch"
+        return previous
 
     # ------------------------------------------------------------------ properties
     @property
@@ -242,6 +261,11 @@ class InstructorEncoder(torch.nn.Module):
             if hasattr(self.transformer.config, "hidden_size")
             else self.transformer.config.d_model
         )
+
+    @property
+    def backend(self) -> Backend:
+        """Where eval-mode passes run the transformer: "torch", "onnx" or "onnx-int8"."""
+        return self._backend
 
     @property
     def fingerprint(self) -> str:
@@ -362,9 +386,13 @@ class InstructorEncoder(torch.nn.Module):
         return TokenBatch(input_ids, attention, prompt_lengths)
 
     def forward(self, batch: TokenBatch, normalize: bool = True) -> torch.Tensor:
-        """Embeddings for a batch, differentiable (training uses this; inference wraps it)."""
+        """Embeddings for a batch, differentiable (training uses this; inference wraps it).
+
+        An ONNX runtime, where one was loaded, runs only in eval mode without gradients (inference);
+        in train mode (GradCache's no-gradient pass included) the torch model always runs.
+        """
         batch = batch.to(self.device)
-        if self._runtime is not None and not torch.is_grad_enabled():
+        if self._runtime is not None and not self.training and not torch.is_grad_enabled():
             hidden = self._runtime(batch.input_ids, batch.attention_mask)
         else:
             hidden = self.transformer(input_ids=batch.input_ids, attention_mask=batch.attention_mask)[0]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from types import ModuleType
 
 import torch
 
@@ -36,15 +37,23 @@ def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+def _device_rng(device: torch.device) -> tuple[list[torch.device], ModuleType | None]:
+    """The devices whose RNG dropout draws from besides the CPU's, and their torch module."""
+    if device.type == "cpu":
+        return [], None
+    return [device], torch.get_device_module(device.type)
+
+
 def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    return torch.get_rng_state(), cuda
+    devices, module = _device_rng(device)
+    return torch.get_rng_state(), (module.get_rng_state(devices[0]) if module is not None else None)
 
 
 def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
+    devices, module = _device_rng(device)
     torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1], device)
+    if module is not None and state[1] is not None:
+        module.set_rng_state(state[1], devices[0])
 
 
 def contrastive_step(
@@ -70,6 +79,11 @@ def contrastive_step(
     """
     if not rows:
         raise ValueError("an empty batch")
+    if encoder.backend != "torch":
+        raise ValueError(
+            f"the encoder runs backend={encoder.backend!r}, whose ONNX export would not follow the refit weights; "
+            "call training.prepare_encoder(encoder) first (train() does), which drops it"
+        )
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     pairs = [r.query for r in rows] + [r.pos for r in rows] + [n for r in rows for n in r.neg]
@@ -108,10 +122,12 @@ def contrastive_step(
     loss = split_loss(cached)
     loss.backward()
     grads = cached.grad
-    end_state = _rng_state(device)
-    for chunk, state in zip(chunks, states, strict=True):
-        _set_rng_state(state, device)
-        vectors = embed(chunk)
-        torch.autograd.backward(vectors, grad_tensors=grads[chunk])
-    _set_rng_state(end_state, device)
+    # The replay leaves the RNG where the first pass did (as after a step without caching), on the
+    # CPU and on the encoder's own device, whatever its type (cuda, mps, xpu, ...).
+    devices, _ = _device_rng(device)
+    with torch.random.fork_rng(devices=devices, device_type=device.type):
+        for chunk, state in zip(chunks, states, strict=True):
+            _set_rng_state(state, device)
+            vectors = embed(chunk)
+            torch.autograd.backward(vectors, grad_tensors=grads[chunk])
     return float(loss.detach())

@@ -11,6 +11,7 @@ at inference alike) and the training instructions as its prompts.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import random
 import time
@@ -30,6 +31,8 @@ from .gradcache import contrastive_step
 from .loss import InfoNCELoss
 
 __all__ = ["TrainConfig", "TrainResult", "prepare_encoder", "train"]
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 MODEL_DIR = "model"
@@ -100,11 +103,22 @@ class TrainResult:
 
 
 def prepare_encoder(encoder: InstructorEncoder, instructions: Instructions | None = None) -> None:
-    """Leave instruction tokens out of pooling (``include_prompt: false``) and set the instructions.
+    """Make ``encoder`` ready for a refit: torch backend, instructions left out of pooling.
 
     A base model such as all-MiniLM-L6-v2 pools over the prompt (``include_prompt: true``); a refit
-    with instructions must exclude them, in training and in the saved folder alike.
+    with instructions must exclude them, in training and in the saved folder alike. An encoder
+    loaded with an ONNX backend drops its runtime (with a warning): the export holds the weights of
+    the load, and every pass after the refit must run the refit torch weights.
     """
+    previous = encoder.use_torch_backend()
+    if previous != "torch":
+        logger.warning(
+            "the encoder was loaded with backend=%r; its ONNX Runtime export holds the pre-training weights, "
+            "so it is dropped and the encoder runs torch from now on (reload the saved model with backend=%r "
+            "for the fast path)",
+            previous,
+            previous,
+        )
     if encoder.spec.include_prompt:
         encoder.spec = dataclasses.replace(encoder.spec, include_prompt=False)
     if instructions is not None:
