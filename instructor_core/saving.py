@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 
 if TYPE_CHECKING:
     from .encoder import InstructorEncoder
+    from .modules import Dense
 
 __all__ = ["save_model_folder"]
 
@@ -31,24 +32,35 @@ def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
     Pooling, Dense... and Normalize, ``sentence_bert_config.json`` with the token limit, and the
     instructions as ``config_sentence_transformers.json`` prompts.
     """
-    import torch
-    import transformers
-
     root.mkdir(parents=True, exist_ok=True)
-    spec = encoder.spec
     encoder.transformer.save_pretrained(root)
     encoder.tokenizer.save_pretrained(root)
     _write_json(
         root / "sentence_bert_config.json",
-        {"max_seq_length": encoder.max_length, "do_lower_case": spec.do_lower_case},
+        {"max_seq_length": encoder.max_length, "do_lower_case": encoder.spec.do_lower_case},
     )
+    modules = [_module(0, "", "Transformer"), _save_pooling(encoder, root)]
+    for layer in encoder.dense:
+        modules.append(_save_dense(layer, root, len(modules)))
+    if encoder.spec.normalize:
+        idx = len(modules)
+        (root / f"{idx}_Normalize").mkdir(exist_ok=True)
+        modules.append(_module(idx, f"{idx}_Normalize", "Normalize"))
+    _write_json(root / "modules.json", modules)
+    _save_sentence_transformers_config(encoder, root)
+    return root
 
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}]
-    hidden = (
-        encoder.transformer.config.hidden_size
-        if hasattr(encoder.transformer.config, "hidden_size")
-        else encoder.transformer.config.d_model
-    )
+
+def _module(idx: int, path: str, kind: str) -> dict[str, Any]:
+    """One ``modules.json`` entry."""
+    return {"idx": idx, "name": str(idx), "path": path, "type": f"sentence_transformers.models.{kind}"}
+
+
+def _save_pooling(encoder: InstructorEncoder, root: Path) -> dict[str, Any]:
+    """Write ``1_Pooling/config.json``; return its ``modules.json`` entry."""
+    spec = encoder.spec
+    config = encoder.transformer.config
+    hidden = config.hidden_size if hasattr(config, "hidden_size") else config.d_model
     pooling_config = {
         "word_embedding_dimension": hidden,
         "pooling_mode_cls_token": spec.pooling == "cls",
@@ -60,34 +72,30 @@ def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
         "include_prompt": spec.include_prompt,
     }
     _write_json(root / "1_Pooling" / "config.json", pooling_config)
-    modules.append({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"})
-    for layer in encoder.dense:
-        idx = len(modules)
-        folder = f"{idx}_Dense"
-        _write_json(
-            root / folder / "config.json",
-            {
-                "in_features": layer.linear.in_features,
-                "out_features": layer.linear.out_features,
-                "bias": layer.linear.bias is not None,
-                "activation_function": _ACTIVATION_NAMES[layer.activation_name],
-            },
-        )
-        state = {f"linear.{k}": v.detach().to("cpu").contiguous() for k, v in layer.linear.state_dict().items()}
-        save_file(state, str(root / folder / "model.safetensors"))
-        modules.append({"idx": idx, "name": str(idx), "path": folder, "type": "sentence_transformers.models.Dense"})
-    if spec.normalize:
-        idx = len(modules)
-        (root / f"{idx}_Normalize").mkdir(exist_ok=True)
-        modules.append(
-            {
-                "idx": idx,
-                "name": str(idx),
-                "path": f"{idx}_Normalize",
-                "type": "sentence_transformers.models.Normalize",
-            }
-        )
-    _write_json(root / "modules.json", modules)
+    return _module(1, "1_Pooling", "Pooling")
+
+
+def _save_dense(layer: Dense, root: Path, idx: int) -> dict[str, Any]:
+    """Write one Dense layer as ``{idx}_Dense`` (config and safetensors); return its entry."""
+    folder = f"{idx}_Dense"
+    _write_json(
+        root / folder / "config.json",
+        {
+            "in_features": layer.linear.in_features,
+            "out_features": layer.linear.out_features,
+            "bias": layer.linear.bias is not None,
+            "activation_function": _ACTIVATION_NAMES[layer.activation_name],
+        },
+    )
+    state = {f"linear.{k}": v.detach().to("cpu").contiguous() for k, v in layer.linear.state_dict().items()}
+    save_file(state, str(root / folder / "model.safetensors"))
+    return _module(idx, folder, "Dense")
+
+
+def _save_sentence_transformers_config(encoder: InstructorEncoder, root: Path) -> None:
+    """Write ``config_sentence_transformers.json``: versions, and the instructions as prompts."""
+    import torch
+    import transformers
 
     from . import __version__
 
@@ -104,4 +112,3 @@ def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
             "similarity_fn_name": "cosine",
         },
     )
-    return root
