@@ -202,101 +202,141 @@ def train(
         on_epoch_end: Called with (epoch, encoder) after each epoch; the dict it returns is kept
             in :attr:`TrainResult.epoch_metrics` (e.g. an nDCG@10 curve).
     """
+    _check_run(encoder, rows, config)
+    started = time.monotonic()
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    prepare_encoder(encoder, config.instructions)
+    per_epoch = [task_batches(rows, config.batch_size, seed=config.seed, epoch=e) for e in range(config.epochs)]
+    total = sum(len(b) for b in per_epoch)
+    optimizer = _optimizer(encoder, config)
+    run = _Run(encoder, optimizer, _schedule(optimizer, total, int(config.warmup_ratio * total)), output / CHECKPOINT)
+    run.started = started
+    if resume and run.checkpoint.is_file():
+        run.restore()
+    else:
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        random.seed(config.seed)
+    loss_fn = InfoNCELoss(config.temperature, config.symmetric)
+    bar = tqdm(total=total, initial=run.result.steps, desc="Training", unit="step", disable=not config.show_progress)
+    encoder.train()
+    try:
+        while run.epoch < config.epochs and not run.result.stopped_early:
+            _run_epoch(run, rows, per_epoch[run.epoch], config, loss_fn, bar, on_step, on_epoch_end)
+    finally:
+        bar.close()
+        encoder.eval()
+    run.result.model_path = encoder.save_pretrained(output / MODEL_DIR)
+    run.result.seconds = time.monotonic() - run.started
+    return run.result
+
+
+def _check_run(encoder: InstructorEncoder, rows: Sequence[TrainingRow], config: TrainConfig) -> None:
     if not rows:
         raise ValueError("no training rows")
     if config.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {config.epochs}")
     if config.bf16 and encoder.device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError("bf16 was asked for, but this GPU does not support bfloat16")
-    started = time.monotonic()
-    output = Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    prepare_encoder(encoder, config.instructions)
-    loss_fn = InfoNCELoss(config.temperature, config.symmetric)
-    per_epoch = [task_batches(rows, config.batch_size, seed=config.seed, epoch=e) for e in range(config.epochs)]
-    total = sum(len(b) for b in per_epoch)
-    optimizer = _optimizer(encoder, config)
-    scheduler = _schedule(optimizer, total, int(config.warmup_ratio * total))
-    result = TrainResult()
-    epoch, position = 0, 0
-    checkpoint = output / CHECKPOINT
-    if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        encoder.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng(state["rng"])
-        epoch, position = state["epoch"], state["position"]
-        result.steps, result.losses = state["steps"], list(state["losses"])
-        result.epoch_metrics = list(state["epoch_metrics"])
-    else:
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed)
-        random.seed(config.seed)
 
-    def save(next_epoch: int, next_position: int) -> None:
+
+@dataclass
+class _Run:
+    """One refit's moving parts: what a checkpoint holds, and the position it resumes from.
+
+    ``started`` is the monotonic time the training budget counts from; time spent in
+    ``on_epoch_end`` moves it forward, so that time is not counted.
+    """
+
+    encoder: InstructorEncoder
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    checkpoint: Path
+    result: TrainResult = field(default_factory=TrainResult)
+    epoch: int = 0
+    position: int = 0
+    started: float = 0.0
+
+    def restore(self) -> None:
+        """Load the checkpoint: weights, optimizer, scheduler, RNG, position and history."""
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        self.encoder.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        _restore_rng(state["rng"])
+        self.epoch, self.position = state["epoch"], state["position"]
+        self.result.steps, self.result.losses = state["steps"], list(state["losses"])
+        self.result.epoch_metrics = list(state["epoch_metrics"])
+
+    def save(self) -> None:
+        """Checkpoint the run at its current position (the next batch to take)."""
         _save_checkpoint(
-            checkpoint,
+            self.checkpoint,
             {
-                "model": encoder.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "model": self.encoder.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
                 "rng": _rng_states(),
-                "epoch": next_epoch,
-                "position": next_position,
-                "steps": result.steps,
-                "losses": result.losses,
-                "epoch_metrics": result.epoch_metrics,
+                "epoch": self.epoch,
+                "position": self.position,
+                "steps": self.result.steps,
+                "losses": self.result.losses,
+                "epoch_metrics": self.result.epoch_metrics,
             },
         )
 
-    bar = tqdm(total=total, initial=result.steps, desc="Training", unit="step", disable=not config.show_progress)
-    encoder.train()
-    try:
-        while epoch < config.epochs and not result.stopped_early:
-            batches = per_epoch[epoch]
-            while position < len(batches):
-                optimizer.zero_grad(set_to_none=True)
-                loss = contrastive_step(
-                    encoder,
-                    loss_fn,
-                    [rows[i] for i in batches[position]],
-                    chunk_size=config.chunk_size,
-                    bf16=config.bf16,
-                )
-                if config.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(encoder.parameters(), config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                position += 1
-                result.steps += 1
-                result.losses.append(loss)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}", epoch=epoch)
-                out_of_time = config.max_time_s is not None and time.monotonic() - started >= config.max_time_s
-                if position == len(batches):
-                    epoch, position = epoch + 1, 0
-                    if on_epoch_end is not None:
-                        # The callback (an evaluation, a snapshot) is not training: its time is
-                        # left out of the max_time_s budget.
-                        paused = time.monotonic()
-                        encoder.eval()
-                        result.epoch_metrics.append(dict(on_epoch_end(epoch, encoder)))
-                        encoder.train()
-                        started += time.monotonic() - paused
-                    save(epoch, position)
-                elif out_of_time or (config.checkpoint_every and result.steps % config.checkpoint_every == 0):
-                    save(epoch, position)
-                if on_step is not None:
-                    on_step(result.steps, loss)
-                if out_of_time:
-                    result.stopped_early = True
-                    break
-                if position == 0:
-                    break
-    finally:
-        bar.close()
-        encoder.eval()
-    result.model_path = encoder.save_pretrained(output / MODEL_DIR)
-    result.seconds = time.monotonic() - started
-    return result
+    def step(self, loss_fn: InfoNCELoss, batch: list[TrainingRow], config: TrainConfig) -> float:
+        """One optimizer step on ``batch``; returns its loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = contrastive_step(self.encoder, loss_fn, batch, chunk_size=config.chunk_size, bf16=config.bf16)
+        if config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.encoder.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss
+
+    def end_epoch(self, on_epoch_end: Callable[[int, InstructorEncoder], dict]) -> None:
+        """Call ``on_epoch_end`` in eval mode; its time (an evaluation, a snapshot) is not training
+        and is left out of the ``max_time_s`` budget."""
+        paused = time.monotonic()
+        self.encoder.eval()
+        self.result.epoch_metrics.append(dict(on_epoch_end(self.epoch, self.encoder)))
+        self.encoder.train()
+        self.started += time.monotonic() - paused
+
+
+def _run_epoch(
+    run: _Run,
+    rows: Sequence[TrainingRow],
+    batches: list[list[int]],
+    config: TrainConfig,
+    loss_fn: InfoNCELoss,
+    bar: tqdm,
+    on_step: Callable[[int, float], None] | None,
+    on_epoch_end: Callable[[int, InstructorEncoder], dict] | None,
+) -> None:
+    """Take the rest of the current epoch's batches, or stop once the time budget is spent."""
+    while run.position < len(batches):
+        loss = run.step(loss_fn, [rows[i] for i in batches[run.position]], config)
+        run.position += 1
+        run.result.steps += 1
+        run.result.losses.append(loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", epoch=run.epoch)
+        out_of_time = config.max_time_s is not None and time.monotonic() - run.started >= config.max_time_s
+        epoch_done = run.position == len(batches)
+        if epoch_done:
+            run.epoch, run.position = run.epoch + 1, 0
+            if on_epoch_end is not None:
+                run.end_epoch(on_epoch_end)
+            run.save()
+        elif out_of_time or (config.checkpoint_every and run.result.steps % config.checkpoint_every == 0):
+            run.save()
+        if on_step is not None:
+            on_step(run.result.steps, loss)
+        if out_of_time:
+            run.result.stopped_early = True
+            return
+        if epoch_done:
+            return
