@@ -197,7 +197,7 @@ def _one_thread(function: Callable[[list[str]], np.ndarray]) -> Callable[[list[s
     return wrapped
 
 
-def _fixed_count_batches(lengths, max_tokens: int, max_batch: int | None = None) -> list[list[int]]:
+def _fixed_count_batches(lengths, max_tokens: int, min_rows: int | None = None) -> list[list[int]]:
     """The encoder's first batching: 32 texts per pass, longest first (max_tokens = 32 * max_length)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     count = 32

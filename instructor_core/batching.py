@@ -15,18 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["DEFAULT_MAX_TOKENS", "pad_right", "padding_waste", "token_budget_batches"]
-
-#: Padded tokens per forward pass. Measured on all-MiniLM-L6-v2 on a 2-core CPU: per-token cost
-#: was flat from about 2k to 16k tokens per batch; 4096 keeps activations small (cache friendly)
-#: while amortising per-call overhead. See docs/performance.md.
-DEFAULT_MAX_TOKENS = 4096
+__all__ = ["pad_right", "padding_waste", "token_budget_batches"]
 
 
 def token_budget_batches(
     lengths: Sequence[int],
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-    max_batch: int | None = None,
+    max_tokens: int,
     min_rows: int | None = None,
     tolerance: float = 0.9,
 ) -> list[list[int]]:
@@ -34,13 +28,11 @@ def token_budget_batches(
 
     Items are taken longest first (stable for ties), so each batch's padded width is its first
     item's length. A batch closes when adding the next item would make ``rows * width`` exceed
-    ``max_tokens`` or the row count exceed ``max_batch``. An item longer than the budget gets a batch
-    of its own.
+    ``max_tokens``. An item longer than the budget gets a batch of its own.
 
     Args:
         lengths: Token count of each item.
         max_tokens: Budget of padded tokens per batch (``rows * longest``).
-        max_batch: Optional cap on rows per batch.
         min_rows: With it, a batch that already holds ``min_rows`` rows only grows while the next
             item is at least ``tolerance`` times the batch's width, so large batches of short
             texts stay nearly free of padding.
@@ -50,21 +42,18 @@ def token_budget_batches(
         Lists of indices into ``lengths``; every index appears exactly once.
 
     Raises:
-        ValueError: If ``max_tokens`` or ``max_batch`` is not a positive int.
+        ValueError: If ``max_tokens`` is not a positive int.
     """
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
-    if max_batch is not None and (not isinstance(max_batch, int) or isinstance(max_batch, bool) or max_batch < 1):
-        raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
     width = 0
     for index in order:
         if current:
-            too_many = max_batch is not None and len(current) >= max_batch
             too_ragged = min_rows is not None and len(current) >= min_rows and lengths[index] < tolerance * width
-            if too_many or too_ragged or (len(current) + 1) * width > max_tokens:
+            if too_ragged or (len(current) + 1) * width > max_tokens:
                 batches.append(current)
                 current = []
         if not current:

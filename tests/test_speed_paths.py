@@ -34,13 +34,12 @@ def mixed_pairs(n: int) -> list[tuple[str, str]]:
 def test_token_budget_batches_respect_budget_and_cover_every_item_once():
     rng = random.Random(7)
     lengths = [rng.randint(1, 300) for _ in range(500)] + [900]  # one item over the budget
-    batches = token_budget_batches(lengths, max_tokens=1024, max_batch=40)
+    batches = token_budget_batches(lengths, max_tokens=1024)
     flat = [i for batch in batches for i in batch]
     assert sorted(flat) == list(range(len(lengths)))
     for batch in batches:
         padded = len(batch) * max(lengths[i] for i in batch)
         assert padded <= 1024 or len(batch) == 1
-        assert len(batch) <= 40
     assert [len(b) for b in batches if lengths[b[0]] == 900] == [1]
     # longest first, and stable for ties
     assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
@@ -77,8 +76,6 @@ def test_min_rows_keeps_large_batches_of_short_texts_nearly_unpadded():
 def test_token_budget_rejects_bad_settings():
     with pytest.raises(ValueError, match="max_tokens"):
         token_budget_batches([3], max_tokens=0)
-    with pytest.raises(ValueError, match="max_batch"):
-        token_budget_batches([3], max_batch=0)
 
 
 def test_pad_right_pads_and_masks():

@@ -80,7 +80,6 @@ def _mine(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..instructions import Instructions
     from ..training import TrainConfig, read_rows, train
 
     rows = [row for path in args.data for row in read_rows(path)]
@@ -104,7 +103,7 @@ def _train(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         max_time_s=args.max_time_s,
         show_progress=not args.quiet,
-        instructions=instructions if isinstance(instructions, Instructions) else None,
+        instructions=instructions,
     )
     on_epoch_end = None
     if args.eval_beir is not None or args.eval_sts is not None or args.save_epochs:
