@@ -10,7 +10,7 @@ from .encoder import InstructorEncoder, TokenBatch
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
 from .loading import ModelFolderError
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source: pyproject.toml reads it (dynamic = ["version"])
 
 __all__ = [
     "INSTRUCTOR_RETRIEVAL",
