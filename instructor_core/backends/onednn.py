@@ -1,11 +1,10 @@
-"""oneDNN-packed Linear layers for float32 CPU inference (the default path's main speed-up).
+"""oneDNN-packed Linear layers for float32 CPU inference (the default path's main gain).
 
 PyTorch runs a float32 ``nn.Linear`` on the CPU through the BLAS it was built with (MKL); oneDNN,
 also inside every CPU build of torch, can pre-pack the weight once into its blocked layout and run
 the product with its own kernels, optionally with GELU fused into the same pass (the op inductor's
-CPU freezing uses). Measured on this project's 2-core AMD EPYC (Zen 4): the whole all-MiniLM-L6-v2
-forward ran about 1.2x faster, with the same float32 arithmetic (hidden states within 1e-5; see
-docs/performance.md).
+CPU freezing uses), with the same float32 arithmetic (hidden states within 1e-5). For the measured
+gain, see docs/performance.md.
 
 :class:`PackedLinear` is an ``nn.Linear`` sharing the original Parameters (same state dict, same
 training behaviour): with gradients enabled, on another device or dtype, it is a plain Linear. The

@@ -114,7 +114,7 @@ def _export(model: torch.nn.Module, target: Path) -> None:
     was_training = model.training
     model.eval()
     # Eager attention exports as MatMul/Add/Softmax with an additive mask; the SDPA decomposition
-    # exports Where/IsNaN over (batch, heads, seq, seq) and ran the int8 model 1.6x slower here.
+    # exports Where/IsNaN over (batch, heads, seq, seq), a slower int8 model (see docs/performance.md).
     previous = getattr(model.config, "_attn_implementation", None)
     switch = previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
     if switch:
@@ -137,8 +137,8 @@ def _export(model: torch.nn.Module, target: Path) -> None:
 
 
 def _export_torchscript(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, target: Path) -> None:
-    """The TorchScript exporter: its int8 model ran 1.24x faster here than the dynamo export's
-    (0.62 vs 0.78 s per 32 SciFact abstracts, same quantization, same vectors to 1e-4)."""
+    """The TorchScript exporter: its int8 model runs faster than the dynamo export's, same
+    quantization, same vectors to 1e-4 (see docs/performance.md)."""
     import warnings
 
     axes = {0: "batch", 1: "sequence"}
