@@ -35,10 +35,11 @@ docs: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy  # the packages under [tool.mypy] in pyproject.toml: instructor_core and integrations/
 
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache *.egg-info site
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .mypy_cache *.egg-info site

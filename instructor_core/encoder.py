@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -23,9 +24,14 @@ from .batching import pad_right, token_budget_batches
 from .errors import DeviceError
 from .instructions import Instructions
 from .loading import ModelSpec, read_model_folder, resolve_model_path
-from .modules import Dense, load_tokenizer, load_transformer
+from .modules import Dense, hidden_size, load_tokenizer, load_transformer
 from .pooling import pool
 from .validation import check_instruction, check_pairs, check_positive_int, check_texts
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from .backends.onnxrt import OnnxTransformer
 
 __all__ = ["InstructorEncoder", "TokenBatch"]
 
@@ -112,7 +118,7 @@ class InstructorEncoder(torch.nn.Module):
 
     # An ONNX Runtime transformer when a non-torch backend was asked for. It holds the weights of
     # the load and serves eval-mode passes only; a refit drops it (see :meth:`use_torch_backend`).
-    _runtime = None
+    _runtime: OnnxTransformer | None = None
     _backend: Backend = "torch"
     _model_root: Path | None = None  # the folder from_pretrained loaded (the fingerprint's source)
     _fingerprint: str | None = None
@@ -120,8 +126,8 @@ class InstructorEncoder(torch.nn.Module):
     def __init__(
         self,
         spec: ModelSpec,
-        transformer: torch.nn.Module,
-        tokenizer,
+        transformer: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
         dense: Sequence[Dense],
         instructions: Instructions,
         max_length: int,
@@ -255,12 +261,8 @@ class InstructorEncoder(torch.nn.Module):
     def dimension(self) -> int:
         """Length of each embedding."""
         if len(self.dense):
-            return self.dense[-1].linear.out_features
-        return int(
-            self.transformer.config.hidden_size
-            if hasattr(self.transformer.config, "hidden_size")
-            else self.transformer.config.d_model
-        )
+            return cast(Dense, self.dense[-1]).linear.out_features
+        return hidden_size(self.transformer)
 
     @property
     def backend(self) -> Backend:
@@ -455,7 +457,7 @@ class InstructorEncoder(torch.nn.Module):
         return save_model_folder(self, Path(path))
 
 
-def _model_max_length(spec: ModelSpec, transformer: torch.nn.Module, tokenizer) -> int:
+def _model_max_length(spec: ModelSpec, transformer: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> int:
     if spec.max_seq_length:
         return spec.max_seq_length
     limit = getattr(tokenizer, "model_max_length", None) or 10**9

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import StoreLockedError
 
@@ -26,7 +27,7 @@ LOCK_FILE = ".instructor.lock"
 _POLL_S = 0.05
 
 
-def _holder(handle) -> tuple[int | None, str]:
+def _holder(handle: BinaryIO) -> tuple[int | None, str]:
     """(pid, command line) of the lock's holder as written into the lock file; (None, "") if unreadable."""
     try:
         handle.seek(0)

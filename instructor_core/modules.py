@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 
 from .loading import Activation, DenseSpec, ModelFolderError
 
-__all__ = ["Dense", "load_tokenizer", "load_transformer"]
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+__all__ = ["Dense", "hidden_size", "load_tokenizer", "load_transformer"]
 
 # Encoder-decoder families whose encoder alone is the embedding model.
 _ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
@@ -50,7 +54,14 @@ class Dense(torch.nn.Module):
         return layer
 
 
-def load_transformer(path: Path, dtype: torch.dtype, trust_remote_code: bool) -> torch.nn.Module:
+def hidden_size(transformer: torch.nn.Module) -> int:
+    """Width of the transformer's hidden states (``hidden_size``, or ``d_model`` for T5)."""
+    config = transformer.config
+    size = getattr(config, "hidden_size", None)
+    return int(size if size is not None else getattr(config, "d_model", 0))
+
+
+def load_transformer(path: Path, dtype: torch.dtype, trust_remote_code: bool) -> PreTrainedModel:
     """Load the Hugging Face model in ``path``; T5-family configs load their encoder only.
 
     safetensors weights are preferred; pickle checkpoints load with ``weights_only`` (transformers'
@@ -65,7 +76,7 @@ def load_transformer(path: Path, dtype: torch.dtype, trust_remote_code: bool) ->
     return model
 
 
-def load_tokenizer(path: Path, do_lower_case: bool, trust_remote_code: bool):
+def load_tokenizer(path: Path, do_lower_case: bool, trust_remote_code: bool) -> PreTrainedTokenizerBase:
     """Load the tokenizer; ``do_lower_case`` adds a lowercase step to its normalizer (as
     sentence-transformers does), so the caller's text is never rewritten."""
     from transformers import AutoTokenizer
@@ -77,7 +88,7 @@ def load_tokenizer(path: Path, do_lower_case: bool, trust_remote_code: bool):
     return tokenizer
 
 
-def _add_lowercase(tokenizer) -> None:
+def _add_lowercase(tokenizer: PreTrainedTokenizerBase) -> None:
     if not getattr(tokenizer, "is_fast", False):
         try:
             tokenizer.do_lower_case = True
@@ -86,12 +97,13 @@ def _add_lowercase(tokenizer) -> None:
         return
     from tokenizers import normalizers
 
-    current = tokenizer.backend_tokenizer.normalizer
+    fast = cast("PreTrainedTokenizerFast", tokenizer)
+    current = fast.backend_tokenizer.normalizer
     if current is not None and "Lowercase" in repr(current):
         return
     steps = [normalizers.Lowercase()]
     if isinstance(current, normalizers.Sequence):
-        steps += list(current)
+        steps += list(current)  # type: ignore[call-overload]  # a Sequence iterates; the stub says not
     elif current is not None:
         steps.append(current)
-    tokenizer.backend_tokenizer.normalizer = normalizers.Sequence(steps)
+    fast.backend_tokenizer.normalizer = normalizers.Sequence(steps)

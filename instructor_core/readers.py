@@ -376,11 +376,14 @@ def read_corpus(
     if path.is_dir():
         return TextFolderReader(path, patterns=patterns)
     suffix = path.suffix.lower()
-    fields = {"id_field": id_field, "text_field": text_field, "metadata_fields": metadata_fields}
     if suffix in (".jsonl", ".ndjson"):
-        return read_jsonl(path, **fields, title_field=title_field)
+        return read_jsonl(
+            path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields, title_field=title_field
+        )
     if suffix in (".csv", ".tsv"):
-        return read_csv(path, **fields, title_field=title_field)
+        return read_csv(
+            path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields, title_field=title_field
+        )
     raise ValueError(f"{path}: unknown corpus type {suffix!r}; use .jsonl, .csv, .tsv or a folder of text files")
 
 

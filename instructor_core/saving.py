@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from safetensors.torch import save_file
+
+from .modules import hidden_size
 
 if TYPE_CHECKING:
     from .encoder import InstructorEncoder
@@ -20,7 +22,7 @@ _ACTIVATION_NAMES = {
 }
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
@@ -41,7 +43,7 @@ def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
     )
     modules = [_module(0, "", "Transformer"), _save_pooling(encoder, root)]
     for layer in encoder.dense:
-        modules.append(_save_dense(layer, root, len(modules)))
+        modules.append(_save_dense(cast("Dense", layer), root, len(modules)))
     if encoder.spec.normalize:
         idx = len(modules)
         (root / f"{idx}_Normalize").mkdir(exist_ok=True)
@@ -59,10 +61,8 @@ def _module(idx: int, path: str, kind: str) -> dict[str, Any]:
 def _save_pooling(encoder: InstructorEncoder, root: Path) -> dict[str, Any]:
     """Write ``1_Pooling/config.json``; return its ``modules.json`` entry."""
     spec = encoder.spec
-    config = encoder.transformer.config
-    hidden = config.hidden_size if hasattr(config, "hidden_size") else config.d_model
     pooling_config = {
-        "word_embedding_dimension": hidden,
+        "word_embedding_dimension": hidden_size(encoder.transformer),
         "pooling_mode_cls_token": spec.pooling == "cls",
         "pooling_mode_mean_tokens": spec.pooling == "mean",
         "pooling_mode_max_tokens": spec.pooling == "max",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 __all__ = ["check_instruction", "check_pairs", "check_positive_int", "check_text", "check_texts"]
 
@@ -35,19 +34,19 @@ def check_text(text: str) -> str | None:
     )
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_positive_int(value: Any, what: str) -> int:
+def check_positive_int(value: object, what: str) -> int:
     """Return ``value`` if it is an int >= 1 (not a bool), else raise a ValueError naming ``what``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{what} must be a positive int, got {value!r}")
     return value
 
 
-def check_texts(texts: Any, what: str = "texts") -> list[str]:
+def check_texts(texts: object, what: str = "texts") -> list[str]:
     """Return ``texts`` as a list of str, or raise naming the first bad item.
 
     Raises:
@@ -66,7 +65,7 @@ def check_texts(texts: Any, what: str = "texts") -> list[str]:
     return items
 
 
-def check_instruction(instruction: Any, what: str = "instruction") -> str:
+def check_instruction(instruction: object, what: str = "instruction") -> str:
     """Return ``instruction`` if it is a str, else raise a TypeError saying what was given."""
     if not isinstance(instruction, str):
         raise TypeError(
@@ -75,7 +74,7 @@ def check_instruction(instruction: Any, what: str = "instruction") -> str:
     return instruction
 
 
-def check_pairs(pairs: Any, what: str = "pairs") -> list[tuple[str, str]]:
+def check_pairs(pairs: object, what: str = "pairs") -> list[tuple[str, str]]:
     """Return ``pairs`` as a list of (instruction, text) tuples, or raise naming the bad item."""
     if isinstance(pairs, (str, bytes)) or pairs is None or not isinstance(pairs, Iterable):
         raise TypeError(f"{what} must be a list of (instruction, text) pairs, got {type(pairs).__name__}")

@@ -110,7 +110,8 @@ def pack_linears(model: torch.nn.Module) -> int:
                 gelu = fuse_gelu and name == "dense"
                 setattr(module, name, PackedLinear(child, gelu=gelu))
                 count += 1
-        if fuse_gelu and isinstance(getattr(module, "dense", None), PackedLinear) and module.dense.gelu:
+        dense = getattr(module, "dense", None)
+        if fuse_gelu and isinstance(dense, PackedLinear) and dense.gelu:
             module.intermediate_act_fn = torch.nn.Identity()
     return count
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -50,7 +51,7 @@ class OnnxCacheWarning(UserWarning):
 _EXTRA_HINT = 'the ONNX backends need onnx, onnxscript and onnxruntime: pip install "instructor[onnx]"'
 
 
-def _require_onnx():
+def _require_onnx() -> ModuleType:
     try:
         import onnx  # noqa: F401
         import onnxruntime
@@ -116,9 +117,9 @@ def _export(model: torch.nn.Module, target: Path) -> None:
     # Eager attention exports as MatMul/Add/Softmax with an additive mask; the SDPA decomposition
     # exports Where/IsNaN over (batch, heads, seq, seq), a slower int8 model (see docs/performance.md).
     previous = getattr(model.config, "_attn_implementation", None)
-    switch = previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
-    if switch:
-        model.set_attn_implementation("eager")
+    set_attention = None if previous in (None, "eager") else getattr(model, "set_attn_implementation", None)
+    if set_attention is not None:
+        set_attention("eager")
     ids = torch.full((2, 16), 5, dtype=torch.long)
     mask = torch.ones((2, 16), dtype=torch.long)
     mask[1, 9:] = 0  # trace the general, padded case
@@ -131,8 +132,8 @@ def _export(model: torch.nn.Module, target: Path) -> None:
                     stale.unlink()
                 _export_dynamo(model, ids, mask, target / "model.onnx")
     finally:
-        if switch:
-            model.set_attn_implementation(previous)
+        if set_attention is not None:
+            set_attention(previous)
         model.train(was_training)
 
 
@@ -169,6 +170,8 @@ def _export_dynamo(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor
         dynamo=True,
         verbose=False,
     )
+    if program is None:
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
     program.save(str(target), external_data=True)
 
 
@@ -327,7 +330,7 @@ def _ensure(root: Path, folder: Path, name: str, build: Callable[[Path], None]) 
 
 
 def _open_checked(
-    cls, root: Path, folder: Path, ensured: tuple[Path, bool], build: Callable[[Path], None]
+    cls: type[OnnxTransformer], root: Path, folder: Path, ensured: tuple[Path, bool], build: Callable[[Path], None]
 ) -> OnnxTransformer:
     """Open an inference session on the model file; one that ONNX Runtime cannot open is rebuilt
     once (unless it was just built: then the error is final)."""

@@ -83,7 +83,7 @@ class TrainingRow:
         }
 
 
-def _pair_problem(value: Any, what: str) -> str | None:
+def _pair_problem(value: object, what: str) -> str | None:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         return f"{what} must be an [instruction, text] pair, got {_short(value)}"
     instruction, text = value
@@ -112,12 +112,12 @@ def _row_problem(row: TrainingRow) -> str | None:
     return None
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _row_from_object(obj: Any) -> TrainingRow:
+def _row_from_object(obj: object) -> TrainingRow:
     if not isinstance(obj, dict):
         raise DataError(f"expected a JSON object, got {type(obj).__name__}")
     for key in ("query", "pos"):

@@ -31,7 +31,7 @@ from .loss import InfoNCELoss
 __all__ = ["contrastive_step"]
 
 
-def _autocast(device: torch.device, bf16: bool):
+def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
     if not bf16:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -122,6 +122,8 @@ def contrastive_step(
     loss = split_loss(cached)
     loss.backward()
     grads = cached.grad
+    if grads is None:  # the loss does not depend on the embeddings: nothing to replay
+        raise RuntimeError("the loss has no gradient with respect to the embeddings")
     # The replay leaves the RNG where the first pass did (as after a step without caching), on the
     # CPU and on the encoder's own device, whatever its type (cuda, mps, xpu, ...).
     devices, _ = _device_rng(device)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -126,7 +127,8 @@ def prepare_encoder(encoder: InstructorEncoder, instructions: Instructions | Non
 
 
 def _optimizer(encoder: InstructorEncoder, config: TrainConfig) -> torch.optim.AdamW:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in encoder.named_parameters():
         if not param.requires_grad:
             continue
@@ -151,7 +153,7 @@ def _rng_states() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "numpy": _numpy_state_to_tensors(np.random.get_state()),
+        "numpy": _numpy_state_to_tensors(cast(tuple, np.random.get_state(legacy=True))),
         "python": random.getstate(),
     }
 
