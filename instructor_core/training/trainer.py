@@ -191,6 +191,7 @@ def train(
     resume: bool = False,
     on_step: Callable[[int, float], None] | None = None,
     on_epoch_end: Callable[[int, InstructorEncoder], dict] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> TrainResult:
     """Refit ``encoder`` on ``rows`` in place and save it to ``config.output_dir / "model"``.
 
@@ -203,9 +204,11 @@ def train(
             of that step); an exception raised there stops the run, like a kill.
         on_epoch_end: Called with (epoch, encoder) after each epoch; the dict it returns is kept
             in :attr:`TrainResult.epoch_metrics` (e.g. an nDCG@10 curve).
+        clock: Seconds from a monotonic clock, for ``max_time_s`` and :attr:`TrainResult.seconds`
+            (tests pass a fake one).
     """
     _check_run(encoder, rows, config)
-    started = time.monotonic()
+    started = clock()
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     prepare_encoder(encoder, config.instructions)
@@ -213,7 +216,7 @@ def train(
     total = sum(len(b) for b in per_epoch)
     optimizer = _optimizer(encoder, config)
     run = _Run(encoder, optimizer, _schedule(optimizer, total, int(config.warmup_ratio * total)), output / CHECKPOINT)
-    run.started = started
+    run.started, run.clock = started, clock
     if resume and run.checkpoint.is_file():
         run.restore()
     else:
@@ -230,7 +233,7 @@ def train(
         bar.close()
         encoder.eval()
     run.result.model_path = encoder.save_pretrained(output / MODEL_DIR)
-    run.result.seconds = time.monotonic() - run.started
+    run.result.seconds = run.clock() - run.started
     return run.result
 
 
@@ -247,7 +250,7 @@ def _check_run(encoder: InstructorEncoder, rows: Sequence[TrainingRow], config: 
 class _Run:
     """One refit's moving parts: what a checkpoint holds, and the position it resumes from.
 
-    ``started`` is the monotonic time the training budget counts from; time spent in
+    ``started`` is the ``clock`` reading the training budget counts from; time spent in
     ``on_epoch_end`` moves it forward, so that time is not counted.
     """
 
@@ -259,6 +262,7 @@ class _Run:
     epoch: int = 0
     position: int = 0
     started: float = 0.0
+    clock: Callable[[], float] = time.monotonic
 
     def restore(self) -> None:
         """Load the checkpoint: weights, optimizer, scheduler, RNG, position and history."""
@@ -301,11 +305,11 @@ class _Run:
     def end_epoch(self, on_epoch_end: Callable[[int, InstructorEncoder], dict]) -> None:
         """Call ``on_epoch_end`` in eval mode; its time (an evaluation, a snapshot) is not training
         and is left out of the ``max_time_s`` budget."""
-        paused = time.monotonic()
+        paused = self.clock()
         self.encoder.eval()
         self.result.epoch_metrics.append(dict(on_epoch_end(self.epoch, self.encoder)))
         self.encoder.train()
-        self.started += time.monotonic() - paused
+        self.started += self.clock() - paused
 
 
 def _run_epoch(
@@ -326,7 +330,7 @@ def _run_epoch(
         run.result.losses.append(loss)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", epoch=run.epoch)
-        out_of_time = config.max_time_s is not None and time.monotonic() - run.started >= config.max_time_s
+        out_of_time = config.max_time_s is not None and run.clock() - run.started >= config.max_time_s
         epoch_done = run.position == len(batches)
         if epoch_done:
             run.epoch, run.position = run.epoch + 1, 0
