@@ -276,9 +276,10 @@ async def apipelined(
                     await write(current[0], await current[1])
                 raise
             future = asyncio.ensure_future(asyncio.to_thread(prepare, chunk))
-            current, pending = pending, (chunk, future)
-            if current is not None:
-                await write(current[0], await current[1])
+            previous: tuple[T, asyncio.Future[P]] | None = pending
+            pending = (chunk, future)
+            if previous is not None:
+                await write(previous[0], await previous[1])
         if pending is not None:
             current, pending = pending, None
             await write(current[0], await current[1])
@@ -440,7 +441,7 @@ def run_ingest(
         tqdm(total=total, desc=desc, unit="doc", disable=not show_progress) as bar,
     ):
 
-        def write(batch: _Batch, vectors: Any) -> None:
+        def write(batch: _Batch, vectors: object) -> None:
             records = batch.records
             try:
                 _, retries = call_with_retry(
@@ -475,7 +476,7 @@ async def arun_ingest(
     retry = retry or RetryPolicy()
     counts = _Counts()
 
-    async def write(batch: _Batch, vectors: Any) -> None:
+    async def write(batch: _Batch, vectors: object) -> None:
         records = batch.records
         try:
             _, retries = await acall_with_retry(

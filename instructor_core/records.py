@@ -55,7 +55,7 @@ class RecordError(ValueError):
         record_id: The record's id where it has one, else None.
     """
 
-    def __init__(self, message: str, *, index: int | None = None, record_id: Any = None) -> None:
+    def __init__(self, message: str, *, index: int | None = None, record_id: object = None) -> None:
         where = []
         if index is not None:
             where.append(f"record {index}")
@@ -120,7 +120,7 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _metadata_problem(key: Any, value: Any, rules: RecordRules) -> str | None:
+def _metadata_problem(key: object, value: object, rules: RecordRules) -> str | None:
     """Why ``key: value`` cannot go into a store with ``rules``, or None."""
     if not isinstance(key, str):
         return f"metadata key {key!r} must be a str"
@@ -146,7 +146,7 @@ def _metadata_problem(key: Any, value: Any, rules: RecordRules) -> str | None:
     return None
 
 
-def _check_metadata(metadata: Any, rules: RecordRules, index: int, rid: str) -> dict:
+def _check_metadata(metadata: object, rules: RecordRules, index: int, rid: str) -> dict:
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -161,7 +161,7 @@ def _check_metadata(metadata: Any, rules: RecordRules, index: int, rid: str) -> 
     return out
 
 
-def _unpack(item: Any, index: int) -> tuple[Any, Any, Any]:
+def _unpack(item: object, index: int) -> tuple[object, object, object]:
     """(id, text, metadata) of one input item, or a RecordError naming it."""
     if isinstance(item, Record):
         return item.id, item.text, item.metadata
@@ -244,7 +244,7 @@ _READERS = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _READERS:
         from . import readers
 
