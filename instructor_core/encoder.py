@@ -162,6 +162,8 @@ class InstructorEncoder(torch.nn.Module):
         revision: str | None = None,
         backend: Backend = "torch",
         backend_cache_dir: str | os.PathLike[str] | None = None,
+        instructor: bool | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> InstructorEncoder:
         """Load an encoder from a local folder or a Hugging Face hub id.
 
@@ -187,6 +189,14 @@ class InstructorEncoder(torch.nn.Module):
                 (``training.prepare_encoder``) drops the runtime for good.
             backend_cache_dir: Where ONNX exports are cached; None uses ``$INSTRUCTOR_CACHE`` or
                 ``~/.cache/instructor``. Never the model folder.
+            instructor: Whether the model is an INSTRUCTOR checkpoint (instruction tokens left
+                out of pooling, the paper's retrieval instructions as defaults). None (default)
+                detects it: by hub id, by a Hugging Face cache path
+                (``.../models--hkunlp--instructor-large/snapshots/<rev>``), by the folder's config
+                ``_name_or_path`` or model card; a folder shaped like one (T5 encoder, Dense layer,
+                no prompts) that says nothing warns once, naming this option. True or False states
+                it; True also overrides a pooling config that says ``include_prompt: true``.
+            cache_dir: Where hub downloads are cached; None uses the Hugging Face default.
         """
         if instructions is not None and not isinstance(instructions, Instructions):
             raise TypeError(
@@ -201,8 +211,8 @@ class InstructorEncoder(torch.nn.Module):
                 raise ValueError(f"backend {backend!r} runs on the CPU; got device {device!r}")
             device = "cpu"
         target = _pick_device(device)  # before any weights are read: a bad device fails at once
-        root = resolve_model_path(name_or_path, revision=revision)
-        spec = read_model_folder(root, hub_id=str(name_or_path))
+        root = resolve_model_path(name_or_path, revision=revision, cache_dir=cache_dir)
+        spec = read_model_folder(root, hub_id=os.fspath(name_or_path), instructor=instructor)
         torch_dtype = _pick_dtype(dtype)
         transformer = load_transformer(spec.transformer_path, torch_dtype, trust_remote_code)
         tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, trust_remote_code)

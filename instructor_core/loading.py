@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .detect import INSTRUCTOR_HUB_IDS, instructor_evidence, looks_like_instructor, warn_if_ambiguous
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
 
 __all__ = [
@@ -27,8 +28,6 @@ __all__ = [
 
 PoolingMode = Literal["mean", "cls", "max", "lasttoken"]
 Activation = Literal["identity", "tanh"]
-
-INSTRUCTOR_HUB_IDS = ("hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl")
 
 _ACTIVATIONS: dict[str, Activation] = {
     "torch.nn.modules.linear.Identity": "identity",
@@ -80,12 +79,20 @@ class ModelSpec:
     is_instructor: bool = False
 
 
-def resolve_model_path(name_or_path: str | os.PathLike[str], revision: str | None = None) -> Path:
+def resolve_model_path(
+    name_or_path: str | os.PathLike[str],
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
     """Return a local folder for a model: the path itself, or a hub snapshot.
 
     Args:
         name_or_path: A local folder, or a Hugging Face hub id such as "hkunlp/instructor-large".
         revision: Hub revision (branch, tag or commit); ignored for local folders.
+        cache_dir: Where hub downloads are cached (the Hugging Face cache layout); None uses the
+            Hugging Face default. A folder ``cache_dir/owner_name`` (the layout of
+            sentence-transformers < 2.3 and InstructorEmbedding, e.g. ``hkunlp_instructor-large``)
+            is used as it is when no revision is asked for.
 
     Raises:
         ModelFolderError: If the path is neither a folder nor a hub id that can be fetched.
@@ -100,10 +107,14 @@ def resolve_model_path(name_or_path: str | os.PathLike[str], revision: str | Non
     name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/", "~")):
         raise ModelFolderError(f"{name!r} is not a local folder, and not a hub id of the form 'owner/name'")
+    if cache_dir is not None and revision is None:
+        legacy = Path(cache_dir).expanduser() / name.replace("/", "_")
+        if (legacy / "modules.json").is_file() or (legacy / "config.json").is_file():
+            return legacy
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(name, revision=revision))
+        return Path(snapshot_download(name, revision=revision, cache_dir=cache_dir))
     except Exception as exc:  # the hub client raises many types; keep the cause attached
         raise ModelFolderError(
             f"could not fetch {name!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
@@ -196,37 +207,41 @@ def _folder_instructions(root: Path) -> Instructions | None:
     return Instructions(query=query or "", document=document or "")
 
 
-def read_model_folder(root: Path, *, hub_id: str | None = None) -> ModelSpec:
-    """Describe the pipeline stored in ``root``.
+@dataclass(frozen=True)
+class _Pipeline:
+    """The modules listed in modules.json, read."""
 
-    Understands sentence-transformers folders (``modules.json``), INSTRUCTOR checkpoints
-    (``InstructorEmbedding`` module types or an ``hkunlp/instructor-*`` hub id) and plain Hugging
-    Face encoder folders (``config.json``; mean pooling, no instructions).
+    transformer_path: Path
+    pooling: PoolingMode
+    include_prompt: bool | None
+    dense: tuple[DenseSpec, ...]
+    normalize: bool
+    module_types: tuple[str, ...]
 
-    Raises:
-        ModelFolderError: If the folder holds none of these, naming what it does hold.
-    """
-    modules_path = root / "modules.json"
-    if not modules_path.is_file():
-        if (root / "config.json").is_file():
-            return ModelSpec(transformer_path=root, pooling="mean")
-        found = sorted(p.name for p in root.iterdir())[:20] if root.is_dir() else []
-        raise ModelFolderError(
-            f"{root} holds neither modules.json (a sentence-transformers folder) nor config.json "
-            f"(a Hugging Face model); found: {found or 'nothing'}"
-        )
+
+def _plain_folder_spec(root: Path) -> ModelSpec:
+    """A folder without modules.json: a plain Hugging Face encoder (mean pooling, no instructions)."""
+    if (root / "config.json").is_file():
+        return ModelSpec(transformer_path=root, pooling="mean")
+    found = sorted(p.name for p in root.iterdir())[:20] if root.is_dir() else []
+    raise ModelFolderError(
+        f"{root} holds neither modules.json (a sentence-transformers folder) nor config.json "
+        f"(a Hugging Face model); found: {found or 'nothing'}"
+    )
+
+
+def _read_modules(modules_path: Path) -> list[dict[str, Any]]:
     with modules_path.open(encoding="utf-8") as fh:
         modules = json.load(fh)
     if not isinstance(modules, list) or not modules:
         raise ModelFolderError(f"{modules_path} should be a non-empty list of modules")
+    return modules
 
-    is_instructor = hub_id in INSTRUCTOR_HUB_IDS or any(
-        "InstructorEmbedding" in str(m.get("type", "")) for m in modules
-    )
+
+def _read_pipeline(root: Path, modules_path: Path, modules: list[dict[str, Any]]) -> _Pipeline:
+    """Read each module's folder, in order; exactly one Transformer and at least one Pooling."""
     transformer_path: Path | None = None
-    pooling: PoolingMode = "mean"
-    include_prompt: bool | None = None
-    have_pooling = False
+    pooling: tuple[PoolingMode, bool | None] | None = None
     dense: list[DenseSpec] = []
     normalize = False
     for position, module in enumerate(modules):
@@ -237,8 +252,7 @@ def read_model_folder(root: Path, *, hub_id: str | None = None) -> ModelSpec:
                 raise ModelFolderError(f"{modules_path}: more than one Transformer module")
             transformer_path = folder
         elif kind == "pooling":
-            pooling, include_prompt = _read_pooling(_read_json(folder / "config.json"), folder)
-            have_pooling = True
+            pooling = _read_pooling(_read_json(folder / "config.json"), folder)
         elif kind == "dense":
             dense.append(_read_dense(folder))
         elif kind == "normalize":
@@ -250,32 +264,109 @@ def read_model_folder(root: Path, *, hub_id: str | None = None) -> ModelSpec:
             )
     if transformer_path is None:
         raise ModelFolderError(f"{modules_path} names no Transformer module")
-    if not have_pooling:
+    if pooling is None:
         raise ModelFolderError(f"{modules_path} names no Pooling module")
+    return _Pipeline(
+        transformer_path=transformer_path,
+        pooling=pooling[0],
+        include_prompt=pooling[1],
+        dense=tuple(dense),
+        normalize=normalize,
+        module_types=tuple(str(m.get("type", "")) for m in modules),
+    )
 
-    max_seq_length = None
-    do_lower_case = False
+
+def _read_tokenizer_settings(transformer_path: Path) -> tuple[int | None, bool]:
+    """``max_seq_length`` and ``do_lower_case`` from sentence-transformers' module config."""
     for name in ("sentence_bert_config.json", "sentence_xlnet_config.json"):
         config_path = transformer_path / name
         if config_path.is_file():
             st_config = _read_json(config_path)
             max_seq_length = st_config.get("max_seq_length")
-            do_lower_case = bool(st_config.get("do_lower_case", False))
-            break
+            return (int(max_seq_length) if max_seq_length else None), bool(st_config.get("do_lower_case", False))
+    return None, False
 
-    if include_prompt is None:
+
+def _decide_instructor(
+    root: Path,
+    pipeline: _Pipeline,
+    folder_instructions: Instructions | None,
+    *,
+    hub_id: str | None,
+    instructor: bool | None,
+) -> bool:
+    """Whether to treat the folder as an INSTRUCTOR checkpoint: the caller's word, else the evidence.
+
+    Warns (once per folder) where the folder has INSTRUCTOR's shape, its pooling config is silent
+    and nothing marks it either way.
+    """
+    if instructor is not None:
+        if not isinstance(instructor, bool):
+            raise TypeError(f"instructor must be True, False or None, got {instructor!r}")
+        return instructor
+    shaped = pipeline.include_prompt is None and looks_like_instructor(
+        pipeline.transformer_path, len(pipeline.dense), folder_instructions is not None
+    )
+    evidence = instructor_evidence(
+        root,
+        pipeline.transformer_path,
+        hub_id=hub_id,
+        module_types=pipeline.module_types,
+        shaped_like_instructor=shaped,
+    )
+    if evidence is None and shaped:
+        warn_if_ambiguous(root)
+    return evidence is not None
+
+
+def read_model_folder(root: Path, *, hub_id: str | None = None, instructor: bool | None = None) -> ModelSpec:
+    """Describe the pipeline stored in ``root``.
+
+    Understands sentence-transformers folders (``modules.json``), INSTRUCTOR checkpoints and plain
+    Hugging Face encoder folders (``config.json``; mean pooling, no instructions).
+
+    An INSTRUCTOR checkpoint leaves the instruction's tokens out of pooling (unless its pooling
+    config says ``include_prompt: true``) and defaults to the paper's retrieval instructions. It is
+    recognised by ``InstructorEmbedding`` module types, an ``hkunlp/instructor-*`` hub id, a path
+    such as ``.../models--hkunlp--instructor-large/snapshots/<rev>``, its config's
+    ``_name_or_path`` or its model card (see :mod:`instructor_core.detect`).
+
+    Args:
+        root: The model folder.
+        hub_id: The name the model was loaded by (a hub id or the path as given).
+        instructor: True or False states whether the folder is an INSTRUCTOR checkpoint, and
+            overrides detection; True also leaves the instruction out of pooling whatever the
+            pooling config says. None (default) detects it, and warns once per folder where the
+            folder looks like one but nothing says.
+
+    Raises:
+        ModelFolderError: If the folder holds none of these, naming what it does hold.
+    """
+    modules_path = root / "modules.json"
+    if not modules_path.is_file():
+        if instructor:
+            raise ModelFolderError(
+                f"{root} has no modules.json; instructor=True needs an INSTRUCTOR checkpoint folder "
+                "(Transformer, Pooling, Dense and Normalize modules)"
+            )
+        return _plain_folder_spec(root)
+    pipeline = _read_pipeline(root, modules_path, _read_modules(modules_path))
+    max_seq_length, do_lower_case = _read_tokenizer_settings(pipeline.transformer_path)
+    folder_instructions = _folder_instructions(root)
+    is_instructor = _decide_instructor(root, pipeline, folder_instructions, hub_id=hub_id, instructor=instructor)
+    include_prompt = pipeline.include_prompt
+    if include_prompt is None or instructor:
         include_prompt = not is_instructor
-    instructions = _folder_instructions(root)
-    if instructions is None:
-        instructions = INSTRUCTOR_RETRIEVAL if is_instructor else NO_INSTRUCTIONS
+    if folder_instructions is None:
+        folder_instructions = INSTRUCTOR_RETRIEVAL if is_instructor else NO_INSTRUCTIONS
     return ModelSpec(
-        transformer_path=transformer_path,
-        pooling=pooling,
+        transformer_path=pipeline.transformer_path,
+        pooling=pipeline.pooling,
         include_prompt=include_prompt,
-        dense=tuple(dense),
-        normalize=normalize,
-        max_seq_length=int(max_seq_length) if max_seq_length else None,
+        dense=pipeline.dense,
+        normalize=pipeline.normalize,
+        max_seq_length=max_seq_length,
         do_lower_case=do_lower_case,
-        instructions=instructions,
+        instructions=folder_instructions,
         is_instructor=is_instructor,
     )

@@ -50,8 +50,8 @@ def tiny_t5_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_instructor_path(tmp_path_factory) -> Path:
-    """Random T5 encoder with the published checkpoints' InstructorEmbedding module types."""
-    return tiny_models.build_t5_instructor(tmp_path_factory.mktemp("tiny_instructor"), st_types=False)
+    """Random T5 encoder whose modules.json names InstructorEmbedding module types."""
+    return tiny_models.build_t5_instructor(tmp_path_factory.mktemp("tiny_instructor"), layout="instructor_embedding")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import torch
 from safetensors.torch import save_file
@@ -61,12 +62,35 @@ def build_t5_tokenizer(folder: Path):
     return fast
 
 
-def build_t5_instructor(folder: Path, *, st_types: bool = True, max_seq_length: int = 64, seed: int = 0) -> Path:
-    """A random T5 encoder saved in the INSTRUCTOR checkpoint layout.
+def build_t5_instructor(
+    folder: Path,
+    *,
+    layout: Literal["st", "instructor_embedding", "hub"] = "st",
+    max_seq_length: int = 64,
+    seed: int = 0,
+    name_or_path: str | None = None,
+    readme: str | None = None,
+) -> Path:
+    """A random T5 encoder saved in an INSTRUCTOR checkpoint layout.
 
-    T5 encoder + Pooling(mean, include_prompt false) + Dense(d_model -> 24, no bias, Identity) +
-    Normalize. With ``st_types=False`` the modules.json names the ``InstructorEmbedding`` classes
-    as the published hkunlp checkpoints do (and the pooling config has no include_prompt key).
+    T5 encoder + Pooling(mean) + Dense(d_model -> 24, no bias, Identity) + Normalize, no prompts.
+
+    Layouts:
+        "st": sentence-transformers module types, ``include_prompt: false`` in the pooling config,
+            Dense weights as safetensors (what sentence-transformers >= 3 saves for INSTRUCTOR).
+        "instructor_embedding": modules.json names ``InstructorEmbedding`` classes (as some
+            community copies do); the pooling config has no include_prompt key.
+        "hub": exactly the hub's ``hkunlp/instructor-*`` layout: sentence-transformers module
+            types, no include_prompt key, Dense weights as a ``pytorch_model.bin`` pickle, no
+            prompts. Nothing in the module files says it is an INSTRUCTOR checkpoint.
+
+    Args:
+        folder: Where to write it.
+        layout: One of the layouts above.
+        max_seq_length: ``sentence_bert_config.json``'s token limit.
+        seed: Torch seed for the random weights.
+        name_or_path: Written as config.json's ``_name_or_path`` (e.g. "hkunlp/instructor-large").
+        readme: Written as README.md (the model card), if given.
     """
     from transformers import T5Config, T5EncoderModel
 
@@ -88,8 +112,15 @@ def build_t5_instructor(folder: Path, *, st_types: bool = True, max_seq_length: 
         use_cache=False,
     )
     T5EncoderModel(config).save_pretrained(folder)
+    if name_or_path is not None:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        _write_json(folder / "config.json", {"_name_or_path": name_or_path, **saved})
+    if readme is not None:
+        (folder / "README.md").write_text(readme, encoding="utf-8")
     transformer_type = (
-        "sentence_transformers.models.Transformer" if st_types else "InstructorEmbedding.INSTRUCTOR_Transformer"
+        "InstructorEmbedding.INSTRUCTOR_Transformer"
+        if layout == "instructor_embedding"
+        else "sentence_transformers.models.Transformer"
     )
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": transformer_type},
@@ -105,7 +136,7 @@ def build_t5_instructor(folder: Path, *, st_types: bool = True, max_seq_length: 
         "pooling_mode_max_tokens": False,
         "pooling_mode_mean_sqrt_len_tokens": False,
     }
-    if st_types:
+    if layout == "st":
         pooling["include_prompt"] = False
     _write_json(folder / "1_Pooling" / "config.json", pooling)
     _write_json(
@@ -118,7 +149,7 @@ def build_t5_instructor(folder: Path, *, st_types: bool = True, max_seq_length: 
         },
     )
     weight = torch.randn(24, 32) / 32**0.5
-    if st_types:
+    if layout == "st":
         save_file({"linear.weight": weight}, str(folder / "2_Dense" / "model.safetensors"))
     else:  # the published checkpoints ship a pickle; it must load with weights_only
         torch.save({"linear.weight": weight}, folder / "2_Dense" / "pytorch_model.bin")
