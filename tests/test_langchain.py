@@ -86,7 +86,7 @@ def test_bad_input_raises_the_core_type_error(bert_embeddings):
 
 def test_rejects_unknown_fields_and_bad_settings(tiny_bert_encoder, tiny_bert_path):
     with pytest.raises(ValidationError, match="extra_forbidden|Extra inputs"):
-        InstructorEmbeddings(encoder=tiny_bert_encoder, model_kwargs={"device": "cpu"})
+        InstructorEmbeddings(encoder=tiny_bert_encoder, model_path="x")
     with pytest.raises(ValidationError, match="batch_size"):
         InstructorEmbeddings(encoder=tiny_bert_encoder, batch_size=0)
     with pytest.raises(ValidationError, match="query_instruction"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core import Instructions, InstructorEncoder
+from instructor_core.backends import Backend
 from instructor_core.validation import check_instruction, check_texts
 
 __all__ = ["InstructorEmbeddingFunction", "clear_encoder_cache"]
@@ -27,29 +29,54 @@ __all__ = ["InstructorEmbeddingFunction", "clear_encoder_cache"]
 NAME = "instructor_chroma"
 
 _CACHE_SIZE = 4
-_cache: OrderedDict[tuple[str, int | None], Any] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class _Loading:
+    """How a model is loaded: the key of the encoder cache, beside the model name."""
+
+    max_length: int | None = None
+    backend: Backend = "torch"
+    dtype: str | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    instructor: bool | None = None
+    cache_folder: str | None = None
+
+
+_cache: OrderedDict[tuple[str, _Loading], Any] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _encoder_for(model: str, max_length: int | None, device: str | None) -> Any:
-    """A loaded encoder for ``(model, max_length)``; chroma rebuilds the function from its config on
+def _encoder_for(model: str, loading: _Loading, device: str | None) -> Any:
+    """A loaded encoder for ``(model, loading)``; chroma rebuilds the function from its config on
     every query, so loaded models are kept (the last few) instead of being read again each time."""
-    key = (model, max_length)
+    key = (model, loading)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    encoder = InstructorEncoder.from_pretrained(model, device=device, max_length=max_length)
-    _remember(model, encoder.max_length, encoder)
-    if max_length is None:
-        _remember(model, None, encoder)
+    encoder = InstructorEncoder.from_pretrained(
+        model,
+        device=device,
+        max_length=loading.max_length,
+        dtype=loading.dtype,
+        trust_remote_code=loading.trust_remote_code,
+        revision=loading.revision,
+        backend=loading.backend,
+        instructor=loading.instructor,
+        cache_dir=loading.cache_folder,
+    )
+    _remember(model, replace(loading, max_length=encoder.max_length), encoder)
+    if loading.max_length is None:
+        _remember(model, loading, encoder)
     return encoder
 
 
-def _remember(model: str, max_length: int | None, encoder: Any) -> None:
+def _remember(model: str, loading: _Loading, encoder: Any) -> None:
     with _lock:
-        _cache[(model, max_length)] = encoder
-        _cache.move_to_end((model, max_length))
+        _cache[(model, loading)] = encoder
+        _cache.move_to_end((model, loading))
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
 
@@ -60,56 +87,123 @@ def clear_encoder_cache() -> None:
         _cache.clear()
 
 
+def _pick_instructions(
+    defaults: Instructions, instruction: str | None, query_instruction: str | None, document_instruction: str | None
+) -> Instructions:
+    """The instructions in effect: ``instruction`` on both sides (Chroma's built-in function), else
+    each side's own, else the model's defaults."""
+    if instruction is not None:
+        if query_instruction is not None or document_instruction is not None:
+            raise ValueError(
+                "pass instruction (one for queries and documents, as chroma's built-in function) or "
+                "query_instruction/document_instruction, not both"
+            )
+        query_instruction = document_instruction = check_instruction(instruction, "instruction")
+    return Instructions(
+        query=defaults.query if query_instruction is None else check_instruction(query_instruction),
+        document=defaults.document
+        if document_instruction is None
+        else check_instruction(document_instruction, "document_instruction"),
+    )
+
+
 @register_embedding_function
 class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
     """Chroma embedding function: documents with the document instruction, queries with the query one.
 
+    A drop-in for chroma's built-in ``InstructorEmbeddingFunction(model_name, device,
+    instruction)``: those calls work unchanged, by keyword or by position. Chroma's ``instruction``
+    is one instruction for documents and queries alike; here it sets both sides to it (the same
+    vectors). Left out, the two sides take the model's own query and document instructions (the
+    paper's retrieval pair for INSTRUCTOR checkpoints), where chroma's function used none; pass
+    ``instruction=""`` to reproduce vectors it made without one. See docs/migrating.md.
+
     Args:
         model: Hub id or local folder of the model; stored in the collection config, so a local
             folder must exist at the same path wherever the collection is queried.
+        device: "cpu", "cuda", ...; None picks the best available. Not stored in the config.
+        instruction: One instruction for queries and documents both (chroma's name); None uses
+            ``query_instruction`` and ``document_instruction``.
+        model_name: Chroma's name for ``model``; pass one of the two.
         query_instruction: Prepended to queries; None takes the model's default.
         document_instruction: Prepended to documents; None takes the model's default.
         normalize: L2-normalize the vectors (cosine space).
         max_length: Token limit; None takes the model's own.
-        device: "cpu", "cuda", ...; None picks the best available. Not stored in the config.
         batch_size: Texts per forward pass. Not stored in the config.
         encoder: An already-loaded encoder for ``model`` to use instead of loading it again.
+        backend: "torch" (default), "onnx" or "onnx-int8". Not stored in the config.
+        dtype: "float32" (default), "bfloat16" or "float16". Not stored in the config.
+        revision: Hub revision of ``model``. Not stored in the config.
+        trust_remote_code: Allow model code from the folder; off unless you pass True.
+        instructor: Whether ``model`` is an INSTRUCTOR checkpoint; None detects it.
+        cache_folder: Where hub downloads are cached; None uses the Hugging Face default.
     """
 
     def __init__(
         self,
-        model: str | os.PathLike[str],
+        model: str | os.PathLike[str] | None = None,
+        device: str | None = None,
+        instruction: str | None = None,
         *,
+        model_name: str | os.PathLike[str] | None = None,
         query_instruction: str | None = None,
         document_instruction: str | None = None,
         normalize: bool = True,
         max_length: int | None = None,
-        device: str | None = None,
         batch_size: int = 32,
         encoder: Any = None,
+        backend: Backend = "torch",
+        dtype: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        instructor: bool | None = None,
+        cache_folder: str | os.PathLike[str] | None = None,
     ) -> None:
+        if model is not None and model_name is not None:
+            raise ValueError("pass model or model_name (chroma's name for it), not both")
+        model = model if model is not None else model_name
+        if model is None:
+            raise ValueError(
+                "pass model (a hub id or a folder, e.g. 'hkunlp/instructor-base', the default of chroma's "
+                "built-in InstructorEmbeddingFunction)"
+            )
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError(f"model must be a hub id or folder path, got {type(model).__name__}")
         self.model = os.fspath(model)
+        loading = _Loading(
+            max_length=max_length,
+            backend=backend,
+            dtype=dtype,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            instructor=instructor,
+            cache_folder=None if cache_folder is None else os.fspath(cache_folder),
+        )
         if encoder is None:
-            encoder = _encoder_for(self.model, max_length, device)
+            encoder = _encoder_for(self.model, loading, device)
         elif max_length is not None and encoder.max_length != max_length:
             raise ValueError(f"max_length={max_length} differs from the encoder's {encoder.max_length}")
+        elif replace(loading, max_length=None) != _Loading():
+            raise ValueError(
+                "backend, dtype, revision, trust_remote_code, instructor and cache_folder only apply when "
+                "loading model; a shared encoder keeps its own settings"
+            )
         else:
-            _remember(self.model, encoder.max_length, encoder)
+            _remember(self.model, _Loading(max_length=encoder.max_length), encoder)
         self._encoder = encoder
-        defaults: Instructions = encoder.instructions
-        self.instructions = Instructions(
-            query=defaults.query if query_instruction is None else check_instruction(query_instruction),
-            document=defaults.document
-            if document_instruction is None
-            else check_instruction(document_instruction, "document_instruction"),
+        self.instructions = _pick_instructions(
+            encoder.instructions, instruction, query_instruction, document_instruction
         )
         if not isinstance(normalize, bool):
             raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
         self.normalize = normalize
         self.max_length = int(encoder.max_length)
         self.batch_size = batch_size
+
+    @property
+    def model_name(self) -> str:
+        """Chroma's name for :attr:`model`."""
+        return self.model
 
     @property
     def encoder(self) -> Any:

@@ -9,13 +9,52 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from instructor_core import Instructions, InstructorEncoder
+from instructor_core.backends import Backend
 
-__all__ = ["InstructorEmbeddings"]
+__all__ = ["ENCODE_KWARGS", "MODEL_KWARGS", "InstructorEmbeddings"]
+
+
+#: ``model_kwargs`` keys understood (LangChain's ``HuggingFaceInstructEmbeddings`` passed them to
+#: ``INSTRUCTOR(...)``), each mapped to the field of the same meaning here.
+MODEL_KWARGS = {
+    "device": "device",
+    "revision": "revision",
+    "trust_remote_code": "trust_remote_code",
+    "cache_folder": "cache_folder",
+    "backend": "backend",
+}
+#: ``encode_kwargs`` keys understood (passed to ``INSTRUCTOR.encode`` there).
+ENCODE_KWARGS = {
+    "normalize_embeddings": "normalize",
+    "batch_size": "batch_size",
+    "show_progress_bar": "show_progress",
+}
+
+
+def _merge_kwargs(data: dict[str, Any], bag: str, known: dict[str, str]) -> None:
+    """Move the keys of ``data[bag]`` onto the fields they mean; refuse unknown keys and clashes."""
+    given = data.get(bag)
+    if given is None:
+        return
+    if not isinstance(given, dict):
+        raise ValueError(f"{bag} must be a dict, got {type(given).__name__}")
+    for key, value in given.items():
+        if key not in known:
+            raise ValueError(
+                f"{bag} key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
+                f"supported: {', '.join(known)} (other settings are fields: backend, dtype, max_length, "
+                "revision, trust_remote_code, cache_folder, instructor)"
+            )
+        field = known[key]
+        if field in data and data[field] != value:
+            raise ValueError(f"{bag}[{key!r}]={value!r} contradicts {field}={data[field]!r}; pass one of them")
+        data[field] = value
 
 
 class InstructorEmbeddings(BaseModel, Embeddings):
@@ -24,6 +63,11 @@ class InstructorEmbeddings(BaseModel, Embeddings):
 
     Build it from a model name or folder (``model_name="hkunlp/instructor-large"``) or from an
     encoder you already loaded (``encoder=enc``), so one model serves several adapters.
+
+    A drop-in for ``langchain_community``'s ``HuggingFaceInstructEmbeddings``: its constructor
+    calls work unchanged (``embed_instruction``, ``query_instruction``, ``cache_folder``,
+    ``model_kwargs={"device": ...}``, ``encode_kwargs={"normalize_embeddings": ...,
+    "batch_size": ...}``); see docs/migrating.md for what differs.
 
     Example:
         >>> emb = InstructorEmbeddings(
@@ -41,11 +85,25 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         query_instruction: Prepended to every query; None takes the encoder's default
             (``encoder.instructions.query``), "" means none.
         document_instruction: Prepended to every document; None takes the encoder's default.
+            ``embed_instruction=`` (LangChain's name) sets it too.
         batch_size: Texts per forward pass.
         normalize: L2-normalize the vectors (cosine similarity equals the dot product).
         show_progress: Show a progress bar while embedding documents.
         device: Where to load ``model_name`` ("cpu", "cuda", ...); None picks the best device.
             Only used when loading; move a shared encoder yourself.
+        cache_folder: Where hub downloads are cached (see ``InstructorEncoder.from_pretrained``'s
+            ``cache_dir``); a sentence-transformers 2.x cache folder is read as it is.
+        backend: "torch" (default), "onnx" or "onnx-int8" (the fast CPU path).
+        dtype: "float32" (default), "bfloat16" or "float16".
+        max_length: Token limit (instruction + text); None takes the model's own.
+        revision: Hub revision (branch, tag or commit) of ``model_name``.
+        trust_remote_code: Allow model code from the folder; off unless you pass True.
+        instructor: Whether ``model_name`` is an INSTRUCTOR checkpoint; None detects it.
+        model_kwargs: LangChain's loading options; the keys in :data:`MODEL_KWARGS` are read
+            into the fields above, any other key is an error naming it.
+        encode_kwargs: LangChain's encoding options; the keys in :data:`ENCODE_KWARGS`
+            (``normalize_embeddings``, ``batch_size``, ``show_progress_bar``) are read into
+            ``normalize``, ``batch_size`` and ``show_progress``; any other key is an error.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
@@ -58,8 +116,32 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     normalize: bool = True
     show_progress: bool = False
     device: str | None = None
+    cache_folder: str | None = None
+    backend: Backend = "torch"
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None
+    max_length: int | None = Field(default=None, ge=2)
+    revision: str | None = None
+    trust_remote_code: bool = False
+    instructor: bool | None = None
+    model_kwargs: dict[str, Any] | None = None
+    encode_kwargs: dict[str, Any] | None = None
 
-    @field_validator("model_name", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _langchain_names(cls, data: Any) -> Any:
+        """Read LangChain's names: ``embed_instruction``, ``model_kwargs``, ``encode_kwargs``."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "embed_instruction" in data:
+            if "document_instruction" in data:
+                raise ValueError("pass embed_instruction (LangChain's name) or document_instruction, not both")
+            data["document_instruction"] = data.pop("embed_instruction")
+        _merge_kwargs(data, "model_kwargs", MODEL_KWARGS)
+        _merge_kwargs(data, "encode_kwargs", ENCODE_KWARGS)
+        return data
+
+    @field_validator("model_name", "cache_folder", mode="before")
     @classmethod
     def _path_to_str(cls, value: object) -> object:
         return os.fspath(value) if isinstance(value, os.PathLike) else value
@@ -68,15 +150,49 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     def _load_encoder(self) -> InstructorEmbeddings:
         if self.encoder is None:
             if self.model_name is None:
-                raise ValueError("pass model_name (a hub id or a folder) or encoder (an InstructorEncoder)")
-            self.encoder = InstructorEncoder.from_pretrained(self.model_name, device=self.device)
+                raise ValueError(
+                    "pass model_name (a hub id or a folder, e.g. 'hkunlp/instructor-large', the default of "
+                    "LangChain's HuggingFaceInstructEmbeddings) or encoder (an InstructorEncoder)"
+                )
+            self.encoder = InstructorEncoder.from_pretrained(
+                self.model_name,
+                device=self.device,
+                max_length=self.max_length,
+                dtype=self.dtype,
+                trust_remote_code=self.trust_remote_code,
+                revision=self.revision,
+                backend=self.backend,
+                instructor=self.instructor,
+                cache_dir=self.cache_folder,
+            )
         elif self.model_name is not None:
             raise ValueError("pass either model_name or encoder, not both")
-        elif self.device is not None:
-            raise ValueError(
-                "device only applies when loading model_name; move a shared encoder with encoder.to(device)"
+        else:
+            loading = sorted(
+                name
+                for name in (
+                    "device",
+                    "cache_folder",
+                    "backend",
+                    "dtype",
+                    "max_length",
+                    "revision",
+                    "trust_remote_code",
+                    "instructor",
+                )
+                if name in self.model_fields_set
             )
+            if loading:
+                raise ValueError(
+                    f"{', '.join(loading)} only appl{'ies' if len(loading) == 1 else 'y'} when loading model_name; "
+                    "a shared encoder keeps its own settings (move it with encoder.to(device))"
+                )
         return self
+
+    @property
+    def embed_instruction(self) -> str | None:
+        """LangChain's name for :attr:`document_instruction`."""
+        return self.document_instruction
 
     @property
     def _model(self) -> InstructorEncoder:
