@@ -6,6 +6,7 @@ No LangChain, LlamaIndex, Chroma or Qdrant import happens here.
 
 from __future__ import annotations
 
+from .detect import AmbiguousInstructorWarning
 from .encoder import InstructorEncoder, TokenBatch
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
 from .loading import ModelFolderError
@@ -14,6 +15,7 @@ __version__ = "0.1.0"  # the one version source: pyproject.toml reads it (dynami
 
 __all__ = [
     "INSTRUCTOR_RETRIEVAL",
+    "AmbiguousInstructorWarning",
     "NO_INSTRUCTIONS",
     "InstructorEncoder",
     "Instructions",

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from instructor_core import InstructorEncoder
-from instructor_core.detect import AmbiguousInstructorWarning
+from instructor_core import AmbiguousInstructorWarning, InstructorEncoder
 from tests import tiny_models
 
 TEXTS = ["A man plays the guitar.", "Cells divide.", "the bank transfer failed", "Water boils at 100 C."]

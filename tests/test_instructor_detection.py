@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from instructor_core import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, InstructorEncoder
-from instructor_core.detect import AmbiguousInstructorWarning
+from instructor_core import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, AmbiguousInstructorWarning, InstructorEncoder
 from tests import tiny_models
 
 st = pytest.importorskip("sentence_transformers", reason="sentence-transformers is the test-only reference")
