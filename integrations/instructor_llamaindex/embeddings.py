@@ -60,8 +60,12 @@ class InstructorEmbedding(BaseEmbedding):
             pass size).
         normalize: L2-normalize the vectors.
         cache_folder: Where hub downloads are cached; None uses the Hugging Face default.
-        backend, dtype, max_length, revision, trust_remote_code, instructor: How the model was
-            loaded (see ``InstructorEncoder.from_pretrained``).
+        backend: "torch", "onnx" or "onnx-int8" (see ``InstructorEncoder.from_pretrained``).
+        dtype: The weights' dtype; None is float32.
+        max_length: Token limit (instruction + text); None takes the model's own.
+        revision: Hub revision of ``model_name``.
+        trust_remote_code: Whether model code from the folder was allowed.
+        instructor: Whether ``model_name`` was stated to be an INSTRUCTOR checkpoint; None: detected.
     """
 
     query_instruction: str | None = Field(default=None, description="Instruction for queries; None: the model's own.")
