@@ -30,8 +30,9 @@ __all__ = [
 INSTRUCTOR_HUB_IDS = ("hkunlp/instructor-base", "hkunlp/instructor-large", "hkunlp/instructor-xl")
 
 # hkunlp/instructor-large, the older hku-nlp/ organisation, and the same ids inside a path:
-# "models--hkunlp--instructor-large" (the Hugging Face cache) or "hkunlp_instructor-large"
-# (sentence-transformers < 2.3 cache folders).
+# "models--hkunlp--instructor-large" (the Hugging Face cache), "hkunlp_instructor-large"
+# (sentence-transformers < 2.3 cache folders) or ".../hkunlp/instructor-large" (a copy that keeps
+# the hub id as its folders).
 _ID = r"hku-?nlp(?:/|--|_)instructor-(?:base|large|xl)"
 _ID_IN_TEXT = re.compile(rf"(?<![\w-]){_ID}(?![\w-])", re.IGNORECASE)
 _ID_PATH_PART = re.compile(rf"^(?:models--)?{_ID}$", re.IGNORECASE)
@@ -62,9 +63,11 @@ def _from_path(root: Path) -> str | None:
     except OSError:
         pass
     for path in candidates:
-        for part in path.parts:
-            if _ID_PATH_PART.match(part):
-                return f"its path ({part})"
+        parts = path.parts
+        # one part ("models--hkunlp--instructor-large") or two ("hkunlp/instructor-large")
+        for name in (*parts, *(f"{owner}/{repo}" for owner, repo in zip(parts, parts[1:], strict=False))):
+            if _ID_PATH_PART.match(name):
+                return f"its path ({name})"
     return None
 
 
@@ -153,5 +156,5 @@ def warn_if_ambiguous(root: Path) -> None:
         "instructor=True (CLI: --instructor) to leave the instruction out of pooling as INSTRUCTOR "
         "does; pass instructor=False (CLI: --no-instructor) to keep the plain pooling without this warning.",
         AmbiguousInstructorWarning,
-        stacklevel=4,
+        stacklevel=5,  # the caller of InstructorEncoder.from_pretrained
     )

@@ -88,6 +88,15 @@ def test_cache_path_through_a_symlinked_snapshot_is_recognised(hub_layout, tmp_p
     assert load_quietly(link).spec.is_instructor
 
 
+def test_folder_named_after_the_hub_id_is_recognised(hub_layout, tmp_path):
+    folder = place(hub_layout, tmp_path / "offline-server" / "hkunlp" / "instructor-large")
+    assert load_quietly(folder).spec.is_instructor
+    # a look-alike name is not the hub id: it stays unmarked, and warns
+    look_alike = place(hub_layout, tmp_path / "hkunlp" / "instructor-large-v9")
+    with pytest.warns(AmbiguousInstructorWarning):
+        assert not InstructorEncoder.from_pretrained(look_alike, device="cpu").spec.is_instructor
+
+
 def test_config_name_or_path_is_recognised(tmp_path):
     folder = tiny_models.build_t5_instructor(
         tmp_path / "offline-copy", layout="hub", name_or_path="hkunlp/instructor-xl"
