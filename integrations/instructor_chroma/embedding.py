@@ -135,7 +135,8 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         dtype: "float32" (default), "bfloat16" or "float16". Not stored in the config.
         revision: Hub revision of ``model``. Not stored in the config.
         trust_remote_code: Allow model code from the folder; off unless you pass True.
-        instructor: Whether ``model`` is an INSTRUCTOR checkpoint; None detects it.
+        instructor: Whether ``model`` is an INSTRUCTOR checkpoint; None detects it. Stored in the
+            config when given, so a fresh process loads the model the same way.
         cache_folder: Where hub downloads are cached; None uses the Hugging Face default.
     """
 
@@ -199,6 +200,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         self.normalize = normalize
         self.max_length = int(encoder.max_length)
         self.batch_size = batch_size
+        self.instructor = instructor
 
     @property
     def model_name(self) -> str:
@@ -245,13 +247,16 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         return ["cosine", "ip", "l2"] if self.normalize else ["cosine"]
 
     def get_config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "model": self.model,
             "query_instruction": self.instructions.query,
             "document_instruction": self.instructions.document,
             "normalize": self.normalize,
             "max_length": self.max_length,
         }
+        if self.instructor is not None:  # stated by the caller: a fresh process must load the model alike
+            config["instructor"] = self.instructor
+        return config
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> InstructorEmbeddingFunction:
@@ -262,6 +267,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             document_instruction=config["document_instruction"],
             normalize=config.get("normalize", True),
             max_length=config.get("max_length"),
+            instructor=config.get("instructor"),
         )
 
     @staticmethod
@@ -276,6 +282,8 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         max_length = config.get("max_length")
         if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
             raise ValueError(f"{NAME} config 'max_length' must be an int >= 2 or null")
+        if config.get("instructor") is not None and not isinstance(config["instructor"], bool):
+            raise ValueError(f"{NAME} config 'instructor' must be a bool or absent, got {config['instructor']!r}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         """Refuse a change of model or instructions: the stored vectors would no longer match."""
