@@ -66,6 +66,8 @@ class ModelSpec:
         do_lower_case: Lowercase the input before tokenizing (sentence-transformers' flag).
         instructions: The folder's default instructions.
         is_instructor: Whether the folder is an INSTRUCTOR checkpoint.
+        instructor_stated: What the caller stated with ``instructor=`` (True or False), or None
+            where it was detected; a store records it so another process loads the folder alike.
     """
 
     transformer_path: Path
@@ -77,6 +79,7 @@ class ModelSpec:
     do_lower_case: bool = False
     instructions: Instructions = field(default=NO_INSTRUCTIONS)
     is_instructor: bool = False
+    instructor_stated: bool | None = None
 
 
 def resolve_model_path(
@@ -369,4 +372,5 @@ def read_model_folder(root: Path, *, hub_id: str | None = None, instructor: bool
         do_lower_case=do_lower_case,
         instructions=folder_instructions,
         is_instructor=is_instructor,
+        instructor_stated=instructor,
     )

@@ -220,7 +220,7 @@ def test_chroma_without_instruction_uses_the_models_pair(hub, ours, fresh_chroma
         InstructorEmbeddingFunction("hkunlp/instructor-base", model_kwargs={})
 
 
-def test_chroma_config_keeps_a_stated_instructor(tmp_path, hub_layout, ours, fresh_chroma_cache):
+def test_chroma_config_keeps_a_stated_instructor(tmp_path, hub, hub_layout, ours, fresh_chroma_cache):
     from instructor_chroma import InstructorEmbeddingFunction, clear_encoder_cache
 
     folder = shutil.copytree(hub_layout, tmp_path / "unmarked")  # says nothing: would warn and pool
@@ -231,7 +231,10 @@ def test_chroma_config_keeps_a_stated_instructor(tmp_path, hub_layout, ours, fre
     fresh_process_like = InstructorEmbeddingFunction.build_from_config(config)
     assert fresh_process_like.encoder is not ef.encoder and fresh_process_like.encoder.spec.is_instructor
     assert np.abs(np.array(fresh_process_like.embed_query(TEXTS)) - ours.encode_queries(TEXTS)).max() <= 1e-5
-    assert "instructor" not in InstructorEmbeddingFunction(encoder=ours, model=str(folder)).get_config()
+    # a shared encoder loaded with instructor=True carries it into the config too
+    assert InstructorEmbeddingFunction(encoder=ours, model=str(folder)).get_config()["instructor"] is True
+    detected = InstructorEncoder.from_pretrained(hub["hkunlp/instructor-base"], device="cpu")
+    assert "instructor" not in InstructorEmbeddingFunction(encoder=detected, model="x").get_config()
     with pytest.raises(ValueError, match="'instructor' must be a bool"):
         InstructorEmbeddingFunction.validate_config({**config, "instructor": "yes"})
 

@@ -136,7 +136,8 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         revision: Hub revision of ``model``. Not stored in the config.
         trust_remote_code: Allow model code from the folder; off unless you pass True.
         instructor: Whether ``model`` is an INSTRUCTOR checkpoint; None detects it. Stored in the
-            config when given, so a fresh process loads the model the same way.
+            config when given (here, or when the shared ``encoder`` was loaded), so a fresh
+            process loads the model the same way.
         cache_folder: Where hub downloads are cached; None uses the Hugging Face default.
     """
 
@@ -200,7 +201,9 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         self.normalize = normalize
         self.max_length = int(encoder.max_length)
         self.batch_size = batch_size
-        self.instructor = instructor
+        # what the caller stated (here or when loading a shared encoder), kept in the config
+        spec = getattr(encoder, "spec", None)
+        self.instructor: bool | None = getattr(spec, "instructor_stated", None)
 
     @property
     def model_name(self) -> str:
