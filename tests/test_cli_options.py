@@ -113,7 +113,20 @@ def test_load_encoder_passes_every_option(monkeypatch):
         "max_length": 9,
         "dtype": None,
         "backend": "onnx",
+        "instructor": None,
     }
+    assert load_encoder(parser.parse_args(["--model", "M", "--instructor"])) == "encoder"
+    assert seen["instructor"] is True
+    assert load_encoder(parser.parse_args(["--model", "M", "--no-instructor"])) == "encoder"
+    assert seen["instructor"] is False
+
+
+@pytest.mark.parametrize("command", list(MODEL_COMMANDS), ids=" ".join)
+def test_every_model_command_takes_instructor_or_not(command):
+    def parse(*flag):
+        return build_parser().parse_args([*command, *MODEL_COMMANDS[command], "--model", "M", *flag]).instructor
+
+    assert (parse(), parse("--instructor"), parse("--no-instructor")) == (None, True, False)
 
 
 def test_load_encoder_without_model_names_the_option():

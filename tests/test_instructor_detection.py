@@ -174,3 +174,21 @@ def test_sentence_transformers_2_cache_folder_is_used_offline(hub_layout, tmp_pa
 def test_instructor_option_type_is_checked(hub_layout):
     with pytest.raises(TypeError, match="instructor must be True, False or None"):
         InstructorEncoder.from_pretrained(hub_layout, device="cpu", instructor="yes")
+
+
+def test_cli_instructor_flag(hub_layout, tmp_path):
+    from instructor_core.cli import main
+
+    folder = place(hub_layout, tmp_path / "unmarked")
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS[:6]) + "\n", encoding="utf-8")
+    argv = ["embed", str(source), "--model", str(folder), "--instruction", DOCUMENT, "--device", "cpu", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AmbiguousInstructorWarning)
+        assert main([*argv, "-o", str(tmp_path / "stated.npy"), "--instructor"]) == 0
+    _, ref_d = reference(folder, include_prompt=False)
+    assert np.abs(np.load(tmp_path / "stated.npy") - ref_d[:6]).max() <= 1e-5
+    with pytest.warns(AmbiguousInstructorWarning, match="--instructor"):
+        assert main([*argv, "-o", str(tmp_path / "silent.npy")]) == 0
+    _, pooled_d = reference(folder, include_prompt=True)
+    assert np.abs(np.load(tmp_path / "silent.npy") - pooled_d[:6]).max() <= 1e-5

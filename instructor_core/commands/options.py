@@ -62,7 +62,8 @@ def add_model_options(
     inference: bool = True,
     model_help: str | None = None,
 ) -> None:
-    """Add ``--model``, ``--device``, ``--max-length`` and (for inference) ``--backend`` and ``--dtype``.
+    """Add ``--model``, ``--device``, ``--instructor/--no-instructor``, ``--max-length`` and (for
+    inference) ``--backend`` and ``--dtype``.
 
     Args:
         parser: The subcommand's parser.
@@ -79,6 +80,14 @@ def add_model_options(
         help=model_help or "model folder or Hugging Face hub id, e.g. hkunlp/instructor-large",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
+    parser.add_argument(
+        "--instructor",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--instructor: the model is an INSTRUCTOR checkpoint (instruction left out of pooling), "
+        "--no-instructor: it is not (default: detect it from the hub id, the cache path, the config or "
+        "the model card, and warn where a T5 folder with a Dense layer says neither)",
+    )
     parser.add_argument(
         "--max-length",
         type=positive_int,
@@ -180,4 +189,5 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
         max_length=args.max_length,
         dtype=getattr(args, "dtype", None),
         backend=getattr(args, "backend", "torch"),
+        instructor=getattr(args, "instructor", None),
     )
