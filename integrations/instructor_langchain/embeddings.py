@@ -128,7 +128,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
 
     @model_validator(mode="before")
     @classmethod
-    def _langchain_names(cls, data: Any) -> Any:
+    def _langchain_names(cls, data: object) -> object:
         """Read LangChain's names: ``embed_instruction``, ``model_kwargs``, ``encode_kwargs``."""
         if not isinstance(data, dict):
             return data
