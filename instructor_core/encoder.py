@@ -281,21 +281,24 @@ class InstructorEncoder(torch.nn.Module):
 
     @property
     def fingerprint(self) -> str:
-        """``"sha256:..."`` of the model folder's weights and configuration (see
-        :func:`instructor_core.fingerprint.model_fingerprint`); computed on first use, then kept.
+        """``"sha256:..."`` of the model as loaded: the folder's weights and configuration (see
+        :func:`instructor_core.fingerprint.model_fingerprint`) and whether instruction tokens are
+        pooled (:func:`~instructor_core.fingerprint.loaded_fingerprint`); computed on first use.
 
-        It describes the folder this encoder was loaded from: an encoder whose weights changed in
-        memory (training) is fingerprinted after :meth:`save_pretrained` and a reload.
+        It describes the folder this encoder was loaded from or last saved to: a refit
+        (``prepare_encoder``) forgets it until :meth:`save_pretrained` (the trainer saves the
+        final model, so its encoder then has the saved folder's fingerprint).
 
         Raises:
             ValueError: If the encoder was not loaded with :meth:`from_pretrained`.
         """
         if self._fingerprint is None:
             if self._model_root is None:
-                raise ValueError("this encoder was not loaded from a folder: save_pretrained() it and load it back")
-            from .fingerprint import model_fingerprint
+                raise ValueError("this encoder's weights are not those of a folder: save_pretrained() it first")
+            from .fingerprint import loaded_fingerprint, model_fingerprint
 
-            self._fingerprint = model_fingerprint(self._model_root)
+            folder = model_fingerprint(self._model_root)
+            self._fingerprint = loaded_fingerprint(folder, include_prompt=self.spec.include_prompt)
         return self._fingerprint
 
     @property
@@ -464,7 +467,9 @@ class InstructorEncoder(torch.nn.Module):
         """
         from .saving import save_model_folder
 
-        return save_model_folder(self, Path(path))
+        saved = save_model_folder(self, Path(path))
+        self._model_root, self._fingerprint = saved, None  # the weights are now that folder's
+        return saved
 
 
 def _model_max_length(spec: ModelSpec, transformer: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> int:

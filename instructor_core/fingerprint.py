@@ -31,7 +31,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["FINGERPRINT_PREFIX", "fingerprint_files", "model_fingerprint"]
+__all__ = ["FINGERPRINT_PREFIX", "fingerprint_files", "loaded_fingerprint", "model_fingerprint"]
 
 FINGERPRINT_PREFIX = "sha256:"
 _LENGTH = 24
@@ -144,3 +144,13 @@ def model_fingerprint(folder: str | os.PathLike[str], *, cache_dir: str | os.Pat
     if changed:
         _save_cache(cache_file, cache)
     return FINGERPRINT_PREFIX + overall.hexdigest()[:_LENGTH]
+
+
+def loaded_fingerprint(folder_fingerprint: str, *, include_prompt: bool) -> str:
+    """The fingerprint of a model as loaded: its folder's fingerprint and how it pools.
+
+    The same folder read as an INSTRUCTOR checkpoint (instruction tokens left out of pooling) and as
+    a plain one gives other vectors, so the two loads get different fingerprints.
+    """
+    digest = hashlib.sha256(f"{folder_fingerprint};include_prompt={include_prompt}".encode())
+    return FINGERPRINT_PREFIX + digest.hexdigest()[:_LENGTH]

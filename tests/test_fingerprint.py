@@ -7,6 +7,7 @@ import os
 import shutil
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from instructor_core import InstructorEncoder
@@ -121,7 +122,22 @@ def test_a_folder_without_weights_is_refused(tmp_path, cache):
 
 
 def test_encoder_fingerprint_is_its_folders(model, cache, monkeypatch):
+    from instructor_core.fingerprint import loaded_fingerprint
+
     encoder = InstructorEncoder.from_pretrained(model, device="cpu")
-    assert encoder.fingerprint == model_fingerprint(model)
+    expected = loaded_fingerprint(model_fingerprint(model), include_prompt=encoder.spec.include_prompt)
+    assert encoder.fingerprint == expected
     reads = _count_reads(monkeypatch)
-    assert encoder.fingerprint == model_fingerprint(model) and reads == []
+    assert encoder.fingerprint == expected and reads == []
+
+
+def test_fingerprint_tells_apart_two_readings_of_one_folder_and_follows_saves(tiny_bert_path, tmp_path):
+    plain = InstructorEncoder.from_pretrained(tiny_bert_path, device="cpu")
+    instructor = InstructorEncoder.from_pretrained(tiny_bert_path, device="cpu", instructor=True)
+    assert plain.spec.include_prompt != instructor.spec.include_prompt
+    assert plain.fingerprint != instructor.fingerprint  # same files, other vectors
+    with torch.no_grad():
+        next(instructor.transformer.parameters()).add_(0.5)  # weights change in memory
+    saved = instructor.save_pretrained(tmp_path / "changed")
+    assert instructor.fingerprint == InstructorEncoder.from_pretrained(saved, device="cpu").fingerprint
+    assert instructor.fingerprint != plain.fingerprint

@@ -111,6 +111,7 @@ def prepare_encoder(encoder: InstructorEncoder, instructions: Instructions | Non
     loaded with an ONNX backend drops its runtime (with a warning): the export holds the weights of
     the load, and every pass after the refit must run the refit torch weights.
     """
+    encoder._model_root, encoder._fingerprint = None, None  # its weights are about to change
     previous = encoder.use_torch_backend()
     if previous != "torch":
         logger.warning(
