@@ -57,14 +57,31 @@ def test_t5_per_query_and_document_calls_match_reference(tiny_t5_encoder, tiny_t
 
 
 def test_instruction_is_left_out_of_pooling(tiny_t5_encoder):
-    # With include_prompt false, the instruction changes the vector only through attention;
-    # pooling over the instruction's own tokens would move it much further.
-    text = ["the cell protein gene study"]
-    plain = tiny_t5_encoder.encode_documents(text, "")
-    with_instruction = tiny_t5_encoder.encode_documents(text, INSTRUCTIONS[2])
-    assert not np.allclose(plain, with_instruction, atol=1e-4)
-    batch = tiny_t5_encoder.collate(tiny_t5_encoder.tokenize([(INSTRUCTIONS[2], text[0])]), [INSTRUCTIONS[2]])
-    assert int(batch.prompt_lengths[0]) == tiny_t5_encoder.prompt_length(INSTRUCTIONS[2]) > 3
+    # Independent of pool(): the transformer's hidden states, averaged by hand over the positions
+    # after the instruction, then Dense and L2 normalisation, must be what encode returns.
+    import torch
+
+    encoder = tiny_t5_encoder
+    instruction, text = INSTRUCTIONS[2], "the cell protein gene study"
+    assert encoder.spec.pooling == "mean" and not encoder.spec.include_prompt
+    ids = encoder.tokenizer(instruction + text, add_special_tokens=True)["input_ids"]
+    skip = encoder.prompt_length(instruction)
+    assert 3 < skip < len(ids) - 1
+    with torch.inference_mode():
+        hidden = encoder.transformer(
+            input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long)
+        )[0][0]
+
+        def finish(pooled):
+            for layer in encoder.dense:
+                pooled = layer(pooled)
+            return torch.nn.functional.normalize(pooled, p=2, dim=-1).numpy()
+
+        text_only = finish(hidden[skip:].mean(dim=0, keepdim=True))
+        with_prompt = finish(hidden.mean(dim=0, keepdim=True))
+    got = encoder.encode_documents([text], instruction)
+    assert np.abs(got - text_only).max() <= 1e-6
+    assert np.abs(got - with_prompt).max() > 1e-3  # pooling the instruction too is told apart
 
 
 def test_bert_layout_with_and_without_prompts_matches_reference(tiny_bert_encoder, tiny_bert_path):

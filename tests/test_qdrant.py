@@ -125,8 +125,18 @@ def test_named_vectors_hold_one_view_per_instruction(client, encoder):
     for name, instruction in views.items():
         _, got = stored_points(client, "multi", docs, using=name)
         np.testing.assert_allclose(got, encoder.encode_documents(texts, instruction), atol=1e-5)
-    hits = search(client, "multi", docs[2]["text"], encoder, limit=3, vector="summary")
-    assert len(hits) == 3 and all(h.id.startswith("doc-") for h in hits)
+    # each view's search ranks all documents exactly as brute force over that view does, and the
+    # two views rank them differently (searching the wrong view would show)
+    query = encoder.encode_queries([docs[2]["text"]])[0]
+    expected = {}
+    for name, instruction in views.items():
+        scores = encoder.encode_documents(texts, instruction) @ query
+        order = np.argsort(-scores, kind="stable")
+        expected[name] = [docs[i]["id"] for i in order]
+        hits = search(client, "multi", docs[2]["text"], encoder, limit=len(docs), vector=name)
+        assert [h.id for h in hits] == expected[name]
+        np.testing.assert_allclose([h.score for h in hits], scores[order], atol=1e-5)
+    assert expected["doc"] != expected["summary"]
     assert read_layout(client, "multi").vectors == views
     with pytest.raises(CollectionMismatchError, match="named vectors"):
         ensure_collection(client, "multi", encoder)

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.slow
 
 SUBSET = 1000
 K = 100
+QUERY_INSTRUCTION = "Represent the scientific claim for retrieving supporting abstracts: "
+DOCUMENT_INSTRUCTION = "Represent the scientific abstract: "
 
 
 class PrecomputedDocuments:
@@ -39,17 +41,29 @@ class PrecomputedDocuments:
 
 
 @pytest.fixture(scope="module")
-def scifact(data_dir, minilm_encoder):
+def scifact(data_dir, minilm_path):
+    from instructor_core import Instructions, InstructorEncoder
+
+    # explicit, different instructions: the stores must embed queries with the query one
+    instructions = Instructions(query=QUERY_INSTRUCTION, document=DOCUMENT_INSTRUCTION)
+    encoder = InstructorEncoder.from_pretrained(minilm_path, instructions, device="cpu")
     data = load_beir(data_dir / "scifact", split="test")
     wanted = {doc for rels in data.qrels.values() for doc in rels}
     ids = [d for d in data.corpus if d in wanted]
     ids += [d for d in data.corpus if d not in wanted][: SUBSET - len(ids)]
     texts = [data.corpus[d] for d in ids]
-    doc_vectors = minilm_encoder.encode_documents(texts, batch_size=64)
+    doc_vectors = encoder.encode_documents(texts, DOCUMENT_INSTRUCTION, batch_size=64)
     qids = list(data.queries)
-    query_vectors = minilm_encoder.encode_queries([data.queries[q] for q in qids])
-    indices, _ = rank_by_cosine(query_vectors, doc_vectors, k=K)
-    brute = retrieval_metrics({q: [ids[i] for i in row] for q, row in zip(qids, indices, strict=True)}, data.qrels)
+    queries = [data.queries[q] for q in qids]
+
+    def brute_force(query_instruction):
+        indices, _ = rank_by_cosine(encoder.encode_queries(queries, query_instruction), doc_vectors, k=K)
+        rankings = {q: [ids[i] for i in row] for q, row in zip(qids, indices, strict=True)}
+        return retrieval_metrics(rankings, data.qrels)
+
+    brute = brute_force(QUERY_INSTRUCTION)
+    # the tolerance below (0.005) tells a store that drops the query instruction apart
+    assert abs(brute_force("")["ndcg@10"] - brute["ndcg@10"]) > 0.01
     records = [{"id": d, "text": t} for d, t in zip(ids, texts, strict=True)]
     return {
         "data": data,
@@ -57,7 +71,7 @@ def scifact(data_dir, minilm_encoder):
         "records": records,
         "qids": qids,
         "brute": brute,
-        "encoder": PrecomputedDocuments(minilm_encoder, texts, doc_vectors),
+        "encoder": PrecomputedDocuments(encoder, texts, doc_vectors),
     }
 
 

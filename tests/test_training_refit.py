@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -17,8 +16,10 @@ from instructor_core.training import (
     contrastive_step,
     mine_hard_negatives,
     prepare_encoder,
+    task_batches,
     train,
 )
+from instructor_core.training import trainer as trainer_module
 from tests import tiny_models
 
 Q = "Represent the question for retrieval: "
@@ -244,19 +245,71 @@ def test_max_time_stops_early_and_still_saves(fresh_t5, tmp_path):
     assert (result.model_path / "modules.json").is_file() and (tmp_path / "t" / "checkpoint.pt").is_file()
 
 
-def test_epoch_end_callback_time_is_not_counted_against_the_budget(fresh_t5, tmp_path):
-    encoder = InstructorEncoder.from_pretrained(fresh_t5, device="cpu")
-    config = TrainConfig(output_dir=tmp_path / "t", epochs=2, batch_size=4, max_time_s=1.5, show_progress=False)
-    slept = []
+class StepClock:
+    """A fake clock that moves only when a training step ends (each step takes ``tick`` seconds)
+    or when a test says so; the trainer reads it through ``train(..., clock=...)``."""
 
-    def evaluate(epoch, model):  # an evaluation longer than the whole budget
-        time.sleep(2.0)
-        slept.append(epoch)
+    def __init__(self, monkeypatch, tick: float) -> None:
+        self.now = 0.0
+        real_step = trainer_module.contrastive_step
+
+        def timed_step(*args, **kwargs):
+            loss = real_step(*args, **kwargs)
+            self.now += tick
+            return loss
+
+        monkeypatch.setattr(trainer_module, "contrastive_step", timed_step)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _steps_per_epoch(rows, batch_size: int) -> int:
+    return len(task_batches(rows, batch_size, seed=TrainConfig.seed, epoch=0))
+
+
+def test_time_budget_stops_at_the_first_step_that_reaches_it(fresh_t5, tmp_path, monkeypatch):
+    encoder = InstructorEncoder.from_pretrained(fresh_t5, device="cpu")
+    config = TrainConfig(output_dir=tmp_path / "t", epochs=50, batch_size=4, max_time_s=3.5, show_progress=False)
+    clock = StepClock(monkeypatch, tick=1.0)
+    result = train(encoder, _rows(12), config, clock=clock)
+    assert result.stopped_early and result.steps == 4 and len(result.losses) == 4  # 4 s >= 3.5 s, 3 s was not
+    assert result.seconds == 4.0
+    assert (result.model_path / "modules.json").is_file() and (tmp_path / "t" / "checkpoint.pt").is_file()
+
+
+def test_epoch_end_callback_time_is_not_counted_against_the_budget(fresh_t5, tmp_path, monkeypatch):
+    rows = _rows(12)
+    per_epoch = _steps_per_epoch(rows, 4)
+    assert per_epoch >= 3
+    clock = StepClock(monkeypatch, tick=1.0)
+    evaluated = []
+
+    def evaluate(epoch, model):  # an evaluation far longer than the whole budget
+        clock.now += 100.0
+        evaluated.append(epoch)
         return {"epoch": epoch}
 
-    result = train(encoder, _rows(12), config, on_epoch_end=evaluate)
-    assert slept == [1, 2] and not result.stopped_early
-    assert result.seconds < 2.0  # training time only
+    # Budget: one epoch and 1.5 steps. Counting the 100 s evaluation would stop right after epoch 1's
+    # last step (or, counted from the next step, at step per_epoch + 1).
+    encoder = InstructorEncoder.from_pretrained(fresh_t5, device="cpu")
+    config = TrainConfig(
+        output_dir=tmp_path / "t", epochs=2, batch_size=4, max_time_s=per_epoch + 1.5, show_progress=False
+    )
+    result = train(encoder, rows, config, on_epoch_end=evaluate, clock=clock)
+    assert evaluated == [1] and result.epoch_metrics == [{"epoch": 1}]
+    assert result.stopped_early and result.steps == per_epoch + 2
+    assert result.seconds == per_epoch + 2  # training time only
+
+    # A budget the training alone stays within: both epochs run, both evaluations happen.
+    encoder = InstructorEncoder.from_pretrained(fresh_t5, device="cpu")
+    config = TrainConfig(
+        output_dir=tmp_path / "u", epochs=2, batch_size=4, max_time_s=2 * per_epoch + 0.5, show_progress=False
+    )
+    clock.now, evaluated[:] = 0.0, []
+    result = train(encoder, rows, config, on_epoch_end=evaluate, clock=clock)
+    assert evaluated == [1, 2] and not result.stopped_early and result.steps == 2 * per_epoch
+    assert result.seconds == 2 * per_epoch
 
 
 def test_bf16_autocast_step_is_close_to_float32(fresh_t5):
