@@ -402,7 +402,6 @@ def records_from_texts(
     id_iter = iter(ids) if ids is not None else None
     meta_iter = iter(metadatas) if metadatas is not None else None
     sentinel = object()
-    number = 0
     for number, text in enumerate(texts):
         rid = str(number) if id_iter is None else next(id_iter, sentinel)
         meta = None if meta_iter is None else next(meta_iter, sentinel)
