@@ -21,6 +21,7 @@ __all__ = ["build_parser", "main", "quiet_transformers"]
 COMMAND_MODULES = (
     "instructor_core.commands.embed",
     "instructor_core.commands.store",
+    "instructor_core.commands.collections",
     "instructor_core.commands.train",
     "instructor_core.commands.evaluate",
 )

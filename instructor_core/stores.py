@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from inspect import signature
 from typing import Any, Protocol
 
 from .engine import DuplicatePolicy, IngestReport
@@ -30,8 +31,10 @@ __all__ = [
     "Hit",
     "Store",
     "StoreError",
+    "StoreNotFoundError",
     "StoreUnavailableError",
     "open_store",
+    "replace_empty_collection",
     "split_store_url",
     "store_schemes",
 ]
@@ -57,6 +60,15 @@ class CollectionNotFoundError(StoreError, LookupError):
 
 class StoreUnavailableError(StoreError):
     """The store cannot be reached or opened (a server down, a folder that is not a store)."""
+
+
+class StoreNotFoundError(StoreError, LookupError):
+    """An embedded store was opened to read (``create=False``) where there is none: a mistyped
+    folder. Nothing was created."""
+
+    def __init__(self, location: str, detail: str = "") -> None:
+        super().__init__(f"no store at {location}" + (f" ({detail})" if detail else ""))
+        self.location = location
 
 
 @dataclass(frozen=True)
@@ -188,12 +200,22 @@ def store_schemes() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """Open the store a URL names, through its registered factory.
+
+    A factory is ``open_store(location, *, create=True)``; with ``create=False`` an embedded store
+    that does not exist raises :class:`StoreNotFoundError` instead of being made, so reading
+    commands (search, collections) never leave an empty store behind a mistyped path. A factory
+    without the ``create`` parameter is called with the location alone.
+
+    Args:
+        url: ``SCHEME:DIR`` or ``SCHEME+http(s)://HOST:PORT``.
+        create: Make an embedded store that does not exist yet (ingest) or refuse (everything else).
 
     Raises:
         ValueError: A malformed URL or an unknown scheme (the message lists the known ones).
         ImportError: The store's extra is not installed (the message names it).
+        StoreNotFoundError: ``create=False`` and there is no store at the location.
         StoreError: The store cannot be opened.
     """
     scheme, location = split_store_url(url)
@@ -201,5 +223,63 @@ def open_store(url: str) -> Store:
     if scheme not in schemes:
         known = ", ".join(sorted(schemes)) or "none (is the package installed?)"
         raise ValueError(f"store {url!r}: unknown store {scheme!r}; registered stores: {known}")
-    factory: Callable[[str], Store] = schemes[scheme].load()
+    factory: Callable[..., Store] = schemes[scheme].load()
+    if _accepts_create(factory):
+        return factory(location, create=create)
     return factory(location)
+
+
+def _accepts_create(factory: Callable[..., Any]) -> bool:
+    try:
+        return "create" in signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to read
+        return False
+
+
+def _differences(info: CollectionInfo, encoder: Encoder, model: str) -> list[str]:
+    """What ``info`` records that the encoder at hand would not make (names of the fields)."""
+    out = []
+    if info.model is not None and info.model != model:
+        out.append("model")
+    if info.query_instruction != encoder.instructions.query:
+        out.append("query_instruction")
+    if info.vectors or info.document_instruction != encoder.instructions.document:
+        out.append("document_instruction")
+    if info.dimension and info.dimension != encoder.dimension:
+        out.append("dimension")
+    if info.fingerprint is not None and not out:
+        try:
+            current = getattr(encoder, "fingerprint", None)
+        except ValueError:  # an encoder not loaded from a folder has none
+            current = None
+        if isinstance(current, str) and current != info.fingerprint:
+            out.append("fingerprint")
+    return out
+
+
+def replace_empty_collection(store: Store, name: str, encoder: Encoder, *, model: str) -> list[str]:
+    """Delete a collection that holds nothing and was made for another model or other instructions,
+    so the ingest about to run makes it anew for ``encoder``.
+
+    A first ingest that failed before its first write (a bad record in the first batch, a wrong
+    instruction noticed at once) leaves an empty collection that records the model and
+    instructions of that run; without this, every retry with other ones is refused although no
+    vector would be mixed. A collection with documents, one made outside instructor (no recorded
+    model), or one that already fits is left alone; ``store.ingest`` checks those as usual.
+
+    Returns:
+        The recorded fields that differed (``["document_instruction"]``), empty where nothing was
+        deleted.
+    """
+    if name not in store.list_collections():  # (an unreachable store raises here, as it should)
+        return []
+    try:
+        info = store.info(name)
+    except StoreError:  # not made by instructor: the ingest decides
+        return []
+    if info.count != 0 or info.model is None:
+        return []
+    differing = _differences(info, encoder, model)
+    if differing:
+        store.delete(name)
+    return differing

@@ -13,11 +13,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..stores import Hit, Store, StoreUnavailableError, open_store
+from ..stores import Hit, Store, StoreUnavailableError, open_store, replace_empty_collection
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
 
@@ -48,9 +48,11 @@ def _model_name(model: str) -> str:
     return str(path.resolve()) if path.is_dir() else model
 
 
-def _open(args: argparse.Namespace) -> Store:
+def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
+    """The store ``--store`` names; ``create=False`` (every command but ingest) refuses a missing
+    embedded store instead of making an empty one behind a mistyped path."""
     try:
-        return open_store(args.store)
+        return open_store(args.store, create=create)
     except ValueError as exc:
         raise ValueError(f"--store: {exc}") from None
 
@@ -61,18 +63,43 @@ def _unreachable(command: str, exc: StoreUnavailableError) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- ingest
-def _records(args: argparse.Namespace) -> Iterator[dict]:
-    from ..records import read_corpus
+def _records(args: argparse.Namespace) -> Iterable[dict]:
+    from ..readers import DEFAULT_TEXT_PATTERNS, read_corpus
 
     metadata_fields = None
     if args.metadata_fields is not None:
         metadata_fields = [f for f in args.metadata_fields.split(",") if f]
+    corpus = Path(args.corpus)
+    if corpus.is_dir() and args.title_field:
+        raise ValueError(f"--title-field applies to a JSONL or CSV corpus, and {corpus} is a folder")
+    if args.glob and corpus.exists() and not corpus.is_dir():
+        raise ValueError(f"--glob applies to a folder corpus, and {corpus} is a file")
     return read_corpus(
-        args.corpus,
+        corpus,
         id_field=args.id_field or None,
         text_field=args.text_field,
         metadata_fields=metadata_fields,
+        title_field=args.title_field or None,
+        patterns=args.glob or DEFAULT_TEXT_PATTERNS,
     )
+
+
+#: Skipped files named one per line after a folder ingest; the rest are counted.
+SHOWN_SKIPPED = 10
+
+
+def _report_skipped(records: Iterable[dict]) -> None:
+    """After a folder ingest, say on stderr which files the reader left out and why."""
+    from ..readers import TextFolderReader
+
+    if not isinstance(records, TextFolderReader) or not records.skipped:
+        return
+    skipped = records.skipped
+    print(f"skipped {len(skipped)} file(s) under {records.folder}:", file=sys.stderr)
+    for item in skipped[:SHOWN_SKIPPED]:
+        print(f"  {item.path}: {item.reason}", file=sys.stderr)
+    if len(skipped) > SHOWN_SKIPPED:
+        print(f"  ... and {len(skipped) - SHOWN_SKIPPED} more (--glob selects the files read)", file=sys.stderr)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -86,6 +113,13 @@ def _ingest(args: argparse.Namespace) -> int:
         encoder.instructions = encoder.instructions.replace(
             query=args.query_instruction, document=args.document_instruction
         )
+        replaced = replace_empty_collection(store, args.collection, encoder, model=model)
+        if replaced and not args.quiet:
+            print(
+                f"collection {args.collection!r} was empty and made for another {', '.join(replaced)}: "
+                "made anew for this run",
+                file=sys.stderr,
+            )
         report = store.ingest(
             args.collection, records, encoder, model=model, batch_size=args.batch_size, show_progress=not args.quiet
         )
@@ -95,11 +129,62 @@ def _ingest(args: argparse.Namespace) -> int:
         store.close()
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({store.describe()})", file=sys.stderr)
+        _report_skipped(records)
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- search
-def _search_hits(args: argparse.Namespace, store: Store) -> list[Hit]:
+def read_queries(path: str) -> list[tuple[str, str]]:
+    """``(query_id, text)`` pairs from a queries file, in file order.
+
+    A ``.jsonl``/``.ndjson`` file holds one object per line with a ``"text"`` string and an
+    optional ``"id"`` (or BEIR's ``"_id"``); any other file (or ``-``, stdin) holds one query per
+    line, kept as written but for the line ending. The id is the line's ``id``/``_id``, else its
+    line number (1-based). Blank lines are skipped.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: Naming ``file:line``: not UTF-8, not a JSON object, no string ``"text"``.
+    """
+    if path == "-":
+        raw_lines = [line.encode("utf-8") for line in sys.stdin]
+        where = "<stdin>"
+    else:
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"--queries: no file {path}")
+        raw_lines = source.read_bytes().splitlines(keepends=True)
+        where = path
+    is_jsonl = Path(path).suffix.lower() in (".jsonl", ".ndjson")
+    out: list[tuple[str, str]] = []
+    for line_no, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{where}:{line_no}: not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+        if line_no == 1:
+            line = line.removeprefix("\ufeff")
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        if not is_jsonl:
+            out.append((str(line_no), text))
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}:{line_no}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise ValueError(f"{where}:{line_no}: expected a JSON object with a string field 'text'")
+        qid = row.get("id", row.get("_id", line_no))
+        out.append((str(qid), row["text"]))
+    if not out:
+        raise ValueError(f"--queries {where}: no queries in it")
+    return out
+
+
+def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) -> list[list[Hit]]:
+    """Every query's hits, under one model load and one ``Store.search`` call."""
     from ..encoder import InstructorEncoder
     from ..instructions import Instructions
 
@@ -116,41 +201,71 @@ def _search_hits(args: argparse.Namespace, store: Store) -> list[Hit]:
     recorded = info.model is not None
     instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
     encoder = InstructorEncoder.from_pretrained(model, instructions, device=args.device, max_length=args.max_length)
-    (hits,) = store.search(
+    return store.search(
         args.collection,
-        [args.query],
+        list(queries),
         encoder,
         k=args.k,
         filters=parse_filters(args.filter) or None,
         instruction=args.query_instruction,
         vector=args.vector,
     )
-    return hits
+
+
+def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
+    return {"rank": rank, "id": hit.id, "score": hit.score, "text": hit.text, "metadata": dict(hit.metadata)}
 
 
 def _print_hits(hits: Sequence[Hit], as_json: bool) -> None:
     for rank, hit in enumerate(hits, start=1):
         if as_json:
-            row = {"rank": rank, "id": hit.id, "score": hit.score, "text": hit.text, "metadata": dict(hit.metadata)}
-            print(json.dumps(row, ensure_ascii=False))
+            print(json.dumps(_hit_row(rank, hit), ensure_ascii=False))
         else:
             shown = " ".join(hit.text.split())  # display only: one line per hit
             shown = shown if len(shown) <= 160 else shown[:157] + "..."
             print(f"{rank:>3}. {hit.score:.4f}  {hit.id}  {shown}")
 
 
+def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results: Sequence[Sequence[Hit]]) -> None:
+    """One JSON line per query: ``{"query_id", "query", "hits": [{rank, id, score, text, metadata}]}``."""
+    lines = (
+        json.dumps(
+            {"query_id": qid, "query": text, "hits": [_hit_row(r, h) for r, h in enumerate(hits, start=1)]},
+            ensure_ascii=False,
+        )
+        + "\n"
+        for (qid, text), hits in zip(queries, results, strict=True)
+    )
+    if path is None or path == "-":
+        sys.stdout.writelines(lines)
+        return
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"-o {path}: the folder {target.parent} does not exist")
+    with target.open("w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+
+
 def _search(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ValueError(f"-k must be >= 1, got {args.k}")
+    if (args.query is None) == (args.queries is None):
+        raise ValueError("give one QUERY or --queries FILE")
+    if args.output is not None and args.queries is None:
+        raise ValueError("-o/--output goes with --queries (a single query prints its hits)")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
-    store = _open(args)
+    queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
+    store = _open(args, create=False)
     try:
-        hits = _search_hits(args, store)
+        results = _search_all(args, store, [text for _, text in queries])
     except StoreUnavailableError as exc:
         return _unreachable("search", exc)
     finally:
         store.close()
-    _print_hits(hits, args.json)
+    if args.queries is not None:
+        _write_results(args.output, queries, results)
+    else:
+        _print_hits(results[0], args.json)
     return 0
 
 
@@ -166,7 +281,11 @@ def _add_store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", required=True, help="collection name")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps; default: best available")
     parser.add_argument("--max-length", type=int, default=None, help="token limit; default: the model's")
-    parser.add_argument("--query-instruction", default=None, help="query instruction; default: the model's")
+    parser.add_argument(
+        "--query-instruction",
+        default=None,
+        help="query instruction; default: the model's (ingest), the one stored with the collection (search)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -174,10 +293,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest = subparsers.add_parser(
         "ingest",
         help="embed a corpus with the document instruction into Chroma or Qdrant",
-        description="Embed a corpus (JSONL, CSV/TSV, or a folder of .txt files) with the document "
-        "instruction and upsert it into a collection; re-running resumes without duplicates.",
+        description="Embed a corpus (JSONL, CSV/TSV, or a folder of text files) with the document "
+        "instruction and upsert it into a collection; re-running resumes without duplicates. "
+        "BEIR corpora read as they are: '_id' serves where there is no 'id', --title-field title joins "
+        "the title to the text.",
     )
-    ingest.add_argument("corpus", help=".jsonl, .csv/.tsv file, or a folder of .txt files")
+    ingest.add_argument("corpus", help=".jsonl, .csv/.tsv file, or a folder of text files (see --glob)")
     _add_store_args(ingest)
     ingest.add_argument("--model", required=True, help="model folder or hub id, e.g. hkunlp/instructor-large")
     ingest.add_argument("--document-instruction", default=None, help="document instruction; default: the model's")
@@ -185,6 +306,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--id-field", default="id", help="field/column with the id (default: id; '' numbers rows)")
     ingest.add_argument(
         "--metadata-fields", default=None, help="comma-separated fields to keep as metadata (default: all others)"
+    )
+    ingest.add_argument(
+        "--title-field",
+        default=None,
+        metavar="FIELD",
+        help="JSONL/CSV field joined before the text as 'title text' (BEIR: title); default: none",
+    )
+    ingest.add_argument(
+        "--glob",
+        action="append",
+        default=None,
+        metavar="PATTERN",
+        help="folder corpus: files to read, repeatable; a pattern without '/' matches the file name at any "
+        "depth, one with '/' the relative path ('docs/**/*.rst') (default: *.txt and *.md)",
     )
     ingest.add_argument("--batch-size", type=int, default=None, help="records per upsert")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -194,9 +329,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search",
         help="search a collection with the query instruction",
         description="Embed a query with the collection's model and query instruction and print the best "
-        "matches (rank, cosine score, id, text).",
+        "matches (rank, cosine score, id, text); or, with --queries FILE, search every query of a file under "
+        "one model load and write JSON lines.",
     )
-    search.add_argument("query", help="the query text")
+    search.add_argument("query", nargs="?", default=None, help="the query text (or --queries FILE)")
+    search.add_argument(
+        "--queries",
+        default=None,
+        metavar="FILE",
+        help="many queries under one model load: a text file (one query per line) or JSONL with 'text' and "
+        "optional 'id'/'_id' (BEIR queries.jsonl); '-' reads stdin. Writes JSON lines "
+        '{"query_id", "query", "hits"}',
+    )
+    search.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="with --queries: write the JSON lines here (default: stdout)",
+    )
     _add_store_args(search)
     search.add_argument("-k", type=int, default=10, help="number of results (default: 10)")
     search.add_argument("--model", default=None, help="model; default: the one stored with the collection")

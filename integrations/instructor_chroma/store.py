@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -18,7 +19,13 @@ from chromadb.errors import NotFoundError
 
 from instructor_core.engine import DuplicatePolicy, IngestReport
 from instructor_core.protocols import Encoder
-from instructor_core.stores import CollectionInfo, CollectionNotFoundError, Hit, StoreUnavailableError
+from instructor_core.stores import (
+    CollectionInfo,
+    CollectionNotFoundError,
+    Hit,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
 from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction
@@ -180,8 +187,18 @@ class ChromaStore:
             close()
 
 
-def open_store(location: str) -> ChromaStore:
-    """The ``instructor.stores`` factory: ``DIR`` (embedded) or ``http(s)://HOST:PORT`` (a server)."""
+#: The file an embedded Chroma store keeps in its folder.
+SQLITE_FILE = "chroma.sqlite3"
+
+
+def open_store(location: str, *, create: bool = True) -> ChromaStore:
+    """The ``instructor.stores`` factory: ``DIR`` (embedded) or ``http(s)://HOST:PORT`` (a server).
+
+    Args:
+        location: The folder or the server's URL.
+        create: Make an embedded store where there is none; False raises
+            ``instructor_core.stores.StoreNotFoundError`` instead, creating nothing.
+    """
     settings = Settings(anonymized_telemetry=False)
     if location.startswith(("http://", "https://")):
         url = urlparse(location)
@@ -199,4 +216,10 @@ def open_store(location: str) -> ChromaStore:
                 raise StoreUnavailableError(f"cannot reach chroma at {location}: {exc}".splitlines()[0]) from exc
             raise
         return ChromaStore(client, location, remote=True)
+    if not create:
+        folder = Path(location).expanduser()
+        if not folder.is_dir():
+            raise StoreNotFoundError(location)
+        if not (folder / SQLITE_FILE).is_file():
+            raise StoreNotFoundError(location, f"the folder holds no Chroma store: no {SQLITE_FILE} in it")
     return ChromaStore(chromadb.PersistentClient(path=location, settings=settings), location, remote=False)

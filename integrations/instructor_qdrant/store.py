@@ -8,13 +8,20 @@ instructions live in the collection metadata, so a search needs only the collect
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient
 
 from instructor_core.engine import DuplicatePolicy, IngestReport
 from instructor_core.protocols import Encoder
-from instructor_core.stores import CollectionInfo, CollectionNotFoundError, Hit, StoreUnavailableError
+from instructor_core.stores import (
+    CollectionInfo,
+    CollectionNotFoundError,
+    Hit,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
 from instructor_core.validation import check_positive_int
 
 from .collection import read_layout
@@ -132,8 +139,16 @@ class QdrantStore:
         self.client.close()
 
 
-def open_store(location: str) -> QdrantStore:
-    """The ``instructor.stores`` factory: ``http(s)://HOST:PORT`` (a server) or ``DIR`` (embedded)."""
+def open_store(location: str, *, create: bool = True) -> QdrantStore:
+    """The ``instructor.stores`` factory: ``http(s)://HOST:PORT`` (a server) or ``DIR`` (embedded).
+
+    Args:
+        location: The folder or the server's URL.
+        create: Make an embedded store where there is none; False raises
+            ``instructor_core.stores.StoreNotFoundError`` instead, creating nothing.
+    """
     if location.startswith(("http://", "https://")):
         return QdrantStore(QdrantClient(url=location), location)
+    if not create and not Path(location).expanduser().is_dir():
+        raise StoreNotFoundError(location)
     return QdrantStore(QdrantClient(path=location), location)

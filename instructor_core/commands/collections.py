@@ -1,0 +1,165 @@
+"""``instructor collections list | info | delete``: what a store holds, through the Store protocol only.
+
+Every subcommand opens the store to read (``open_store(url, create=False)``): a mistyped
+``--store chroma:DIR`` fails with ``no store at DIR`` and leaves nothing behind. ``delete`` cannot be
+undone, so it asks for ``--yes`` instead of a question (scripts never hang on a prompt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from ..stores import CollectionInfo, Store, StoreError, open_store
+from .store import DEFAULT_STORE
+
+__all__ = ["register"]
+
+
+def _open(args: argparse.Namespace) -> Store:
+    try:
+        return open_store(args.store, create=False)
+    except ValueError as exc:
+        raise ValueError(f"--store: {exc}") from None
+
+
+def _info_row(info: CollectionInfo) -> dict[str, Any]:
+    row = asdict(info)
+    row["vectors"] = dict(info.vectors)
+    return row
+
+
+# ---------------------------------------------------------------------------------------------- list
+def _list(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        rows: list[tuple[str, CollectionInfo | None, str]] = []
+        for name in store.list_collections():
+            try:
+                rows.append((name, store.info(name), ""))
+            except StoreError as exc:  # e.g. a Chroma collection made without instructor
+                rows.append((name, None, str(exc)))
+    finally:
+        store.close()
+    if args.json:
+        for name, info, problem in rows:
+            row = _info_row(info) if info is not None else {"name": name, "error": problem}
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"no collections in {store.describe()}", file=sys.stderr)
+        return 0
+    width = max(len(name) for name, _, _ in rows)
+    for name, info, problem in rows:
+        if info is None:
+            print(f"{name:<{width}}  ?  ({problem})")
+        else:
+            model = info.model if info.model is not None else "(model not recorded)"
+            print(f"{name:<{width}}  {info.count} documents  {model}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- info
+def _info(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        info = store.info(args.name)
+        where = store.describe()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(_info_row(info), ensure_ascii=False))
+        return 0
+    fields = [
+        ("collection", f"{info.name} ({where})"),
+        ("model", info.model if info.model is not None else "(not recorded)"),
+        ("fingerprint", info.fingerprint or "(not recorded)"),
+        ("query instruction", repr(info.query_instruction)),
+        ("document instruction", repr(info.document_instruction)),
+        ("dimension", str(info.dimension) if info.dimension else "(unknown: no vectors yet)"),
+        ("count", str(info.count)),
+        ("created", info.created or "(not recorded)"),
+    ]
+    fields += [(f"vector {key!r}", repr(instruction)) for key, instruction in info.vectors.items()]
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        print(f"{label + ':':<{width + 1}} {value}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- delete
+def _delete(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        info = store.info(args.name)  # a missing collection fails here, listing the ones there
+        if not args.yes:
+            raise ValueError(
+                f"deleting collection {args.name!r} ({info.count} documents) from {store.describe()} cannot be "
+                "undone; add --yes to delete it"
+            )
+        store.delete(args.name)
+        where = store.describe()
+    finally:
+        store.close()
+    if not args.quiet:
+        print(f"deleted collection {args.name!r} ({info.count} documents) from {where}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parsers
+def _add_store_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("INSTRUCTOR_STORE", DEFAULT_STORE),
+        help="chroma:DIR | qdrant:DIR | chroma+http://HOST:PORT | qdrant+http://HOST:PORT, or a store another "
+        f"package registers (default: $INSTRUCTOR_STORE or {DEFAULT_STORE}); an embedded store must exist",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``collections`` subcommand with ``list``, ``info`` and ``delete``."""
+    collections = subparsers.add_parser(
+        "collections",
+        help="list, describe or delete the collections of a store",
+        description="What a store holds: its collections, the model and instructions each was made with, "
+        "their size; and deleting one.",
+    )
+    actions = collections.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="list, info NAME or delete NAME --yes"
+    )
+
+    listing = actions.add_parser(
+        "list",
+        help="one line per collection: name, document count, model",
+        description="One line per collection: name, document count, model.",
+    )
+    _add_store_arg(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per collection (every recorded field)")
+    listing.set_defaults(func=_list)
+
+    info = actions.add_parser(
+        "info",
+        help="model, fingerprint, instructions, dimension, count and creation time of a collection",
+        description="What a collection records: model, fingerprint, both instructions, dimension, document "
+        "count, creation time (and named vectors, for Qdrant collections made with several).",
+    )
+    info.add_argument("name", help="collection name")
+    _add_store_arg(info)
+    info.add_argument("--json", action="store_true", help="one JSON object instead of labelled lines")
+    info.set_defaults(func=_info)
+
+    delete = actions.add_parser(
+        "delete",
+        help="delete a collection (needs --yes)",
+        description="Delete a collection and every document in it. This cannot be undone, so it needs --yes; "
+        "without it the command says what it would delete and exits with code 2.",
+    )
+    delete.add_argument("name", help="collection name")
+    _add_store_arg(delete)
+    delete.add_argument("--yes", action="store_true", help="really delete it (required)")
+    delete.add_argument("--quiet", action="store_true", help="no confirmation line on stderr")
+    delete.set_defaults(func=_delete)
