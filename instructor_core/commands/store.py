@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..stores import Hit, Store, StoreUnavailableError, open_store, replace_empty_collection
+from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
 
@@ -103,13 +104,11 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from ..encoder import InstructorEncoder
-
     records = _records(args)  # fails early on a missing corpus
     store = _open(args)
     try:
-        model = _model_name(args.model)
-        encoder = InstructorEncoder.from_pretrained(model, device=args.device, max_length=args.max_length)
+        model = args.model = _model_name(args.model)
+        encoder = load_encoder(args)
         encoder.instructions = encoder.instructions.replace(
             query=args.query_instruction, document=args.document_instruction
         )
@@ -121,7 +120,12 @@ def _ingest(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         report = store.ingest(
-            args.collection, records, encoder, model=model, batch_size=args.batch_size, show_progress=not args.quiet
+            args.collection,
+            records,
+            encoder,
+            model=model,
+            batch_size=args.write_batch_size,
+            show_progress=not args.quiet,
         )
     except StoreUnavailableError as exc:
         return _unreachable("ingest", exc)
@@ -185,7 +189,6 @@ def read_queries(path: str) -> list[tuple[str, str]]:
 
 def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) -> list[list[Hit]]:
     """Every query's hits, under one model load and one ``Store.search`` call."""
-    from ..encoder import InstructorEncoder
     from ..instructions import Instructions
 
     info = store.info(args.collection)
@@ -200,7 +203,8 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     # a collection made outside instructor records no instructions: the model's own apply
     recorded = info.model is not None
     instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
-    encoder = InstructorEncoder.from_pretrained(model, instructions, device=args.device, max_length=args.max_length)
+    args.model = model
+    encoder = load_encoder(args, instructions)
     return store.search(
         args.collection,
         list(queries),
@@ -247,8 +251,6 @@ def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results
 
 
 def _search(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise ValueError(f"-k must be >= 1, got {args.k}")
     if (args.query is None) == (args.queries is None):
         raise ValueError("give one QUERY or --queries FILE")
     if args.output is not None and args.queries is None:
@@ -279,8 +281,6 @@ def _add_store_args(parser: argparse.ArgumentParser) -> None:
         f"(default: $INSTRUCTOR_STORE or {DEFAULT_STORE})",
     )
     parser.add_argument("--collection", required=True, help="collection name")
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps; default: best available")
-    parser.add_argument("--max-length", type=int, default=None, help="token limit; default: the model's")
     parser.add_argument(
         "--query-instruction",
         default=None,
@@ -300,10 +300,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ingest.add_argument("corpus", help=".jsonl, .csv/.tsv file, or a folder of text files (see --glob)")
     _add_store_args(ingest)
-    ingest.add_argument("--model", required=True, help="model folder or hub id, e.g. hkunlp/instructor-large")
+    add_model_options(ingest, required_model=True)
     ingest.add_argument("--document-instruction", default=None, help="document instruction; default: the model's")
     ingest.add_argument("--text-field", default="text", help="field/column with the text (default: text)")
-    ingest.add_argument("--id-field", default="id", help="field/column with the id (default: id; '' numbers rows)")
+    ingest.add_argument(
+        "--id-field", default="id", help="field/column with the id (default: id, else BEIR's _id; '' numbers rows)"
+    )
     ingest.add_argument(
         "--metadata-fields", default=None, help="comma-separated fields to keep as metadata (default: all others)"
     )
@@ -321,7 +323,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder corpus: files to read, repeatable; a pattern without '/' matches the file name at any "
         "depth, one with '/' the relative path ('docs/**/*.rst') (default: *.txt and *.md)",
     )
-    ingest.add_argument("--batch-size", type=int, default=None, help="records per upsert")
+    add_write_batch_size_option(ingest)
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     ingest.set_defaults(func=_ingest)
 
@@ -349,8 +351,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --queries: write the JSON lines here (default: stdout)",
     )
     _add_store_args(search)
-    search.add_argument("-k", type=int, default=10, help="number of results (default: 10)")
-    search.add_argument("--model", default=None, help="model; default: the one stored with the collection")
+    search.add_argument("-k", type=positive_int, default=10, help="number of results (default: 10)")
+    add_model_options(
+        search,
+        required_model=False,
+        model_help="model folder or hub id; default: the one stored with the collection (if given, it must be "
+        "that one)",
+    )
     search.add_argument("--filter", action="append", metavar="KEY=VALUE", help="metadata filter (repeatable)")
     search.add_argument("--vector", default=None, help="named vector to search (Qdrant collections with several)")
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
