@@ -54,12 +54,13 @@ def _list(args: argparse.Namespace) -> int:
         print(f"no collections in {store.describe()}", file=sys.stderr)
         return 0
     width = max(len(name) for name, _, _ in rows)
+    digits = max((len(str(info.count)) for _, info, _ in rows if info is not None), default=1)
     for name, info, problem in rows:
         if info is None:
-            print(f"{name:<{width}}  ?  ({problem})")
+            print(f"{name:<{width}}  {'?':>{digits}} documents  ({problem})")
         else:
             model = info.model if info.model is not None else "(model not recorded)"
-            print(f"{name:<{width}}  {info.count} documents  {model}")
+            print(f"{name:<{width}}  {info.count:>{digits}} documents  {model}")
     return 0
 
 
