@@ -2,7 +2,8 @@
 
 A store is opened from a URL: ``SCHEME:DIR`` for an embedded store (``chroma:./db``, ``qdrant:./db``)
 or ``SCHEME+http(s)://HOST:PORT`` for a server. The scheme names an entry point in the group
-``instructor.stores`` whose value is a factory ``open(location: str) -> Store``; this package
+``instructor.stores`` whose value is a factory ``open_store(location: str, *, create: bool = True) -> Store``
+(``create=False``: refuse to make an embedded store that does not exist; optional); this package
 registers ``chroma`` (``instructor_chroma``) and ``qdrant`` (``instructor_qdrant``), and a third
 party adds a store (pgvector, LanceDB, ...) by shipping its own entry point::
 

@@ -270,3 +270,65 @@ def test_every_store_option_has_help():
     ]
     assert missing == []
     assert set(commands["collections"]._subparsers._group_actions[0].choices) == {"list", "info", "delete"}
+
+
+# ---------------------------------------------------------------------------------------------- core pieces
+def test_open_store_passes_create_only_to_factories_that_take_it(monkeypatch):
+    from instructor_core import stores
+
+    calls = []
+
+    def new_style(location, *, create=True):
+        calls.append(("new", location, create))
+        return "store"
+
+    def old_style(location):
+        calls.append(("old", location))
+        return "store"
+
+    class EntryPoint:
+        def __init__(self, fn):
+            self.fn = fn
+
+        def load(self):
+            return self.fn
+
+    monkeypatch.setattr(stores, "store_schemes", lambda: {"new": EntryPoint(new_style), "old": EntryPoint(old_style)})
+    stores.open_store("new:./a", create=False)
+    stores.open_store("new:./b")
+    stores.open_store("old:./c", create=False)
+    assert calls == [("new", "./a", False), ("new", "./b", True), ("old", "./c")]
+
+
+def test_replace_empty_collection_touches_only_an_empty_collection_of_ours(tiny_t5_encoder):
+    from instructor_core.stores import CollectionInfo, replace_empty_collection
+
+    enc = tiny_t5_encoder
+    fits = dict(model="m", query_instruction=enc.instructions.query, document_instruction=enc.instructions.document,
+                dimension=enc.dimension)  # fmt: skip
+
+    class FakeStore:
+        def __init__(self, info):
+            self.stored, self.deleted = info, []
+
+        def list_collections(self):
+            return [self.stored.name]
+
+        def info(self, name):
+            return self.stored
+
+        def delete(self, name):
+            self.deleted.append(name)
+
+    cases = [  # (recorded, expected differences)
+        (CollectionInfo("c", count=0, **fits), []),
+        (CollectionInfo("c", count=3, **{**fits, "query_instruction": "other: "}), []),  # holds documents
+        (CollectionInfo("c", count=0, **{**fits, "model": None, "query_instruction": "x"}), []),  # not ours
+        (CollectionInfo("c", count=0, **{**fits, "query_instruction": "other: "}), ["query_instruction"]),
+        (CollectionInfo("c", count=0, **{**fits, "model": "n", "dimension": 7}), ["model", "dimension"]),
+    ]
+    for recorded, expected in cases:
+        store = FakeStore(recorded)
+        assert replace_empty_collection(store, "c", enc, model="m") == expected
+        assert store.deleted == (["c"] if expected else [])
+    assert replace_empty_collection(FakeStore(cases[3][0]), "absent", enc, model="m") == []
