@@ -243,10 +243,7 @@ def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results
     if path is None or path == "-":
         sys.stdout.writelines(lines)
         return
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"-o {path}: the folder {target.parent} does not exist")
-    with target.open("w", encoding="utf-8") as handle:
+    with Path(path).open("w", encoding="utf-8") as handle:
         handle.writelines(lines)
 
 
@@ -255,6 +252,8 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError("give one QUERY or --queries FILE")
     if args.output is not None and args.queries is None:
         raise ValueError("-o/--output goes with --queries (a single query prints its hits)")
+    if args.output not in (None, "-") and not Path(args.output).parent.is_dir():
+        raise FileNotFoundError(f"-o {args.output}: the folder {Path(args.output).parent} does not exist")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
