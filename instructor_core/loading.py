@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .detect import INSTRUCTOR_HUB_IDS, instructor_evidence, looks_like_instructor, warn_if_ambiguous
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
@@ -117,7 +117,8 @@ def resolve_model_path(
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(name, revision=revision, cache_dir=cache_dir))
+        folder = None if cache_dir is None else Path(cache_dir)
+        return Path(snapshot_download(name, revision=revision, cache_dir=folder))
     except Exception as exc:  # the hub client raises many types; keep the cause attached
         raise ModelFolderError(
             f"could not fetch {name!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
@@ -174,7 +175,7 @@ def _read_pooling(config: dict[str, Any], where: Path) -> tuple[PoolingMode, boo
     if mode not in ("mean", "cls", "max", "lasttoken"):
         raise ModelFolderError(f"{where}: pooling mode {mode!r} is not supported (mean, cls, max, lasttoken are)")
     include = config.get("include_prompt")
-    return mode, None if include is None else bool(include)
+    return cast(PoolingMode, mode), None if include is None else bool(include)
 
 
 def _read_dense(folder: Path) -> DenseSpec:

@@ -23,9 +23,9 @@ from instructor_chroma import (  # noqa: E402
     RecordError,
     clear_encoder_cache,
     ingest,
+    is_remote,  # noqa: E402
     open_collection,
 )
-from instructor_chroma import is_remote  # noqa: E402
 from tests.tiny_models import corpus_lines  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -123,7 +123,7 @@ def add_batch_size_option(parser: argparse.ArgumentParser, *, default: int = 32)
 class _DeprecatedAlias(argparse.Action):
     """Stores like the option it stands for and says once, on stderr, which spelling to use."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str, *, new: str, **rest: Any) -> None:
+    def __init__(self, option_strings: Sequence[str], dest: str, *, new: str, **rest: Any) -> None:  # noqa: ANN401 (argparse.Action's own keywords)
         super().__init__(option_strings, dest, **rest)
         self.new = new
 
@@ -131,7 +131,7 @@ class _DeprecatedAlias(argparse.Action):
         self,
         parser: argparse.ArgumentParser,
         namespace: argparse.Namespace,
-        values: Any,
+        values: Any,  # noqa: ANN401 (argparse passes whatever the option's type made)
         option_string: str | None = None,
     ) -> None:
         print(f"{parser.prog}: note: {option_string} is now spelled {self.new}", file=sys.stderr)

@@ -13,8 +13,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .options import add_batch_size_option, add_model_options, load_encoder, positive_int
+
+if TYPE_CHECKING:
+    from ..encoder import InstructorEncoder
 
 __all__ = ["register"]
 
@@ -108,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
     on_epoch_end = None
     if args.eval_beir is not None or args.eval_sts is not None or args.save_epochs:
 
-        def on_epoch_end(epoch, model):
+        def on_epoch_end(epoch: int, model: InstructorEncoder) -> dict:
             from ..evaluation import evaluate_retrieval, evaluate_sts
 
             metrics: dict = {"epoch": epoch}
