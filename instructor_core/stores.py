@@ -15,6 +15,7 @@ No vector-store import happens here: the factory imports its stack when it is ca
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -30,10 +31,14 @@ __all__ = [
     "CollectionInfo",
     "CollectionNotFoundError",
     "Hit",
+    "ModelMismatchError",
     "Store",
     "StoreError",
     "StoreNotFoundError",
     "StoreUnavailableError",
+    "check_model",
+    "encoder_fingerprint",
+    "lock_timeout_s",
     "open_store",
     "replace_empty_collection",
     "split_store_url",
@@ -42,6 +47,29 @@ __all__ = [
 
 #: The entry-point group stores register under.
 ENTRY_POINT_GROUP = "instructor.stores"
+#: Seconds a process waits for another one's lock on an embedded store folder, unless
+#: ``$INSTRUCTOR_LOCK_TIMEOUT`` says otherwise.
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def lock_timeout_s(timeout: float | None = None) -> float:
+    """``timeout`` if given, else ``$INSTRUCTOR_LOCK_TIMEOUT`` (seconds), else :data:`DEFAULT_LOCK_TIMEOUT`.
+
+    Raises:
+        ValueError: The variable is not a number of seconds >= 0.
+    """
+    if timeout is not None:
+        return timeout
+    raw = os.environ.get("INSTRUCTOR_LOCK_TIMEOUT")
+    if raw is None or raw == "":
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"INSTRUCTOR_LOCK_TIMEOUT={raw!r}: expected a number of seconds >= 0")
+    return value
 
 
 class StoreError(InstructorError, RuntimeError):
@@ -70,6 +98,52 @@ class StoreNotFoundError(StoreError, LookupError):
     def __init__(self, location: str, detail: str = "") -> None:
         super().__init__(f"no store at {location}" + (f" ({detail})" if detail else ""))
         self.location = location
+
+
+class ModelMismatchError(StoreError, ValueError):
+    """A collection was made with another model than the encoder at hand (another fingerprint):
+    their vectors do not compare. Raised before anything is written or searched.
+
+    Attributes:
+        collection: The collection's name.
+        stored: The fingerprint the collection records.
+        current: The encoder's fingerprint.
+    """
+
+    def __init__(self, collection: str, stored: str, current: str) -> None:
+        super().__init__(
+            f"collection {collection!r} was made with model fingerprint {stored}, the encoder at hand has "
+            f"{current} (other weights or configuration, even under the same path): their vectors do not "
+            "compare. Use the model it was made with or a new collection, or pass allow_model_change=True "
+            "(CLI: --allow-model-change) to mix them on purpose"
+        )
+        self.collection = collection
+        self.stored = stored
+        self.current = current
+
+
+def encoder_fingerprint(encoder: Any) -> str | None:
+    """The encoder's model fingerprint (``InstructorEncoder.fingerprint``), or None for an encoder
+    that has none (a test double, a model built in memory and never saved)."""
+    try:
+        value = getattr(encoder, "fingerprint", None)
+    except ValueError:  # InstructorEncoder not loaded from a folder
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def check_model(collection: str, stored: str | None, current: str | None, *, allow_model_change: bool = False) -> None:
+    """Refuse an encoder whose fingerprint differs from the one a collection records.
+
+    Nothing is checked where either side is unknown (a collection made before fingerprints were
+    recorded, an encoder without one), or where ``allow_model_change`` says the change is meant.
+
+    Raises:
+        ModelMismatchError: Naming both fingerprints.
+    """
+    if allow_model_change or stored is None or current is None or stored == current:
+        return
+    raise ModelMismatchError(collection, stored, current)
 
 
 @dataclass(frozen=True)
@@ -147,9 +221,11 @@ class Store(Protocol):
         batch_size: int | None = None,
         on_duplicate: DuplicatePolicy = "error",
         show_progress: bool = True,
+        allow_model_change: bool = False,
     ) -> IngestReport:
-        """Create the collection (or check that it fits ``encoder`` and ``model``), then embed and
-        upsert ``documents`` with the encoder's document instruction."""
+        """Create the collection (or check that it fits ``encoder`` and ``model``: dimension,
+        instructions, model fingerprint unless ``allow_model_change``), then embed and upsert
+        ``documents`` with the encoder's document instruction."""
         ...
 
     def search(
@@ -162,9 +238,11 @@ class Store(Protocol):
         filters: Mapping[str, Any] | None = None,
         instruction: str | None = None,
         vector: str | None = None,
+        allow_model_change: bool = False,
     ) -> list[list[Hit]]:
         """The best ``k`` hits for each query, embedded with the query instruction (or
-        ``instruction``); ``filters`` are ``{metadata key: value}``, all of which must match."""
+        ``instruction``); ``filters`` are ``{metadata key: value}``, all of which must match. An
+        encoder of another fingerprint than the collection's is refused unless ``allow_model_change``."""
         ...
 
     def delete(self, name: str) -> None:
@@ -172,7 +250,7 @@ class Store(Protocol):
         ...
 
     def close(self) -> None:
-        """Release the client (and any lock on an embedded store's folder)."""
+        """Release the client (and the lock on an embedded store's folder, held from open to close)."""
         ...
 
 

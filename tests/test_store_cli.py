@@ -92,11 +92,11 @@ def test_ingest_then_search_without_model(kind, tmp_path, corpus, tiny_t5_path, 
         count = PersistentClient(str(tmp_path / "store"), Settings(anonymized_telemetry=False))
         assert count.get_collection("notes").count() == 24
     else:
-        from qdrant_client import QdrantClient
+        from instructor_core.stores import open_store
 
-        client = QdrantClient(path=str(tmp_path / "store"))
-        assert client.count("notes").count == 24
-        client.close()
+        opened = open_store(store)  # Qdrant Edge, not qdrant-client's local mode
+        assert opened.info("notes").count == 24
+        opened.close()
 
 
 def test_plain_output_and_errors(tmp_path, corpus, tiny_t5_path, tiny_bert_path, capsys):

@@ -1,8 +1,12 @@
 """Qdrant integration: collections, streaming ingest and search with INSTRUCTOR embeddings.
 
-Plain functions over your own ``QdrantClient`` (``":memory:"``, ``path=`` or ``url=``). Point ids
+Plain functions over your own ``QdrantClient`` (``url=``, ``":memory:"``, or ``path=`` for a folder
+you trust: qdrant-client's local mode unpickles its storage). Point ids
 are ``uuid5`` of the document id, so re-running an ingest upserts instead of duplicating; a point's
 payload keeps the document ``id`` and ``text`` beside its metadata.
+
+``qdrant:DIR`` in the CLI and ``open_store`` is an embedded Qdrant Edge store
+(:mod:`instructor_qdrant.edge`), which reads no pickle.
 
 Async variants (``aingest``, ``asearch``, ...) take an ``AsyncQdrantClient``.
 
@@ -30,18 +34,23 @@ from .collection import (
     ensure_collection,
     read_layout,
 )
+from .edge import EDGE_RULES, EdgeSink, EdgeStore, LocalModeStoreError, open_edge_store
 from .points import TRANSPORT_ERRORS, Hit, QdrantSink, build_filter, ingest, is_transport_error, search, search_vector
 from .store import QdrantStore, open_store
 
 __all__ = [
     "NAMESPACE",
     "TRANSPORT_ERRORS",
+    "EDGE_RULES",
     "AsyncQdrantSink",
     "CollectionLayout",
     "CollectionMismatchError",
+    "EdgeSink",
+    "EdgeStore",
     "Hit",
     "IngestError",
     "IngestReport",
+    "LocalModeStoreError",
     "QdrantSink",
     "QdrantStore",
     "RecordError",
@@ -54,6 +63,7 @@ __all__ = [
     "ensure_collection",
     "ingest",
     "is_transport_error",
+    "open_edge_store",
     "open_store",
     "point_id",
     "read_layout",

@@ -13,13 +13,14 @@ from instructor_core.engine import IngestReport, RetryPolicy, arun_ingest
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record
 
-from .collection import aensure_collection
+from .collection import aensure_collection, layout_from_metadata
 from .points import (
     DEFAULT_BATCH_SIZE,
     Hit,
     _PointsSink,
     _to_hit,
     check_ingest_args,
+    check_search_encoder,
     query_prefix,
     query_request,
     to_points,
@@ -51,6 +52,7 @@ async def aingest(
     backoff: float = 0.5,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_duplicate: str = "error",
+    allow_model_change: bool = False,
 ) -> IngestReport:
     """:func:`instructor_qdrant.ingest` for an ``AsyncQdrantClient`` (no progress bar).
 
@@ -59,7 +61,9 @@ async def aingest(
     while batch k's upsert is awaited.
     """
     check_ingest_args(batch_size, max_attempts)
-    layout = await aensure_collection(client, name, encoder, vectors=vectors, model=model)
+    layout = await aensure_collection(
+        client, name, encoder, vectors=vectors, model=model, allow_model_change=allow_model_change
+    )
     return await arun_ingest(
         documents,
         AsyncQdrantSink(client, name, encoder, layout, encode_batch_size),
@@ -80,9 +84,13 @@ async def asearch(
     filter: Mapping[str, Any] | models.Filter | None = None,
     vector: str | None = None,
     instruction: str | None = None,
+    allow_model_change: bool = False,
 ) -> list[Hit]:
-    """:func:`instructor_qdrant.search` for an ``AsyncQdrantClient``."""
+    """:func:`instructor_qdrant.search` for an ``AsyncQdrantClient`` (same checks)."""
     prefix = query_prefix(query, instruction)
+    info = await client.get_collection(name)
+    layout = layout_from_metadata(getattr(info.config, "metadata", None))
+    check_search_encoder(name, layout, encoder, allow_model_change)
     matrix = await asyncio.to_thread(encoder.encode_queries, [query], prefix)
     return await asearch_vector(client, name, matrix[0].tolist(), limit=limit, filter=filter, vector=vector)
 

@@ -15,12 +15,16 @@ from typing import Any
 
 from qdrant_client import models
 
+from instructor_core.stores import check_model, encoder_fingerprint
+
 __all__ = [
     "CollectionLayout",
     "CollectionMismatchError",
     "aensure_collection",
     "aread_layout",
+    "check_layout",
     "ensure_collection",
+    "layout_from_metadata",
     "read_layout",
 ]
 
@@ -69,7 +73,12 @@ class CollectionLayout:
 
 
 def _layout_from_info(info: Any) -> CollectionLayout | None:
-    stored = (getattr(info.config, "metadata", None) or {}).get(META_KEY)
+    return layout_from_metadata(getattr(info.config, "metadata", None))
+
+
+def layout_from_metadata(metadata: Mapping[str, Any] | None) -> CollectionLayout | None:
+    """The layout in collection metadata written by :meth:`CollectionLayout.to_metadata`, or None."""
+    stored = (metadata or {}).get(META_KEY)
     if not isinstance(stored, Mapping):
         return None
     return CollectionLayout(
@@ -109,6 +118,7 @@ def ensure_collection(
     vectors: Mapping[str, str] | None = None,
     model: str | None = None,
     on_disk: bool = False,
+    allow_model_change: bool = False,
 ) -> CollectionLayout:
     """Create a cosine collection for ``encoder``, or check that an existing one fits it.
 
@@ -120,6 +130,8 @@ def ensure_collection(
             instruction views; None for one unnamed vector with the encoder's document instruction.
         model: The model's name or path, stored in the collection metadata for later searches.
         on_disk: Keep the vectors on disk (new collections only).
+        allow_model_change: Accept an encoder whose model fingerprint (or model name) differs from
+            the one the collection records, on purpose.
 
     Returns:
         The collection's layout.
@@ -127,12 +139,14 @@ def ensure_collection(
     Raises:
         CollectionMismatchError: The existing collection has another dimension, distance, vector
             names, model or instructions. Raised before anything is written.
+        ModelMismatchError: The encoder's model fingerprint differs from the collection's
+            (``instructor_core.stores``; a ``ValueError`` too).
     """
     wanted = _wanted(encoder, vectors, model)
     if not client.collection_exists(name):
         client.create_collection(name, vectors_config=_vectors_config(wanted, on_disk), metadata=wanted.to_metadata())
         return wanted
-    return _check_existing(name, client.get_collection(name), wanted)
+    return _check_existing(name, client.get_collection(name), wanted, allow_model_change)
 
 
 def _wanted(encoder: Any, vectors: Mapping[str, str] | None, model: str | None) -> CollectionLayout:
@@ -142,6 +156,7 @@ def _wanted(encoder: Any, vectors: Mapping[str, str] | None, model: str | None) 
         query_instruction=encoder.instructions.query,
         document_instruction=encoder.instructions.document,
         model=model,
+        fingerprint=encoder_fingerprint(encoder),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
@@ -151,9 +166,9 @@ def _vectors_config(wanted: CollectionLayout, on_disk: bool) -> Any:
     return {key: params for key in wanted.vectors} if wanted.vectors else params
 
 
-def _check_existing(name: str, info: Any, wanted: CollectionLayout) -> CollectionLayout:
+def _check_existing(name: str, info: Any, wanted: CollectionLayout, allow_model_change: bool) -> CollectionLayout:
     """The existing collection's layout if it fits ``wanted``; else CollectionMismatchError."""
-    named, dimension, model = dict(wanted.vectors), wanted.dimension, wanted.model
+    named, dimension = dict(wanted.vectors), wanted.dimension
     existing = info.config.params.vectors
     if isinstance(existing, Mapping):
         have = dict(existing)
@@ -180,21 +195,48 @@ def _check_existing(name: str, info: Any, wanted: CollectionLayout) -> Collectio
             )
     stored = _layout_from_info(info)
     if stored is not None:
-        checks = [("query_instruction", stored.query_instruction, wanted.query_instruction)]
-        if named:
-            checks.append(("vectors", stored.vectors, wanted.vectors))
-        else:
-            checks.append(("document_instruction", stored.document_instruction, wanted.document_instruction))
-        if stored.model is not None and model is not None:
-            checks.append(("model", stored.model, model))
-        for what, old, new in checks:
-            if old != new:
-                raise CollectionMismatchError(
-                    f"collection {name!r} was made with {what}={old!r}, the encoder has {new!r}; "
-                    "mixing them would make its vectors incomparable. Use that one or a new collection."
-                )
-        return replace(stored, dimension=dimension, vectors=named, model=stored.model or model)
+        return check_layout(name, stored, wanted, allow_model_change=allow_model_change)
     return wanted
+
+
+def check_layout(
+    name: str, stored: CollectionLayout, wanted: CollectionLayout, *, allow_model_change: bool = False
+) -> CollectionLayout:
+    """The stored layout, if ``wanted`` (the encoder at hand) fits it: same dimension, vector names,
+    instructions and model (fingerprint, else name). Else an error naming what differs.
+
+    Raises:
+        CollectionMismatchError: Another dimension, vector names, instructions or model name.
+        ModelMismatchError: Another model fingerprint (unless ``allow_model_change``).
+    """
+    named, dimension, model = dict(wanted.vectors), wanted.dimension, wanted.model
+    if stored.dimension and stored.dimension != dimension:
+        raise CollectionMismatchError(
+            f"collection {name!r} holds {stored.dimension}-dimensional vectors, the encoder makes {dimension}-"
+            "dimensional ones; nothing was written. Use another collection or the model it was made with."
+        )
+    checks = [("query_instruction", stored.query_instruction, wanted.query_instruction)]
+    if named or stored.vectors:
+        checks.append(("vectors", dict(stored.vectors), named))
+    else:
+        checks.append(("document_instruction", stored.document_instruction, wanted.document_instruction))
+    fingerprints_known = stored.fingerprint is not None and wanted.fingerprint is not None
+    if stored.model is not None and model is not None and not fingerprints_known and not allow_model_change:
+        checks.append(("model", stored.model, model))
+    for what, old, new in checks:
+        if old != new:
+            raise CollectionMismatchError(
+                f"collection {name!r} was made with {what}={old!r}, the encoder has {new!r}; "
+                "mixing them would make its vectors incomparable. Use that one or a new collection."
+            )
+    check_model(name, stored.fingerprint, wanted.fingerprint, allow_model_change=allow_model_change)
+    return replace(
+        stored,
+        dimension=dimension,
+        vectors=named,
+        model=stored.model or model,
+        fingerprint=stored.fingerprint or wanted.fingerprint,
+    )
 
 
 async def aread_layout(client: Any, name: str) -> CollectionLayout | None:
@@ -210,6 +252,7 @@ async def aensure_collection(
     vectors: Mapping[str, str] | None = None,
     model: str | None = None,
     on_disk: bool = False,
+    allow_model_change: bool = False,
 ) -> CollectionLayout:
     """:func:`ensure_collection` for an ``AsyncQdrantClient`` (same checks, same errors)."""
     wanted = _wanted(encoder, vectors, model)
@@ -217,4 +260,4 @@ async def aensure_collection(
         config = _vectors_config(wanted, on_disk)
         await client.create_collection(name, vectors_config=config, metadata=wanted.to_metadata())
         return wanted
-    return _check_existing(name, await client.get_collection(name), wanted)
+    return _check_existing(name, await client.get_collection(name), wanted, allow_model_change)

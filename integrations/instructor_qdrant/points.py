@@ -16,10 +16,10 @@ from qdrant_client import models
 from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record, RecordRules, point_id
-from instructor_core.stores import Hit
+from instructor_core.stores import Hit, check_model, encoder_fingerprint
 from instructor_core.validation import check_instruction, check_positive_int
 
-from .collection import CollectionLayout, ensure_collection
+from .collection import CollectionLayout, CollectionMismatchError, ensure_collection, layout_from_metadata
 
 __all__ = [
     "QDRANT_RULES",
@@ -27,6 +27,7 @@ __all__ = [
     "Hit",
     "QdrantSink",
     "build_filter",
+    "check_search_encoder",
     "ingest",
     "is_transport_error",
     "make_points",
@@ -167,6 +168,7 @@ def ingest(
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
     on_duplicate: str = "error",
+    allow_model_change: bool = False,
 ) -> IngestReport:
     """Embed records with the document instruction(s) and upsert them into a Qdrant collection.
 
@@ -194,12 +196,16 @@ def ingest(
         backoff: Seconds before the first retry; doubled each time.
         sleep: The wait function (tests pass a fake).
         on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
+        allow_model_change: Accept an encoder whose model fingerprint differs from the one the
+            collection records (``ModelMismatchError`` otherwise), on purpose.
 
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
     """
     check_ingest_args(batch_size, max_attempts)
-    layout = ensure_collection(client, name, encoder, vectors=vectors, model=model)
+    layout = ensure_collection(
+        client, name, encoder, vectors=vectors, model=model, allow_model_change=allow_model_change
+    )
     return run_ingest(
         documents,
         QdrantSink(client, name, encoder, layout, encode_batch_size),
@@ -247,6 +253,7 @@ def search(
     filter: Mapping[str, Any] | models.Filter | None = None,
     vector: str | None = None,
     instruction: str | None = None,
+    allow_model_change: bool = False,
 ) -> list[Hit]:
     """Search a collection with a query embedded under the query instruction.
 
@@ -259,11 +266,16 @@ def search(
         filter: ``{payload key: value}`` or a ``models.Filter``.
         vector: Which named vector to search (named-vector collections).
         instruction: Query instruction; None takes the encoder's.
+        allow_model_change: Search with an encoder whose model fingerprint differs from the one
+            the collection records (``ModelMismatchError`` otherwise), on purpose.
 
     Returns:
         Hits, best first.
     """
     prefix = query_prefix(query, instruction)
+    info = client.get_collection(name)
+    check_search_encoder(name, layout_from_metadata(getattr(info.config, "metadata", None)), encoder,
+                         allow_model_change)  # fmt: skip
     vec = encoder.encode_queries([query], prefix)[0].tolist()
     return search_vector(client, name, vec, limit=limit, filter=filter, vector=vector)
 
@@ -280,6 +292,23 @@ def search_vector(
     """Like :func:`search`, for a query vector made already."""
     result = client.query_points(**query_request(name, query_vector, limit, filter, vector))
     return [_to_hit(p) for p in result.points]
+
+
+def check_search_encoder(
+    name: str, layout: CollectionLayout | None, encoder: Any, allow_model_change: bool = False
+) -> None:
+    """Refuse to search a collection with an encoder it was not made with: another dimension, or
+    another model fingerprint (unless ``allow_model_change``). A collection that records no
+    layout (made outside instructor) is not checked."""
+    if layout is None:
+        return
+    dimension = int(encoder.dimension)
+    if layout.dimension and layout.dimension != dimension:
+        raise CollectionMismatchError(
+            f"collection {name!r} holds {layout.dimension}-dimensional vectors, the encoder makes "
+            f"{dimension}-dimensional ones; search with the model it was made with ({layout.model!r})"
+        )
+    check_model(name, layout.fingerprint, encoder_fingerprint(encoder), allow_model_change=allow_model_change)
 
 
 def query_prefix(query: Any, instruction: str | None) -> str | None:

@@ -1,14 +1,15 @@
 """Qdrant behind the core's store protocol (``instructor_core.stores.Store``), for the CLI and Ray.
 
 Registered as the ``qdrant`` entry point of ``instructor.stores``: ``qdrant+http(s)://HOST:PORT``
-opens a ``QdrantClient(url=...)``, ``qdrant:DIR`` an embedded store in a folder. The model and
-instructions live in the collection metadata, so a search needs only the collection.
+opens a ``QdrantClient(url=...)``; ``qdrant:DIR`` an embedded Qdrant Edge store in a folder
+(:mod:`instructor_qdrant.edge`), never qdrant-client's local mode, which unpickles its storage. The
+model, its fingerprint and the instructions live in the collection metadata, so a search needs only
+the collection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient
@@ -19,13 +20,13 @@ from instructor_core.stores import (
     CollectionInfo,
     CollectionNotFoundError,
     Hit,
-    StoreNotFoundError,
     StoreUnavailableError,
 )
 from instructor_core.validation import check_positive_int
 
 from .collection import read_layout
-from .points import DEFAULT_BATCH_SIZE, ingest, is_transport_error, search_vector
+from .edge import EdgeStore, open_edge_store
+from .points import DEFAULT_BATCH_SIZE, check_search_encoder, ingest, is_transport_error, search_vector
 
 __all__ = ["QdrantStore", "open_store"]
 
@@ -93,6 +94,7 @@ class QdrantStore:
         batch_size: int | None = None,
         on_duplicate: DuplicatePolicy = "error",
         show_progress: bool = True,
+        allow_model_change: bool = False,
     ) -> IngestReport:
         """Create (or check) the collection for ``encoder`` and ``model``, then ingest ``documents``."""
         return self._call(
@@ -105,6 +107,7 @@ class QdrantStore:
             batch_size=batch_size or DEFAULT_BATCH_SIZE,
             show_progress=show_progress,
             on_duplicate=on_duplicate,
+            allow_model_change=allow_model_change,
         )
 
     def search(
@@ -117,10 +120,12 @@ class QdrantStore:
         filters: Mapping[str, Any] | None = None,
         instruction: str | None = None,
         vector: str | None = None,
+        allow_model_change: bool = False,
     ) -> list[list[Hit]]:
         """Embed ``queries`` with the query instruction and search the collection."""
         check_positive_int(k, "k")
         self._require(name)
+        check_search_encoder(name, read_layout(self.client, name), encoder, allow_model_change)
         if not queries:
             return []
         vectors = encoder.encode_queries(list(queries), instruction)
@@ -139,8 +144,10 @@ class QdrantStore:
         self.client.close()
 
 
-def open_store(location: str, *, create: bool = True) -> QdrantStore:
-    """The ``instructor.stores`` factory: ``http(s)://HOST:PORT`` (a server) or ``DIR`` (embedded).
+def open_store(location: str, *, create: bool = True) -> QdrantStore | EdgeStore:
+    """The ``instructor.stores`` factory: ``http(s)://HOST:PORT`` (a server, ``QdrantClient(url=...)``)
+    or ``DIR`` (embedded: Qdrant Edge, :class:`instructor_qdrant.edge.EdgeStore`; a qdrant-client
+    local-mode folder is refused, never unpickled).
 
     Args:
         location: The folder or the server's URL.
@@ -149,6 +156,4 @@ def open_store(location: str, *, create: bool = True) -> QdrantStore:
     """
     if location.startswith(("http://", "https://")):
         return QdrantStore(QdrantClient(url=location), location)
-    if not create and not Path(location).expanduser().is_dir():
-        raise StoreNotFoundError(location)
-    return QdrantStore(QdrantClient(path=location), location)
+    return open_edge_store(location, create=create)
