@@ -56,24 +56,38 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+#: What the ImportError of a missing optional stack says (``pip install "instructor[chroma]"``).
+EXTRA_HINT = 'pip install "instructor['
+
+
+def _fail(command: str, exc: BaseException) -> int:
+    """An expected failure: one line on stderr, exit status 2."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"instructor {command}: error: {text}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code: 0, or 2 with one line on stderr for an
+    expected failure (bad input, a model folder, a device, a missing extra, a store refusing, locked
+    or unreachable). Anything else is a bug and keeps its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     from .engine import IngestError
     from .errors import InstructorError
-    from .stores import StoreUnavailableError
 
     quiet = quiet_transformers() if getattr(args, "quiet", False) else contextlib.nullcontext()
     try:
         with quiet:
             result = args.func(args)
-    except (StoreUnavailableError, IngestError) as exc:  # the store is down: worth another try later
-        print(f"instructor {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError, FileNotFoundError, InstructorError) as exc:
-        print(f"instructor {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        return _fail(args.command, exc)
+    except (InstructorError, IngestError) as exc:  # a store, a lock, a device, an unreachable server
+        return _fail(args.command, exc)
+    except ImportError as exc:
+        if EXTRA_HINT not in str(exc):
+            raise  # not a missing extra: a bug, shown with its traceback
+        return _fail(args.command, exc)
     return int(result or 0)
 
 

@@ -110,9 +110,10 @@ class ModelMismatchError(StoreError, ValueError):
         current: The encoder's fingerprint.
     """
 
-    def __init__(self, collection: str, stored: str, current: str) -> None:
+    def __init__(self, collection: str | None, stored: str, current: str) -> None:
+        which = f"collection {collection!r}" if collection else "the collection"
         super().__init__(
-            f"collection {collection!r} was made with model fingerprint {stored}, the encoder at hand has "
+            f"{which} was made with model fingerprint {stored}, the encoder at hand has "
             f"{current} (other weights or configuration, even under the same path): their vectors do not "
             "compare. Use the model it was made with or a new collection, or pass allow_model_change=True "
             "(CLI: --allow-model-change) to mix them on purpose"
@@ -122,7 +123,7 @@ class ModelMismatchError(StoreError, ValueError):
         self.current = current
 
 
-def encoder_fingerprint(encoder: Any) -> str | None:
+def encoder_fingerprint(encoder: object) -> str | None:
     """The encoder's model fingerprint (``InstructorEncoder.fingerprint``), or None for an encoder
     that has none (a test double, a model built in memory and never saved)."""
     try:
@@ -132,7 +133,9 @@ def encoder_fingerprint(encoder: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def check_model(collection: str, stored: str | None, current: str | None, *, allow_model_change: bool = False) -> None:
+def check_model(
+    collection: str | None, stored: str | None, current: str | None, *, allow_model_change: bool = False
+) -> None:
     """Refuse an encoder whose fingerprint differs from the one a collection records.
 
     Nothing is checked where either side is unknown (a collection made before fingerprints were

@@ -192,7 +192,7 @@ def test_unreachable_qdrant_server_is_one_clear_line(tmp_path, corpus, tiny_t5_p
     store = f"qdrant+http://127.0.0.1:{port}"
     # (qdrant-client's version check warns from a background thread that the server is down)
     code = main(["search", QUERY, "--store", store, "--collection", "notes", "--model", str(tiny_t5_path)])
-    assert code == 1
+    assert code == 2  # an expected failure: one line, exit 2 (issue 11)
     assert f"instructor search: error: cannot reach qdrant at http://127.0.0.1:{port}" in capsys.readouterr().err
-    assert main(ingest_args(corpus[0], store, tiny_t5_path)) == 1
+    assert main(ingest_args(corpus[0], store, tiny_t5_path)) == 2
     assert "instructor ingest: error: cannot reach qdrant" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..stores import Hit, Store, StoreUnavailableError, open_store, replace_empty_collection
+from ..stores import Hit, Store, open_store, replace_empty_collection
 from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
@@ -56,11 +56,6 @@ def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
         return open_store(args.store, create=create)
     except ValueError as exc:
         raise ValueError(f"--store: {exc}") from None
-
-
-def _unreachable(command: str, exc: StoreUnavailableError) -> int:
-    print(f"instructor {command}: error: {exc}", file=sys.stderr)
-    return 1
 
 
 # ---------------------------------------------------------------------------------------------- ingest
@@ -105,13 +100,13 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 def _ingest(args: argparse.Namespace) -> int:
     records = _records(args)  # fails early on a missing corpus
-    store = _open(args)
+    model = args.model = _model_name(args.model)
+    encoder = load_encoder(args)  # a bad model folder or device fails before the store is touched
+    encoder.instructions = encoder.instructions.replace(
+        query=args.query_instruction, document=args.document_instruction
+    )
+    store = _open(args)  # an embedded store's lock is held from here to close()
     try:
-        model = args.model = _model_name(args.model)
-        encoder = load_encoder(args)
-        encoder.instructions = encoder.instructions.replace(
-            query=args.query_instruction, document=args.document_instruction
-        )
         replaced = replace_empty_collection(store, args.collection, encoder, model=model)
         if replaced and not args.quiet:
             print(
@@ -125,10 +120,10 @@ def _ingest(args: argparse.Namespace) -> int:
             encoder,
             model=model,
             batch_size=args.write_batch_size,
+            on_duplicate=args.on_duplicate,
             show_progress=not args.quiet,
+            allow_model_change=args.allow_model_change,
         )
-    except StoreUnavailableError as exc:
-        return _unreachable("ingest", exc)
     finally:
         store.close()
     if not args.quiet:
@@ -192,10 +187,16 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     from ..instructions import Instructions
 
     info = store.info(args.collection)
-    if args.model is not None and info.model is not None and _model_name(args.model) != info.model:
+    if (
+        args.model is not None
+        and info.model is not None
+        and _model_name(args.model) != info.model
+        and not args.allow_model_change
+    ):
         raise ValueError(
             f"collection {args.collection!r} was made with model {info.model!r}, not {args.model!r}; "
-            "its vectors only compare with queries from that model (drop --model to use it)"
+            "its vectors only compare with queries from that model (drop --model to use it, or pass "
+            "--allow-model-change to mix them on purpose)"
         )
     model = args.model if args.model is not None else info.model
     if model is None:
@@ -213,6 +214,7 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         filters=parse_filters(args.filter) or None,
         instruction=args.query_instruction,
         vector=args.vector,
+        allow_model_change=args.allow_model_change,
     )
 
 
@@ -259,8 +261,6 @@ def _search(args: argparse.Namespace) -> int:
     store = _open(args, create=False)
     try:
         results = _search_all(args, store, [text for _, text in queries])
-    except StoreUnavailableError as exc:
-        return _unreachable("search", exc)
     finally:
         store.close()
     if args.queries is not None:
@@ -284,6 +284,12 @@ def _add_store_args(parser: argparse.ArgumentParser) -> None:
         "--query-instruction",
         default=None,
         help="query instruction; default: the model's (ingest), the one stored with the collection (search)",
+    )
+    parser.add_argument(
+        "--allow-model-change",
+        action="store_true",
+        help="use a model whose fingerprint (weights, configuration) differs from the one the collection "
+        "records; refused by default, since their vectors do not compare",
     )
 
 
@@ -323,6 +329,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "depth, one with '/' the relative path ('docs/**/*.rst') (default: *.txt and *.md)",
     )
     add_write_batch_size_option(ingest)
+    ingest.add_argument(
+        "--on-duplicate",
+        choices=("error", "first", "last"),
+        default="error",
+        help="an id that occurs twice in the corpus: error (default, naming both records), or keep the "
+        "first or the last copy",
+    )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     ingest.set_defaults(func=_ingest)
 

@@ -20,9 +20,10 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core import Instructions, InstructorEncoder
 from instructor_core.backends import Backend
+from instructor_core.stores import ModelMismatchError, check_model, encoder_fingerprint
 from instructor_core.validation import check_instruction, check_texts
 
-__all__ = ["InstructorEmbeddingFunction", "clear_encoder_cache"]
+__all__ = ["InstructorEmbeddingFunction", "ModelMismatchError", "clear_encoder_cache"]
 
 #: Name under which the function is registered with chromadb (chroma's own "instructor" function
 #: wraps the InstructorEmbedding package; this one is distinct).
@@ -216,6 +217,12 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         return self._encoder
 
     @property
+    def fingerprint(self) -> str | None:
+        """The model's fingerprint (``InstructorEncoder.fingerprint``), stored in the collection's
+        config; None for an encoder that has none."""
+        return encoder_fingerprint(self._encoder)
+
+    @property
     def dimension(self) -> int:
         """Length of each vector."""
         return int(self._encoder.dimension)
@@ -256,6 +263,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             "document_instruction": self.instructions.document,
             "normalize": self.normalize,
             "max_length": self.max_length,
+            "fingerprint": self.fingerprint,
         }
         if self.instructor is not None:  # stated by the caller: a fresh process must load the model alike
             config["instructor"] = self.instructor
@@ -263,8 +271,11 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> InstructorEmbeddingFunction:
+        """The function a collection's config describes; refused (``ModelMismatchError``) if the
+        model now at the stored path has another fingerprint than the one the collection recorded
+        (weights replaced in place): pass an embedding function explicitly to override on purpose."""
         InstructorEmbeddingFunction.validate_config(config)
-        return InstructorEmbeddingFunction(
+        function = InstructorEmbeddingFunction(
             config["model"],
             query_instruction=config["query_instruction"],
             document_instruction=config["document_instruction"],
@@ -272,6 +283,8 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             max_length=config.get("max_length"),
             instructor=config.get("instructor"),
         )
+        check_model(None, config.get("fingerprint"), function.fingerprint)
+        return function
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
@@ -287,9 +300,14 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             raise ValueError(f"{NAME} config 'max_length' must be an int >= 2 or null")
         if config.get("instructor") is not None and not isinstance(config["instructor"], bool):
             raise ValueError(f"{NAME} config 'instructor' must be a bool or absent, got {config['instructor']!r}")
+        fingerprint = config.get("fingerprint")
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise ValueError(f"{NAME} config 'fingerprint' must be a str or null, got {fingerprint!r}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
-        """Refuse a change of model or instructions: the stored vectors would no longer match."""
+        """Refuse a change of model (its fingerprint or its name) or instructions: the stored vectors
+        would no longer match (``ModelMismatchError`` for another fingerprint, else ``ValueError``)."""
+        check_model(None, old_config.get("fingerprint"), new_config.get("fingerprint"))
         for key in ("model", "query_instruction", "document_instruction"):
             if key in new_config and old_config.get(key) != new_config[key]:
                 raise ValueError(

@@ -13,6 +13,7 @@ import numpy as np
 
 from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
 from instructor_core.records import Record, RecordError, RecordRules
+from instructor_core.stores import check_model
 from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction
@@ -40,12 +41,18 @@ def open_collection(
     *,
     metadata: Mapping[str, Any] | None = None,
     hnsw: Mapping[str, Any] | None = None,
+    allow_model_change: bool = False,
 ) -> Any:
     """Get or create a cosine collection that embeds with ``embedding_function``.
 
     With no function, the collection must exist and is opened with the function rebuilt from its
-    stored config. With one, an existing collection's stored config must agree on model and
-    instructions (else ``ValueError``, see :meth:`InstructorEmbeddingFunction.validate_config_update`).
+    stored config. With one, an existing collection's stored config must agree on model (its
+    fingerprint: ``ModelMismatchError`` naming both, else its name) and instructions (else
+    ``ValueError``, see :meth:`InstructorEmbeddingFunction.validate_config_update`).
+
+    chromadb's own ``client.get_collection(name, embedding_function=f)`` compares only the
+    function's registered name, not its model: open collections through this function (or pass no
+    function and let chromadb rebuild the stored one) to have the model checked.
 
     Args:
         client: A chromadb client (``PersistentClient``, ``HttpClient``, ``EphemeralClient``).
@@ -53,6 +60,8 @@ def open_collection(
         embedding_function: The function for a new collection, or to check against an existing one.
         metadata: Collection metadata for a new collection.
         hnsw: Extra HNSW settings for a new collection (e.g. ``{"ef_search": 200}``); space is cosine.
+        allow_model_change: Accept a function of another model than the collection records, on
+            purpose (the instructions must still agree).
     """
     if embedding_function is None:
         collection = client.get_collection(name)
@@ -69,7 +78,10 @@ def open_collection(
         stored = (collection.configuration_json or {}).get("embedding_function") or {}
         if stored.get("name") == NAME:
             old = stored.get("config") or {}
-            embedding_function.validate_config_update(old, embedding_function.get_config())
+            new = embedding_function.get_config()
+            if allow_model_change:
+                new = {k: v for k, v in new.items() if k not in ("model", "fingerprint")}
+            embedding_function.validate_config_update(old, new)
         return collection
     configuration: dict[str, Any] = {"hnsw": {"space": "cosine", **dict(hnsw or {})}}
     return client.create_collection(
@@ -179,6 +191,7 @@ def ingest(
     overlap: bool | None = None,
     on_duplicate: str = "error",
     retry: RetryPolicy | None = None,
+    allow_model_change: bool = False,
 ) -> IngestReport:
     """Embed records with the document instruction and upsert them into a Chroma collection.
 
@@ -201,11 +214,19 @@ def ingest(
             one after the other measured faster, docs/performance.md).
         on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
         retry: Retries of an upsert that failed in transport; None: the engine's defaults.
+        allow_model_change: Ingest with an ``embedding_function`` whose model fingerprint differs
+            from the one the collection records (``ModelMismatchError`` otherwise), on purpose.
 
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
     """
     check_positive_int(batch_size, "batch_size")
+    if embedding_function is not None:
+        stored = (collection.configuration_json or {}).get("embedding_function") or {}
+        if stored.get("name") == NAME:
+            recorded = (stored.get("config") or {}).get("fingerprint")
+            current = getattr(embedding_function, "fingerprint", None)
+            check_model(collection.name, recorded, current, allow_model_change=allow_model_change)
     ef = embedding_function if embedding_function is not None else _embedding_function_of(collection)
     remote = is_remote(collection) if overlap is None else overlap
     limit = _max_batch_size(collection)

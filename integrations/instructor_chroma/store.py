@@ -7,15 +7,18 @@ live in the collection's embedding-function configuration, so a search needs onl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
 from chromadb.config import Settings
-from chromadb.errors import NotFoundError
+from chromadb.errors import ChromaError, NotFoundError
 
 from instructor_core.engine import DuplicatePolicy, IngestReport
 from instructor_core.protocols import Encoder
@@ -23,26 +26,84 @@ from instructor_core.stores import (
     CollectionInfo,
     CollectionNotFoundError,
     Hit,
+    StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    check_model,
+    encoder_fingerprint,
+    lock_timeout_s,
 )
 from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction
 from .ingest import DEFAULT_BATCH_SIZE, _stored_dimension, ingest, is_transport_error, open_collection
 
-__all__ = ["ChromaStore", "open_store", "where_clause"]
+__all__ = ["ChromaStore", "check_collection_name", "open_store", "where_clause"]
 
 CREATED_KEY = "instructor_created"
+T = TypeVar("T")
+
+
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{1,510})[A-Za-z0-9]")
+
+
+def check_collection_name(name: Any) -> str:
+    """Chroma's own rules for a collection name, checked before the store is touched: 3-512
+    characters from ``[a-zA-Z0-9._-]``, starting and ending with a letter or digit, no ``..``, not
+    an IPv4 address.
+
+    Raises:
+        ValueError: Naming the rule.
+    """
+    rule = "Chroma takes 3-512 characters from a-z A-Z 0-9 . _ -, starting and ending with a letter or digit"
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"collection name {name!r}: {rule}")
+    if ".." in name:
+        raise ValueError(f"collection name {name!r}: Chroma refuses two periods in a row")
+    if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", name):
+        raise ValueError(f"collection name {name!r}: Chroma refuses a name that is an IP address")
+    return name
 
 
 def where_clause(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A Chroma ``where`` for ``{key: value}`` filters (all must match)."""
+    """A Chroma ``where`` for ``{key: value}`` filters (all must match): keys are metadata keys
+    (not ``$`` operators), values str, int, float or bool.
+
+    Raises:
+        ValueError: A key or value Chroma would refuse, named.
+    """
     if not filters:
         return None
+    for key, value in filters.items():
+        if not isinstance(key, str) or not key or key.startswith("$"):
+            raise ValueError(f"filter key {key!r}: expected a metadata key (not empty, not a $ operator)")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"filter {key!r}: the value must be a str, int, float or bool, got {value!r}")
     if len(filters) == 1:
         return dict(filters)
     return {"$and": [{key: value} for key, value in filters.items()]}
+
+
+def _one_line(method: Callable[..., T]) -> Callable[..., T]:
+    """chromadb's own errors (``ChromaError``: a rejected argument, an internal error) and transport
+    errors as one-line ``StoreError`` naming the store; anything else unchanged."""
+
+    @functools.wraps(method)
+    def wrapper(self: ChromaStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except ChromaError as exc:
+            if isinstance(exc, NotFoundError):
+                raise
+            text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreError(f"{self.describe()} refused the request: {text}") from exc
+        except Exception as exc:
+            if is_transport_error(exc):
+                text = f"{exc}".splitlines()[0] if str(exc) else type(exc).__name__
+                raise StoreUnavailableError(f"cannot reach {self.describe()}: {text}") from exc
+            raise
+
+    return wrapper
 
 
 class ChromaStore:
@@ -52,17 +113,20 @@ class ChromaStore:
         client: A chromadb client.
         location: The folder or URL it was opened from (for messages).
         remote: Whether the client talks to a server (its writes then overlap the encoding).
+        lock: The entered ``store_lock`` of an embedded folder, released by :meth:`close`.
     """
 
-    def __init__(self, client: Any, location: str, *, remote: bool) -> None:
+    def __init__(self, client: Any, location: str, *, remote: bool, lock: Any = None) -> None:
         self.client = client
         self.location = location
         self.remote = remote
+        self._lock = lock
 
     def describe(self) -> str:
         """``"chroma at DIR"`` or ``"chroma at http://HOST:PORT"``."""
         return f"chroma at {self.location}"
 
+    @_one_line
     def list_collections(self) -> list[str]:
         """Names of the collections."""
         return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
@@ -86,8 +150,10 @@ class ChromaStore:
         InstructorEmbeddingFunction.validate_config(config)
         return config
 
+    @_one_line
     def info(self, name: str) -> CollectionInfo:
         """What the collection's embedding-function config records, plus its size."""
+        check_collection_name(name)
         if name not in self.list_collections():
             raise CollectionNotFoundError(name, self.describe(), self.list_collections())
         collection = self._raw_collection(name)
@@ -119,6 +185,7 @@ class ChromaStore:
             encoder=encoder,
         )
 
+    @_one_line
     def ingest(
         self,
         name: str,
@@ -129,11 +196,15 @@ class ChromaStore:
         batch_size: int | None = None,
         on_duplicate: DuplicatePolicy = "error",
         show_progress: bool = True,
+        allow_model_change: bool = False,
     ) -> IngestReport:
         """Create (or check) the collection for ``encoder`` and ``model``, then ingest ``documents``."""
+        check_collection_name(name)
         ef = self._function(encoder, model)
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        collection = open_collection(self.client, name, ef, metadata={CREATED_KEY: created})
+        collection = open_collection(
+            self.client, name, ef, metadata={CREATED_KEY: created}, allow_model_change=allow_model_change
+        )
         return ingest(
             collection,
             documents,
@@ -142,8 +213,10 @@ class ChromaStore:
             show_progress=show_progress,
             overlap=self.remote,
             on_duplicate=on_duplicate,
+            allow_model_change=allow_model_change,
         )
 
+    @_one_line
     def search(
         self,
         name: str,
@@ -154,16 +227,23 @@ class ChromaStore:
         filters: Mapping[str, Any] | None = None,
         instruction: str | None = None,
         vector: str | None = None,
+        allow_model_change: bool = False,
     ) -> list[list[Hit]]:
         """Embed ``queries`` with the query instruction and query the collection."""
         check_positive_int(k, "k")
         if vector is not None:
             raise ValueError("Chroma collections have one vector per document; drop the named vector")
+        where = where_clause(filters)
+        check_collection_name(name)
         collection = self._raw_collection(name)
+        config = self._config(name, collection)
+        check_model(
+            name, config.get("fingerprint"), encoder_fingerprint(encoder), allow_model_change=allow_model_change
+        )
         if not queries:
             return []
         vectors = encoder.encode_queries(list(queries), instruction)
-        result = collection.query(query_embeddings=vectors, n_results=k, where=where_clause(filters))
+        result = collection.query(query_embeddings=vectors, n_results=k, where=where)
         return [
             [
                 Hit(id=i, text=t or "", score=1.0 - float(d), metadata=dict(m or {}))
@@ -174,6 +254,7 @@ class ChromaStore:
             )
         ]
 
+    @_one_line
     def delete(self, name: str) -> None:
         """Delete the collection."""
         if name not in self.list_collections():
@@ -181,10 +262,15 @@ class ChromaStore:
         self.client.delete_collection(name)
 
     def close(self) -> None:
-        """Release the client."""
-        close = getattr(self.client, "close", None)
-        if close is not None:
-            close()
+        """Release the client, then the folder's lock (an embedded store)."""
+        try:
+            close = getattr(self.client, "close", None)
+            if close is not None:
+                close()
+        finally:
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.__exit__(None, None, None)
 
 
 #: The file an embedded Chroma store keeps in its folder.
@@ -222,4 +308,22 @@ def open_store(location: str, *, create: bool = True) -> ChromaStore:
             raise StoreNotFoundError(location)
         if not (folder / SQLITE_FILE).is_file():
             raise StoreNotFoundError(location, f"the folder holds no Chroma store: no {SQLITE_FILE} in it")
-    return ChromaStore(chromadb.PersistentClient(path=location, settings=settings), location, remote=False)
+    return _open_embedded(location, settings)
+
+
+def _open_embedded(location: str, settings: Settings) -> ChromaStore:
+    """A ``PersistentClient`` on ``location`` under the folder's inter-process lock: two processes
+    writing one embedded Chroma folder corrupt it, so a second one waits, then fails with one line
+    naming the holder's pid (``StoreLockedError``)."""
+    from instructor_core.locking import store_lock
+
+    if os.path.exists(location) and not os.path.isdir(location):
+        raise StoreUnavailableError(f"chroma:{location} is a file, not a store folder")
+    lock = store_lock(location, timeout=lock_timeout_s(), what="Chroma store")
+    lock.__enter__()
+    try:
+        client = chromadb.PersistentClient(path=location, settings=settings)
+    except BaseException:
+        lock.__exit__(None, None, None)
+        raise
+    return ChromaStore(client, location, remote=False, lock=lock)
