@@ -26,6 +26,8 @@ from instructor_chroma import (  # noqa: E402
     is_remote,  # noqa: E402
     open_collection,
 )
+from instructor_core.fingerprint import model_fingerprint  # noqa: E402
+from instructor_core.stores import ModelMismatchError  # noqa: E402
 from tests.tiny_models import corpus_lines  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,6 +80,7 @@ def test_registered_name_and_config_round_trip(ef, tiny_t5_path):
         "document_instruction": D,
         "normalize": True,
         "max_length": 64,
+        "fingerprint": model_fingerprint(tiny_t5_path),
     }
     rebuilt = InstructorEmbeddingFunction.build_from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config and not rebuilt.is_legacy()
@@ -178,8 +181,10 @@ def test_dimension_mismatch_is_refused_before_writing(client, ef, tiny_bert_path
     collection = open_collection(client, "docs", ef)
     ingest(collection, records(3), show_progress=False)
     wider = InstructorEmbeddingFunction(str(tiny_bert_path), encoder=tiny_bert_encoder)
-    with pytest.raises(RecordError, match="record 0, id 'doc-10': .*24-dimensional .*32-dimensional"):
+    with pytest.raises(ModelMismatchError, match="fingerprint sha256:"):  # another model: refused first
         ingest(collection, records(3, start=10), embedding_function=wider, show_progress=False)
+    with pytest.raises(RecordError, match="record 0, id 'doc-10': .*24-dimensional .*32-dimensional"):
+        ingest(collection, records(3, start=10), embedding_function=wider, show_progress=False, allow_model_change=True)
     assert collection.count() == 3
 
 

@@ -203,7 +203,7 @@ def check_layout(
     name: str, stored: CollectionLayout, wanted: CollectionLayout, *, allow_model_change: bool = False
 ) -> CollectionLayout:
     """The stored layout, if ``wanted`` (the encoder at hand) fits it: same dimension, vector names,
-    instructions and model (fingerprint, else name). Else an error naming what differs.
+    instructions, model name and model fingerprint. Else an error naming what differs.
 
     Raises:
         CollectionMismatchError: Another dimension, vector names, instructions or model name.
@@ -220,8 +220,7 @@ def check_layout(
         checks.append(("vectors", dict(stored.vectors), named))
     else:
         checks.append(("document_instruction", stored.document_instruction, wanted.document_instruction))
-    fingerprints_known = stored.fingerprint is not None and wanted.fingerprint is not None
-    if stored.model is not None and model is not None and not fingerprints_known and not allow_model_change:
+    if stored.model is not None and model is not None and not allow_model_change:
         checks.append(("model", stored.model, model))
     for what, old, new in checks:
         if old != new:
