@@ -6,11 +6,15 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["DeviceError", "InstructorError", "StoreLockedError"]
+__all__ = ["DeviceError", "InstructorError", "ModelLoadError", "StoreLockedError"]
 
 
 class InstructorError(Exception):
     """An expected failure whose message says what went wrong and what to do, in one line."""
+
+
+class ModelLoadError(InstructorError, OSError):
+    """A model folder could not be read: a broken config file, truncated or corrupt weights."""
 
 
 class DeviceError(InstructorError, ValueError):

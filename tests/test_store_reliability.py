@@ -465,3 +465,100 @@ def test_chroma_server_killed_and_restarted_mid_ingest(tmp_path, tiny_t5_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+# ------------------------------------------------------------------------------ 6. one line, exit 2
+@pytest.fixture()
+def chroma_with_notes(tmp_path, tiny_t5_path):
+    store = f"chroma:{tmp_path / 'store'}"
+    assert main(ingest_argv(write_corpus(tmp_path / "c.jsonl", 4), store, tiny_t5_path)) == 0
+    return store
+
+
+def one_error_line(capsys, command: str) -> str:
+    (line,) = error_lines(capsys.readouterr().err)
+    assert line.startswith(f"instructor {command}: error: ")
+    return line
+
+
+@pytest.mark.parametrize("name", ["ab", "x", "a..b", "abc-", "10.0.0.1"])
+def test_chroma_collection_names_refused_before_the_store_is_touched(name, chroma_with_notes, tmp_path,
+                                                                     tiny_t5_path, capsys):  # fmt: skip
+    from instructor_core.stores import open_store
+
+    capsys.readouterr()
+    argv = ingest_argv(write_corpus(tmp_path / "d.jsonl", 2), chroma_with_notes, tiny_t5_path)
+    argv[argv.index("--collection") + 1] = name
+    assert main(argv) == 2
+    assert f"collection name {name!r}" in one_error_line(capsys, "ingest")
+    assert main(["search", "q", "--store", chroma_with_notes, "--collection", name]) == 2
+    assert f"collection name {name!r}" in one_error_line(capsys, "search")
+    opened = open_store(chroma_with_notes)
+    try:
+        assert opened.list_collections() == ["notes"]
+    finally:
+        opened.close()
+
+
+@pytest.mark.parametrize("item", ["$ne=1", "$and=x", "=3"])
+def test_operator_filters_are_one_line(item, chroma_with_notes, capsys):
+    capsys.readouterr()
+    assert main(["search", "q", "--store", chroma_with_notes, "--collection", "notes", "--filter", item]) == 2
+    line = one_error_line(capsys, "search")
+    assert "filter" in line
+
+
+def test_metadata_chroma_would_drop_is_one_line(tmp_path, tiny_t5_path, capsys):
+    corpus = tmp_path / "meta.jsonl"
+    corpus.write_text('{"id": "a", "text": "x", "metadata": {"": 1}}\n', encoding="utf-8")
+    assert main(ingest_argv(corpus, f"chroma:{tmp_path / 's'}", tiny_t5_path)) == 2
+    assert "record 0, id 'a': metadata key '' (empty)" in one_error_line(capsys, "ingest")
+
+
+def test_a_broken_model_folder_is_one_line(tmp_path, tiny_t5_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_t5_path, broken)
+    (broken / "model.safetensors").write_bytes(b"\0" * 64)  # truncated weights
+    corpus = write_corpus(tmp_path / "c.jsonl", 2)
+    assert main(ingest_argv(corpus, f"chroma:{tmp_path / 's'}", broken)) == 2
+    assert f"cannot load the model at {broken}" in one_error_line(capsys, "ingest")
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    assert main(ingest_argv(corpus, f"qdrant:{tmp_path / 'q'}", broken)) == 2
+    assert "cannot load the model" in one_error_line(capsys, "ingest")
+    assert not (tmp_path / "q").exists()  # the model is loaded before the store is opened
+
+
+def test_a_missing_device_is_one_line(tmp_path, tiny_t5_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this torch has CUDA")
+    corpus = write_corpus(tmp_path / "c.jsonl", 2)
+    assert main([*ingest_argv(corpus, f"chroma:{tmp_path / 's'}", tiny_t5_path), "--device", "cuda"]) == 2
+    assert "cuda" in one_error_line(capsys, "ingest")
+
+
+@pytest.mark.parametrize(("kind", "blocked", "extra"), [("chroma", "chromadb", "chroma"),
+                                                        ("qdrant", "qdrant_edge", "qdrant")])  # fmt: skip
+def test_a_missing_extra_is_one_line(kind, blocked, extra, tmp_path, tiny_t5_path):
+    corpus = write_corpus(tmp_path / "c.jsonl", 2)
+    argv = ingest_argv(corpus, f"{kind}:{tmp_path / 's'}", tiny_t5_path)
+    code = (f"import sys; sys.modules[{blocked!r}] = None\n"  # as if the package were not installed
+            f"from instructor_core.cli import main; sys.exit(main({argv!r}))")  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    (line,) = error_lines(run.stderr)
+    assert f'pip install "instructor[{extra}]"' in line
+
+
+def test_an_unexpected_error_keeps_its_traceback(chroma_with_notes, monkeypatch):
+    from instructor_chroma.store import ChromaStore
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ChromaStore, "search", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["search", "q", "--store", chroma_with_notes, "--collection", "notes"])

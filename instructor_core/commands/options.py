@@ -17,6 +17,7 @@ Batch sizes have two meanings and two names across the CLI:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -177,17 +178,29 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
     Raises:
         ValueError: When ``args.model`` is None (a caller that makes ``--model`` optional resolves
             it first).
+        ModelLoadError: The folder cannot be read (a broken config, truncated or corrupt weights).
     """
     from ..encoder import InstructorEncoder
+    from ..errors import InstructorError, ModelLoadError
 
     if args.model is None:
         raise ValueError("no model given: pass --model")
-    return InstructorEncoder.from_pretrained(
-        args.model,
-        instructions,
-        device=args.device,
-        max_length=args.max_length,
-        dtype=getattr(args, "dtype", None),
-        backend=getattr(args, "backend", "torch"),
-        instructor=getattr(args, "instructor", None),
-    )
+    try:
+        return InstructorEncoder.from_pretrained(
+            args.model,
+            instructions,
+            device=args.device,
+            max_length=args.max_length,
+            dtype=getattr(args, "dtype", None),
+            backend=getattr(args, "backend", "torch"),
+            instructor=getattr(args, "instructor", None),
+        )
+    except InstructorError:
+        raise
+    except Exception as exc:
+        # a model folder it cannot read (a broken config, truncated or corrupt weights): one line
+        broken = isinstance(exc, (OSError, UnicodeDecodeError, json.JSONDecodeError))
+        if not broken and type(exc).__name__ not in ("SafetensorError", "UnpicklingError"):
+            raise
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ModelLoadError(f"cannot load the model at {args.model}: {text}") from exc
