@@ -313,7 +313,7 @@ def test_duplicate_id_across_batches_through_the_cli(kind, tmp_path, tiny_t5_pat
     rows = [{"id": "a", "text": "first a"}, {"id": "b", "text": "b"}, {"id": "a", "text": "second a"}]
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     store = f"{kind}:{tmp_path / 'store'}"
-    argv = [*ingest_argv(corpus, store, tiny_t5_path), "--batch-size", "2"]  # the copies in two batches
+    argv = [*ingest_argv(corpus, store, tiny_t5_path), "--write-batch-size", "2"]  # the copies in two batches
     assert main(argv) == 2
     (err,) = error_lines(capsys.readouterr().err)
     assert err == (
@@ -359,7 +359,7 @@ def test_kill_9_of_an_ingest_then_rerun_leaves_one_copy_per_id(tmp_path, tiny_t5
     corpus = write_corpus(tmp_path / "big.jsonl", n)
     folder = tmp_path / "store"
     argv = [sys.executable, "-m", "instructor_core.cli",
-            *ingest_argv(corpus, f"chroma:{folder}", tiny_t5_path, "--batch-size", "8")]  # fmt: skip
+            *ingest_argv(corpus, f"chroma:{folder}", tiny_t5_path, "--write-batch-size", "8")]  # fmt: skip
     proc = subprocess.Popen(argv, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: embedded_chroma_rows(folder) > 0 or proc.poll() is not None, limit_s=240,
@@ -431,8 +431,9 @@ def test_chroma_server_killed_and_restarted_mid_ingest(tmp_path, tiny_t5_path):
     corpus = write_corpus(tmp_path / "big.jsonl", n)
     port, data, log = free_port(), tmp_path / "server", tmp_path / "server.log"
     server = start_chroma(data, port, log)
+    store = f"chroma+http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "instructor_core.cli",
-            *ingest_argv(corpus, f"chroma+http://127.0.0.1:{port}", tiny_t5_path, "--batch-size", "8")]  # fmt: skip
+            *ingest_argv(corpus, store, tiny_t5_path, "--write-batch-size", "8")]  # fmt: skip
     ingest = subprocess.Popen(argv, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: server_count(port) > 0 or ingest.poll() is not None, limit_s=240, what="the first batch",
