@@ -26,7 +26,7 @@ from instructor_chroma import (  # noqa: E402
     is_remote,  # noqa: E402
     open_collection,
 )
-from instructor_core.fingerprint import model_fingerprint  # noqa: E402
+from instructor_core import InstructorEncoder  # noqa: E402
 from instructor_core.stores import ModelMismatchError  # noqa: E402
 from tests.tiny_models import corpus_lines  # noqa: E402
 
@@ -80,7 +80,7 @@ def test_registered_name_and_config_round_trip(ef, tiny_t5_path):
         "document_instruction": D,
         "normalize": True,
         "max_length": 64,
-        "fingerprint": model_fingerprint(tiny_t5_path),
+        "fingerprint": InstructorEncoder.from_pretrained(tiny_t5_path, device="cpu").fingerprint,
     }
     rebuilt = InstructorEmbeddingFunction.build_from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config and not rebuilt.is_legacy()

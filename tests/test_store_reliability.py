@@ -227,17 +227,20 @@ def same_dimension_model(tmp_path: Path, seed: int) -> Path:
 def test_weights_replaced_in_place_are_refused(kind, tmp_path, capsys):
     import shutil
 
-    from instructor_core.fingerprint import model_fingerprint
+    from instructor_core import InstructorEncoder
+
+    def fingerprint(path: Path) -> str:
+        return InstructorEncoder.from_pretrained(path, device="cpu").fingerprint
 
     model = same_dimension_model(tmp_path, 0)
     other = same_dimension_model(tmp_path, 1)
     store = f"{kind}:{tmp_path / 'store'}"
     corpus = write_corpus(tmp_path / "c.jsonl", 6)
     assert main(ingest_argv(corpus, store, model)) == 0
-    before = model_fingerprint(model)
+    before = fingerprint(model)
     for weights in other.rglob("*.safetensors"):  # same path, other weights
         shutil.copy(weights, model / weights.relative_to(other))
-    after = model_fingerprint(model)
+    after = fingerprint(model)
     assert before != after
     capsys.readouterr()
     assert main(ingest_argv(corpus, store, model)) == 2
