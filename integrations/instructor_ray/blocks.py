@@ -1,0 +1,150 @@
+"""Rows of a Ray Data block as validated records, with errors that name the record id and its shard.
+
+The checks are the core's (``instructor_core.records.validate_batch``: missing id or text, a
+non-string id or text, duplicate ids, metadata the store cannot hold); this module only maps
+columns to records and says which shard file a bad row came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from instructor_core.records import Record, RecordError, validate_batch
+
+__all__ = ["RowFields", "ShardRecordError", "block_records", "check_block", "rebuild_error"]
+
+
+class ShardRecordError(RecordError):
+    """A bad record found by a Ray worker; names the record id and the shard file it came from.
+
+    Attributes:
+        shard: The file the row was read from, where the dataset has a path column.
+    """
+
+    def __init__(self, message: str, *, record_id: Any = None, shard: str | None = None) -> None:
+        # The message already names the record; RecordError's own "id ...: " prefix is not added.
+        ValueError.__init__(self, f"{shard}: {message}" if shard else message)
+        self.index = None
+        self.record_id = record_id
+        self.shard = shard
+
+    def __reduce__(self) -> tuple:
+        # Ray ships exceptions between processes by pickling; keep the message as built.
+        return (rebuild_error, (str(self), self.record_id, self.shard))
+
+
+def rebuild_error(text: str, record_id: Any, shard: str | None) -> ShardRecordError:
+    """A ShardRecordError with exactly the message ``text``."""
+    error = ShardRecordError.__new__(ShardRecordError)
+    ValueError.__init__(error, text)
+    error.index, error.record_id, error.shard = None, record_id, shard
+    return error
+
+
+@dataclass(frozen=True)
+class RowFields:
+    """Which columns of a dataset make a record.
+
+    Attributes:
+        id_field: Column with the document id (int ids become str, as ``read_jsonl`` does).
+        text_field: Column with the text.
+        metadata_fields: Columns kept as metadata; None keeps a "metadata" struct column if there is
+            one, else every column not named here.
+        path_column: Column with each row's source file (named in errors, never stored).
+        output_column: Column with the vectors (never stored as metadata).
+        instruction_column: Column with per-row instructions (never stored as metadata).
+    """
+
+    id_field: str = "id"
+    text_field: str = "text"
+    metadata_fields: tuple[str, ...] | None = None
+    path_column: str | None = None
+    output_column: str = "embedding"
+    instruction_column: str | None = None
+
+    def metadata_columns(self, names: Sequence[str]) -> list[str] | None:
+        """The metadata columns of a block with columns ``names`` (None: the "metadata" struct)."""
+        if self.metadata_fields is not None:
+            missing = [f for f in self.metadata_fields if f not in names]
+            if missing:
+                raise ValueError(f"the dataset has no metadata column(s) {missing} (columns: {list(names)})")
+            return list(self.metadata_fields)
+        if "metadata" in names:
+            return None
+        skip = {self.id_field, self.text_field, self.path_column, self.output_column, self.instruction_column}
+        return [n for n in names if n not in skip]
+
+
+def _rows(table: Any, fields: RowFields) -> tuple[list[dict], list[str | None]]:
+    names = list(table.column_names)
+    for needed, what in ((fields.id_field, "id"), (fields.text_field, "text")):
+        if needed not in names:
+            raise ValueError(f"the dataset has no {what} column {needed!r} (columns: {names})")
+    ids = table.column(fields.id_field).to_pylist()
+    texts = table.column(fields.text_field).to_pylist()
+    shards: list[str | None] = (
+        table.column(fields.path_column).to_pylist()
+        if fields.path_column is not None and fields.path_column in names
+        else [None] * len(ids)
+    )
+    meta_columns = fields.metadata_columns(names)
+    if meta_columns is None:
+        metadatas = table.column("metadata").to_pylist()
+    else:
+        columns = {name: table.column(name).to_pylist() for name in meta_columns}
+        metadatas = [{name: values[i] for name, values in columns.items()} for i in range(len(ids))]
+    rows = []
+    for rid, text, metadata in zip(ids, texts, metadatas, strict=True):
+        if isinstance(rid, int) and not isinstance(rid, bool):
+            rid = str(rid)  # JSON numbers as ids: the only conversion made, as in read_jsonl
+        rows.append({"id": rid, "text": text, "metadata": metadata})
+    return rows, shards
+
+
+def _reason(error: RecordError) -> str:
+    """The message of a ``validate_batch`` error without its "record N, id 'x': " prefix."""
+    text = str(error)
+    prefix = [f"record {error.index}"] if error.index is not None else []
+    if error.record_id is not None:
+        prefix.append(f"id {error.record_id!r}")
+    head = ", ".join(prefix) + ": "
+    return text[len(head) :] if prefix and text.startswith(head) else text
+
+
+def block_records(
+    table: Any,
+    fields: RowFields,
+    *,
+    metadata_values: str = "json",
+    reserved_metadata_keys: Sequence[str] = (),
+) -> list[Record]:
+    """The rows of a pyarrow block as validated records, in order.
+
+    Raises:
+        ShardRecordError: For the first bad row: ``"<shard>: id 'x': <what is wrong>"``.
+    """
+    rows, shards = _rows(table, fields)
+    try:
+        return validate_batch(
+            rows,
+            metadata_values=metadata_values,  # type: ignore[arg-type]
+            reserved_metadata_keys=reserved_metadata_keys,
+        )
+    except RecordError as exc:
+        row = exc.index if exc.index is not None else 0
+        rid = exc.record_id if exc.record_id is not None else rows[row].get("id")
+        name = f"id {rid!r}: " if rid is not None else f"row {row} of its block (no id): "
+        raise ShardRecordError(f"{name}{_reason(exc)}", record_id=rid, shard=shards[row]) from None
+
+
+def check_block(
+    table: Any,
+    fields: RowFields,
+    metadata_values: str = "json",
+    reserved_metadata_keys: Sequence[str] = (),
+) -> Any:
+    """``map_batches`` function: validate a block before anything of it is embedded; returns it unchanged."""
+    block_records(table, fields, metadata_values=metadata_values, reserved_metadata_keys=reserved_metadata_keys)
+    return table

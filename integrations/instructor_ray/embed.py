@@ -1,0 +1,193 @@
+"""``embed_dataset``: INSTRUCTOR embeddings as a Ray Data ``map_batches`` stage over an actor pool.
+
+Each actor loads the model once, from its folder or hub id (a folder must exist at the same path on
+every node; a hub id is downloaded by each node), and keeps it for every batch it is given. The
+encoder object itself never travels: only its name and settings are sent to the actors.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+__all__ = ["DEFAULT_BATCH_SIZE", "embed_dataset"]
+
+#: Rows per ``map_batches`` call. One call is one ``encode`` call, which sorts its texts by length
+#: and packs them into token-budget batches: larger blocks waste less padding.
+DEFAULT_BATCH_SIZE = 256
+
+Role = Literal["document", "query"]
+
+
+def _describe_row(table: Any, row: int, id_column: str | None, path_column: str | None) -> str:
+    """``id 'x' in shard.jsonl`` for the row, from whatever of both the block holds."""
+    parts = []
+    names = table.column_names
+    if id_column is not None and id_column in names:
+        parts.append(f"id {table.column(id_column)[row].as_py()!r}")
+    else:
+        parts.append(f"row {row} of its block")
+    if path_column is not None and path_column in names:
+        parts.append(f"in {table.column(path_column)[row].as_py()}")
+    return " ".join(parts)
+
+
+class _Embedder:
+    """The ``map_batches`` callable class: one encoder per actor, loaded in ``__init__``."""
+
+    def __init__(
+        self,
+        model: str,
+        role: Role,
+        instruction: str | None,
+        instruction_column: str | None,
+        text_column: str,
+        output_column: str,
+        encode_batch_size: int,
+        threads: int | None,
+        backend: str | None,
+        dtype: str | None,
+        max_length: int | None,
+        id_column: str | None,
+        path_column: str | None,
+    ) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+
+        from instructor_core import InstructorEncoder
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.encoder = InstructorEncoder.from_pretrained(
+            model, max_length=max_length, dtype=dtype, backend=backend or "torch"
+        )
+        defaults = self.encoder.instructions
+        self.instruction = instruction if instruction is not None else getattr(defaults, role)
+        self.instruction_column = instruction_column
+        self.text_column = text_column
+        self.output_column = output_column
+        self.encode_batch_size = encode_batch_size
+        self.id_column = id_column
+        self.path_column = path_column
+
+    def _strings(self, table: Any, column: str, what: str) -> list[str]:
+        if column not in table.column_names:
+            raise ValueError(f"the dataset has no {what} column {column!r} (columns: {table.column_names})")
+        values = table.column(column).to_pylist()
+        for row, value in enumerate(values):
+            if not isinstance(value, str):
+                where = _describe_row(table, row, self.id_column, self.path_column)
+                raise TypeError(f"{where}: {what} must be a str, got {type(value).__name__}")
+        return values
+
+    def __call__(self, table: Any) -> Any:
+        from ray.data.extensions import ArrowTensorArray
+
+        texts = self._strings(table, self.text_column, "text")
+        if self.instruction_column is not None:
+            instructions = self._strings(table, self.instruction_column, "instruction")
+            pairs = list(zip(instructions, texts, strict=True))
+        else:
+            pairs = [(self.instruction, text) for text in texts]
+        vectors = self.encoder.encode(pairs, batch_size=self.encode_batch_size)
+        if self.output_column in table.column_names:
+            table = table.drop_columns([self.output_column])
+        return table.append_column(self.output_column, ArrowTensorArray.from_numpy(vectors))
+
+
+def embed_dataset(
+    ds: Any,
+    model: str | os.PathLike[str],
+    *,
+    role: Role = "document",
+    instruction: str | None = None,
+    instruction_column: str | None = None,
+    text_column: str = "text",
+    output_column: str = "embedding",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    encode_batch_size: int = 32,
+    concurrency: int | tuple[int, int] = 1,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    backend: str | None = None,
+    dtype: str | None = None,
+    max_length: int | None = None,
+    id_column: str | None = "id",
+    path_column: str | None = None,
+) -> Any:
+    """Add an embedding column to a Ray dataset, lazily (nothing runs until the dataset is consumed).
+
+    Rows stream through a pool of actors; each embeds ``instruction + text`` for its rows exactly as
+    :meth:`InstructorEncoder.encode_documents` / ``encode_queries`` would in one process (same model,
+    same device, same numbers to float precision). The driver never holds the corpus.
+
+    Args:
+        ds: A ``ray.data.Dataset`` with a text column.
+        model: Model folder or hub id; loaded once per actor. A folder must be at this path on
+            every node.
+        role: "document" or "query": which of the model's default instructions to use.
+        instruction: The instruction for every row; None takes the model's default for ``role``.
+        instruction_column: A column holding each row's own instruction (mixed tasks in one job);
+            overrides ``instruction`` and ``role``.
+        text_column: The column with the texts.
+        output_column: The column the vectors go into (float32, one fixed-shape tensor per row).
+        batch_size: Rows per actor call (one ``encode`` call).
+        encode_batch_size: Texts per forward pass inside that call.
+        concurrency: Number of actors, or ``(min, max)`` for an autoscaling pool.
+        num_cpus: CPUs reserved per actor; also its torch thread count (rounded, at least 1) on a
+            CPU actor. None reserves 1 CPU (0 with GPUs).
+        num_gpus: GPUs per actor (e.g. 1); the encoder then runs on the actor's GPU.
+        backend: "torch" (default), "onnx" or "onnx-int8" (see InstructorEncoder.from_pretrained).
+        dtype: "float32" (default), "bfloat16" or "float16".
+        max_length: Token limit; None takes the model's own.
+        id_column: Column named in errors about a bad row (None or absent: the row's position).
+        path_column: Column with each row's source file, named in errors (e.g. the ``path``
+            column of ``ray.data.read_json(..., include_paths=True)``).
+
+    Returns:
+        The dataset with ``output_column`` added.
+
+    Raises:
+        TypeError: Raised by the job (when consumed) for a row whose text or instruction is not a
+            str, naming the row's id and file.
+    """
+    if role not in ("document", "query"):
+        raise ValueError(f'role must be "document" or "query", got {role!r}')
+    for name, value in (("batch_size", batch_size), ("encode_batch_size", encode_batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if instruction is not None and not isinstance(instruction, str):
+        raise TypeError(f"instruction must be a str (use '' for none), got {type(instruction).__name__}")
+    if num_cpus is None:
+        num_cpus = 0 if num_gpus else 1
+    threads = None if num_gpus else max(1, round(num_cpus))
+    from ray.data import ActorPoolStrategy
+
+    if isinstance(concurrency, tuple):
+        pool = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
+    else:
+        pool = ActorPoolStrategy(size=concurrency)
+    return ds.map_batches(
+        _Embedder,
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        zero_copy_batch=True,
+        compute=pool,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        fn_constructor_kwargs={
+            "model": os.fspath(model),
+            "role": role,
+            "instruction": instruction,
+            "instruction_column": instruction_column,
+            "text_column": text_column,
+            "output_column": output_column,
+            "encode_batch_size": encode_batch_size,
+            "threads": threads,
+            "backend": backend,
+            "dtype": dtype,
+            "max_length": max_length,
+            "id_column": id_column,
+            "path_column": path_column,
+        },
+    )

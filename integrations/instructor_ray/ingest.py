@@ -1,0 +1,286 @@
+"""``ingest_dataset``: validate, embed and write a Ray dataset into a store in one call, and
+``read_corpus_dataset``: JSONL / Parquet / CSV shards as a Ray dataset that remembers each row's file.
+
+Server stores (``chroma+http://``, ``qdrant+http://``) are written by the workers through the
+datasinks. An embedded store (``chroma:DIR``, ``qdrant:DIR``) is a folder one process must own: the
+cluster embeds, and the driver writes the streamed blocks itself, in order, one block at a time.
+"""
+
+from __future__ import annotations
+
+import glob
+import inspect
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from instructor_core.instructions import Instructions
+from instructor_core.records import RecordError
+
+from ._engine_shim import IngestReport, RetryPolicy
+from .blocks import RowFields, check_block, rebuild_error
+from .embed import DEFAULT_BATCH_SIZE, embed_dataset
+from .sinks import DEFAULT_RETRY, ChromaDatasink, QdrantDatasink, WriteCounts, load_driver_encoder, write_table
+from .stores import StoreTarget, prepare_collection
+
+__all__ = ["PATH_COLUMN", "ingest_dataset", "read_corpus_dataset"]
+
+logger = logging.getLogger("instructor_ray")
+
+#: The column ``read_corpus_dataset`` keeps each row's source file in (named in errors, never stored).
+PATH_COLUMN = "_instructor_shard"
+
+_READERS = {
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+}
+
+
+def _files(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    if isinstance(corpus, (str, os.PathLike)):
+        corpus = [corpus]
+    files: list[str] = []
+    for item in corpus:
+        text = os.fspath(item)
+        if any(ch in text for ch in "*?["):
+            matched = sorted(glob.glob(text, recursive=True))
+            if not matched:
+                raise FileNotFoundError(f"corpus glob {text!r} matches no file")
+            files.extend(matched)
+        elif Path(text).is_dir():
+            inside = sorted(str(p) for p in Path(text).rglob("*") if p.is_file() and p.suffix.lower() in _READERS)
+            if not inside:
+                raise FileNotFoundError(f"corpus folder {text} holds no {', '.join(sorted(_READERS))} file")
+            files.extend(inside)
+        elif Path(text).is_file():
+            files.append(text)
+        else:
+            raise FileNotFoundError(f"corpus not found: {text}")
+    return files
+
+
+def read_corpus_dataset(
+    corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    override_num_blocks: int | None = None,
+) -> Any:
+    """A Ray dataset over corpus shards: one file, a folder, a glob, or a list of them.
+
+    JSONL (``.jsonl``, ``.ndjson``, ``.json`` with one object per line), Parquet and CSV are read
+    with ``ray.data.read_json`` / ``read_parquet`` / ``read_csv``; all files must be of one kind.
+    Each row keeps its file's path in the column :data:`PATH_COLUMN`, so a bad record is named by
+    its id and shard.
+
+    Raises:
+        FileNotFoundError: A path or glob that names no file.
+        ValueError: Files of several kinds, or of an unknown kind.
+    """
+    import ray
+
+    files = _files(corpus)
+    kinds = {_READERS.get(Path(f).suffix.lower()) for f in files}
+    if None in kinds:
+        bad = [f for f in files if Path(f).suffix.lower() not in _READERS][:3]
+        raise ValueError(f"unknown corpus file type: {bad}; use .jsonl, .parquet or .csv shards")
+    if len(kinds) != 1:
+        raise ValueError(f"corpus mixes file kinds {sorted(kinds)}; give shards of one kind")
+    kind = kinds.pop()
+    files = [str(Path(f).resolve()) for f in files]
+    options: dict[str, Any] = {"include_paths": True}
+    if override_num_blocks is not None:
+        options["override_num_blocks"] = override_num_blocks
+    if kind == "json":
+        if "lines" in inspect.signature(ray.data.read_json).parameters:
+            options["lines"] = True
+        ds = ray.data.read_json(files, file_extensions=None, **options)
+    elif kind == "parquet":
+        ds = ray.data.read_parquet(files, file_extensions=None, **options)
+    else:
+        ds = ray.data.read_csv(files, file_extensions=None, **options)
+    return ds.rename_columns({"path": PATH_COLUMN})
+
+
+def _record_error_in(exc: BaseException) -> RecordError | None:
+    """The RecordError a Ray job failed with, found through Ray's wrappers (None if there is none)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, RecordError):
+            return current
+        stack.extend([current.__cause__, current.__context__, getattr(current, "cause", None)])
+    return None
+
+
+def _duplicates(ds: Any, fields: RowFields, limit: int = 5) -> list[tuple[Any, list[str]]]:
+    """Ids that occur more than once in the source dataset, with the shards they occur in."""
+    from ray.data.aggregate import Count
+
+    counted = ds.select_columns([fields.id_field]).groupby(fields.id_field).aggregate(Count(alias_name="n"))
+    dup_ids = [row[fields.id_field] for row in counted.filter(lambda row: row["n"] > 1).take(limit)]
+    if not dup_ids:
+        return []
+    wanted = set(dup_ids)
+    keep = [fields.id_field] + ([fields.path_column] if fields.path_column else [])
+    rows = ds.select_columns(keep).filter(lambda row: row[fields.id_field] in wanted).take(limit * 10)
+    shards: dict[Any, list[str]] = {i: [] for i in dup_ids}
+    for row in rows:
+        if fields.path_column and row.get(fields.path_column) not in shards[row[fields.id_field]]:
+            shards[row[fields.id_field]].append(row[fields.path_column])
+    return [(i, shards[i]) for i in dup_ids]
+
+
+def ingest_dataset(
+    ds: Any,
+    store: str | StoreTarget,
+    collection: str,
+    model: str | os.PathLike[str],
+    *,
+    id_field: str = "id",
+    text_field: str = "text",
+    metadata_fields: Sequence[str] | None = None,
+    path_column: str | None = PATH_COLUMN,
+    query_instruction: str | None = None,
+    document_instruction: str | None = None,
+    max_length: int | None = None,
+    backend: str | None = None,
+    dtype: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    concurrency: int | tuple[int, int] = 1,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    write_concurrency: int | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    encoder: Any = None,
+) -> IngestReport:
+    """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
+
+    Every block is checked with the core's record rules before it is embedded; a bad record fails
+    the job with :class:`RecordError` naming its id and shard file. Blocks written before the
+    failure stay (each point complete and under its deterministic id), so a re-run after the fix
+    completes with exactly one point per id. Writes are upserts under deterministic ids, so Ray's
+    retries of a lost task rewrite, never duplicate.
+
+    Args:
+        ds: A ``ray.data.Dataset`` of records (see :func:`read_corpus_dataset`).
+        store: ``chroma+http://H:P`` or ``qdrant+http://H:P`` (written by the workers), or
+            ``chroma:DIR`` / ``qdrant:DIR`` (embedded: the cluster embeds and this process writes);
+            or a :class:`StoreTarget`.
+        collection: Collection name; created for the model if absent, else checked against it
+            (model, instructions, dimension) before anything is written.
+        model: Model folder or hub id; every actor loads it (a folder must be at this path on every
+            node), and the driver loads it once on CPU to check the collection.
+        id_field: Column with the document id.
+        text_field: Column with the text.
+        metadata_fields: Columns kept as metadata; None keeps every other column (or a "metadata"
+            struct column).
+        path_column: Column with each row's shard file (named in errors, never stored).
+        query_instruction: Stored with the collection for searches; None: the model's default.
+        document_instruction: The instruction documents are embedded with; None: the model's default.
+        max_length: Token limit; None takes the model's own.
+        backend: "torch", "onnx" or "onnx-int8" for the actors.
+        dtype: "float32" (default), "bfloat16" or "float16".
+        batch_size: Rows per actor call and per upsert.
+        concurrency: Embedding actors (or ``(min, max)``).
+        num_cpus: CPUs per actor (also its torch threads); None: 1 (0 with GPUs).
+        num_gpus: GPUs per actor.
+        write_concurrency: Most write tasks at once (server stores): the back-pressure on the store.
+        retry: Attempts and backoff for upserts that fail on the transport.
+        encoder: An already-loaded encoder for ``model`` (driver side, to check the collection).
+
+    Returns:
+        IngestReport(seen, written, skipped, retried, batches).
+
+    Raises:
+        RecordError: A bad record (id and shard named), or ids that occur in several blocks.
+        ValueError: The collection does not fit the model.
+    """
+    target = store if isinstance(store, StoreTarget) else StoreTarget.from_url(store, collection)
+    model = os.fspath(model)
+    fields = RowFields(
+        id_field=id_field,
+        text_field=text_field,
+        metadata_fields=tuple(metadata_fields) if metadata_fields is not None else None,
+        path_column=path_column,
+    )
+    if encoder is None:
+        encoder = load_driver_encoder(model, None, max_length)
+    encoder.instructions = encoder.instructions.replace(query=query_instruction, document=document_instruction)
+    instructions: Instructions = encoder.instructions
+
+    before, writer = prepare_collection(target, encoder, model)  # fails before any embedding
+    rules = {"metadata_values": writer.metadata_values, "reserved_metadata_keys": writer.reserved_metadata_keys}
+    if not target.embedded:
+        writer.close()
+    checked = ds.map_batches(
+        check_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"fields": fields, **rules}
+    )
+    embedded = embed_dataset(
+        checked,
+        model,
+        role="document",
+        instruction=instructions.document,
+        text_column=text_field,
+        output_column=fields.output_column,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        backend=backend,
+        dtype=dtype,
+        max_length=encoder.max_length,
+        id_column=id_field,
+        path_column=path_column,
+    )
+    try:
+        if target.embedded:
+            logger.info("%s is embedded: the cluster embeds, this process writes", target.describe())
+            counts = WriteCounts()
+            try:
+                for table in embedded.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
+                    counts = counts + write_table(writer, table, fields, batch_size=batch_size, retry=retry)
+            finally:
+                after = writer.count()
+                writer.close()
+            report = IngestReport(counts.rows, counts.rows, 0, counts.retried, counts.batches)
+        else:
+            sink_type = ChromaDatasink if target.kind == "chroma" else QdrantDatasink
+            sink = sink_type(
+                target.url,
+                target.collection,
+                model,
+                query_instruction=instructions.query,
+                document_instruction=instructions.document,
+                max_length=encoder.max_length,
+                fields=fields,
+                batch_size=batch_size,
+                retry=retry,
+                encoder=encoder,
+            )
+            sink._state.before = before  # the collection was prepared above
+            embedded.write_datasink(sink, concurrency=write_concurrency)
+            report = sink.report
+            assert report is not None
+            checker, after = prepare_collection(target, encoder, model)
+            checker.close()
+    except Exception as exc:
+        found = _record_error_in(exc)
+        if found is None:
+            raise
+        raise rebuild_error(str(found), found.record_id, getattr(found, "shard", None)) from None
+    if before == 0 and after != report.written:
+        duplicates = _duplicates(ds, fields)
+        named = "; ".join(f"id {i!r} in {', '.join(s) or 'one shard'}" for i, s in duplicates)
+        raise RecordError(
+            f"{report.written} records were written but the new collection holds {after} points: "
+            f"some ids occur more than once in the corpus ({named}); the last write of each won"
+        )
+    return report

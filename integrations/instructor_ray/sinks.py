@@ -1,0 +1,292 @@
+"""Ray Data datasinks that upsert embedded rows into a Chroma or Qdrant server.
+
+Each write task turns its blocks into records with the core's checks, then upserts them with their
+precomputed vectors under the same deterministic ids and payload as the single-process helpers
+(Chroma: the document id; Qdrant: ``uuid5`` of it, payload id + text + metadata). A write that Ray
+retries (a lost worker, a lost node) therefore rewrites the same points: it can never duplicate one.
+Transport errors of an upsert are retried with bounded backoff; nothing else is.
+
+The collection is created or checked once, on the driver, before the first write.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray.data import Datasink
+from ray.data.block import BlockAccessor
+
+from instructor_core.instructions import Instructions
+
+from ._engine_shim import IngestReport, RetryPolicy, call_with_retry
+from .blocks import RowFields, block_records
+from .stores import StoreTarget, Writer, open_writer, prepare_collection
+
+__all__ = ["ChromaDatasink", "QdrantDatasink", "WriteCounts", "load_driver_encoder", "write_table"]
+
+#: Records per upsert call (a write task's blocks are cut into upserts of at most this many).
+DEFAULT_WRITE_BATCH = 256
+#: Upsert retries: the engine's default policy (bounded exponential backoff, transport errors only).
+DEFAULT_RETRY = RetryPolicy()
+#: Columns id, text, embedding; metadata every other column.
+DEFAULT_FIELDS = RowFields()
+
+
+@dataclass(frozen=True)
+class WriteCounts:
+    """What one write task (or the driver's loop) wrote."""
+
+    rows: int = 0
+    batches: int = 0
+    retried: int = 0
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(self.rows + other.rows, self.batches + other.batches, self.retried + other.retried)
+
+
+def write_table(
+    writer: Writer,
+    table: Any,
+    fields: RowFields,
+    *,
+    batch_size: int = DEFAULT_WRITE_BATCH,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> WriteCounts:
+    """Validate a pyarrow table of embedded rows and upsert it in batches of ``batch_size``.
+
+    The whole table is validated before anything of it is written.
+    """
+    records = block_records(
+        table,
+        fields,
+        metadata_values=writer.metadata_values,
+        reserved_metadata_keys=writer.reserved_metadata_keys,
+    )
+    if not records:
+        return WriteCounts()
+    vectors = BlockAccessor.for_block(table).to_numpy(fields.output_column)
+    counts = WriteCounts()
+    for start in range(0, len(records), batch_size):
+        chunk, rows = records[start : start + batch_size], vectors[start : start + batch_size]
+        _, retries = call_with_retry(
+            lambda chunk=chunk, rows=rows: writer.write(chunk, rows),
+            is_transport_error=writer.is_transport_error,
+            policy=retry,
+        )
+        counts = counts + WriteCounts(len(chunk), 1, retries)
+    return counts
+
+
+def load_driver_encoder(model: str, instructions: Instructions | None, max_length: int | None) -> Any:
+    """The encoder the driver checks a collection against (CPU; it embeds nothing)."""
+    from instructor_core import InstructorEncoder
+
+    encoder = InstructorEncoder.from_pretrained(model, device="cpu", max_length=max_length)
+    if instructions is not None:
+        encoder.instructions = instructions
+    return encoder
+
+
+@dataclass
+class _State:
+    """Driver-side state of a datasink (never shipped to the workers)."""
+
+    encoder: Any = None
+    before: int | None = None
+    report: IngestReport | None = None
+    counts: list[WriteCounts] = field(default_factory=list)
+
+
+class _StoreDatasink(Datasink):
+    """Shared datasink body; see :class:`ChromaDatasink` and :class:`QdrantDatasink`."""
+
+    def __init__(
+        self,
+        target: StoreTarget,
+        model: str | os.PathLike[str],
+        *,
+        query_instruction: str | None,
+        document_instruction: str | None,
+        max_length: int | None,
+        fields: RowFields,
+        batch_size: int,
+        retry: RetryPolicy,
+        encoder: Any,
+        local_ok: bool,
+    ) -> None:
+        if target.embedded and not local_ok:
+            raise ValueError(
+                f"{target.describe()} is an embedded store that one process must own; Ray workers cannot "
+                "write it. Use ingest_dataset, which embeds on the cluster and writes from the driver."
+            )
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.target = target
+        self.model = os.fspath(model)
+        self.query_instruction = query_instruction
+        self.document_instruction = document_instruction
+        self.max_length = max_length
+        self.fields = fields
+        self.batch_size = batch_size
+        self.retry = retry
+        self._state = _State(encoder=encoder)
+
+    # ------------------------------------------------------------------ driver
+    def prepare(self) -> None:
+        """Create or check the collection (driver). Called by ``on_write_start`` if not called before."""
+        if self._state.before is not None:
+            return
+        encoder = self._state.encoder
+        if encoder is None:
+            encoder = load_driver_encoder(self.model, None, self.max_length)
+        encoder.instructions = encoder.instructions.replace(
+            query=self.query_instruction, document=self.document_instruction
+        )
+        before, writer = prepare_collection(self.target, encoder, self.model)
+        writer.close()
+        self._state.before = before
+        self._state.encoder = None  # no longer needed; frees the driver's copy of the weights
+
+    def on_write_start(self, schema: Any = None) -> None:
+        self.prepare()
+
+    def on_write_complete(self, write_result: Any) -> IngestReport:
+        total = WriteCounts()
+        for counts in write_result.write_returns:
+            total = total + counts
+        self._state.report = IngestReport(
+            seen=total.rows, written=total.rows, skipped=0, retried=total.retried, batches=total.batches
+        )
+        return self._state.report
+
+    @property
+    def report(self) -> IngestReport | None:
+        """The counts of the finished write (None before it completes)."""
+        return self._state.report
+
+    @property
+    def points_before(self) -> int | None:
+        """Points the collection held when the write started."""
+        return self._state.before
+
+    # ------------------------------------------------------------------ workers
+    @property
+    def min_rows_per_write(self) -> int | None:
+        return self.batch_size
+
+    def write(self, blocks: Iterable[Any], ctx: Any) -> WriteCounts:
+        writer = open_writer(self.target)
+        try:
+            counts = WriteCounts()
+            for block in blocks:
+                table = BlockAccessor.for_block(block).to_arrow()
+                counts = counts + write_table(writer, table, self.fields, batch_size=self.batch_size, retry=self.retry)
+            return counts
+        finally:
+            writer.close()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_state"] = _State()  # the driver's encoder and counts stay on the driver
+        return state
+
+
+class ChromaDatasink(_StoreDatasink):
+    """Upsert embedded rows into a collection on a Chroma server.
+
+    Args:
+        url: The server, ``http://host:port``.
+        collection: Collection name; created for ``model`` if absent, else checked against it.
+        model: The model folder or hub id the vectors were made with (stored in the collection
+            config; the driver loads it once on CPU to check the collection).
+        query_instruction: Stored for searches; None takes the model's default.
+        document_instruction: The instruction the vectors were made with; None the model's default.
+        max_length: The token limit the vectors were made with; None the model's own.
+        fields: Which columns make a record (id, text, metadata, shard path, vectors).
+        batch_size: Records per upsert.
+        retry: Attempts and backoff for upserts that fail on the transport.
+        encoder: An already-loaded encoder for ``model`` to check the collection with.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        collection: str,
+        model: str | os.PathLike[str],
+        *,
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        max_length: int | None = None,
+        fields: RowFields = DEFAULT_FIELDS,
+        batch_size: int = DEFAULT_WRITE_BATCH,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        encoder: Any = None,
+    ) -> None:
+        super().__init__(
+            StoreTarget("chroma", collection, url=url.rstrip("/")),
+            model,
+            query_instruction=query_instruction,
+            document_instruction=document_instruction,
+            max_length=max_length,
+            fields=fields,
+            batch_size=batch_size,
+            retry=retry,
+            encoder=encoder,
+            local_ok=False,
+        )
+
+
+class QdrantDatasink(_StoreDatasink):
+    """Upsert embedded rows into a Qdrant collection (one unnamed vector, the document instruction's).
+
+    Args:
+        url: The server, ``http://host:port``; or None with ``path``.
+        collection: Collection name; created for ``model`` if absent, else checked against it.
+        model: The model folder or hub id the vectors were made with.
+        path: A local-mode folder instead of a server. One process may hold it at a time: write
+            with ``ds.write_datasink(sink, concurrency=1)`` and nothing else opened on it (tests).
+        query_instruction: Stored for searches; None takes the model's default.
+        document_instruction: The instruction the vectors were made with; None the model's default.
+        max_length: The token limit the vectors were made with; None the model's own.
+        fields: Which columns make a record.
+        batch_size: Records per upsert.
+        retry: Attempts and backoff for upserts that fail on the transport.
+        encoder: An already-loaded encoder for ``model`` to check the collection with.
+    """
+
+    def __init__(
+        self,
+        url: str | None,
+        collection: str,
+        model: str | os.PathLike[str],
+        *,
+        path: str | os.PathLike[str] | None = None,
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        max_length: int | None = None,
+        fields: RowFields = DEFAULT_FIELDS,
+        batch_size: int = DEFAULT_WRITE_BATCH,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        encoder: Any = None,
+    ) -> None:
+        if (url is None) == (path is None):
+            raise ValueError("QdrantDatasink needs exactly one of url (a server) or path= (a local-mode folder)")
+        if path is not None:
+            target = StoreTarget("qdrant", collection, path=os.fspath(path))
+        else:
+            target = StoreTarget("qdrant", collection, url=str(url).rstrip("/"))
+        super().__init__(
+            target,
+            model,
+            query_instruction=query_instruction,
+            document_instruction=document_instruction,
+            max_length=max_length,
+            fields=fields,
+            batch_size=batch_size,
+            retry=retry,
+            encoder=encoder,
+            local_ok=True,  # a local-mode folder, written by one write task at a time
+        )
