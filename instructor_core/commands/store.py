@@ -19,6 +19,7 @@ from typing import Any
 
 from ..stores import Hit, Store, open_store, replace_empty_collection
 from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
+from .ray_ingest import add_ray_options
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
 
@@ -99,6 +100,10 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from .ray_ingest import run_ray_ingest
+
+        return run_ray_ingest(args, model=_model_name(args.model), store=args.store)
     records = _records(args)  # fails early on a missing corpus
     model = args.model = _model_name(args.model)
     encoder = load_encoder(args)  # a bad model folder or device fails before the store is touched
@@ -337,6 +342,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "first or the last copy",
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_ray_options(ingest)
     ingest.set_defaults(func=_ingest)
 
     search = subparsers.add_parser(

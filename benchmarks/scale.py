@@ -1,0 +1,183 @@
+"""The distributed path's overhead and scaling: single-process ingest vs Ray Data with 1 and 2 workers.
+
+Engines, on the same first ``--docs`` SciFact abstracts (4 JSONL shards), into each store:
+
+- ``single``: the single-process ingest (``instructor_chroma.ingest``), torch at 1 thread;
+- ``ray-1``: ``instructor_ray.ingest_dataset`` with 1 embedding actor (1 CPU, 1 torch thread);
+- ``ray-2``: the same with 2 actors.
+
+Stores: embedded Chroma (``chroma:DIR``: the Ray path embeds on the cluster and the driver writes)
+and a ``chroma run`` server on loopback (the Ray workers write through ``ChromaDatasink``). Each run
+starts with an empty collection. Timed: the ingest call, from the first record read to the report,
+including the actors' model loading (part of what a Ray job costs); the Ray instance is started
+once, before all runs, and the driver's encoder is loaded beforehand for every engine.
+
+Reported: documents/s per run, ``ray-1 / single`` (the engine's overhead; target >= 0.9) and
+``ray-2 / ray-1`` (scaling; target >= 1.6), with the load average before and after.
+
+    PYTHONPATH=.:integrations .venv/bin/python benchmarks/scale.py --docs 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from encoding_paths import DEFAULT_DATA, default_model, machine
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ENGINES = ("single", "ray-1", "ray-2")
+STORES = ("chroma-embedded", "chroma-server")
+
+
+def _records(data: Path, docs: int) -> list[dict]:
+    from instructor_core.evaluation import load_beir
+
+    corpus = load_beir(data / "scifact", "test").corpus
+    return [{"id": doc_id, "text": text} for doc_id, text in list(corpus.items())[:docs]]
+
+
+def _shards(records: list[dict], folder: Path, n: int = 4) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        with (folder / f"shard{k}.jsonl").open("w", encoding="utf-8") as handle:
+            for row in records[k::n]:
+                handle.write(json.dumps(row) + "\n")
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _chroma_server(folder: Path) -> tuple[subprocess.Popen, int]:
+    import chromadb
+
+    port = _free_port()
+    exe = Path(sys.executable).parent / "chroma"
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+            return proc, port
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("chroma server did not come up") from None
+            time.sleep(0.5)
+
+
+def _store_url(store: str, tmp: Path, run: str, port: int) -> str:
+    return f"chroma:{tmp / run}" if store == "chroma-embedded" else f"chroma+http://127.0.0.1:{port}"
+
+
+def _single(records: list[dict], url: str, name: str, model: str, encoder, batch_size: int) -> int:
+    from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
+    from instructor_ray.stores import StoreTarget, _chroma_client
+
+    target = StoreTarget.from_url(url, name)
+    ef = InstructorEmbeddingFunction(model, encoder=encoder)
+    collection = open_collection(_chroma_client(target), name, ef)
+    return ingest(collection, records, batch_size=batch_size, show_progress=False).written
+
+
+def _ray(shards: Path, url: str, name: str, model: str, encoder, batch_size: int, workers: int, max_length) -> int:
+    from instructor_ray import ingest_dataset, read_corpus_dataset
+
+    report = ingest_dataset(
+        read_corpus_dataset(shards),
+        url,
+        name,
+        model,
+        encoder=encoder,
+        max_length=max_length,
+        batch_size=batch_size,
+        concurrency=workers,
+        num_cpus=1,
+    )
+    return report.written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--max-length", type=int, default=None, help="token limit (default: the model's)")
+    parser.add_argument("--batch-size", type=int, default=256, help="records per block / upsert")
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--stores", default=",".join(STORES))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    import ray
+    import torch
+
+    from instructor_core import InstructorEncoder
+
+    torch.set_num_threads(1)  # the single-process engine at one thread, like each Ray worker
+    model = str((args.model or default_model()).resolve())
+    records = _records(args.data, args.docs)
+    engines = [e for e in args.engines.split(",") if e]
+    stores = [s for s in args.stores.split(",") if s]
+    encoder = InstructorEncoder.from_pretrained(model, device="cpu", max_length=args.max_length)
+    load_before = os.getloadavg()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="instructor-scale-") as tmp_name:
+        tmp = Path(tmp_name)
+        shards = _shards(records, tmp / "shards")
+        server, port = _chroma_server(tmp / "server")
+        # Workers 2 x 1 CPU, plus 1 CPU for the read and write tasks (logical CPUs: Ray's accounting).
+        ray.init(num_cpus=3, include_dashboard=False, object_store_memory=512 * 1024**2, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        try:
+            for store in stores:
+                for engine in engines:
+                    run = f"{store}-{engine}".replace("_", "-")
+                    url = _store_url(store, tmp, run, port)
+                    start = time.perf_counter()
+                    if engine == "single":
+                        written = _single(records, url, run, model, encoder, args.batch_size)
+                    else:
+                        workers = int(engine.split("-")[1])
+                        written = _ray(shards, url, run, model, encoder, args.batch_size, workers, args.max_length)
+                    seconds = time.perf_counter() - start
+                    assert written == len(records), (run, written)
+                    results.append({"store": store, "engine": engine, "seconds": seconds, "docs_s": written / seconds})
+                    print(f"{store:16} {engine:7} {written} docs in {seconds:7.1f} s = {written / seconds:6.1f} docs/s")
+        finally:
+            ray.shutdown()
+            server.terminate()
+            server.wait(timeout=30)
+    load_after = os.getloadavg()
+    rate = {(r["store"], r["engine"]): r["docs_s"] for r in results}
+    print(f"\n{args.docs} SciFact abstracts, max_length {encoder.max_length}, batch {args.batch_size}")
+    print(f"load average before {load_before[0]:.2f} after {load_after[0]:.2f}; machine {machine()}")
+    print("\n| store | single docs/s | ray-1 docs/s | ray-2 docs/s | ray-1 / single | ray-2 / ray-1 |")
+    print("|---|---|---|---|---|---|")
+    for store in stores:
+        one, two, single = (rate.get((store, e)) for e in ("ray-1", "ray-2", "single"))
+        fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        ratio = lambda a, b: "-" if a is None or b is None else f"{a / b:.2f}"  # noqa: E731
+        print(f"| {store} | {fmt(single)} | {fmt(one)} | {fmt(two)} | {ratio(one, single)} | {ratio(two, one)} |")
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "load": [load_before, load_after]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""``instructor ingest --engine ray``: the same ingest on a Ray cluster (``instructor_ray``).
+
+The ``ingest`` command adds these options with :func:`add_ray_options` and hands over to
+:func:`run_ray_ingest` when ``--engine ray`` is given. Ray is imported only then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+__all__ = ["add_ray_options", "default_concurrency", "run_ray_ingest"]
+
+
+def add_ray_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine``, ``--ray-address``, ``--concurrency``, ``--num-cpus`` and ``--num-gpus``."""
+    group = parser.add_argument_group('distributed ingest (pip install "instructor[ray]")')
+    group.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: embed on a Ray cluster with Ray Data",
+    )
+    group.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to join (host:port, ray://host:10001 or 'auto'); default: start a local Ray instance",
+    )
+    group.add_argument(
+        "--concurrency", type=int, default=None, metavar="N", help="embedding actors; default: what the cluster fits"
+    )
+    group.add_argument(
+        "--num-cpus", type=float, default=None, metavar="C", help="CPUs (and torch threads) per actor; default 1"
+    )
+    group.add_argument("--num-gpus", type=float, default=None, metavar="G", help="GPUs per actor, e.g. 1")
+
+
+def default_concurrency(resources: dict[str, float], num_cpus: float | None, num_gpus: float | None) -> int:
+    """Actors a cluster with ``resources`` fits: one per GPU share, else one per CPU share with one
+    CPU left for the read and write tasks; at least 1."""
+    if num_gpus:
+        return max(1, int(resources.get("GPU", 0) // num_gpus))
+    per_actor = num_cpus or 1.0
+    return max(1, int((resources.get("CPU", 1) - 1) // per_actor))
+
+
+def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | None) -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError('--engine ray needs Ray Data: pip install "instructor[ray]"') from exc
+    if address is not None:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        # A local instance, bounded: the actors asked for plus one CPU for reading and writing.
+        cores = os.cpu_count() or 1
+        wanted = (concurrency or cores) * (num_cpus or 1.0) + 1
+        ray.init(
+            num_cpus=int(min(cores, max(2, wanted))),
+            include_dashboard=False,
+            object_store_memory=512 * 1024**2,
+            log_to_driver=False,
+        )
+    return ray
+
+
+def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
+    """Ingest ``args.corpus`` (JSONL / Parquet / CSV shards: a file, a folder or a glob) on Ray.
+
+    Args:
+        args: The parsed ``ingest`` arguments (collection, instructions, fields, batch size, quiet
+            and the options of :func:`add_ray_options`).
+        model: The model as stored with the collection (a folder's absolute path, or a hub id).
+        store: The store URL.
+
+    Returns:
+        The exit code.
+    """
+    from instructor_ray import ingest_dataset, read_corpus_dataset
+    from instructor_ray.stores import StoreTarget
+
+    if not args.id_field:
+        raise ValueError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
+    for name in ("concurrency",):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be >= 1, got {value}")
+    target = StoreTarget.from_url(store, args.collection)
+    ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
+    try:
+        concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
+        if not args.quiet:
+            where = args.ray_address or "a local Ray instance"
+            print(f"engine ray: {concurrency} embedding actor(s) on {where}", file=sys.stderr)
+            if target.embedded:
+                print(
+                    f"{target.describe()} is an embedded store: the cluster embeds, this process writes",
+                    file=sys.stderr,
+                )
+            ctx = ray.data.DataContext.get_current()
+            ctx.enable_progress_bars = True
+        else:
+            ray.data.DataContext.get_current().enable_progress_bars = False
+        metadata_fields = None
+        if args.metadata_fields is not None:
+            metadata_fields = [f for f in args.metadata_fields.split(",") if f]
+        report = ingest_dataset(
+            read_corpus_dataset(args.corpus),
+            target,
+            args.collection,
+            model,
+            id_field=args.id_field,
+            text_field=args.text_field,
+            metadata_fields=metadata_fields,
+            query_instruction=args.query_instruction,
+            document_instruction=args.document_instruction,
+            max_length=args.max_length,
+            batch_size=getattr(args, "write_batch_size", None) or 256,
+            backend=getattr(args, "backend", None),
+            dtype=getattr(args, "dtype", None),
+            instructor=getattr(args, "instructor", None),
+            concurrency=concurrency,
+            num_cpus=args.num_cpus,
+            num_gpus=args.num_gpus,
+        )
+    finally:
+        ray.shutdown()
+    if not args.quiet:
+        print(
+            f"ingested {report.written} of {report.seen} records in {report.batches} batches "
+            f"({report.retried} retried) into collection {args.collection!r} ({target.describe()}) with Ray",
+            file=sys.stderr,
+        )
+    return 0

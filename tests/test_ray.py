@@ -1,0 +1,446 @@
+"""The Ray Data path on a real two-node Ray cluster and a real Chroma server, both on loopback.
+
+The cluster is two ``ray start --block`` processes (a head and a second node, 1 CPU each) started
+and ended by pid by the fixture (never ``ray stop``, which would end every Ray process on the
+machine). Node addresses are 127.0.0.2 and 127.0.0.3: Ray turns 127.0.0.1 into the machine's
+outward address, any other loopback address it keeps. The real model is all-MiniLM-L6-v2 with
+``max_length=128`` on both the Ray and the single-process side, to keep the suite affordable on 2
+cores; the tests where the vectors' quality does not matter use the tiny random BERT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from tests.shared_checks import scifact_subset
+
+# Ray reads its auth settings when it is imported: the test cluster's token is set before that.
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
+ray = pytest.importorskip("ray")
+chromadb = pytest.importorskip("chromadb")
+
+from chromadb.config import Settings  # noqa: E402
+
+from instructor_chroma import InstructorEmbeddingFunction, open_collection  # noqa: E402
+from instructor_core import InstructorEncoder  # noqa: E402
+from instructor_core.evaluation import rank_by_cosine, retrieval_metrics  # noqa: E402
+from instructor_core.records import RecordError  # noqa: E402
+from instructor_ray import (  # noqa: E402
+    QdrantDatasink,
+    RowFields,
+    embed_dataset,
+    ingest_dataset,
+    read_corpus_dataset,
+)
+from instructor_ray.blocks import block_records  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+MAX_LENGTH = 128
+N_DOCS = 2000
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+EMBED = {"concurrency": 2, "num_cpus": 0.5, "batch_size": 64}  # one actor per node, 1 torch thread each
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _end(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """End a ``ray start --block`` process by its pid; it ends the node's processes on SIGTERM."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session, started by this fixture
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A head node and a second node (1 CPU each), and this process connected as the driver."""
+    exe = Path(sys.executable).parent / "ray"
+    logs = tmp_path_factory.mktemp("ray_logs")
+    port = free_port()
+    paths = [str(REPO), str(REPO / "integrations"), os.environ.get("PYTHONPATH", "")]
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"]}
+    env = {
+        **os.environ,
+        **auth,
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    common = ["--num-cpus", "1", "--object-store-memory", str(200 * 1024**2), "--disable-usage-stats", "--block"]
+    procs = []
+
+    def start(name: str, args: list[str]) -> None:
+        log = (logs / f"{name}.log").open("w")
+        procs.append(
+            subprocess.Popen(
+                [str(exe), "start", *args, *common],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    try:
+        start("head", ["--head", "--port", str(port), "--node-ip-address", HEAD_IP, "--include-dashboard=false"])
+        address = f"{HEAD_IP}:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                ray.init(address=address, _node_ip_address=HEAD_IP, log_to_driver=False)
+                break
+            except (ConnectionError, RuntimeError):
+                if procs[0].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"ray head did not come up: {(logs / 'head.log').read_text()}") from None
+                time.sleep(1)
+        start("worker", ["--address", address, "--node-ip-address", WORKER_IP])
+        while sum(n["Alive"] for n in ray.nodes()) < 2:
+            if procs[1].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"second ray node did not join: {(logs / 'worker.log').read_text()}")
+            time.sleep(1)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        yield address
+    finally:
+        ray.shutdown()
+        for proc in reversed(procs):
+            _end(proc)
+
+
+@pytest.fixture(scope="module")
+def chroma_port(tmp_path_factory):
+    exe = Path(sys.executable).parent / "chroma"
+    if not exe.exists():
+        pytest.skip(f"chroma CLI not found at {exe}")
+    folder = tmp_path_factory.mktemp("chroma_server")
+    port = free_port()
+    log = (folder / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _client(port).heartbeat()
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"chroma server did not come up: {(folder / 'server.log').read_text()}"
+                    ) from None
+                time.sleep(0.5)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _client(port: int):
+    return chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False))
+
+
+def write_shards(folder: Path, rows: list[dict], n_shards: int) -> list[Path]:
+    """``rows`` dealt round-robin into ``shard0.jsonl`` ... ``shard{n-1}.jsonl``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"shard{k}.jsonl" for k in range(n_shards)]
+    for k, path in enumerate(paths):
+        with path.open("w", encoding="utf-8") as handle:
+            for row in rows[k::n_shards]:
+                handle.write(json.dumps(row) + "\n")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def scifact(data_dir, minilm_path, tmp_path_factory):
+    """2,000 SciFact abstracts (every judged one among them) in 4 JSONL shards, with their
+    single-process vectors and the brute-force nDCG@10 of the 300 test claims."""
+    data, qids, doc_ids = scifact_subset(data_dir, n_claims=300, n_docs=N_DOCS)
+    rows = [{"id": d, "text": data.corpus[d], "source": "scifact"} for d in doc_ids]
+    folder = tmp_path_factory.mktemp("scifact_shards")
+    write_shards(folder, rows, 4)
+    encoder = InstructorEncoder.from_pretrained(minilm_path, device="cpu", max_length=MAX_LENGTH)
+    vectors = encoder.encode_documents([r["text"] for r in rows], batch_size=64)
+    queries = encoder.encode_queries([data.queries[q] for q in qids])
+    indices, _ = rank_by_cosine(queries, vectors, k=10)
+    brute = retrieval_metrics({q: [doc_ids[i] for i in row] for q, row in zip(qids, indices, strict=True)}, data.qrels)
+    return {
+        "folder": folder,
+        "rows": rows,
+        "ids": doc_ids,
+        "vectors": dict(zip(doc_ids, vectors, strict=True)),
+        "queries": queries,
+        "qids": qids,
+        "data": data,
+        "brute": brute,
+        "encoder": encoder,
+    }
+
+
+def _stored(collection, ids: list[str]) -> dict[str, np.ndarray]:
+    got = collection.get(ids=ids, include=["embeddings"])
+    return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"], strict=True)}
+
+
+def _all_ids(collection) -> list[str]:
+    return collection.get(include=[])["ids"]
+
+
+# ---------------------------------------------------------------------------------------------- no cluster
+def test_block_errors_name_the_record_and_its_shard():
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "id": ["a", "b", "a"],
+            "text": ["x", "y", "z"],
+            "_instructor_shard": ["/data/s0.jsonl", "/data/s1.jsonl", "/data/s3.jsonl"],
+        }
+    )
+    fields = RowFields(path_column="_instructor_shard")
+    with pytest.raises(RecordError) as err:
+        block_records(table, fields)
+    assert str(err.value) == "/data/s3.jsonl: id 'a': duplicate id in one batch (also record 0)"
+    bad_text = table.set_column(1, "text", pa.array(["x", None, "z"]))
+    with pytest.raises(RecordError, match=r"^/data/s1\.jsonl: id 'b': text must be a str, got NoneType$"):
+        block_records(bad_text.slice(0, 2), fields)
+    records = block_records(table.slice(0, 2), fields)
+    assert [(r.id, r.text, dict(r.metadata)) for r in records] == [("a", "x", {}), ("b", "y", {})]
+
+
+# ---------------------------------------------------------------------------------------------- cluster
+def test_cluster_has_two_nodes(ray_cluster):
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    assert sorted(n["NodeManagerAddress"] for n in nodes) == [HEAD_IP, WORKER_IP]
+    assert ray.cluster_resources()["CPU"] == 2
+
+
+def test_scifact_into_chroma_server_equals_single_process(ray_cluster, chroma_port, scifact, minilm_path):
+    client = _client(chroma_port)
+    ef = InstructorEmbeddingFunction(str(minilm_path), encoder=scifact["encoder"])
+    # made beforehand with a wider HNSW search; ingest_dataset checks it fits the model
+    open_collection(client, "scifact", ef, hnsw={"ef_search": 200, "ef_construction": 200})
+    ds = read_corpus_dataset(sorted(scifact["folder"].glob("shard*.jsonl")))
+    report = ingest_dataset(
+        ds,
+        f"chroma+http://127.0.0.1:{chroma_port}",
+        "scifact",
+        str(minilm_path),
+        max_length=MAX_LENGTH,
+        encoder=scifact["encoder"],
+        **EMBED,
+    )
+    assert (report.seen, report.written) == (N_DOCS, N_DOCS)
+    collection = client.get_collection("scifact", embedding_function=None)
+    ids = _all_ids(collection)
+    assert collection.count() == N_DOCS and sorted(ids) == sorted(scifact["ids"])  # every id exactly once
+    stored = _stored(collection, scifact["ids"])
+    worst = max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in scifact["ids"])
+    assert worst <= 1e-5
+    meta = collection.get(ids=[scifact["ids"][0]], include=["metadatas"])["metadatas"][0]
+    assert meta == {"source": "scifact"}  # the shard path column is never stored
+    result = collection.query(query_embeddings=scifact["queries"], n_results=10, include=[])
+    metrics = retrieval_metrics(dict(zip(scifact["qids"], result["ids"], strict=True)), scifact["data"].qrels)
+    print(f"ray->chroma ndcg@10={metrics['ndcg@10']:.4f} brute={scifact['brute']['ndcg@10']:.4f} max|dv|={worst:.1e}")
+    assert abs(metrics["ndcg@10"] - scifact["brute"]["ndcg@10"]) <= 0.005
+
+
+def _embedder_pids() -> list[int]:
+    """Pids of this machine's Ray actor processes that run the embedding stage."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("ray::MapWorker") and "_Embedder" in title:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port, scifact, minilm_path):
+    rows = scifact["rows"][:480]
+    ids = [r["id"] for r in rows]
+    folder = scifact["folder"].parent / "fault_shards"
+    write_shards(folder, rows, 4)
+    client = _client(chroma_port)
+    store = f"chroma+http://127.0.0.1:{chroma_port}"
+
+    def run() -> None:
+        ingest_dataset(
+            read_corpus_dataset(folder),
+            store,
+            "fault",
+            str(minilm_path),
+            max_length=MAX_LENGTH,
+            encoder=scifact["encoder"],
+            concurrency=2,
+            num_cpus=0.5,
+            batch_size=32,
+        )
+
+    outcome: dict[str, BaseException | None] = {"error": None}
+
+    def target() -> None:
+        try:
+            run()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+
+    job = threading.Thread(target=target)
+    job.start()
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and job.is_alive() and time.monotonic() < deadline:
+        try:
+            written = client.get_collection("fault", embedding_function=None).count()
+        except Exception:
+            written = 0
+        pids = _embedder_pids()
+        if written > 0 and pids:  # mid-job: some blocks written, the actors still at work
+            os.kill(pids[-1], signal.SIGKILL)
+            killed = (pids[-1], written)
+        time.sleep(0.2)
+    job.join(timeout=600)
+    assert not job.is_alive()
+    assert killed is not None and killed[1] < len(rows), f"the job ended before a worker could be killed: {killed}"
+    print(f"killed embedder pid {killed[0]} with {killed[1]} of {len(rows)} written; job error: {outcome['error']!r}")
+    if outcome["error"] is not None:
+        run()  # the re-run completes
+    collection = client.get_collection("fault", embedding_function=None)
+    assert collection.count() == len(rows) and sorted(_all_ids(collection)) == sorted(ids)
+    stored = _stored(collection, ids)
+    assert max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in ids) <= 1e-5
+
+
+def test_bad_record_in_shard_3_is_named_and_a_rerun_completes(ray_cluster, chroma_port, tiny_bert_path, tmp_path):
+    rows = [{"id": f"doc-{i}", "text": f"passage number {i} about rivers and hills"} for i in range(160)]
+    paths = write_shards(tmp_path / "shards", rows, 4)
+    lines = paths[3].read_text().splitlines()
+    lines[5] = json.dumps({"id": "doc-bad", "text": None})
+    paths[3].write_text("\n".join(lines) + "\n")
+    store = f"chroma+http://127.0.0.1:{chroma_port}"
+
+    def run() -> object:
+        return ingest_dataset(
+            read_corpus_dataset(tmp_path / "shards"),
+            store,
+            "badrec",
+            str(tiny_bert_path),
+            batch_size=16,
+            **{"concurrency": 2, "num_cpus": 0.5},
+        )
+
+    with pytest.raises(RecordError) as err:
+        run()
+    message = str(err.value)
+    assert message == f"{paths[3].resolve()}: id 'doc-bad': text must be a str, got NoneType", message
+    assert "\n" not in message
+    lines[5] = json.dumps({"id": "doc-bad", "text": "the fixed passage"})
+    paths[3].write_text("\n".join(lines) + "\n")
+    report = run()
+    collection = _client(chroma_port).get_collection("badrec", embedding_function=None)
+    expected = {r["id"] for k, r in enumerate(rows) if not (k % 4 == 3 and k // 4 == 5)} | {"doc-bad"}
+    ids = _all_ids(collection)
+    assert report.written == len(expected) == collection.count() == len(ids) and set(ids) == expected
+
+
+def test_qdrant_datasink_local_folder(ray_cluster, tiny_bert_path, tiny_bert_encoder, tmp_path):
+    from qdrant_client import QdrantClient
+
+    from instructor_core.records import point_id
+
+    rows = [{"id": f"q-{i}", "text": f"text {i} " * (1 + i % 7), "lang": "en"} for i in range(120)]
+    ds = ray.data.from_items(rows)
+    embedded = embed_dataset(ds, str(tiny_bert_path), batch_size=32, concurrency=1, num_cpus=0.5)
+    sink = QdrantDatasink(None, "docs", str(tiny_bert_path), path=tmp_path / "qdrant", batch_size=50)
+    embedded.write_datasink(sink, concurrency=1)  # one process holds a local folder at a time
+    assert sink.report is not None and sink.report.written == 120
+    embedded.write_datasink(
+        QdrantDatasink(None, "docs", str(tiny_bert_path), path=tmp_path / "qdrant", batch_size=50), concurrency=1
+    )  # a second run upserts the same points
+    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    try:
+        assert client.count("docs", exact=True).count == 120
+        points = client.retrieve("docs", [point_id(r["id"]) for r in rows], with_vectors=True, with_payload=True)
+        assert {p.payload["id"] for p in points} == {r["id"] for r in rows}
+        by_id = {p.payload["id"]: p for p in points}
+        assert by_id["q-3"].payload == {"id": "q-3", "text": rows[3]["text"], "lang": "en"}
+        expected = tiny_bert_encoder.encode_documents([r["text"] for r in rows])
+        got = np.array([by_id[r["id"]].vector for r in rows], dtype=np.float32)
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    finally:
+        client.close()
+
+
+def test_instruction_column_equals_encode_pairs(ray_cluster, tiny_bert_path, tiny_bert_encoder):
+    instructions = ["Represent the question: ", "Represent the passage: ", "", "Classify the sentiment: "]
+    rows = [{"id": str(i), "text": f"sentence {i} " * (1 + i % 5), "task": instructions[i % 4]} for i in range(64)]
+    ds = ray.data.from_items(rows)
+    out = embed_dataset(
+        ds, str(tiny_bert_path), instruction_column="task", batch_size=16, concurrency=2, num_cpus=0.5
+    ).take_all()
+    got = {row["id"]: np.asarray(row["embedding"]) for row in out}
+    expected = tiny_bert_encoder.encode([(r["task"], r["text"]) for r in rows])
+    assert len(got) == len(rows)
+    worst = max(float(np.abs(got[r["id"]] - expected[i]).max()) for i, r in enumerate(rows))
+    assert worst <= 1e-6
+    queries = embed_dataset(ds, str(tiny_bert_path), role="query", batch_size=16, concurrency=1, num_cpus=0.5)
+    first = queries.take(1)[0]
+    ref = tiny_bert_encoder.encode_queries([first["text"]])[0]
+    assert float(np.abs(np.asarray(first["embedding"]) - ref).max()) <= 1e-6
+
+
+def test_cli_engine_ray_into_embedded_chroma(ray_cluster, tiny_bert_path, tiny_bert_encoder, tmp_path):
+    rows = [{"id": f"c-{i}", "text": f"cli passage {i} " * (1 + i % 3)} for i in range(90)]
+    write_shards(tmp_path / "shards", rows, 3)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "integrations")])}
+    command = [sys.executable, "-m", "instructor_core.cli", "ingest", str(tmp_path / "shards" / "shard*.jsonl")]
+    command += ["--engine", "ray", "--ray-address", ray_cluster, "--concurrency", "1", "--num-cpus", "0.5"]
+    command += ["--store", f"chroma:{tmp_path / 'store'}", "--collection", "clidocs", "--model", str(tiny_bert_path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (
+        f"chroma at {tmp_path / 'store'} is an embedded store: the cluster embeds, this process writes" in done.stderr
+    )
+    assert "ingested 90 of 90 records" in done.stderr
+    collection = chromadb.PersistentClient(str(tmp_path / "store")).get_collection("clidocs", embedding_function=None)
+    stored = _stored(collection, [r["id"] for r in rows])
+    expected = tiny_bert_encoder.encode_documents([r["text"] for r in rows])
+    assert collection.count() == 90
+    assert max(float(np.abs(stored[r["id"]] - expected[i]).max()) for i, r in enumerate(rows)) <= 1e-6
