@@ -52,7 +52,9 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 MAX_LENGTH = 128
 N_DOCS = 2000
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
-EMBED = {"concurrency": 2, "num_cpus": 0.5, "batch_size": 64}  # one actor per node, 1 torch thread each
+# One actor per node (1 torch thread each, half a node's CPU); reads, checks and writes take a quarter.
+EMBED = {"concurrency": 2, "num_cpus": 0.5, "batch_size": 64, "task_num_cpus": 0.25}
+READ = {"num_cpus": 0.25}
 
 
 def free_port() -> int:
@@ -248,106 +250,6 @@ def test_cluster_has_two_nodes(ray_cluster):
     assert ray.cluster_resources()["CPU"] == 2
 
 
-def test_scifact_into_chroma_server_equals_single_process(ray_cluster, chroma_port, scifact, minilm_path):
-    client = _client(chroma_port)
-    ef = InstructorEmbeddingFunction(str(minilm_path), encoder=scifact["encoder"])
-    # made beforehand with a wider HNSW search; ingest_dataset checks it fits the model
-    open_collection(client, "scifact", ef, hnsw={"ef_search": 200, "ef_construction": 200})
-    ds = read_corpus_dataset(sorted(scifact["folder"].glob("shard*.jsonl")))
-    report = ingest_dataset(
-        ds,
-        f"chroma+http://127.0.0.1:{chroma_port}",
-        "scifact",
-        str(minilm_path),
-        max_length=MAX_LENGTH,
-        encoder=scifact["encoder"],
-        **EMBED,
-    )
-    assert (report.seen, report.written) == (N_DOCS, N_DOCS)
-    collection = client.get_collection("scifact", embedding_function=None)
-    ids = _all_ids(collection)
-    assert collection.count() == N_DOCS and sorted(ids) == sorted(scifact["ids"])  # every id exactly once
-    stored = _stored(collection, scifact["ids"])
-    worst = max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in scifact["ids"])
-    assert worst <= 1e-5
-    meta = collection.get(ids=[scifact["ids"][0]], include=["metadatas"])["metadatas"][0]
-    assert meta == {"source": "scifact"}  # the shard path column is never stored
-    result = collection.query(query_embeddings=scifact["queries"], n_results=10, include=[])
-    metrics = retrieval_metrics(dict(zip(scifact["qids"], result["ids"], strict=True)), scifact["data"].qrels)
-    print(f"ray->chroma ndcg@10={metrics['ndcg@10']:.4f} brute={scifact['brute']['ndcg@10']:.4f} max|dv|={worst:.1e}")
-    assert abs(metrics["ndcg@10"] - scifact["brute"]["ndcg@10"]) <= 0.005
-
-
-def _embedder_pids() -> list[int]:
-    """Pids of this machine's Ray actor processes that run the embedding stage."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if title.startswith("ray::MapWorker") and "_Embedder" in title:
-            pids.append(int(entry.name))
-    return pids
-
-
-def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port, scifact, minilm_path):
-    rows = scifact["rows"][:480]
-    ids = [r["id"] for r in rows]
-    folder = scifact["folder"].parent / "fault_shards"
-    write_shards(folder, rows, 4)
-    client = _client(chroma_port)
-    store = f"chroma+http://127.0.0.1:{chroma_port}"
-
-    def run() -> None:
-        ingest_dataset(
-            read_corpus_dataset(folder),
-            store,
-            "fault",
-            str(minilm_path),
-            max_length=MAX_LENGTH,
-            encoder=scifact["encoder"],
-            concurrency=2,
-            num_cpus=0.5,
-            batch_size=32,
-        )
-
-    outcome: dict[str, BaseException | None] = {"error": None}
-
-    def target() -> None:
-        try:
-            run()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            outcome["error"] = exc
-
-    job = threading.Thread(target=target)
-    job.start()
-    killed = None
-    deadline = time.monotonic() + 300
-    while killed is None and job.is_alive() and time.monotonic() < deadline:
-        try:
-            written = client.get_collection("fault", embedding_function=None).count()
-        except Exception:
-            written = 0
-        pids = _embedder_pids()
-        if written > 0 and pids:  # mid-job: some blocks written, the actors still at work
-            os.kill(pids[-1], signal.SIGKILL)
-            killed = (pids[-1], written)
-        time.sleep(0.2)
-    job.join(timeout=600)
-    assert not job.is_alive()
-    assert killed is not None and killed[1] < len(rows), f"the job ended before a worker could be killed: {killed}"
-    print(f"killed embedder pid {killed[0]} with {killed[1]} of {len(rows)} written; job error: {outcome['error']!r}")
-    if outcome["error"] is not None:
-        run()  # the re-run completes
-    collection = client.get_collection("fault", embedding_function=None)
-    assert collection.count() == len(rows) and sorted(_all_ids(collection)) == sorted(ids)
-    stored = _stored(collection, ids)
-    assert max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in ids) <= 1e-5
-
-
 def test_bad_record_in_shard_3_is_named_and_a_rerun_completes(ray_cluster, chroma_port, tiny_bert_path, tmp_path):
     rows = [{"id": f"doc-{i}", "text": f"passage number {i} about rivers and hills"} for i in range(160)]
     paths = write_shards(tmp_path / "shards", rows, 4)
@@ -358,12 +260,11 @@ def test_bad_record_in_shard_3_is_named_and_a_rerun_completes(ray_cluster, chrom
 
     def run() -> object:
         return ingest_dataset(
-            read_corpus_dataset(tmp_path / "shards"),
+            read_corpus_dataset(tmp_path / "shards", **READ),
             store,
             "badrec",
             str(tiny_bert_path),
-            batch_size=16,
-            **{"concurrency": 2, "num_cpus": 0.5},
+            **{**EMBED, "batch_size": 16},
         )
 
     with pytest.raises(RecordError) as err:
@@ -389,10 +290,13 @@ def test_qdrant_datasink_local_folder(ray_cluster, tiny_bert_path, tiny_bert_enc
     ds = ray.data.from_items(rows)
     embedded = embed_dataset(ds, str(tiny_bert_path), batch_size=32, concurrency=1, num_cpus=0.5)
     sink = QdrantDatasink(None, "docs", str(tiny_bert_path), path=tmp_path / "qdrant", batch_size=50)
-    embedded.write_datasink(sink, concurrency=1)  # one process holds a local folder at a time
+    # one process holds a local folder at a time: one write task at once
+    embedded.write_datasink(sink, concurrency=1, ray_remote_args={"num_cpus": 0.25})
     assert sink.report is not None and sink.report.written == 120
     embedded.write_datasink(
-        QdrantDatasink(None, "docs", str(tiny_bert_path), path=tmp_path / "qdrant", batch_size=50), concurrency=1
+        QdrantDatasink(None, "docs", str(tiny_bert_path), path=tmp_path / "qdrant", batch_size=50),
+        concurrency=1,
+        ray_remote_args={"num_cpus": 0.25},
     )  # a second run upserts the same points
     client = QdrantClient(path=str(tmp_path / "qdrant"))
     try:
@@ -444,3 +348,101 @@ def test_cli_engine_ray_into_embedded_chroma(ray_cluster, tiny_bert_path, tiny_b
     expected = tiny_bert_encoder.encode_documents([r["text"] for r in rows])
     assert collection.count() == 90
     assert max(float(np.abs(stored[r["id"]] - expected[i]).max()) for i, r in enumerate(rows)) <= 1e-6
+
+
+def test_scifact_into_chroma_server_equals_single_process(ray_cluster, chroma_port, scifact, minilm_path):
+    client = _client(chroma_port)
+    ef = InstructorEmbeddingFunction(str(minilm_path), encoder=scifact["encoder"])
+    # made beforehand with a wider HNSW search; ingest_dataset checks it fits the model
+    open_collection(client, "scifact", ef, hnsw={"ef_search": 200, "ef_construction": 200})
+    ds = read_corpus_dataset(sorted(scifact["folder"].glob("shard*.jsonl")), **READ)
+    report = ingest_dataset(
+        ds,
+        f"chroma+http://127.0.0.1:{chroma_port}",
+        "scifact",
+        str(minilm_path),
+        max_length=MAX_LENGTH,
+        encoder=scifact["encoder"],
+        **EMBED,
+    )
+    assert (report.seen, report.written) == (N_DOCS, N_DOCS)
+    collection = client.get_collection("scifact", embedding_function=None)
+    ids = _all_ids(collection)
+    assert collection.count() == N_DOCS and sorted(ids) == sorted(scifact["ids"])  # every id exactly once
+    stored = _stored(collection, scifact["ids"])
+    worst = max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in scifact["ids"])
+    assert worst <= 1e-5
+    meta = collection.get(ids=[scifact["ids"][0]], include=["metadatas"])["metadatas"][0]
+    assert meta == {"source": "scifact"}  # the shard path column is never stored
+    result = collection.query(query_embeddings=scifact["queries"], n_results=10, include=[])
+    metrics = retrieval_metrics(dict(zip(scifact["qids"], result["ids"], strict=True)), scifact["data"].qrels)
+    print(f"ray->chroma ndcg@10={metrics['ndcg@10']:.4f} brute={scifact['brute']['ndcg@10']:.4f} max|dv|={worst:.1e}")
+    assert abs(metrics["ndcg@10"] - scifact["brute"]["ndcg@10"]) <= 0.005
+
+
+def _embedder_pids() -> list[int]:
+    """Pids of this machine's Ray actor processes that run the embedding stage."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("ray::MapWorker") and "_Embedder" in title:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port, scifact, minilm_path):
+    rows = scifact["rows"][:480]
+    ids = [r["id"] for r in rows]
+    folder = scifact["folder"].parent / "fault_shards"
+    write_shards(folder, rows, 4)
+    client = _client(chroma_port)
+    store = f"chroma+http://127.0.0.1:{chroma_port}"
+
+    def run() -> None:
+        ingest_dataset(
+            read_corpus_dataset(folder, **READ),
+            store,
+            "fault",
+            str(minilm_path),
+            max_length=MAX_LENGTH,
+            encoder=scifact["encoder"],
+            **{**EMBED, "batch_size": 32},
+        )
+
+    outcome: dict[str, BaseException | None] = {"error": None}
+
+    def target() -> None:
+        try:
+            run()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+
+    job = threading.Thread(target=target)
+    job.start()
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and job.is_alive() and time.monotonic() < deadline:
+        try:
+            written = client.get_collection("fault", embedding_function=None).count()
+        except Exception:
+            written = 0
+        pids = _embedder_pids()
+        if written > 0 and pids:  # mid-job: some blocks written, the actors still at work
+            os.kill(pids[-1], signal.SIGKILL)
+            killed = (pids[-1], written)
+        time.sleep(0.2)
+    job.join(timeout=600)
+    assert not job.is_alive()
+    assert killed is not None and killed[1] < len(rows), f"the job ended before a worker could be killed: {killed}"
+    print(f"killed embedder pid {killed[0]} with {killed[1]} of {len(rows)} written; job error: {outcome['error']!r}")
+    if outcome["error"] is not None:
+        run()  # the re-run completes
+    collection = client.get_collection("fault", embedding_function=None)
+    assert collection.count() == len(rows) and sorted(_all_ids(collection)) == sorted(ids)
+    stored = _stored(collection, ids)
+    assert max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in ids) <= 1e-5

@@ -29,8 +29,10 @@ __all__ = ["PATH_COLUMN", "ingest_dataset", "read_corpus_dataset"]
 
 logger = logging.getLogger("instructor_ray")
 
-#: The column ``read_corpus_dataset`` keeps each row's source file in (named in errors, never stored).
-PATH_COLUMN = "_instructor_shard"
+#: The column ``read_corpus_dataset`` keeps each row's source file in (named in errors, never stored):
+#: Ray's own ``include_paths`` column, so no extra stage renames it. A corpus field of that name
+#: would be shadowed: keep it under another name.
+PATH_COLUMN = "path"
 
 _READERS = {
     ".jsonl": "json",
@@ -68,13 +70,15 @@ def read_corpus_dataset(
     corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     override_num_blocks: int | None = None,
+    num_cpus: float | None = None,
 ) -> Any:
     """A Ray dataset over corpus shards: one file, a folder, a glob, or a list of them.
 
     JSONL (``.jsonl``, ``.ndjson``, ``.json`` with one object per line), Parquet and CSV are read
     with ``ray.data.read_json`` / ``read_parquet`` / ``read_csv``; all files must be of one kind.
     Each row keeps its file's path in the column :data:`PATH_COLUMN`, so a bad record is named by
-    its id and shard.
+    its id and shard. ``num_cpus`` is what each read task reserves (Ray's default: 1); keep it at or
+    below what an embedding actor leaves free on a node, or reads cannot be scheduled there.
 
     Raises:
         FileNotFoundError: A path or glob that names no file.
@@ -94,6 +98,8 @@ def read_corpus_dataset(
     options: dict[str, Any] = {"include_paths": True}
     if override_num_blocks is not None:
         options["override_num_blocks"] = override_num_blocks
+    if num_cpus is not None:
+        options["num_cpus"] = num_cpus
     if kind == "json":
         if "lines" in inspect.signature(ray.data.read_json).parameters:
             options["lines"] = True
@@ -102,7 +108,7 @@ def read_corpus_dataset(
         ds = ray.data.read_parquet(files, file_extensions=None, **options)
     else:
         ds = ray.data.read_csv(files, file_extensions=None, **options)
-    return ds.rename_columns({"path": PATH_COLUMN})
+    return ds
 
 
 def _record_error_in(exc: BaseException) -> RecordError | None:
@@ -158,6 +164,7 @@ def ingest_dataset(
     num_cpus: float | None = None,
     num_gpus: float | None = None,
     write_concurrency: int | None = None,
+    task_num_cpus: float | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
     encoder: Any = None,
 ) -> IngestReport:
@@ -193,6 +200,8 @@ def ingest_dataset(
         num_cpus: CPUs per actor (also its torch threads); None: 1 (0 with GPUs).
         num_gpus: GPUs per actor.
         write_concurrency: Most write tasks at once (server stores): the back-pressure on the store.
+        task_num_cpus: CPUs each validation and write task reserves (Ray's default: 1). On nodes
+            whose actors leave less than a whole CPU free, set it (and the reader's) lower.
         retry: Attempts and backoff for upserts that fail on the transport.
         encoder: An already-loaded encoder for ``model`` (driver side, to check the collection).
 
@@ -220,9 +229,9 @@ def ingest_dataset(
     rules = {"metadata_values": writer.metadata_values, "reserved_metadata_keys": writer.reserved_metadata_keys}
     if not target.embedded:
         writer.close()
-    checked = ds.map_batches(
-        check_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"fields": fields, **rules}
-    )
+    task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
+    kwargs = {"fields": fields, **rules}
+    checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
     embedded = embed_dataset(
         checked,
         model,
@@ -266,7 +275,7 @@ def ingest_dataset(
                 encoder=encoder,
             )
             sink._state.before = before  # the collection was prepared above
-            embedded.write_datasink(sink, concurrency=write_concurrency)
+            embedded.write_datasink(sink, concurrency=write_concurrency, ray_remote_args=dict(task_args))
             report = sink.report
             assert report is not None
             checker, after = prepare_collection(target, encoder, model)
