@@ -2,7 +2,7 @@
 
 Engines, on the same first ``--docs`` SciFact abstracts (4 JSONL shards), into each store:
 
-- ``single``: the single-process ingest (``instructor_chroma.ingest``), torch at 1 thread;
+- ``single``: the single-process ingest (the store's ``ingest`` on the core engine), torch at 1 thread;
 - ``ray-1``: ``instructor_ray.ingest_dataset`` with 1 embedding actor (1 CPU, 1 torch thread);
 - ``ray-2``: the same with 2 actors.
 
@@ -87,13 +87,13 @@ def _store_url(store: str, tmp: Path, run: str, port: int) -> str:
 
 
 def _single(records: list[dict], url: str, name: str, model: str, encoder, batch_size: int) -> int:
-    from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
-    from instructor_ray.stores import StoreTarget, _chroma_client
+    from instructor_core.stores import open_store
 
-    target = StoreTarget.from_url(url, name)
-    ef = InstructorEmbeddingFunction(model, encoder=encoder)
-    collection = open_collection(_chroma_client(target), name, ef)
-    return ingest(collection, records, batch_size=batch_size, show_progress=False).written
+    store = open_store(url)  # what `instructor ingest` runs: the store's ingest on the core engine
+    try:
+        return store.ingest(name, records, encoder, model=model, batch_size=batch_size, show_progress=False).written
+    finally:
+        store.close()
 
 
 def _ray(shards: Path, url: str, name: str, model: str, encoder, batch_size: int, workers: int, max_length) -> int:

@@ -79,7 +79,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     Returns:
         The exit code.
     """
-    from instructor_ray import ingest_dataset, read_corpus_dataset
+    from instructor_ray import read_corpus_dataset
     from instructor_ray.stores import StoreTarget
 
     if not args.id_field:
@@ -88,7 +88,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name} must be >= 1, got {value}")
-    target = StoreTarget.from_url(store, args.collection)
+    target = StoreTarget(store, args.collection)
     ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
     try:
         concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
@@ -107,7 +107,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         metadata_fields = None
         if args.metadata_fields is not None:
             metadata_fields = [f for f in args.metadata_fields.split(",") if f]
-        report = ingest_dataset(
+        report = _ingest_or_unreachable(
             read_corpus_dataset(args.corpus),
             target,
             args.collection,
@@ -115,6 +115,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             id_field=args.id_field,
             text_field=args.text_field,
             metadata_fields=metadata_fields,
+            show_progress=not args.quiet,
             query_instruction=args.query_instruction,
             document_instruction=args.document_instruction,
             max_length=args.max_length,
@@ -128,10 +129,21 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         )
     finally:
         ray.shutdown()
+    if report is None:
+        return 1
     if not args.quiet:
-        print(
-            f"ingested {report.written} of {report.seen} records in {report.batches} batches "
-            f"({report.retried} retried) into collection {args.collection!r} ({target.describe()}) with Ray",
-            file=sys.stderr,
-        )
+        print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)
     return 0
+
+
+def _ingest_or_unreachable(*args: Any, **kwargs: Any) -> Any:
+    """``ingest_dataset``, or None after one line on stderr when the store cannot be reached."""
+    from instructor_ray import ingest_dataset
+
+    from ..stores import StoreUnavailableError
+
+    try:
+        return ingest_dataset(*args, **kwargs)
+    except StoreUnavailableError as exc:
+        print(f"instructor ingest: error: {exc}", file=sys.stderr)
+        return None

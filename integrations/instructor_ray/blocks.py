@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from instructor_core.records import Record, RecordError, validate_batch
+from instructor_core.records import Record, RecordError, RecordRules, validate_batch
 
 __all__ = ["RowFields", "ShardRecordError", "block_records", "check_block", "rebuild_error"]
 
@@ -103,48 +103,23 @@ def _rows(table: Any, fields: RowFields) -> tuple[list[dict], list[str | None]]:
     return rows, shards
 
 
-def _reason(error: RecordError) -> str:
-    """The message of a ``validate_batch`` error without its "record N, id 'x': " prefix."""
-    text = str(error)
-    prefix = [f"record {error.index}"] if error.index is not None else []
-    if error.record_id is not None:
-        prefix.append(f"id {error.record_id!r}")
-    head = ", ".join(prefix) + ": "
-    return text[len(head) :] if prefix and text.startswith(head) else text
-
-
-def block_records(
-    table: Any,
-    fields: RowFields,
-    *,
-    metadata_values: str = "json",
-    reserved_metadata_keys: Sequence[str] = (),
-) -> list[Record]:
-    """The rows of a pyarrow block as validated records, in order.
+def block_records(table: Any, fields: RowFields, rules: RecordRules | None = None) -> list[Record]:
+    """The rows of a pyarrow block as records validated with a store's ``rules``, in order.
 
     Raises:
         ShardRecordError: For the first bad row: ``"<shard>: id 'x': <what is wrong>"``.
     """
     rows, shards = _rows(table, fields)
     try:
-        return validate_batch(
-            rows,
-            metadata_values=metadata_values,  # type: ignore[arg-type]
-            reserved_metadata_keys=reserved_metadata_keys,
-        )
+        return validate_batch(rows, rules=rules or RecordRules())
     except RecordError as exc:
         row = exc.index if exc.index is not None else 0
         rid = exc.record_id if exc.record_id is not None else rows[row].get("id")
         name = f"id {rid!r}: " if rid is not None else f"row {row} of its block (no id): "
-        raise ShardRecordError(f"{name}{_reason(exc)}", record_id=rid, shard=shards[row]) from None
+        raise ShardRecordError(f"{name}{exc.reason}", record_id=rid, shard=shards[row]) from None
 
 
-def check_block(
-    table: Any,
-    fields: RowFields,
-    metadata_values: str = "json",
-    reserved_metadata_keys: Sequence[str] = (),
-) -> Any:
+def check_block(table: Any, fields: RowFields, rules: RecordRules) -> Any:
     """``map_batches`` function: validate a block before anything of it is embedded; returns it unchanged."""
-    block_records(table, fields, metadata_values=metadata_values, reserved_metadata_keys=reserved_metadata_keys)
+    block_records(table, fields, rules)
     return table

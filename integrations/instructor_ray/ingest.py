@@ -12,18 +12,19 @@ import glob
 import inspect
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from instructor_core.engine import IngestReport, RetryPolicy
 from instructor_core.instructions import Instructions
 from instructor_core.records import RecordError
+from instructor_core.stores import open_store
 
-from ._engine_shim import IngestReport, RetryPolicy
-from .blocks import RowFields, check_block, rebuild_error
+from .blocks import RowFields, block_records, check_block, rebuild_error
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
-from .sinks import DEFAULT_RETRY, ChromaDatasink, QdrantDatasink, WriteCounts, load_driver_encoder, write_table
-from .stores import StoreTarget, prepare_collection
+from .sinks import DEFAULT_RETRY, _StoreDatasink, load_driver_encoder
+from .stores import PrecomputedEncoder, StoreTarget, count_points, prepare_collection, rules_for
 
 __all__ = ["PATH_COLUMN", "ingest_dataset", "read_corpus_dataset"]
 
@@ -144,6 +145,39 @@ def _duplicates(ds: Any, fields: RowFields, limit: int = 5) -> list[tuple[Any, l
     return [(i, shards[i]) for i in dup_ids]
 
 
+def _write_from_driver(
+    embedded: Any,
+    target: StoreTarget,
+    encoder: Any,
+    model: str,
+    fields: RowFields,
+    batch_size: int,
+    show_progress: bool,
+) -> IngestReport:
+    """Stream the embedded rows to this process and ingest them with the store's own ``ingest``
+    (the single-process engine: validation, duplicate ids over the whole ingest, ordered writes,
+    retries), with the cluster's vectors in place of the encoder's."""
+    from ray.data.block import BlockAccessor
+
+    stand_in = PrecomputedEncoder(encoder, encoder.instructions.document)
+
+    def rows() -> Iterator[dict]:
+        for table in embedded.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
+            records = block_records(table, fields)
+            stand_in.add([r.text for r in records], BlockAccessor.for_block(table).to_numpy(fields.output_column))
+            for record in records:
+                yield {"id": record.id, "text": record.text, "metadata": dict(record.metadata)}
+
+    store = open_store(target.url)
+    try:
+        return store.ingest(
+            target.collection, rows(), stand_in, model=model, batch_size=batch_size, show_progress=show_progress
+        )
+    finally:
+        stand_in.close()
+        store.close()
+
+
 def ingest_dataset(
     ds: Any,
     store: str | StoreTarget,
@@ -167,6 +201,7 @@ def ingest_dataset(
     task_num_cpus: float | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
     encoder: Any = None,
+    show_progress: bool = False,
 ) -> IngestReport:
     """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
 
@@ -204,15 +239,18 @@ def ingest_dataset(
             whose actors leave less than a whole CPU free, set it (and the reader's) lower.
         retry: Attempts and backoff for upserts that fail on the transport.
         encoder: An already-loaded encoder for ``model`` (driver side, to check the collection).
+        show_progress: The single-process engine's progress bar while the driver writes an embedded
+            store (Ray Data's own progress is set in its ``DataContext``).
 
     Returns:
         IngestReport(seen, written, skipped, retried, batches).
 
     Raises:
-        RecordError: A bad record (id and shard named), or ids that occur in several blocks.
+        RecordError: A bad record (id and shard named), or ids that occur in several blocks
+            (an embedded store's ingest names the two positions; a server's, the ids and shards).
         ValueError: The collection does not fit the model.
     """
-    target = store if isinstance(store, StoreTarget) else StoreTarget.from_url(store, collection)
+    target = store if isinstance(store, StoreTarget) else StoreTarget(store, collection)
     model = os.fspath(model)
     fields = RowFields(
         id_field=id_field,
@@ -225,12 +263,9 @@ def ingest_dataset(
     encoder.instructions = encoder.instructions.replace(query=query_instruction, document=document_instruction)
     instructions: Instructions = encoder.instructions
 
-    before, writer = prepare_collection(target, encoder, model)  # fails before any embedding
-    rules = {"metadata_values": writer.metadata_values, "reserved_metadata_keys": writer.reserved_metadata_keys}
-    if not target.embedded:
-        writer.close()
+    before = prepare_collection(target, encoder, model)  # fails before anything is embedded
     task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
-    kwargs = {"fields": fields, **rules}
+    kwargs = {"fields": fields, "rules": rules_for(target)}
     checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
     embedded = embed_dataset(
         checked,
@@ -252,34 +287,24 @@ def ingest_dataset(
     try:
         if target.embedded:
             logger.info("%s is embedded: the cluster embeds, this process writes", target.describe())
-            counts = WriteCounts()
-            try:
-                for table in embedded.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
-                    counts = counts + write_table(writer, table, fields, batch_size=batch_size, retry=retry)
-            finally:
-                after = writer.count()
-                writer.close()
-            report = IngestReport(counts.rows, counts.rows, 0, counts.retried, counts.batches)
-        else:
-            sink_type = ChromaDatasink if target.kind == "chroma" else QdrantDatasink
-            sink = sink_type(
-                target.url,
-                target.collection,
-                model,
-                query_instruction=instructions.query,
-                document_instruction=instructions.document,
-                max_length=encoder.max_length,
-                fields=fields,
-                batch_size=batch_size,
-                retry=retry,
-                encoder=encoder,
-            )
-            sink._state.before = before  # the collection was prepared above
-            embedded.write_datasink(sink, concurrency=write_concurrency, ray_remote_args=dict(task_args))
-            report = sink.report
-            assert report is not None
-            checker, after = prepare_collection(target, encoder, model)
-            checker.close()
+            return _write_from_driver(embedded, target, encoder, model, fields, batch_size, show_progress)
+        sink = _StoreDatasink(
+            target,
+            model,
+            query_instruction=instructions.query,
+            document_instruction=instructions.document,
+            max_length=encoder.max_length,
+            fields=fields,
+            batch_size=batch_size,
+            retry=retry,
+            encoder=None,
+            local_ok=False,
+        )
+        sink._state.before = before  # the collection was prepared above
+        embedded.write_datasink(sink, concurrency=write_concurrency, ray_remote_args=dict(task_args))
+        report = sink.report
+        assert report is not None
+        after = count_points(target)
     except Exception as exc:
         found = _record_error_in(exc)
         if found is None:

@@ -19,11 +19,11 @@ from typing import Any
 from ray.data import Datasink
 from ray.data.block import BlockAccessor
 
+from instructor_core.engine import IngestReport, RetryPolicy, call_with_retry
 from instructor_core.instructions import Instructions
 
-from ._engine_shim import IngestReport, RetryPolicy, call_with_retry
 from .blocks import RowFields, block_records
-from .stores import StoreTarget, Writer, open_writer, prepare_collection
+from .stores import StoreTarget, open_worker_sink, prepare_collection
 
 __all__ = ["ChromaDatasink", "QdrantDatasink", "WriteCounts", "load_driver_encoder", "write_table"]
 
@@ -48,23 +48,19 @@ class WriteCounts:
 
 
 def write_table(
-    writer: Writer,
+    sink: Any,
     table: Any,
     fields: RowFields,
     *,
     batch_size: int = DEFAULT_WRITE_BATCH,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> WriteCounts:
-    """Validate a pyarrow table of embedded rows and upsert it in batches of ``batch_size``.
+    """Validate a pyarrow table of embedded rows with ``sink.rules`` and upsert it through
+    ``sink.write`` (a store's engine sink) in batches of ``batch_size``, transport errors retried.
 
     The whole table is validated before anything of it is written.
     """
-    records = block_records(
-        table,
-        fields,
-        metadata_values=writer.metadata_values,
-        reserved_metadata_keys=writer.reserved_metadata_keys,
-    )
+    records = block_records(table, fields, sink.rules)
     if not records:
         return WriteCounts()
     vectors = BlockAccessor.for_block(table).to_numpy(fields.output_column)
@@ -72,8 +68,8 @@ def write_table(
     for start in range(0, len(records), batch_size):
         chunk, rows = records[start : start + batch_size], vectors[start : start + batch_size]
         _, retries = call_with_retry(
-            lambda chunk=chunk, rows=rows: writer.write(chunk, rows),
-            is_transport_error=writer.is_transport_error,
+            lambda chunk=chunk, rows=rows: sink.write(chunk, rows),
+            is_transport_error=sink.is_transport_error,
             policy=retry,
         )
         counts = counts + WriteCounts(len(chunk), 1, retries)
@@ -125,6 +121,7 @@ class _StoreDatasink(Datasink):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.target = target
+        self.local_ok = local_ok
         self.model = os.fspath(model)
         self.query_instruction = query_instruction
         self.document_instruction = document_instruction
@@ -145,9 +142,7 @@ class _StoreDatasink(Datasink):
         encoder.instructions = encoder.instructions.replace(
             query=self.query_instruction, document=self.document_instruction
         )
-        before, writer = prepare_collection(self.target, encoder, self.model)
-        writer.close()
-        self._state.before = before
+        self._state.before = prepare_collection(self.target, encoder, self.model)
         self._state.encoder = None  # no longer needed; frees the driver's copy of the weights
 
     def on_write_start(self, schema: Any = None) -> None:
@@ -158,7 +153,7 @@ class _StoreDatasink(Datasink):
         for counts in write_result.write_returns:
             total = total + counts
         self._state.report = IngestReport(
-            seen=total.rows, written=total.rows, skipped=0, retried=total.retried, batches=total.batches
+            seen=total.rows, written=total.rows, batches=total.batches, retried=total.retried
         )
         return self._state.report
 
@@ -178,15 +173,17 @@ class _StoreDatasink(Datasink):
         return self.batch_size
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> WriteCounts:
-        writer = open_writer(self.target)
+        opened = open_worker_sink(self.target, allow_local=self.local_ok)
         try:
             counts = WriteCounts()
             for block in blocks:
                 table = BlockAccessor.for_block(block).to_arrow()
-                counts = counts + write_table(writer, table, self.fields, batch_size=self.batch_size, retry=self.retry)
+                counts = counts + write_table(
+                    opened.sink, table, self.fields, batch_size=self.batch_size, retry=self.retry
+                )
             return counts
         finally:
-            writer.close()
+            opened.close()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -226,7 +223,7 @@ class ChromaDatasink(_StoreDatasink):
         encoder: Any = None,
     ) -> None:
         super().__init__(
-            StoreTarget("chroma", collection, url=url.rstrip("/")),
+            StoreTarget(f"chroma+{url.rstrip('/')}", collection),
             model,
             query_instruction=query_instruction,
             document_instruction=document_instruction,
@@ -275,9 +272,9 @@ class QdrantDatasink(_StoreDatasink):
         if (url is None) == (path is None):
             raise ValueError("QdrantDatasink needs exactly one of url (a server) or path= (a local-mode folder)")
         if path is not None:
-            target = StoreTarget("qdrant", collection, path=os.fspath(path))
+            target = StoreTarget(f"qdrant:{os.fspath(path)}", collection)
         else:
-            target = StoreTarget("qdrant", collection, url=str(url).rstrip("/"))
+            target = StoreTarget(f"qdrant+{str(url).rstrip('/')}", collection)
         super().__init__(
             target,
             model,

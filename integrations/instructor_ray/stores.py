@@ -1,24 +1,38 @@
-"""Where a Ray job writes: a picklable description of a store and collection, and the writer a worker
-(or the driver) opens from it.
+"""Where a Ray job writes, through the core's store protocol and the stores' own ingest sinks.
 
-The collection is created or checked on the driver with the single-process helpers' own functions
-(``instructor_chroma.open_collection``, ``instructor_qdrant.ensure_collection``: the same model,
-instruction and dimension checks). Workers only write precomputed vectors, with the same ids and
-payload as the single-process path, so they never load a model for writing.
+- The collection is created or checked on the driver by the store's own ``ingest``
+  (``instructor_core.stores.open_store(url).ingest(name, [], encoder, model=...)``): the same model,
+  instruction, dimension and metadata checks as a single-process ingest, with nothing written.
+- A Ray write task opens the store's engine sink (``instructor_chroma.ChromaSink``,
+  ``instructor_qdrant.QdrantSink``) and calls its ``write`` with the vectors the actors made: the
+  same deterministic ids, payload and record rules as the single-process path, no model loaded.
+- An embedded store (``SCHEME:DIR``) is written by the driver through the store's own ``ingest``,
+  with an encoder stand-in that serves the vectors the cluster made (:class:`PrecomputedEncoder`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import urlparse
+from typing import Any
 
 import numpy as np
 
-from instructor_core.records import Record
+from instructor_core.records import RecordRules
+from instructor_core.stores import open_store, split_store_url
 
-__all__ = ["StoreTarget", "Writer", "open_writer", "prepare_collection"]
+__all__ = [
+    "PrecomputedEncoder",
+    "StoreTarget",
+    "WorkerSink",
+    "count_points",
+    "open_worker_sink",
+    "prepare_collection",
+    "rules_for",
+]
+
+_SERVER_SINKS = ("chroma", "qdrant")
 
 
 @dataclass(frozen=True)
@@ -26,195 +40,174 @@ class StoreTarget:
     """A collection in a store, as plain data (it travels to the Ray workers).
 
     Attributes:
-        kind: "chroma" or "qdrant".
+        url: The store URL: ``chroma+http://H:P``, ``qdrant+http://H:P`` (servers) or
+            ``chroma:DIR``, ``qdrant:DIR`` (embedded), or any registered ``SCHEME:...``.
         collection: Collection name.
-        url: Server URL (``http://host:port``), or None for an embedded store.
-        path: Folder of an embedded store (``chroma:DIR``, ``qdrant:DIR``), or None.
     """
 
-    kind: Literal["chroma", "qdrant"]
+    url: str
     collection: str
-    url: str | None = None
-    path: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("chroma", "qdrant"):
-            raise ValueError(f'store kind must be "chroma" or "qdrant", got {self.kind!r}')
-        if (self.url is None) == (self.path is None):
-            raise ValueError("give exactly one of url (a server) or path (an embedded store)")
+        split_store_url(self.url)  # a malformed URL fails here, naming the accepted forms
         if not isinstance(self.collection, str) or not self.collection:
             raise ValueError(f"collection must be a non-empty str, got {self.collection!r}")
 
     @property
+    def scheme(self) -> str:
+        """``"chroma"``, ``"qdrant"``, or a third party's store name."""
+        return split_store_url(self.url)[0]
+
+    @property
+    def location(self) -> str:
+        """The folder or the server URL."""
+        return split_store_url(self.url)[1]
+
+    @property
     def embedded(self) -> bool:
-        """Whether one process must own the store (a folder), so only the driver may write it."""
-        return self.path is not None
+        """Whether the store is a folder one process must own (so only the driver may write it)."""
+        return not self.location.startswith(("http://", "https://"))
 
     def describe(self) -> str:
-        return f"{self.kind} at {self.url or self.path}"
-
-    @classmethod
-    def from_url(cls, store: str, collection: str) -> StoreTarget:
-        """From a CLI store URL: ``chroma:DIR``, ``qdrant:DIR``, ``chroma+http://H:P``, ``qdrant+http://H:P``."""
-        from instructor_core.commands.store import parse_store
-
-        spec = parse_store(store)
-        return cls(spec.kind, collection, url=spec.url, path=spec.path)
+        return f"{self.scheme} at {self.location}"
 
 
-def _chroma_client(target: StoreTarget) -> Any:
-    import chromadb
-    from chromadb.config import Settings
+def rules_for(target: StoreTarget) -> RecordRules:
+    """The record rules of the store's ingest sink (the checks made in the workers)."""
+    if target.scheme == "chroma":
+        from instructor_chroma.ingest import CHROMA_RULES
 
-    settings = Settings(anonymized_telemetry=False)
-    if target.path is not None:
-        return chromadb.PersistentClient(path=target.path, settings=settings)
-    url = urlparse(target.url)
-    return chromadb.HttpClient(
-        host=url.hostname,
-        port=url.port or (443 if url.scheme == "https" else 8000),
-        ssl=url.scheme == "https",
-        settings=settings,
-    )
+        return CHROMA_RULES
+    if target.scheme == "qdrant":
+        from instructor_qdrant.points import QDRANT_RULES
+
+        return QDRANT_RULES
+    return RecordRules()
 
 
-def _qdrant_client(target: StoreTarget) -> Any:
-    from qdrant_client import QdrantClient
+def prepare_collection(target: StoreTarget, encoder: Any, model: str) -> int:
+    """Create ``target``'s collection for ``encoder`` and ``model`` or check the existing one, with
+    the store's own ingest of no records; returns the points it holds."""
+    store = open_store(target.url)
+    try:
+        store.ingest(target.collection, [], encoder, model=model, show_progress=False)
+        return int(store.info(target.collection).count)
+    finally:
+        store.close()
 
-    return QdrantClient(path=target.path) if target.path is not None else QdrantClient(url=target.url)
+
+def count_points(target: StoreTarget) -> int:
+    """Points in ``target``'s collection."""
+    store = open_store(target.url)
+    try:
+        return int(store.info(target.collection).count)
+    finally:
+        store.close()
 
 
-class Writer:
-    """Writes validated records with their precomputed document vectors into one collection.
+@dataclass
+class WorkerSink:
+    """A store's engine sink opened in a Ray worker, and the store to close after."""
 
-    Attributes:
-        metadata_values: What metadata values the store holds ("scalar" or "json").
-        reserved_metadata_keys: Metadata keys the store uses itself.
-    """
-
-    metadata_values = "json"
-    reserved_metadata_keys: tuple[str, ...] = ()
-
-    def write(self, records: Sequence[Record], vectors: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def is_transport_error(self, exc: BaseException) -> bool:
-        raise NotImplementedError
-
-    def count(self) -> int:
-        raise NotImplementedError
+    sink: Any
+    store: Any
 
     def close(self) -> None:
-        """Release the client (an embedded store's folder lock)."""
+        self.store.close()
 
 
-class _ChromaWriter(Writer):
-    metadata_values = "scalar"
-    reserved_metadata_keys = ("chroma:document",)
+def open_worker_sink(target: StoreTarget, *, allow_local: bool = False) -> WorkerSink:
+    """The engine sink of a server store's existing collection, for writing precomputed vectors.
 
-    def __init__(self, target: StoreTarget, client: Any = None, collection: Any = None) -> None:
-        self.client = client if client is not None else _chroma_client(target)
-        # No embedding function: vectors come precomputed, so a worker never loads the model.
-        self.collection = (
-            collection
-            if collection is not None
-            else self.client.get_collection(target.collection, embedding_function=None)
+    ``allow_local`` admits a Qdrant local-mode folder (one writer at a time: tests).
+
+    Raises:
+        ValueError: A store without a Ray datasink (an embedded one, or a third party's).
+    """
+    local_ok = allow_local and target.scheme == "qdrant"
+    if (target.embedded and not local_ok) or target.scheme not in _SERVER_SINKS:
+        raise ValueError(
+            f"{target.describe()}: Ray workers write only to a Chroma or Qdrant server; an embedded or other "
+            "store is written by the driver (instructor_ray.ingest_dataset does that)"
         )
+    store = open_store(target.url)
+    try:
+        if target.scheme == "chroma":
+            from instructor_chroma.ingest import ChromaSink
 
-    def write(self, records: Sequence[Record], vectors: np.ndarray) -> None:
-        self.collection.upsert(
-            ids=[r.id for r in records],
-            documents=[r.text for r in records],
-            embeddings=np.asarray(vectors, dtype=np.float32),
-            metadatas=[dict(r.metadata) or None for r in records],
-        )
+            # No embedding function: the vectors come made, so a worker never loads the model.
+            collection = store.client.get_collection(target.collection, embedding_function=None)
+            sink: Any = ChromaSink(collection, None)
+        else:
+            from instructor_qdrant.points import QdrantSink
 
-    def is_transport_error(self, exc: BaseException) -> bool:
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            return True
-        try:
-            import httpx
-        except ImportError:  # pragma: no cover
-            return False
-        return isinstance(exc, httpx.TransportError)
-
-    def count(self) -> int:
-        return int(self.collection.count())
+            sink = QdrantSink(store.client, target.collection, None, None)  # type: ignore[arg-type]
+    except BaseException:
+        store.close()
+        raise
+    return WorkerSink(sink, store)
 
 
-class _QdrantWriter(Writer):
-    reserved_metadata_keys = ("id", "text")
+class PrecomputedEncoder:
+    """An encoder stand-in for a store's own ingest: ``encode_documents`` serves the vectors the
+    cluster made (looked up by text, so a repeated text gets its one vector), everything else is
+    the real encoder's (the collection's model, instructions, dimension, queries).
 
-    def __init__(self, target: StoreTarget) -> None:
-        self.client = _qdrant_client(target)
-        self.name = target.collection
+    Args:
+        encoder: The real encoder (loaded on the driver; it embeds nothing here).
+        instruction: The document instruction the vectors were made with; any other is refused.
+    """
 
-    def write(self, records: Sequence[Record], vectors: np.ndarray) -> None:
-        from qdrant_client import models
+    def __init__(self, encoder: Any, instruction: str) -> None:
+        self._encoder = encoder
+        self._instruction = instruction
+        self._vectors: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self._open = True
 
-        from instructor_core.records import point_id
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._encoder, name)
 
-        points = [
-            models.PointStruct(
-                id=point_id(r.id),
-                vector=np.asarray(v, dtype=np.float32).tolist(),
-                payload={"id": r.id, "text": r.text, **dict(r.metadata)},
+    def add(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Remember the vectors of rows about to be handed to the ingest."""
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                self._vectors.setdefault(text, []).append(vector)
+
+    def close(self) -> None:
+        """After the ingest: the stand-in becomes the real encoder again (a chromadb function cache
+        may keep it for later queries)."""
+        with self._lock:
+            self._open = False
+            self._vectors.clear()
+
+    def encode_documents(
+        self,
+        texts: Iterable[str],
+        instruction: str | None = None,
+        *,
+        batch_size: int = 32,
+        normalize: bool = True,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        if not self._open:
+            return self._encoder.encode_documents(
+                texts, instruction, batch_size=batch_size, normalize=normalize, show_progress=show_progress
             )
-            for r, v in zip(records, vectors, strict=True)
-        ]
-        self.client.upsert(collection_name=self.name, points=points, wait=True)
-
-    def is_transport_error(self, exc: BaseException) -> bool:
-        from instructor_qdrant.points import is_transport_error
-
-        return is_transport_error(exc)
-
-    def count(self) -> int:
-        return int(self.client.count(self.name, exact=True).count)
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def open_writer(target: StoreTarget) -> Writer:
-    """A writer for ``target``'s existing collection (in a worker, or on the driver for an embedded store)."""
-    return _ChromaWriter(target) if target.kind == "chroma" else _QdrantWriter(target)
-
-
-def prepare_collection(target: StoreTarget, encoder: Any, model: str) -> tuple[int, Writer]:
-    """Create ``target``'s collection for ``encoder`` or check the existing one (model, instructions,
-    dimension), on the driver, before any worker writes.
-
-    Returns:
-        ``(points already in the collection, a writer)``. For a server store the caller closes the
-        writer; for an embedded store it is the one writer the driver uses.
-    """
-    if target.kind == "chroma":
-        from instructor_chroma import InstructorEmbeddingFunction, open_collection
-        from instructor_chroma.ingest import _stored_dimension
-
-        ef = InstructorEmbeddingFunction(
-            model,
-            encoder=encoder,
-            document_instruction=encoder.instructions.document,
-            query_instruction=encoder.instructions.query,
-        )
-        client = _chroma_client(target)
-        collection = open_collection(client, target.collection, ef)
-        stored = _stored_dimension(collection)
-        if stored is not None and stored != encoder.dimension:
+        wanted = self._encoder.instructions.document if instruction is None else instruction
+        if wanted != self._instruction or not normalize:
             raise ValueError(
-                f"collection {target.collection!r} holds {stored}-dimensional vectors, the model makes "
-                f"{encoder.dimension}-dimensional ones; nothing was written"
+                f"the cluster embedded with document instruction {self._instruction!r} (normalized); the store "
+                f"asked for {wanted!r} (normalize={normalize})"
             )
-        writer: Writer = _ChromaWriter(target, client=client, collection=collection)
-    else:
-        from instructor_qdrant import ensure_collection
-
-        writer = _QdrantWriter(target)
-        try:
-            ensure_collection(writer.client, target.collection, encoder, model=model)
-        except BaseException:
-            writer.close()
-            raise
-    return writer.count(), writer
+        items = list(texts)
+        out = np.zeros((len(items), int(self._encoder.dimension)), dtype=np.float32)
+        with self._lock:
+            for row, text in enumerate(items):
+                queue = self._vectors.get(text)
+                if not queue:
+                    raise KeyError(f"no vector from the cluster for a text of {len(text)} characters")
+                out[row] = queue.pop(0)
+                if not queue:
+                    del self._vectors[text]
+        return out
