@@ -342,7 +342,7 @@ def test_cli_engine_ray_into_embedded_chroma(ray_cluster, tiny_bert_path, tiny_b
     assert (
         f"chroma at {tmp_path / 'store'} is an embedded store: the cluster embeds, this process writes" in done.stderr
     )
-    assert "ingested 90 of 90 records" in done.stderr
+    assert "wrote 90 of 90 records" in done.stderr
     collection = chromadb.PersistentClient(str(tmp_path / "store")).get_collection("clidocs", embedding_function=None)
     stored = _stored(collection, [r["id"] for r in rows])
     expected = tiny_bert_encoder.encode_documents([r["text"] for r in rows])

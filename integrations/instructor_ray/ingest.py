@@ -12,6 +12,7 @@ import glob
 import inspect
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,16 @@ def read_corpus_dataset(
     return ds
 
 
+_REMOTE_RECORD_ERROR = re.compile(r"ShardRecordError: (.+)")
+
+
 def _record_error_in(exc: BaseException) -> RecordError | None:
-    """The RecordError a Ray job failed with, found through Ray's wrappers (None if there is none)."""
+    """The RecordError a Ray job failed with, found through Ray's wrappers (None if there is none).
+
+    A write task's error arrives as a ``RayTaskError`` that is also the original class; a map
+    stage's arrives wrapped in ``UserCodeException``, whose cause did not cross the process
+    boundary: only its remote traceback, which names the error and carries its one-line message.
+    """
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -124,7 +133,8 @@ def _record_error_in(exc: BaseException) -> RecordError | None:
         if isinstance(current, RecordError):
             return current
         stack.extend([current.__cause__, current.__context__, getattr(current, "cause", None)])
-    return None
+    found = _REMOTE_RECORD_ERROR.findall(str(exc))
+    return rebuild_error(found[-1].strip(), None, None) if found else None
 
 
 def _duplicates(ds: Any, fields: RowFields, limit: int = 5) -> list[tuple[Any, list[str]]]:
