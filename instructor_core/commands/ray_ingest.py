@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from types import ModuleType
 
 __all__ = ["add_ray_options", "default_concurrency", "run_ray_ingest"]
 
@@ -47,7 +47,7 @@ def default_concurrency(resources: dict[str, float], num_cpus: float | None, num
     return max(1, int((resources.get("CPU", 1) - 1) // per_actor))
 
 
-def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | None) -> Any:
+def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | None) -> ModuleType:
     try:
         import ray
     except ImportError as exc:
@@ -79,8 +79,10 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     Returns:
         The exit code.
     """
-    from instructor_ray import read_corpus_dataset
+    from instructor_ray import ingest_dataset, read_corpus_dataset
     from instructor_ray.stores import StoreTarget
+
+    from ..stores import StoreUnavailableError
 
     if not args.id_field:
         raise ValueError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
@@ -107,7 +109,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         metadata_fields = None
         if args.metadata_fields is not None:
             metadata_fields = [f for f in args.metadata_fields.split(",") if f]
-        report = _ingest_or_unreachable(
+        report = ingest_dataset(
             read_corpus_dataset(args.corpus),
             target,
             args.collection,
@@ -127,23 +129,11 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             num_cpus=args.num_cpus,
             num_gpus=args.num_gpus,
         )
+    except StoreUnavailableError as exc:
+        print(f"instructor ingest: error: {exc}", file=sys.stderr)
+        return 1
     finally:
         ray.shutdown()
-    if report is None:
-        return 1
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)
     return 0
-
-
-def _ingest_or_unreachable(*args: Any, **kwargs: Any) -> Any:
-    """``ingest_dataset``, or None after one line on stderr when the store cannot be reached."""
-    from instructor_ray import ingest_dataset
-
-    from ..stores import StoreUnavailableError
-
-    try:
-        return ingest_dataset(*args, **kwargs)
-    except StoreUnavailableError as exc:
-        print(f"instructor ingest: error: {exc}", file=sys.stderr)
-        return None

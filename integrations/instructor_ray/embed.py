@@ -8,7 +8,9 @@ encoder object itself never travels: only its name and settings are sent to the 
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from instructor_core.backends import Backend
 
 __all__ = ["DEFAULT_BATCH_SIZE", "embed_dataset"]
 
@@ -59,7 +61,7 @@ class _Embedder:
         if threads is not None:
             torch.set_num_threads(threads)
         self.encoder = InstructorEncoder.from_pretrained(
-            model, max_length=max_length, dtype=dtype, backend=backend or "torch"
+            model, max_length=max_length, dtype=dtype, backend=cast(Backend, backend or "torch")
         )
         defaults = self.encoder.instructions
         self.instruction = instruction if instruction is not None else getattr(defaults, role)

@@ -24,7 +24,7 @@ from instructor_core.stores import open_store
 
 from .blocks import RowFields, block_records, check_block, rebuild_error
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
-from .sinks import DEFAULT_RETRY, _StoreDatasink, load_driver_encoder
+from .sinks import DEFAULT_RETRY, _StoreDatasink, load_driver_encoder, vectors_of
 from .stores import PrecomputedEncoder, StoreTarget, count_points, prepare_collection, rules_for
 
 __all__ = ["PATH_COLUMN", "ingest_dataset", "read_corpus_dataset"]
@@ -89,10 +89,10 @@ def read_corpus_dataset(
     import ray
 
     files = _files(corpus)
-    kinds = {_READERS.get(Path(f).suffix.lower()) for f in files}
-    if None in kinds:
-        bad = [f for f in files if Path(f).suffix.lower() not in _READERS][:3]
+    bad = [f for f in files if Path(f).suffix.lower() not in _READERS][:3]
+    if bad:
         raise ValueError(f"unknown corpus file type: {bad}; use .jsonl, .parquet or .csv shards")
+    kinds = {_READERS[Path(f).suffix.lower()] for f in files}
     if len(kinds) != 1:
         raise ValueError(f"corpus mixes file kinds {sorted(kinds)}; give shards of one kind")
     kind = kinds.pop()
@@ -167,14 +167,12 @@ def _write_from_driver(
     """Stream the embedded rows to this process and ingest them with the store's own ``ingest``
     (the single-process engine: validation, duplicate ids over the whole ingest, ordered writes,
     retries), with the cluster's vectors in place of the encoder's."""
-    from ray.data.block import BlockAccessor
-
     stand_in = PrecomputedEncoder(encoder, encoder.instructions.document)
 
     def rows() -> Iterator[dict]:
         for table in embedded.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
             records = block_records(table, fields)
-            stand_in.add([r.text for r in records], BlockAccessor.for_block(table).to_numpy(fields.output_column))
+            stand_in.add([r.text for r in records], vectors_of(table, fields.output_column))
             for record in records:
                 yield {"id": record.id, "text": record.text, "metadata": dict(record.metadata)}
 

@@ -16,16 +16,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from ray.data import Datasink
 from ray.data.block import BlockAccessor
 
 from instructor_core.engine import IngestReport, RetryPolicy, call_with_retry
 from instructor_core.instructions import Instructions
+from instructor_core.records import Record
 
 from .blocks import RowFields, block_records
 from .stores import StoreTarget, open_worker_sink, prepare_collection
 
-__all__ = ["ChromaDatasink", "QdrantDatasink", "WriteCounts", "load_driver_encoder", "write_table"]
+__all__ = ["ChromaDatasink", "QdrantDatasink", "WriteCounts", "load_driver_encoder", "vectors_of", "write_table"]
 
 #: Records per upsert call (a write task's blocks are cut into upserts of at most this many).
 DEFAULT_WRITE_BATCH = 256
@@ -47,6 +49,11 @@ class WriteCounts:
         return WriteCounts(self.rows + other.rows, self.batches + other.batches, self.retried + other.retried)
 
 
+def vectors_of(table: Any, column: str) -> np.ndarray:
+    """The vectors of a block's tensor column as one float32 ``(rows, dimension)`` array."""
+    return np.asarray(BlockAccessor.for_block(table).to_numpy(column), dtype=np.float32)
+
+
 def write_table(
     sink: Any,
     table: Any,
@@ -63,12 +70,16 @@ def write_table(
     records = block_records(table, fields, sink.rules)
     if not records:
         return WriteCounts()
-    vectors = BlockAccessor.for_block(table).to_numpy(fields.output_column)
+    vectors = vectors_of(table, fields.output_column)
     counts = WriteCounts()
     for start in range(0, len(records), batch_size):
         chunk, rows = records[start : start + batch_size], vectors[start : start + batch_size]
+
+        def upsert(chunk: list[Record] = chunk, rows: np.ndarray = rows) -> None:
+            sink.write(chunk, rows)
+
         _, retries = call_with_retry(
-            lambda chunk=chunk, rows=rows: sink.write(chunk, rows),
+            upsert,
             is_transport_error=sink.is_transport_error,
             policy=retry,
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -131,17 +131,18 @@ def open_worker_sink(target: StoreTarget, *, allow_local: bool = False) -> Worke
             "store is written by the driver (instructor_ray.ingest_dataset does that)"
         )
     store = open_store(target.url)
+    client: Any = cast(Any, store).client  # ChromaStore / QdrantStore keep their client here
     try:
         if target.scheme == "chroma":
             from instructor_chroma.ingest import ChromaSink
 
             # No embedding function: the vectors come made, so a worker never loads the model.
-            collection = store.client.get_collection(target.collection, embedding_function=None)
+            collection = client.get_collection(target.collection, embedding_function=None)
             sink: Any = ChromaSink(collection, None)
         else:
             from instructor_qdrant.points import QdrantSink
 
-            sink = QdrantSink(store.client, target.collection, None, None)  # type: ignore[arg-type]
+            sink = QdrantSink(client, target.collection, cast(Any, None), cast(Any, None))
     except BaseException:
         store.close()
         raise
