@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -132,6 +133,10 @@ def ray_cluster(tmp_path_factory):
         ray.shutdown()
         for proc in reversed(procs):
             _end(proc)
+        # `ray start --head` left the address of this cluster for later `ray.init()` calls: take it back
+        pointer = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if pointer.is_file() and pointer.read_text().strip() == f"{HEAD_IP}:{port}":
+            pointer.unlink()
 
 
 @pytest.fixture(scope="module")

@@ -59,6 +59,7 @@ def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | N
         cores = os.cpu_count() or 1
         wanted = (concurrency or cores) * (num_cpus or 1.0) + 1
         ray.init(
+            address="local",  # a new instance, never one a ray_current_cluster file points to
             num_cpus=int(min(cores, max(2, wanted))),
             include_dashboard=False,
             object_store_memory=512 * 1024**2,
