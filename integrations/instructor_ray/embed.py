@@ -52,6 +52,7 @@ class _Embedder:
         max_length: int | None,
         id_column: str | None,
         path_column: str | None,
+        instructor: bool | None = None,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
@@ -61,7 +62,11 @@ class _Embedder:
         if threads is not None:
             torch.set_num_threads(threads)
         self.encoder = InstructorEncoder.from_pretrained(
-            model, max_length=max_length, dtype=dtype, backend=cast(Backend, backend or "torch")
+            model,
+            max_length=max_length,
+            dtype=dtype,
+            backend=cast(Backend, backend or "torch"),
+            instructor=instructor,
         )
         defaults = self.encoder.instructions
         self.instruction = instruction if instruction is not None else getattr(defaults, role)
@@ -116,6 +121,7 @@ def embed_dataset(
     max_length: int | None = None,
     id_column: str | None = "id",
     path_column: str | None = None,
+    instructor: bool | None = None,
 ) -> Any:
     """Add an embedding column to a Ray dataset, lazily (nothing runs until the dataset is consumed).
 
@@ -145,6 +151,8 @@ def embed_dataset(
         id_column: Column named in errors about a bad row (None or absent: the row's position).
         path_column: Column with each row's source file, named in errors (e.g. the ``path``
             column of ``ray.data.read_json(..., include_paths=True)``).
+        instructor: Whether the model is an INSTRUCTOR checkpoint (instruction left out of
+            pooling); None detects it (see ``InstructorEncoder.from_pretrained``).
 
     Returns:
         The dataset with ``output_column`` added.
@@ -191,5 +199,6 @@ def embed_dataset(
             "max_length": max_length,
             "id_column": id_column,
             "path_column": path_column,
+            "instructor": instructor,
         },
     )

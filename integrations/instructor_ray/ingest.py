@@ -210,6 +210,7 @@ def ingest_dataset(
     retry: RetryPolicy = DEFAULT_RETRY,
     encoder: Any = None,
     show_progress: bool = False,
+    instructor: bool | None = None,
 ) -> IngestReport:
     """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
 
@@ -249,6 +250,7 @@ def ingest_dataset(
         encoder: An already-loaded encoder for ``model`` (driver side, to check the collection).
         show_progress: The single-process engine's progress bar while the driver writes an embedded
             store (Ray Data's own progress is set in its ``DataContext``).
+        instructor: Whether the model is an INSTRUCTOR checkpoint; None detects it.
 
     Returns:
         IngestReport(seen, written, skipped, retried, batches).
@@ -267,7 +269,7 @@ def ingest_dataset(
         path_column=path_column,
     )
     if encoder is None:
-        encoder = load_driver_encoder(model, None, max_length)
+        encoder = load_driver_encoder(model, None, max_length, instructor)
     encoder.instructions = encoder.instructions.replace(query=query_instruction, document=document_instruction)
     instructions: Instructions = encoder.instructions
 
@@ -291,6 +293,7 @@ def ingest_dataset(
         max_length=encoder.max_length,
         id_column=id_field,
         path_column=path_column,
+        instructor=instructor,
     )
     try:
         if target.embedded:

@@ -87,11 +87,13 @@ def write_table(
     return counts
 
 
-def load_driver_encoder(model: str, instructions: Instructions | None, max_length: int | None) -> Any:
+def load_driver_encoder(
+    model: str, instructions: Instructions | None, max_length: int | None, instructor: bool | None = None
+) -> Any:
     """The encoder the driver checks a collection against (CPU; it embeds nothing)."""
     from instructor_core import InstructorEncoder
 
-    encoder = InstructorEncoder.from_pretrained(model, device="cpu", max_length=max_length)
+    encoder = InstructorEncoder.from_pretrained(model, device="cpu", max_length=max_length, instructor=instructor)
     if instructions is not None:
         encoder.instructions = instructions
     return encoder
