@@ -145,12 +145,16 @@ def main() -> None:
         shards = _shards(records, tmp / "shards")
         warm = _shards(records[:16], tmp / "warm")
         server, port = _chroma_server(tmp / "server")
-        # Workers 2 x 1 CPU, plus 1 CPU for the read and write tasks (logical CPUs: Ray's accounting).
-        ray.init(
-            address="local", num_cpus=3, include_dashboard=False, object_store_memory=512 * 1024**2, log_to_driver=False
-        )
-        ray.data.DataContext.get_current().enable_progress_bars = False
         try:
+            # Workers 2 x 1 CPU, plus 1 CPU for the read and write tasks (logical CPUs: Ray's accounting).
+            ray.init(
+                address="local",
+                num_cpus=3,
+                include_dashboard=False,
+                object_store_memory=512 * 1024**2,
+                log_to_driver=False,
+            )
+            ray.data.DataContext.get_current().enable_progress_bars = False
             fixed: dict[tuple[str, str], float] = {}
             for store in stores:
                 for engine in [e for e in engines if e != "single"]:
