@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
+# Two workers, whole files each (fixtures such as the Ray cluster and Chroma servers stay per file).
 test: setup
-	HF_HUB_OFFLINE=1 INSTRUCTOR_DATA=$(DATA) $(PY) -m pytest
+	HF_HUB_OFFLINE=1 INSTRUCTOR_DATA=$(DATA) $(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 INSTRUCTOR_DATA=$(DATA) $(PY) -m pytest -m "not slow and not server"

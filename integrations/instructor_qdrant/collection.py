@@ -215,7 +215,9 @@ def check_layout(
             f"collection {name!r} holds {stored.dimension}-dimensional vectors, the encoder makes {dimension}-"
             "dimensional ones; nothing was written. Use another collection or the model it was made with."
         )
-    checks = [("query_instruction", stored.query_instruction, wanted.query_instruction)]
+    checks: list[tuple[str, object, object]] = [
+        ("query_instruction", stored.query_instruction, wanted.query_instruction)
+    ]
     if named or stored.vectors:
         checks.append(("vectors", dict(stored.vectors), named))
     else:

@@ -25,6 +25,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -200,8 +201,10 @@ class EdgeStore:
             raise StoreNotFoundError(self.location)
         if not create and not (self.folder / MARKER).is_file():
             raise StoreNotFoundError(self.location, f"the folder holds no Qdrant Edge store: no {MARKER} in it")
-        self._lock = store_lock(self.folder, timeout=lock_timeout_s(lock_timeout), what="Qdrant store")
-        self._lock.__enter__()
+        self._lock: AbstractContextManager[Path] | None = store_lock(
+            self.folder, timeout=lock_timeout_s(lock_timeout), what="Qdrant store"
+        )
+        self._lock.__enter__()  # held until close()
         self._shards: dict[str, Any] = {}
         try:
             marker = self.folder / MARKER
