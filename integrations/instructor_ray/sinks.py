@@ -285,7 +285,7 @@ class QdrantDatasink(_StoreDatasink):
         if (url is None) == (path is None):
             raise ValueError("QdrantDatasink needs exactly one of url (a server) or path= (a local-mode folder)")
         if path is not None:
-            target = StoreTarget(f"qdrant:{os.fspath(path)}", collection)
+            target = StoreTarget(f"qdrant:{os.fspath(path)}", collection, local_mode=True)
         else:
             target = StoreTarget(f"qdrant+{str(url).rstrip('/')}", collection)
         super().__init__(

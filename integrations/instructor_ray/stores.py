@@ -43,10 +43,15 @@ class StoreTarget:
         url: The store URL: ``chroma+http://H:P``, ``qdrant+http://H:P`` (servers) or
             ``chroma:DIR``, ``qdrant:DIR`` (embedded), or any registered ``SCHEME:...``.
         collection: Collection name.
+        local_mode: A ``qdrant:DIR`` opened with qdrant-client's local mode (``QdrantClient(path=)``,
+            :class:`instructor_ray.QdrantDatasink` with ``path=``) rather than the embedded Qdrant
+            Edge store ``qdrant:DIR`` means elsewhere. qdrant-client's local mode unpickles its
+            storage: for trusted folders only (tests).
     """
 
     url: str
     collection: str
+    local_mode: bool = False
 
     def __post_init__(self) -> None:
         split_store_url(self.url)  # a malformed URL fails here, naming the accepted forms
@@ -72,6 +77,17 @@ class StoreTarget:
         return f"{self.scheme} at {self.location}"
 
 
+def _open(target: StoreTarget) -> Any:
+    """The store ``target`` names (qdrant-client's local mode where ``target.local_mode``)."""
+    if target.local_mode and target.scheme == "qdrant" and target.embedded:
+        from qdrant_client import QdrantClient
+
+        from instructor_qdrant.store import QdrantStore
+
+        return QdrantStore(QdrantClient(path=target.location), target.location)
+    return open_store(target.url)
+
+
 def rules_for(target: StoreTarget) -> RecordRules:
     """The record rules of the store's ingest sink (the checks made in the workers)."""
     if target.scheme == "chroma":
@@ -88,7 +104,7 @@ def rules_for(target: StoreTarget) -> RecordRules:
 def prepare_collection(target: StoreTarget, encoder: Any, model: str) -> int:
     """Create ``target``'s collection for ``encoder`` and ``model`` or check the existing one, with
     the store's own ingest of no records; returns the points it holds."""
-    store = open_store(target.url)
+    store = _open(target)
     try:
         store.ingest(target.collection, [], encoder, model=model, show_progress=False)
         return int(store.info(target.collection).count)
@@ -98,7 +114,7 @@ def prepare_collection(target: StoreTarget, encoder: Any, model: str) -> int:
 
 def count_points(target: StoreTarget) -> int:
     """Points in ``target``'s collection."""
-    store = open_store(target.url)
+    store = _open(target)
     try:
         return int(store.info(target.collection).count)
     finally:
@@ -130,7 +146,7 @@ def open_worker_sink(target: StoreTarget, *, allow_local: bool = False) -> Worke
             f"{target.describe()}: Ray workers write only to a Chroma or Qdrant server; an embedded or other "
             "store is written by the driver (instructor_ray.ingest_dataset does that)"
         )
-    store = open_store(target.url)
+    store = _open(target)
     client: Any = cast(Any, store).client  # ChromaStore / QdrantStore keep their client here
     try:
         if target.scheme == "chroma":
