@@ -40,13 +40,12 @@ from instructor_core.stores import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
-    encoder_fingerprint,
     lock_timeout_s,
 )
 from instructor_core.validation import check_positive_int
 
 from .collection import CollectionLayout, CollectionMismatchError, check_layout, layout_from_metadata
-from .points import DEFAULT_BATCH_SIZE, check_search_encoder, embed_views
+from .points import DEFAULT_BATCH_SIZE, _to_hit, check_search_encoder, embed_views
 
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
 
@@ -302,20 +301,10 @@ class EdgeStore:
         vectors: Mapping[str, str] | None = None,
     ) -> IngestReport:
         """Create the collection (or check that ``encoder`` fits it), then ingest ``documents``."""
-        from datetime import datetime, timezone
-
-        from .collection import _check_vectors
+        from .collection import _wanted
 
         check_collection_name(name)
-        wanted = CollectionLayout(
-            dimension=int(encoder.dimension),
-            vectors=_check_vectors(vectors),
-            query_instruction=encoder.instructions.query,
-            document_instruction=encoder.instructions.document,
-            model=model,
-            fingerprint=encoder_fingerprint(encoder),
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
+        wanted = _wanted(encoder, vectors, model)
         if name in self.list_collections():
             stored = self._layout(name)
             if bool(stored.vectors) != bool(wanted.vectors):
@@ -396,13 +385,6 @@ class EdgeStore:
             lock, self._lock = getattr(self, "_lock", None), None
             if lock is not None:
                 lock.__exit__(None, None, None)
-
-
-def _to_hit(point: Any) -> Hit:
-    payload = dict(point.payload or {})
-    doc_id = payload.pop("id", None)
-    text = payload.pop("text", "")
-    return Hit(id=str(doc_id), text=text, score=float(point.score), metadata=payload, point_id=str(point.id))
 
 
 def open_edge_store(
