@@ -8,6 +8,8 @@ Modes, each on the same first ``--docs`` SciFact abstracts, alternating within e
 - ``chroma-write``: the same upserts alone, vectors computed beforehand (the store's own cost);
 - ``qdrant``: ``instructor_qdrant.ingest`` into an embedded ``QdrantClient(path=...)`` (overlapped
   the same way);
+- ``chroma-store`` / ``qdrant-edge``: the stores the CLI opens, ``open_store("chroma:DIR")`` and
+  ``open_store("qdrant:DIR")`` (Qdrant Edge, the embedded Rust engine), through ``Store.ingest``;
 - ``langchain``: ``Chroma.from_documents`` with ``HuggingFaceEmbeddings`` (sentence-transformers
   under LangChain, how users ingest today), when langchain-huggingface and langchain-chroma import.
 
@@ -32,7 +34,7 @@ from encoding_paths import DEFAULT_DATA, default_model, machine
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-MODES = ("encode", "chroma", "chroma-write", "qdrant", "langchain")
+MODES = ("encode", "chroma", "chroma-write", "qdrant", "chroma-store", "qdrant-edge", "langchain")
 
 
 def _records(data: Path, docs: int) -> list[dict]:
@@ -108,6 +110,9 @@ def build_modes(model: Path, backend: str, cache_dir: Path | None, wanted: list[
             return lambda records: qdrant_ingest(client, "bench", records, encoder, show_progress=False).written
 
         modes["qdrant"] = qdrant
+    for name, scheme in (("chroma-store", "chroma"), ("qdrant-edge", "qdrant")):
+        if name in wanted:
+            modes[name] = _store_mode(scheme, encoder, model)
     if "langchain" in wanted and _langchain_available():
         from langchain_chroma import Chroma
         from langchain_core.documents import Document
@@ -133,6 +138,24 @@ def build_modes(model: Path, backend: str, cache_dir: Path | None, wanted: list[
 
         modes["langchain"] = langchain
     return modes
+
+
+def _store_mode(scheme: str, encoder, model: Path):
+    """``open_store(f"{scheme}:{folder}").ingest(...)``: what ``instructor ingest --store`` runs."""
+    from instructor_core.stores import open_store
+
+    def setup(folder):
+        store = open_store(f"{scheme}:{folder}")  # opening is a one-time cost: not timed
+
+        def work(records):
+            try:
+                return store.ingest("bench", records, encoder, model=str(model), show_progress=False).written
+            finally:
+                store.close()
+
+        return work
+
+    return setup
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -389,7 +389,29 @@ class InstructorEncoder(torch.nn.Module):
         for instruction, _ in pairs:
             self.prompt_length(instruction)  # fail early on an instruction that leaves no room
         joined = [instruction + text for instruction, text in pairs]
-        return self.tokenizer(joined, add_special_tokens=True, truncation=True, max_length=self.max_length)["input_ids"]
+        backend = getattr(self.tokenizer, "backend_tokenizer", None) if self.tokenizer.is_fast else None
+        if backend is None:
+            return self.tokenizer(joined, add_special_tokens=True, truncation=True, max_length=self.max_length)[
+                "input_ids"
+            ]
+        # The Rust tokenizer directly, set up as the tokenizer's __call__ sets it up (truncation to
+        # max_length on its truncation side, no padding, its split_special_tokens): the same ids
+        # without the per-call Python work, which is a good part of a single query's overhead.
+        target = {
+            "max_length": self.max_length,
+            "stride": 0,
+            "strategy": "longest_first",
+            "direction": self.tokenizer.truncation_side,
+        }
+        current = backend.truncation
+        if current is None or any(current.get(key) != value for key, value in target.items()):
+            backend.enable_truncation(**target)
+        if backend.padding is not None:
+            backend.no_padding()
+        split = bool(getattr(self.tokenizer, "split_special_tokens", False))
+        if backend.encode_special_tokens != split:
+            backend.encode_special_tokens = split
+        return [encoding.ids for encoding in backend.encode_batch(joined, add_special_tokens=True)]
 
     def collate(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> TokenBatch:
         """Pad token id lists (right) into a :class:`TokenBatch`."""
@@ -438,15 +460,18 @@ class InstructorEncoder(torch.nn.Module):
             [len(row) for row in ids], max_tokens=batch_size * self.max_length, min_rows=batch_size
         )
         was_training = self.training
-        self.eval()
+        if was_training:  # Module.train() walks every submodule: skip it when already in eval mode
+            self.eval()
+        progress = tqdm(batches, desc="Encoding", unit="batch") if show_progress else batches
         try:
             with torch.inference_mode():
-                for chosen in tqdm(batches, desc="Encoding", unit="batch", disable=not show_progress):
+                for chosen in progress:
                     batch = self.collate([ids[i] for i in chosen], [pairs[i][0] for i in chosen])
                     vectors = self.forward(batch, normalize=normalize)
                     result[chosen] = vectors.float().cpu().numpy()
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         return result
 
     def __getstate__(self) -> dict:

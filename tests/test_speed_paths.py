@@ -200,3 +200,39 @@ def test_backend_arguments_are_checked(tiny_bert_path):
         InstructorEncoder.from_pretrained(tiny_bert_path, backend="onnx-int8", dtype="bfloat16")
     with pytest.raises(ValueError, match="CPU"):
         InstructorEncoder.from_pretrained(tiny_bert_path, backend="onnx", device="cuda")
+
+
+_TOKENIZER_PROBES = [
+    "",
+    " ",
+    "a",
+    "Aspirin irreversibly inhibits COX-1.",
+    "[CLS] [SEP] [PAD] [MASK] </s> <pad> special strings inside the text",
+    "Ünïcödé, emoji 🧬, CJK 蛋白质, tabs\tand\nnewlines",
+    "word " * 400,  # past max_length: truncated
+    "x" * 3000,
+]
+
+
+@pytest.mark.parametrize("fixture", ["minilm_encoder", "tiny_t5_encoder"])
+def test_tokenize_equals_the_tokenizers_own_call(fixture, request):
+    """The encoder calls the Rust tokenizer directly (less per-call overhead for one query); the ids
+    must be those of the tokenizer's own ``__call__`` with truncation, for every probe and instruction."""
+    encoder = request.getfixturevalue(fixture)
+    for instruction in ("", "Represent the scientific claim: "):
+        pairs = [(instruction, text) for text in _TOKENIZER_PROBES]
+        expected = encoder.tokenizer(
+            [instruction + text for text in _TOKENIZER_PROBES],
+            add_special_tokens=True,
+            truncation=True,
+            max_length=encoder.max_length,
+        )["input_ids"]
+        got = encoder.tokenize(pairs)
+        assert got == expected
+        assert max(len(row) for row in got) == encoder.max_length  # the long probes were truncated
+    # the tokenizer's own call afterwards still behaves as the user left it (no padding forced on)
+    plain = encoder.tokenizer(["a", "a b c"])["input_ids"]
+    assert [len(row) for row in plain] == [
+        len(encoder.tokenizer("a")["input_ids"]),
+        len(encoder.tokenizer("a b c")["input_ids"]),
+    ]
