@@ -44,6 +44,7 @@ PATH_NAMES = (
     "ours-fp16",
     "ours-onnx",
     "ours-onnx-int8",
+    "ours-onnx-int8-full",
     "ours-plain",
     "ours-nopack",
     "ours-1thread",
@@ -119,7 +120,7 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None, 
         return _st_path(name, st.half() if name == "st-fp16" else st.float(), model, batch_size)
     if name == "st-onnx-int8":
         return _st_onnx_int8(model, batch_size, cache_dir)
-    if name in ("ours-plain", "ours-nopack", "ours-1thread", "ours-onnx", "ours-onnx-int8") and device != "cpu":
+    if (name in ("ours-plain", "ours-nopack", "ours-1thread") or name.startswith("ours-onnx")) and device != "cpu":
         raise ValueError(f"path {name!r} runs on the CPU only, not on {device!r}")
     if name in ("ours-plain", "ours-nopack"):
         return _ablation(name, model, batch_size)
@@ -137,6 +138,7 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None, 
         "ours-fp16": {"dtype": "float16"},
         "ours-onnx": {"backend": "onnx", "backend_cache_dir": cache_dir},
         "ours-onnx-int8": {"backend": "onnx-int8", "backend_cache_dir": cache_dir},
+        "ours-onnx-int8-full": {"backend": "onnx-int8-full", "backend_cache_dir": cache_dir},
     }
     if name not in options:
         raise ValueError(f"unknown path {name!r}; expected one of {PATH_NAMES}")

@@ -6,7 +6,9 @@ to the dynamo exporter where it fails; dynamic batch and sequence axes; input ``
 model's config and weight files and the torch, transformers and onnxruntime versions. The int8
 variant is made from that export with ``onnxruntime.quantization.quantize_dynamic``: int8 weights
 per output channel, only for MatMuls whose second input is a weight (activation x activation
-products in attention stay float32).
+products in attention stay float32). The ``onnx-int8-full`` variant quantizes the attention
+products too (both inputs quantized per tensor at run time): faster, at a small measured quality
+cost (docs/performance.md).
 Nothing is ever written into the model folder or site-packages; the default cache is
 ``$INSTRUCTOR_CACHE`` or ``$XDG_CACHE_HOME/instructor`` (``~/.cache/instructor``).
 
@@ -38,7 +40,8 @@ import torch
 
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
 
-Variant = Literal["onnx", "onnx-int8"]
+Variant = Literal["onnx", "onnx-int8", "onnx-int8-full"]
+_INT8_FILES = {"onnx-int8": "model_int8.onnx", "onnx-int8-full": "model_int8_full.onnx"}
 _FORMAT_VERSION = "4"  # bump when the export recipe changes, so old caches are not reused
 _MANIFEST = "manifest.json"
 _LOCK_TIMEOUT_S = 1800.0  # another process exporting the same model: wait for it (a large export takes minutes)
@@ -175,7 +178,9 @@ def _export_dynamo(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor
     program.save(str(target), external_data=True)
 
 
-def _quantize(source: Path, target: Path) -> None:
+def _quantize(source: Path, target: Path, attention: bool = False) -> None:
+    """int8 weights per output channel; with ``attention``, the activation x activation products
+    (query x key, probabilities x value) are quantized too, per tensor at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
@@ -184,8 +189,19 @@ def _quantize(source: Path, target: Path) -> None:
         weight_type=QuantType.QInt8,
         per_channel=True,
         # DefaultTensorType: the TorchScript graph leaves some MatMul outputs untyped for shape inference
-        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1},
+        extra_options={"MatMulConstBOnly": not attention, "DefaultTensorType": 1},
     )
+
+
+def _spinning() -> bool:
+    """Whether ONNX Runtime's worker threads busy-wait between ops: ``$INSTRUCTOR_ORT_SPINNING``
+    ("1"/"0"), default on (ONNX Runtime's own default). Spinning cuts the latency of short calls
+    on cores of one's own; on cores shared with other busy processes it steals their time, and
+    "0" is then faster (docs/performance.md has both measured)."""
+    value = os.environ.get("INSTRUCTOR_ORT_SPINNING", "1").strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"INSTRUCTOR_ORT_SPINNING must be 1 or 0, got {value!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 class OnnxTransformer:
@@ -200,8 +216,7 @@ class OnnxTransformer:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = int(num_threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
-        # no busy-waiting between ops: on a shared machine spinning threads steal the cores
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if _spinning() else "0")
         self.model_file = Path(model_file)
         self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
@@ -219,12 +234,13 @@ class OnnxTransformer:
         Args:
             model: The loaded torch transformer (its weights are the export's weights).
             transformer_path: The folder its config and weights came from (the cache key).
-            variant: "onnx" (float32) or "onnx-int8".
+            variant: "onnx" (float32), "onnx-int8" (int8 weights) or "onnx-int8-full" (int8
+                weights and attention products).
             cache_dir: Where exports live; None uses :func:`default_cache_dir`.
         """
         _require_onnx()
-        if variant not in ("onnx", "onnx-int8"):
-            raise ValueError(f"variant must be 'onnx' or 'onnx-int8', got {variant!r}")
+        if variant != "onnx" and variant not in _INT8_FILES:
+            raise ValueError(f"variant must be one of {('onnx', *_INT8_FILES)}, got {variant!r}")
         from ..locking import store_lock
 
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -237,8 +253,12 @@ class OnnxTransformer:
             fp32 = _ensure(root, folder, "model.onnx", lambda tmp: _export(model, tmp))
             if variant == "onnx":
                 return _open_checked(cls, root, folder, fp32, lambda tmp: _export(model, tmp))
-            int8 = _ensure(root, folder, "model_int8.onnx", lambda tmp: _quantize(fp32[0], tmp / "model_int8.onnx"))
-            return _open_checked(cls, root, folder, int8, lambda tmp: _quantize(fp32[0], tmp / "model_int8.onnx"))
+            name, full = _INT8_FILES[variant], variant == "onnx-int8-full"
+
+            def build(tmp: Path) -> None:
+                _quantize(fp32[0], tmp / name, attention=full)
+
+            return _open_checked(cls, root, folder, _ensure(root, folder, name, build), build)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Last hidden state ``(batch, seq, hidden)`` as a float32 CPU tensor."""
