@@ -35,10 +35,16 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 #: sentence-transformers' own fastest CPU backend: its ONNX export quantized with
 #: ``export_dynamic_quantized_onnx_model(model, "avx512_vnni", ...)`` (needs
 #: ``sentence-transformers[onnx]``, which pins transformers 4.x: run it in a separate environment).
+#: "st-openvino" is its OpenVINO backend (float32), "st-openvino-int8" that model quantized with
+#: ``export_static_quantized_openvino_model`` (NNCF static int8 through optimum-intel), calibrated on
+#: 300 SciFact *train* abstracts instead of its default GLUE download (no hub here); needs
+#: ``sentence-transformers[openvino]`` and ``datasets``.
 PATH_NAMES = (
     "st",
     "st-fp16",
     "st-onnx-int8",
+    "st-openvino",
+    "st-openvino-int8",
     "ours",
     "ours-bf16",
     "ours-fp16",
@@ -120,6 +126,8 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None, 
         return _st_path(name, st.half() if name == "st-fp16" else st.float(), model, batch_size)
     if name == "st-onnx-int8":
         return _st_onnx_int8(model, batch_size, cache_dir)
+    if name in ("st-openvino", "st-openvino-int8"):
+        return _st_openvino(name, model, batch_size, cache_dir)
     if (name in ("ours-plain", "ours-nopack", "ours-1thread") or name.startswith("ours-onnx")) and device != "cpu":
         raise ValueError(f"path {name!r} runs on the CPU only, not on {device!r}")
     if name in ("ours-plain", "ours-nopack"):
@@ -166,6 +174,58 @@ def _st_onnx_int8(model: Path, batch_size: int, cache_dir: Path | None) -> Encod
         export_dynamic_quantized_onnx_model(exported, "avx512_vnni", str(folder))
     st = SentenceTransformer(str(folder), device="cpu", backend="onnx", model_kwargs={"file_name": quantized})
     return _st_path("st-onnx-int8", st, model, batch_size)
+
+
+def _st_openvino(name: str, model: Path, batch_size: int, cache_dir: Path | None) -> EncoderPath:
+    """sentence-transformers' OpenVINO backend; the int8 model is made once in a copy of the folder."""
+    import tempfile
+
+    from sentence_transformers import SentenceTransformer
+
+    folder = Path(cache_dir or tempfile.gettempdir()) / "st-openvino" / Path(model).name
+    if name == "st-openvino":
+        if not folder.is_dir():
+            shutil.copytree(model, folder, dirs_exist_ok=True)
+        return _st_path(name, SentenceTransformer(str(folder), device="cpu", backend="openvino"), model, batch_size)
+    quantized = "openvino/openvino_model_qint8_quantized.xml"
+    if not (folder / quantized).is_file():
+        shutil.copytree(model, folder, dirs_exist_ok=True)
+        _export_st_openvino_int8(SentenceTransformer(str(folder), device="cpu", backend="openvino"), folder)
+    st = SentenceTransformer(str(folder), device="cpu", backend="openvino", model_kwargs={"file_name": quantized})
+    return _st_path(name, st, model, batch_size)
+
+
+def _export_st_openvino_int8(st, folder: Path) -> None:
+    """``export_static_quantized_openvino_model`` with its calibration set swapped for 300 SciFact
+    train abstracts (its default downloads GLUE/SST-2 from the hub, unreachable here)."""
+    from unittest import mock
+
+    from datasets import Dataset
+    from optimum.intel import OVQuantizer
+    from sentence_transformers import export_static_quantized_openvino_model
+
+    texts = _scifact_train_abstracts(DEFAULT_DATA, 300)
+    original = OVQuantizer.get_calibration_dataset
+
+    def scifact(self, dataset_name, num_samples=300, dataset_config_name=None, dataset_split=None,
+                preprocess_function=None, **rest):  # fmt: skip
+        dataset = Dataset.from_dict({"sentence": texts[:num_samples]})
+        return dataset.map(lambda batch: preprocess_function({"sentence": batch["sentence"]}), batched=True,
+                           remove_columns=["sentence"])  # fmt: skip
+
+    with mock.patch.object(OVQuantizer, "get_calibration_dataset", scifact):
+        export_static_quantized_openvino_model(st, None, str(folder))
+    assert OVQuantizer.get_calibration_dataset is original
+
+
+def _scifact_train_abstracts(data: Path, count: int) -> list[str]:
+    """The abstracts judged relevant to SciFact's *train* claims (the calibration texts)."""
+    from instructor_core.evaluation import load_beir
+
+    corpus = load_beir(data / "scifact", "test").corpus
+    lines = (data / "scifact" / "qrels" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    wanted = dict.fromkeys(line.split("\t")[1] for line in lines if line.strip())
+    return [corpus[doc] for doc in wanted if doc in corpus][:count]
 
 
 def _st_path(name: str, st, model: Path, batch_size: int) -> EncoderPath:
