@@ -261,3 +261,20 @@ def test_tokenize_equals_the_tokenizers_own_call(fixture, request):
         len(encoder.tokenizer("a")["input_ids"]),
         len(encoder.tokenizer("a b c")["input_ids"]),
     ]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "1"), ("1", "1"), ("0", "0"), ("off", "0")])
+def test_ort_spinning_follows_the_setting(tiny_bert_path, onnx_cache, monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("INSTRUCTOR_ORT_SPINNING", raising=False)
+    else:
+        monkeypatch.setenv("INSTRUCTOR_ORT_SPINNING", value)
+    encoder = InstructorEncoder.from_pretrained(tiny_bert_path, backend="onnx", backend_cache_dir=onnx_cache)
+    options = encoder._runtime.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+
+
+def test_ort_spinning_rejects_a_value_it_cannot_read(tiny_bert_path, onnx_cache, monkeypatch):
+    monkeypatch.setenv("INSTRUCTOR_ORT_SPINNING", "sometimes")
+    with pytest.raises(ValueError, match="INSTRUCTOR_ORT_SPINNING must be 1 or 0, got 'sometimes'"):
+        InstructorEncoder.from_pretrained(tiny_bert_path, backend="onnx", backend_cache_dir=onnx_cache)

@@ -239,6 +239,7 @@ class OnnxTransformer:
             cache_dir: Where exports live; None uses :func:`default_cache_dir`.
         """
         _require_onnx()
+        _spinning()  # a bad setting is the user's to fix, not a broken cache to rebuild
         if variant != "onnx" and variant not in _INT8_FILES:
             raise ValueError(f"variant must be one of {('onnx', *_INT8_FILES)}, got {variant!r}")
         from ..locking import store_lock
