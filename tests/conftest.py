@@ -12,6 +12,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+#: Set by pytest-xdist in its workers. `make test` runs two workers on a 2-core machine: with torch's
+#: default of one OpenMP thread per core, four threads fight over two cores and every op waits for the
+#: descheduled one. One thread per worker, and per process a test starts (they inherit OMP_NUM_THREADS).
+ONE_THREAD_PER_WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+if ONE_THREAD_PER_WORKER:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 
@@ -21,6 +27,13 @@ REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("INSTRUCTOR_DATA", REPO.parent / "shared" / "data"))
 #: Set by .ci/run: a missing shared data folder fails the real-data tests instead of skipping them.
 REQUIRE_DATA_VARIABLE = "INSTRUCTOR_REQUIRE_DATA"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if ONE_THREAD_PER_WORKER:
+        import torch  # the workers import it anyway; OMP_NUM_THREADS is too late if a plugin already had
+
+        torch.set_num_threads(1)
 
 
 def minilm_folder() -> Path:
