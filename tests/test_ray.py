@@ -49,6 +49,8 @@ from instructor_ray import (  # noqa: E402
 from instructor_ray.blocks import block_records  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
+# Every test on the cluster is a system test (make test-all, CI): the two nodes take 20 s to start, and each
+# job ships the model to both nodes and starts actor processes; the SciFact tests encode 2,000 abstracts.
 
 MAX_LENGTH = 128
 N_DOCS = 2000
@@ -249,12 +251,14 @@ def test_block_errors_name_the_record_and_its_shard():
 
 
 # ---------------------------------------------------------------------------------------------- cluster
+@pytest.mark.system
 def test_cluster_has_two_nodes(ray_cluster):
     nodes = [n for n in ray.nodes() if n["Alive"]]
     assert sorted(n["NodeManagerAddress"] for n in nodes) == [HEAD_IP, WORKER_IP]
     assert ray.cluster_resources()["CPU"] == 2
 
 
+@pytest.mark.system
 def test_bad_record_in_shard_3_is_named_and_a_rerun_completes(ray_cluster, chroma_port, tiny_bert_path, tmp_path):
     rows = [{"id": f"doc-{i}", "text": f"passage number {i} about rivers and hills"} for i in range(160)]
     paths = write_shards(tmp_path / "shards", rows, 4)
@@ -286,6 +290,7 @@ def test_bad_record_in_shard_3_is_named_and_a_rerun_completes(ray_cluster, chrom
     assert report.written == len(expected) == collection.count() == len(ids) and set(ids) == expected
 
 
+@pytest.mark.system
 def test_qdrant_datasink_local_folder(ray_cluster, tiny_bert_path, tiny_bert_encoder, tmp_path):
     from qdrant_client import QdrantClient
 
@@ -317,6 +322,7 @@ def test_qdrant_datasink_local_folder(ray_cluster, tiny_bert_path, tiny_bert_enc
         client.close()
 
 
+@pytest.mark.system
 def test_instruction_column_equals_encode_pairs(ray_cluster, tiny_bert_path, tiny_bert_encoder):
     instructions = ["Represent the question: ", "Represent the passage: ", "", "Classify the sentiment: "]
     rows = [{"id": str(i), "text": f"sentence {i} " * (1 + i % 5), "task": instructions[i % 4]} for i in range(64)]
@@ -335,6 +341,7 @@ def test_instruction_column_equals_encode_pairs(ray_cluster, tiny_bert_path, tin
     assert float(np.abs(np.asarray(first["embedding"]) - ref).max()) <= 1e-6
 
 
+@pytest.mark.system
 def test_cli_engine_ray_into_embedded_chroma(ray_cluster, tiny_bert_path, tiny_bert_encoder, tmp_path):
     rows = [{"id": f"c-{i}", "text": f"cli passage {i} " * (1 + i % 3)} for i in range(90)]
     write_shards(tmp_path / "shards", rows, 3)
@@ -355,6 +362,7 @@ def test_cli_engine_ray_into_embedded_chroma(ray_cluster, tiny_bert_path, tiny_b
     assert max(float(np.abs(stored[r["id"]] - expected[i]).max()) for i, r in enumerate(rows)) <= 1e-6
 
 
+@pytest.mark.system
 def test_scifact_into_chroma_server_equals_single_process(ray_cluster, chroma_port, scifact, minilm_path):
     client = _client(chroma_port)
     ef = InstructorEmbeddingFunction(str(minilm_path), encoder=scifact["encoder"])
@@ -400,6 +408,7 @@ def _embedder_pids() -> list[int]:
     return pids
 
 
+@pytest.mark.system
 def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port, scifact, minilm_path):
     rows = scifact["rows"][:480]
     ids = [r["id"] for r in rows]

@@ -47,4 +47,23 @@ def test_missing_data_fails_when_required(tmp_path):
 
 def test_ci_requires_the_data():
     lines = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    assert any(line.startswith(f"{REQUIRE_DATA_VARIABLE}=1 make test") for line in lines)
+    assert any(line.split("#")[0].split() == [f"{REQUIRE_DATA_VARIABLE}=1", "make", "test-all"] for line in lines)
+
+
+def make_recipe(target: str) -> list[str]:
+    """The command lines of one Makefile target, with the Makefile's own variables expanded by make."""
+    done = subprocess.run(
+        ["make", "-n", "-C", str(REPO), target, "VENV=.venv-never-built", "STAMP=", "PY=python"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line for line in done.stdout.splitlines() if "pytest" in line]
+
+
+def test_make_test_leaves_out_only_the_system_tier_and_test_all_runs_everything():
+    (test,) = make_recipe("test")
+    (test_all,) = make_recipe("test-all")
+    assert test.endswith(' -m "not system"') and "-n 2 --dist loadfile" in test
+    assert test_all == test.removesuffix(' -m "not system"')  # the same run, every marker

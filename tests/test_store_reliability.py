@@ -357,6 +357,8 @@ def embedded_chroma_rows(folder: Path) -> int:
         return 0
 
 
+# system (make test-all, CI): 3,000 records so that the kill lands mid-ingest, then a full re-run
+@pytest.mark.system
 def test_kill_9_of_an_ingest_then_rerun_leaves_one_copy_per_id(tmp_path, tiny_t5_path):
     n = 3000
     corpus = write_corpus(tmp_path / "big.jsonl", n)
@@ -426,7 +428,9 @@ def server_count(port: int) -> int:
         return 0
 
 
+# system (make test-all, CI): a real server killed and restarted mid-way through a 3,000-record ingest
 @pytest.mark.server
+@pytest.mark.system
 def test_chroma_server_killed_and_restarted_mid_ingest(tmp_path, tiny_t5_path):
     from tests.test_chroma import free_port
 

@@ -12,7 +12,8 @@ import pytest
 
 from instructor_core.evaluation import load_beir, rank_by_cosine, retrieval_metrics
 
-pytestmark = pytest.mark.slow
+# system (make test-all, CI): encoding the 1,000 abstracts with the real model takes minutes on 2 cores
+pytestmark = [pytest.mark.slow, pytest.mark.system]
 
 SUBSET = 1000
 K = 100
