@@ -22,7 +22,8 @@ setup: $(STAMP)
 # Two workers, whole files each (fixtures such as the Ray cluster and Chroma servers stay per file).
 # `make test`: every test but the `system` tier (a real Ray cluster, servers and ingests killed mid-way,
 # 1,000+ abstract corpora), a few minutes; `make test-all`: every test, as CI (.ci/run) runs it.
-PYTEST := HF_HUB_OFFLINE=1 INSTRUCTOR_DATA=$(DATA) $(PY) -m pytest -n 2 --dist loadfile
+# --no-loadscope-reorder: files in the order tests/conftest.py gives (the longest first), not by test count.
+PYTEST := HF_HUB_OFFLINE=1 INSTRUCTOR_DATA=$(DATA) $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test: setup
 	$(PYTEST) -m "not system"
