@@ -36,12 +36,16 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-#: The files that keep a worker longest under `make test` (worker seconds on the 2-core machine, 27 Nov 2026:
-#: 124, 75, 44, 29, 29, 28, 22, 21, 17, 16, 15, 12; most of it fresh processes that import torch). With
-#: xdist's --no-loadscope-reorder (the Makefile) they are handed out first, so that no long file starts last
-#: while the other worker idles. The order changes no result; a file not listed runs after these.
+#: The files that keep a worker longest, longest first (worker seconds on the 2-core machine, 27 Nov 2026,
+#: full suite: Ray ~690, store reliability ~440, store retrieval ~250, all three mostly `system`; then under
+#: `make test` 124 (the rest of store reliability), 75, 44, 29, 29, 28, 22, 21, 17, 16, 15, 12; most of it
+#: fresh processes that import torch). With xdist's --no-loadscope-reorder (the Makefile) they are handed out
+#: first, so that no long file starts last while the other worker idles. The order changes no result; a file
+#: not listed runs after these.
 LONGEST_FILES = (
+    "test_ray.py",
     "test_store_reliability.py",
+    "test_store_retrieval.py",
     "test_store_cli.py",
     "test_chroma.py",
     "test_langchain.py",
