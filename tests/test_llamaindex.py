@@ -107,19 +107,28 @@ async def test_async_embeds_whole_batches_in_a_worker_thread(tiny_bert_encoder, 
     calls: list[tuple[int, int]] = []
     real = InstructorEncoder.encode_documents
 
+    ticks = 0
+    ticked = threading.Condition()
+    waits: list[bool] = []
+
     def slow_encode(self, batch, *args, **kwargs):
         calls.append((threading.get_ident(), len(batch)))
-        time.sleep(0.1)  # a long encode: the event loop must keep running meanwhile
+        # a long encode: it ends once the event loop has ticked 3 times meanwhile (no clock: a loop blocked
+        # by the encode never ticks, and the bounded wait reports False)
+        with ticked:
+            start = ticks
+            waits.append(ticked.wait_for(lambda: ticks >= start + 3, timeout=10))
         return real(self, batch, *args, **kwargs)
 
     monkeypatch.setattr(InstructorEncoder, "encode_documents", slow_encode)
-    ticks = 0
 
     async def ticker() -> None:
         nonlocal ticks
         while True:
             await asyncio.sleep(0.01)
-            ticks += 1
+            with ticked:
+                ticks += 1
+                ticked.notify_all()
 
     task = asyncio.create_task(ticker())
     vectors = await emb.aget_text_embedding_batch(texts)
@@ -127,7 +136,8 @@ async def test_async_embeds_whole_batches_in_a_worker_thread(tiny_bert_encoder, 
     assert vectors == sync_vectors
     assert sorted(size for _, size in calls) == [2, 4, 4]  # one call per embed_batch_size chunk, not per text
     assert threading.get_ident() not in {ident for ident, _ in calls}  # never on the event loop's thread
-    assert ticks >= 10  # the loop kept ticking through 0.3 s of encoding
+    assert waits == [True, True, True]  # the loop kept ticking through each encode
+    monkeypatch.setattr(InstructorEncoder, "encode_documents", real)  # no ticker from here on
     assert await emb.aget_query_embedding("q") == emb.get_query_embedding("q")
     assert await emb.aget_text_embedding("t") == emb.get_text_embedding("t")
 
