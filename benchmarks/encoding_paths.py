@@ -50,7 +50,6 @@ PATH_NAMES = (
     "ours-fp16",
     "ours-onnx",
     "ours-onnx-int8",
-    "ours-onnx-int8-full",
     "ours-plain",
     "ours-nopack",
     "ours-1thread",
@@ -146,7 +145,6 @@ def build_path(name: str, model: Path, batch_size: int, cache_dir: Path | None, 
         "ours-fp16": {"dtype": "float16"},
         "ours-onnx": {"backend": "onnx", "backend_cache_dir": cache_dir},
         "ours-onnx-int8": {"backend": "onnx-int8", "backend_cache_dir": cache_dir},
-        "ours-onnx-int8-full": {"backend": "onnx-int8-full", "backend_cache_dir": cache_dir},
     }
     if name not in options:
         raise ValueError(f"unknown path {name!r}; expected one of {PATH_NAMES}")

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=None, help="model folder (default all-MiniLM-L6-v2)")
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnx", "onnx-int8", "onnx-int8-full"))
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnx", "onnx-int8"))
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {MODES}")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="ONNX export cache")

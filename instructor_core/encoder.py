@@ -181,9 +181,8 @@ class InstructorEncoder(torch.nn.Module):
             revision: Hub revision for hub ids.
             backend: Where the transformer runs at inference. "torch" (default, exact);
                 "onnx" (ONNX Runtime, float32, equal to torch within float precision) or
-                "onnx-int8" (int8 weights, the fast CPU path) or "onnx-int8-full" (int8 weights and
-                attention products, the fastest; see docs/performance.md for the measured quality
-                of each). ONNX backends run on the CPU, need float32 and the
+                "onnx-int8" (int8 weights, the fast CPU path; see docs/performance.md for its
+                measured quality cost). ONNX backends run on the CPU, need float32 and the
                 ``onnx`` extra; the export is made once and cached. Tokenization, instruction
                 masking, pooling, Dense and normalization stay in torch. :meth:`forward` in train
                 mode or with gradients enabled always uses the torch model, and a refit

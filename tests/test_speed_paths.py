@@ -171,31 +171,6 @@ def test_onnx_backends_match_torch_with_mixed_instructions(tiny_bert_path, tiny_
     assert exports[0].stat().st_mtime_ns == stamp
 
 
-@pytest.mark.slow
-def test_onnx_int8_full_quantizes_the_attention_products_too(tiny_bert_path, tiny_bert_encoder, onnx_cache):
-    """``onnx-int8-full``: every MatMul of the graph runs in int8 (the weights-only variant keeps the
-    two attention products per layer in float32), in its own cache file, vectors close to torch's."""
-    import onnx
-
-    pairs = mixed_pairs(40)
-    reference = tiny_bert_encoder.encode(pairs)
-    weights_only = InstructorEncoder.from_pretrained(tiny_bert_path, backend="onnx-int8", backend_cache_dir=onnx_cache)
-    full = InstructorEncoder.from_pretrained(tiny_bert_path, backend="onnx-int8-full", backend_cache_dir=onnx_cache)
-    assert (full.backend, full._runtime.model_file.name) == ("onnx-int8-full", "model_int8_full.onnx")
-
-    def float_matmuls(encoder):
-        graph = onnx.load(str(encoder._runtime.model_file), load_external_data=False).graph
-        return sum(node.op_type == "MatMul" for node in graph.node)
-
-    layers = tiny_bert_encoder.transformer.config.num_hidden_layers
-    assert float_matmuls(weights_only) == 2 * layers  # query x key and probabilities x value, per layer
-    assert float_matmuls(full) == 0
-    vectors = full.encode(pairs, batch_size=8)
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
-    assert (vectors * reference).sum(1).min() >= 0.95
-    assert np.abs(vectors - weights_only.encode(pairs, batch_size=8)).max() > 0  # a different graph ran
-
-
 def test_onnx_export_falls_back_to_dynamo_when_torchscript_fails(
     tiny_bert_path, tiny_bert_encoder, tmp_path, monkeypatch
 ):

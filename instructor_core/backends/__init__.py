@@ -3,11 +3,9 @@
 ``"torch"`` (the default) runs the Hugging Face model in PyTorch and is exact. ``"onnx"`` runs an
 ONNX export of the same weights in ONNX Runtime (float32, equal to torch to float precision);
 ``"onnx-int8"`` additionally quantizes the weight matrices to int8 (dynamic quantization: int8
-weights per output channel, activations quantized per tensor at run time), the fast CPU path.
-``"onnx-int8-full"`` also quantizes the attention products (query x key, probabilities x value):
-the fastest CPU path, at a small quality cost measured in docs/performance.md. Only the
-transformer moves: tokenization, instruction masking, pooling, Dense layers and normalization stay
-in torch with the same semantics. ONNX backends need the ``onnx`` extra:
+weights per output channel, activations quantized per tensor at run time), the fast CPU path. Only
+the transformer moves: tokenization, instruction masking, pooling, Dense layers and normalization
+stay in torch with the same semantics. ONNX backends need the ``onnx`` extra:
 ``pip install "instructor[onnx]"``.
 """
 
@@ -17,5 +15,5 @@ from typing import Literal
 
 __all__ = ["BACKENDS", "Backend"]
 
-Backend = Literal["torch", "onnx", "onnx-int8", "onnx-int8-full"]
-BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8", "onnx-int8-full")
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")

@@ -6,9 +6,8 @@ to the dynamo exporter where it fails; dynamic batch and sequence axes; input ``
 model's config and weight files and the torch, transformers and onnxruntime versions. The int8
 variant is made from that export with ``onnxruntime.quantization.quantize_dynamic``: int8 weights
 per output channel, only for MatMuls whose second input is a weight (activation x activation
-products in attention stay float32). The ``onnx-int8-full`` variant quantizes the attention
-products too (both inputs quantized per tensor at run time): faster, at a small measured quality
-cost (docs/performance.md).
+products in attention stay float32; quantizing those too was measured and not kept: no faster,
+lower nDCG, see docs/performance.md).
 Nothing is ever written into the model folder or site-packages; the default cache is
 ``$INSTRUCTOR_CACHE`` or ``$XDG_CACHE_HOME/instructor`` (``~/.cache/instructor``).
 
@@ -40,8 +39,7 @@ import torch
 
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
 
-Variant = Literal["onnx", "onnx-int8", "onnx-int8-full"]
-_INT8_FILES = {"onnx-int8": "model_int8.onnx", "onnx-int8-full": "model_int8_full.onnx"}
+Variant = Literal["onnx", "onnx-int8"]
 _FORMAT_VERSION = "4"  # bump when the export recipe changes, so old caches are not reused
 _MANIFEST = "manifest.json"
 _LOCK_TIMEOUT_S = 1800.0  # another process exporting the same model: wait for it (a large export takes minutes)
@@ -178,9 +176,8 @@ def _export_dynamo(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor
     program.save(str(target), external_data=True)
 
 
-def _quantize(source: Path, target: Path, attention: bool = False) -> None:
-    """int8 weights per output channel; with ``attention``, the activation x activation products
-    (query x key, probabilities x value) are quantized too, per tensor at run time."""
+def _quantize(source: Path, target: Path) -> None:
+    """int8 weights per output channel; activation x activation products stay float32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
@@ -189,7 +186,7 @@ def _quantize(source: Path, target: Path, attention: bool = False) -> None:
         weight_type=QuantType.QInt8,
         per_channel=True,
         # DefaultTensorType: the TorchScript graph leaves some MatMul outputs untyped for shape inference
-        extra_options={"MatMulConstBOnly": not attention, "DefaultTensorType": 1},
+        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1},
     )
 
 
@@ -234,14 +231,13 @@ class OnnxTransformer:
         Args:
             model: The loaded torch transformer (its weights are the export's weights).
             transformer_path: The folder its config and weights came from (the cache key).
-            variant: "onnx" (float32), "onnx-int8" (int8 weights) or "onnx-int8-full" (int8
-                weights and attention products).
+            variant: "onnx" (float32) or "onnx-int8".
             cache_dir: Where exports live; None uses :func:`default_cache_dir`.
         """
         _require_onnx()
         _spinning()  # a bad setting is the user's to fix, not a broken cache to rebuild
-        if variant != "onnx" and variant not in _INT8_FILES:
-            raise ValueError(f"variant must be one of {('onnx', *_INT8_FILES)}, got {variant!r}")
+        if variant not in ("onnx", "onnx-int8"):
+            raise ValueError(f"variant must be 'onnx' or 'onnx-int8', got {variant!r}")
         from ..locking import store_lock
 
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -254,12 +250,11 @@ class OnnxTransformer:
             fp32 = _ensure(root, folder, "model.onnx", lambda tmp: _export(model, tmp))
             if variant == "onnx":
                 return _open_checked(cls, root, folder, fp32, lambda tmp: _export(model, tmp))
-            name, full = _INT8_FILES[variant], variant == "onnx-int8-full"
 
             def build(tmp: Path) -> None:
-                _quantize(fp32[0], tmp / name, attention=full)
+                _quantize(fp32[0], tmp / "model_int8.onnx")
 
-            return _open_checked(cls, root, folder, _ensure(root, folder, name, build), build)
+            return _open_checked(cls, root, folder, _ensure(root, folder, "model_int8.onnx", build), build)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Last hidden state ``(batch, seq, hidden)`` as a float32 CPU tensor."""

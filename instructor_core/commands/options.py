@@ -101,8 +101,7 @@ def add_model_options(
             choices=BACKENDS,
             default="torch",
             help="where the transformer runs: torch (default, exact), onnx (ONNX Runtime, float32) or "
-            "onnx-int8 (int8 weights, the fast CPU path) or onnx-int8-full (int8 attention products too, "
-            'the fastest); onnx backends need pip install "instructor[onnx]"',
+            'onnx-int8 (int8 weights, the fast CPU path); onnx backends need pip install "instructor[onnx]"',
         )
         parser.add_argument(
             "--dtype",

@@ -132,7 +132,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         max_length: Token limit; None takes the model's own.
         batch_size: Texts per forward pass. Not stored in the config.
         encoder: An already-loaded encoder for ``model`` to use instead of loading it again.
-        backend: "torch" (default), "onnx", "onnx-int8" or "onnx-int8-full". Not stored in the config.
+        backend: "torch" (default), "onnx" or "onnx-int8". Not stored in the config.
         dtype: "float32" (default), "bfloat16" or "float16". Not stored in the config.
         revision: Hub revision of ``model``. Not stored in the config.
         trust_remote_code: Allow model code from the folder; off unless you pass True.

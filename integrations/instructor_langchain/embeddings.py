@@ -93,7 +93,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
             Only used when loading; move a shared encoder yourself.
         cache_folder: Where hub downloads are cached (see ``InstructorEncoder.from_pretrained``'s
             ``cache_dir``); a sentence-transformers 2.x cache folder is read as it is.
-        backend: "torch" (default), "onnx", "onnx-int8" or "onnx-int8-full" (the fast CPU path).
+        backend: "torch" (default), "onnx" or "onnx-int8" (the fast CPU path).
         dtype: "float32" (default), "bfloat16" or "float16".
         max_length: Token limit (instruction + text); None takes the model's own.
         revision: Hub revision (branch, tag or commit) of ``model_name``.

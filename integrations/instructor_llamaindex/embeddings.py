@@ -60,7 +60,7 @@ class InstructorEmbedding(BaseEmbedding):
             pass size).
         normalize: L2-normalize the vectors.
         cache_folder: Where hub downloads are cached; None uses the Hugging Face default.
-        backend: "torch", "onnx", "onnx-int8" or "onnx-int8-full" (see ``InstructorEncoder.from_pretrained``).
+        backend: "torch", "onnx" or "onnx-int8" (see ``InstructorEncoder.from_pretrained``).
         dtype: The weights' dtype; None is float32.
         max_length: Token limit (instruction + text); None takes the model's own.
         revision: Hub revision of ``model_name``.
@@ -74,7 +74,7 @@ class InstructorEmbedding(BaseEmbedding):
     )
     normalize: bool = Field(default=True, description="L2-normalize the embeddings.")
     cache_folder: str | None = Field(default=None, description="Cache folder for hub downloads.")
-    backend: Backend = Field(default="torch", description="torch, onnx, onnx-int8 or onnx-int8-full.")
+    backend: Backend = Field(default="torch", description="torch, onnx or onnx-int8.")
     dtype: Literal["float32", "bfloat16", "float16"] | None = Field(default=None, description="Weights' dtype.")
     max_length: int | None = Field(default=None, ge=2, description="Token limit; None: the model's own.")
     revision: str | None = Field(default=None, description="Hub revision of model_name.")
@@ -117,7 +117,7 @@ class InstructorEmbedding(BaseEmbedding):
             callback_manager: LlamaIndex callbacks.
             encoder: An already loaded encoder to share between adapters.
             normalize: L2-normalize the vectors.
-            backend: "torch" (default), "onnx", "onnx-int8" or "onnx-int8-full" (the fast CPU path).
+            backend: "torch" (default), "onnx" or "onnx-int8" (the fast CPU path).
             dtype: "float32" (default), "bfloat16" or "float16".
             max_length: Token limit (instruction + text); None takes the model's own.
             revision: Hub revision of ``model_name``.

@@ -145,7 +145,7 @@ def embed_dataset(
         num_cpus: CPUs reserved per actor; also its torch thread count (rounded, at least 1) on a
             CPU actor. None reserves 1 CPU (0 with GPUs).
         num_gpus: GPUs per actor (e.g. 1); the encoder then runs on the actor's GPU.
-        backend: "torch" (default), "onnx", "onnx-int8" or "onnx-int8-full" (see InstructorEncoder.from_pretrained).
+        backend: "torch" (default), "onnx" or "onnx-int8" (see InstructorEncoder.from_pretrained).
         dtype: "float32" (default), "bfloat16" or "float16".
         max_length: Token limit; None takes the model's own.
         id_column: Column named in errors about a bad row (None or absent: the row's position).

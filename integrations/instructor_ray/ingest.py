@@ -237,7 +237,7 @@ def ingest_dataset(
         query_instruction: Stored with the collection for searches; None: the model's default.
         document_instruction: The instruction documents are embedded with; None: the model's default.
         max_length: Token limit; None takes the model's own.
-        backend: "torch", "onnx", "onnx-int8" or "onnx-int8-full" for the actors.
+        backend: "torch", "onnx" or "onnx-int8" for the actors.
         dtype: "float32" (default), "bfloat16" or "float16".
         batch_size: Rows per actor call and per upsert.
         concurrency: Embedding actors (or ``(min, max)``).
