@@ -15,7 +15,7 @@ from typing import Any
 
 from qdrant_client import models
 
-from instructor_core.stores import check_model, encoder_fingerprint
+from instructor_core.stores import CollectionInfo, check_model, encoder_fingerprint
 
 __all__ = [
     "CollectionLayout",
@@ -70,6 +70,20 @@ class CollectionLayout:
                 "created": self.created,
             }
         }
+
+    def to_info(self, name: str, count: int) -> CollectionInfo:
+        """The protocol's :class:`~instructor_core.stores.CollectionInfo` for collection ``name``."""
+        return CollectionInfo(
+            name=name,
+            model=self.model,
+            query_instruction=self.query_instruction,
+            document_instruction=self.document_instruction,
+            dimension=self.dimension,
+            count=count,
+            fingerprint=self.fingerprint,
+            created=self.created,
+            vectors=dict(self.vectors),
+        )
 
 
 def _layout_from_info(info: Any) -> CollectionLayout | None:

@@ -274,18 +274,7 @@ class EdgeStore:
     def info(self, name: str) -> CollectionInfo:
         """What the collection's layout file records, plus its size."""
         layout = self._layout(name)
-        count = int(self._shard(name).count(_edge().CountRequest(exact=True)))
-        return CollectionInfo(
-            name=name,
-            model=layout.model,
-            query_instruction=layout.query_instruction,
-            document_instruction=layout.document_instruction,
-            dimension=layout.dimension,
-            count=count,
-            fingerprint=layout.fingerprint,
-            created=layout.created,
-            vectors=dict(layout.vectors),
-        )
+        return layout.to_info(name, int(self._shard(name).count(_edge().CountRequest(exact=True))))
 
     def ingest(
         self,

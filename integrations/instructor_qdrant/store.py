@@ -72,17 +72,7 @@ class QdrantStore:
         if layout is None:
             return CollectionInfo(name=name, model=None, query_instruction="", document_instruction="", dimension=0,
                                   count=count)  # fmt: skip
-        return CollectionInfo(
-            name=name,
-            model=layout.model,
-            query_instruction=layout.query_instruction,
-            document_instruction=layout.document_instruction,
-            dimension=layout.dimension,
-            count=count,
-            fingerprint=layout.fingerprint,
-            created=layout.created,
-            vectors=dict(layout.vectors),
-        )
+        return layout.to_info(name, count)
 
     def ingest(
         self,
