@@ -460,7 +460,10 @@ class InstructorEncoder(torch.nn.Module):
             [len(row) for row in ids], max_tokens=batch_size * self.max_length, min_rows=batch_size
         )
         was_training = self.training
-        if was_training:  # Module.train() walks every submodule: skip it when already in eval mode
+        # Module.eval()/train() set every submodule (hundreds of setattr calls per encode): only
+        # switch when some submodule is in train mode (the encoder, or a part a caller set).
+        switch = any(module.training for module in self.modules())
+        if switch:
             self.eval()
         progress = tqdm(batches, desc="Encoding", unit="batch") if show_progress else batches
         try:
@@ -470,8 +473,8 @@ class InstructorEncoder(torch.nn.Module):
                     vectors = self.forward(batch, normalize=normalize)
                     result[chosen] = vectors.float().cpu().numpy()
         finally:
-            if was_training:
-                self.train()
+            if switch:
+                self.train(was_training)
         return result
 
     def __getstate__(self) -> dict:

@@ -174,3 +174,18 @@ def test_deepcopy_gives_an_independent_working_encoder(tiny_t5_encoder):
     texts = ["cell gene protein", "river mountain"]
     assert np.array_equal(twin.encode_documents(texts), tiny_t5_encoder.encode_documents(texts))
     assert twin._encode_lock is not tiny_t5_encoder._encode_lock
+
+
+def test_a_submodule_left_in_train_mode_still_encodes_in_eval_mode(tiny_bert_path):
+    """encode skips the eval/train walk when nothing is in train mode; a part a caller put in train
+    mode (dropout on) must still be switched, so the vectors do not change."""
+    encoder = InstructorEncoder.from_pretrained(tiny_bert_path, device="cpu")
+    dropouts = [m for m in encoder.transformer.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts
+    for dropout in dropouts:  # the tiny model has none: switch it on, so train mode would show
+        dropout.p = 0.5
+    texts = [f"text number {i} about proteins and cells" for i in range(8)]
+    expected = encoder.encode_documents(texts)
+    encoder.transformer.train()
+    assert np.array_equal(encoder.encode_documents(texts), expected)
+    assert not any(module.training for module in encoder.modules())  # as encode always left it
