@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         each = ", ".join(f"{r['p50_ms']:.2f}" for r in runs[name])
         print(f"| {name} | {each} | {p50[name]:.2f} | {p50[name] / p50[reference]:.2f} |")
     print(
-        f"\nload average at start {info['loadavg_start']}, at end {info['loadavg_end']}; {args.calls} calls per "
+        f"\n{info['cpu']}; load average at start {info['loadavg_start']}, at end {info['loadavg_end']}; "
+        f"{args.calls} calls per "
         f"process after {args.warmup} warm-up calls; {info['time_utc']} UTC; transformers {info['transformers']}"
     )
     if args.json:

@@ -18,6 +18,7 @@ __all__ = [
     "EncoderPath",
     "PATH_NAMES",
     "build_path",
+    "cpu_description",
     "default_model",
     "load_scifact",
     "machine",
@@ -79,20 +80,49 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def machine() -> dict[str, object]:
-    """CPU model, core count, load average and library versions (for the record with each run)."""
-    import torch
-    import transformers
+#: Vector extensions that decide which kernels run (ONNX Runtime's int8 VNNI GEMMs, bf16 dot
+#: products, oneDNN's AVX-512 code): a table is only comparable with another from the same set.
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
 
-    model = platform.processor() or "unknown"
+
+def cpu_description() -> str:
+    """``lscpu``'s model name, family and model, and the vector extensions present, e.g. "AMD EPYC
+    (family 25, model 1; avx2 fma; no AVX-512)". The same cloud model name covers different CPU
+    generations, so the flags go with every table."""
+    name, family, model = platform.processor() or "unknown", "?", "?"
     if shutil.which("lscpu"):
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
         for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if key == "Model name":
+                name = value.strip()
+            elif key == "CPU family":
+                family = value.strip()
+            elif key == "Model":
+                model = value.strip()
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    present = [f for f in _ISA_FLAGS if f in flags]
+    extra = "" if "avx512f" in flags else "; no AVX-512"
+    return f"{name} (family {family}, model {model}; {' '.join(present) or 'flags unknown'}{extra})"
+
+
+def machine() -> dict[str, object]:
+    """CPU (model and vector extensions), core count, load average and library versions, for the
+    record with each run."""
+    import torch
+    import transformers
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "cpu": model,
+        "cpu": cpu_description(),
         "gpu": gpu,
         "cores": os.cpu_count(),
         "loadavg": list(os.getloadavg()),
