@@ -6,9 +6,10 @@ what this CPU's kernels deliver: float32 in torch (oneDNN-packed, as the exact p
 ONNX Runtime, and int8 in ONNX Runtime (``DynamicQuantizeLinear`` + ``MatMulInteger``, the ops
 ``onnx-int8`` runs). From the model's multiply-accumulates per token it then derives a ceiling:
 the tokens/s of a model whose Linear products all run at the int8 peak and whose attention
-products run at the float32 peak, with everything else (layer norms, GELU, softmax, the adds,
-quantizing activations) free. It encodes the first ``--docs`` SciFact abstracts with
-sentence-transformers (float32) in the same run and prints the ceiling as a multiple of it: a
+products run at the float32 peak (the int8 rate includes quantizing the activations, as the
+model must), with everything else (layer norms, GELU, softmax, the adds) free. It encodes the
+first ``--docs`` SciFact abstracts with sentence-transformers (float32) in the same run and
+prints the ceiling as a multiple of it: a
 target above that multiple cannot be met on this CPU with this model and these inputs.
 
     .venv/bin/python benchmarks/gemm_ceiling.py
