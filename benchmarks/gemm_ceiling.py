@@ -9,8 +9,8 @@ the tokens/s of a model whose Linear products all run at the int8 peak and whose
 products run at the float32 peak (the int8 rate includes quantizing the activations, as the
 model must), with everything else (layer norms, GELU, softmax, the adds) free. It encodes the
 first ``--docs`` SciFact abstracts with sentence-transformers (float32) in the same run and
-prints the ceiling as a multiple of it: a
-target above that multiple cannot be met on this CPU with this model and these inputs.
+prints the ceiling as a multiple of it: a target above that multiple cannot be met on this CPU
+with this model and these inputs.
 
     .venv/bin/python benchmarks/gemm_ceiling.py
 
