@@ -26,21 +26,26 @@ import time
 from pathlib import Path
 
 import numpy as np
-from encoding_paths import DEFAULT_DATA, default_model, load_scifact, machine
+from encoding_paths import DEFAULT_DATA, build_path, default_model, load_scifact, machine
 
 ROWS = 8192
 
 
-def _rate(run, macs: int, reps: int) -> float:
-    """GMAC/s of ``run()``: best of ``reps`` timed calls after two warm-up calls."""
-    run()
-    run()
+def _best_seconds(run, reps: int, warmup: int = 2) -> float:
+    """Seconds of the fastest of ``reps`` timed calls of ``run()``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run()
     best = float("inf")
     for _ in range(reps):
         start = time.perf_counter()
         run()
         best = min(best, time.perf_counter() - start)
-    return macs / best / 1e9
+    return best
+
+
+def _rate(run, macs: int, reps: int) -> float:
+    """GMAC/s of ``run()``: best of ``reps`` timed calls after two warm-up calls."""
+    return macs / _best_seconds(run, reps) / 1e9
 
 
 def _ort_session(k: int, n: int, int8: bool, threads: int):
@@ -98,21 +103,20 @@ def gemm_rates(hidden: int, intermediate: int, threads: int, reps: int) -> dict[
 
 
 def reference_tokens_per_s(model: Path, docs: list[str], batch_size: int, reps: int) -> tuple[float, float]:
-    """sentence-transformers float32 on ``docs``: tokens/s (best of ``reps``), and the length a
-    token attends over on average (sum of squared lengths over the sum of lengths)."""
-    from sentence_transformers import SentenceTransformer
+    """sentence-transformers float32 on ``docs`` (``encode.py``'s "st" path: the model's document
+    prompt, float32): tokens/s (best of ``reps``), and the length a token attends over on average
+    (sum of squared lengths over the sum of lengths). Tokens are counted as ``encode.py`` counts
+    them, with this package's tokenization of instruction + text."""
+    from instructor_core import InstructorEncoder
 
-    st = SentenceTransformer(str(model), device="cpu")
-    encoded = st.tokenizer(docs, truncation=True, max_length=st.max_seq_length)["input_ids"]
-    lengths = [len(ids) for ids in encoded]
+    counter = InstructorEncoder.from_pretrained(model, device="cpu")
+    lengths = [len(ids) for ids in counter.tokenize([(counter.instructions.document, d) for d in docs])]
+    del counter
     tokens = sum(lengths)
-    st.encode(docs[:batch_size], batch_size=batch_size)
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        st.encode(docs, batch_size=batch_size)
-        best = min(best, time.perf_counter() - start)
-    return tokens / best, sum(n * n for n in lengths) / tokens
+    st = build_path("st", model, batch_size, None)
+    st.documents(docs[:batch_size])
+    seconds = _best_seconds(lambda: st.documents(docs), reps, warmup=0)
+    return tokens / seconds, sum(n * n for n in lengths) / tokens
 
 
 def main(argv: list[str] | None = None) -> None:
