@@ -40,6 +40,7 @@ from instructor_core import InstructorEncoder  # noqa: E402
 from instructor_core.evaluation import rank_by_cosine, retrieval_metrics  # noqa: E402
 from instructor_core.records import RecordError  # noqa: E402
 from instructor_ray import (  # noqa: E402
+    PATH_COLUMN,
     QdrantDatasink,
     RowFields,
     embed_dataset,
@@ -408,6 +409,32 @@ def _embedder_pids() -> list[int]:
     return pids
 
 
+def _gate_on_first_write(port: int, collection: str, first_shard: str, bound_s: float = 300):
+    """A map stage that holds every block but ``first_shard``'s until ``collection`` has a point.
+
+    So the kill below always lands mid-job, however slowly the first write comes (under CI load a
+    write task has taken 76 s to start writing, long after 480 rows were embedded): the first shard
+    is embedded and written while the rest wait, then the rest keep the embedders busy for tens of
+    seconds after the first point is visible. Bounded: after ``bound_s`` a block passes anyway.
+    """
+
+    def gate(table):
+        if all(path.endswith(first_shard) for path in table.column(PATH_COLUMN).to_pylist()):
+            return table
+        client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False))
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline:
+            try:
+                if client.get_collection(collection, embedding_function=None).count() > 0:
+                    break
+            except Exception:  # noqa: BLE001 - not created yet, or the server is busy: ask again
+                pass
+            time.sleep(0.5)
+        return table
+
+    return gate
+
+
 @pytest.mark.system
 def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port, scifact, minilm_path):
     rows = scifact["rows"][:480]
@@ -417,9 +444,13 @@ def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port,
     client = _client(chroma_port)
     store = f"chroma+http://127.0.0.1:{chroma_port}"
 
-    def run() -> None:
+    def run(gated: bool) -> None:
+        ds = read_corpus_dataset(folder, **READ)
+        if gated:  # zero CPUs: waiting blocks must not hold the CPU the first block's write needs
+            gate = _gate_on_first_write(chroma_port, "fault", "shard0.jsonl")
+            ds = ds.map_batches(gate, batch_format="pyarrow", batch_size=None, num_cpus=0)
         ingest_dataset(
-            read_corpus_dataset(folder, **READ),
+            ds,
             store,
             "fault",
             str(minilm_path),
@@ -432,30 +463,34 @@ def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port,
 
     def target() -> None:
         try:
-            run()
+            run(gated=True)
         except BaseException as exc:  # noqa: BLE001 - reported below
             outcome["error"] = exc
 
     job = threading.Thread(target=target)
     job.start()
     killed = None
-    deadline = time.monotonic() + 300
+    seen = {"written": 0, "pids": 0, "count_error": None}
+    deadline = time.monotonic() + 600
     while killed is None and job.is_alive() and time.monotonic() < deadline:
         try:
             written = client.get_collection("fault", embedding_function=None).count()
-        except Exception:
-            written = 0
+        except Exception as exc:  # noqa: BLE001 - not created yet; kept for the failure message
+            written, seen["count_error"] = 0, exc
         pids = _embedder_pids()
+        seen["written"], seen["pids"] = max(seen["written"], written), max(seen["pids"], len(pids))
         if written > 0 and pids:  # mid-job: some blocks written, the actors still at work
             os.kill(pids[-1], signal.SIGKILL)
             killed = (pids[-1], written)
         time.sleep(0.2)
     job.join(timeout=600)
     assert not job.is_alive()
-    assert killed is not None and killed[1] < len(rows), f"the job ended before a worker could be killed: {killed}"
+    assert killed is not None and killed[1] < len(rows), (
+        f"no embedder was killed mid-job: killed={killed}, most seen={seen}, job error={outcome['error']!r}"
+    )
     print(f"killed embedder pid {killed[0]} with {killed[1]} of {len(rows)} written; job error: {outcome['error']!r}")
     if outcome["error"] is not None:
-        run()  # the re-run completes
+        run(gated=False)  # the re-run completes
     collection = client.get_collection("fault", embedding_function=None)
     assert collection.count() == len(rows) and sorted(_all_ids(collection)) == sorted(ids)
     stored = _stored(collection, ids)
