@@ -412,10 +412,13 @@ def _embedder_pids() -> list[int]:
 def _gate_on_first_write(port: int, collection: str, first_shard: str, bound_s: float = 300):
     """A map stage that holds every block but ``first_shard``'s until ``collection`` has a point.
 
-    So the kill below always lands mid-job, however slowly the first write comes (under CI load a
-    write task has taken 76 s to start writing, long after 480 rows were embedded): the first shard
-    is embedded and written while the rest wait, then the rest keep the embedders busy for tens of
-    seconds after the first point is visible. Bounded: after ``bound_s`` a block passes anyway.
+    So the kill below always lands mid-job, however slowly the first write comes (under CI load the
+    first write task took 76 s from submission to its first point, and the embedders had finished
+    all 480 rows 35 s before that): the first shard is embedded and written while the rest wait,
+    then the rest keep the embedders busy for tens of seconds after the first point is visible.
+    Bounded: after ``bound_s`` a block passes anyway. The gate builds its own client instead of
+    calling ``_client``: Ray pickles a module-level test function by reference, so every worker
+    would import this test module to run it.
     """
 
     def gate(table):
