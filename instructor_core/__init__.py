@@ -9,6 +9,7 @@ from __future__ import annotations
 from .detect import AmbiguousInstructorWarning
 from .encoder import InstructorEncoder, TokenBatch
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
+from .load_options import LoadOptions, LoadOptionsError
 from .loading import ModelFolderError
 
 __version__ = "0.1.0"  # the one version source: pyproject.toml reads it (dynamic = ["version"])
@@ -19,6 +20,8 @@ __all__ = [
     "NO_INSTRUCTIONS",
     "InstructorEncoder",
     "Instructions",
+    "LoadOptions",
+    "LoadOptionsError",
     "ModelFolderError",
     "TokenBatch",
     "__version__",

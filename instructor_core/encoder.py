@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .backends import BACKENDS, Backend
+from .backends import Backend
 from .batching import pad_right, token_budget_batches
 from .errors import DeviceError
 from .instructions import Instructions
+from .load_options import LoadOptions
 from .loading import ModelSpec, read_model_folder, resolve_model_path
 from .modules import Dense, hidden_size, load_tokenizer, load_transformer
 from .pooling import pool
@@ -37,6 +38,7 @@ __all__ = ["InstructorEncoder", "TokenBatch"]
 
 DTypeName = str | torch.dtype
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_DTYPE_NAMES = {value: key for key, value in _DTYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class InstructorEncoder(torch.nn.Module):
         # switch are shared, and adapters (LangChain, LlamaIndex, Chroma) may share one encoder
         # across threads. Reentrant, so a subclass or hook may encode from inside an encode.
         self._encode_lock = threading.RLock()
+        #: How it was loaded (``from_pretrained``); the defaults for an encoder built in memory.
+        self.load_options = LoadOptions()
         self.to(device)
         self.eval()
 
@@ -158,6 +162,7 @@ class InstructorEncoder(torch.nn.Module):
         max_length: int | None = None,
         dtype: DTypeName | None = None,
         *,
+        options: LoadOptions | None = None,
         trust_remote_code: bool = False,
         revision: str | None = None,
         backend: Backend = "torch",
@@ -167,59 +172,66 @@ class InstructorEncoder(torch.nn.Module):
     ) -> InstructorEncoder:
         """Load an encoder from a local folder or a Hugging Face hub id.
 
+        The loading options are the fields of :class:`~instructor_core.load_options.LoadOptions`
+        (documented there): pass them as ``options=LoadOptions(...)`` or as the keywords of the same
+        names (``device="cpu"``), which override ``options``' defaults; a keyword that contradicts a
+        value ``options`` sets is an error. ``dtype`` also takes a ``torch.dtype``.
+
         Args:
             name_or_path: A sentence-transformers folder, an INSTRUCTOR checkpoint
                 ("hkunlp/instructor-large"), or a plain Hugging Face encoder folder.
             instructions: Default query/document instructions; None takes the model's own
                 (``config_sentence_transformers.json`` prompts, the INSTRUCTOR retrieval
                 instructions for INSTRUCTOR checkpoints, or none).
-            device: "cpu", "cuda", "cuda:1", "mps"; None picks the best available. One this torch
-                build or machine lacks raises :class:`~instructor_core.errors.DeviceError`.
-            max_length: Token limit (instruction + text); None takes the model's own.
-            dtype: "float32" (default, exact), "bfloat16" or "float16".
-            trust_remote_code: Allow model code from the folder; off unless you pass it.
-            revision: Hub revision for hub ids.
-            backend: Where the transformer runs at inference. "torch" (default, exact);
-                "onnx" (ONNX Runtime, float32, equal to torch within float precision) or
-                "onnx-int8" (int8 weights, the fast CPU path; see docs/performance.md for its
-                measured quality cost). ONNX backends run on the CPU, need float32 and the
-                ``onnx`` extra; the export is made once and cached. Tokenization, instruction
-                masking, pooling, Dense and normalization stay in torch. :meth:`forward` in train
-                mode or with gradients enabled always uses the torch model, and a refit
-                (``training.prepare_encoder``) drops the runtime for good.
-            backend_cache_dir: Where ONNX exports are cached; None uses ``$INSTRUCTOR_CACHE`` or
-                ``~/.cache/instructor``. Never the model folder.
-            instructor: Whether the model is an INSTRUCTOR checkpoint (instruction tokens left
-                out of pooling, the paper's retrieval instructions as defaults). None (default)
-                detects it: by hub id, by a Hugging Face cache path
-                (``.../models--hkunlp--instructor-large/snapshots/<rev>``), by the folder's config
-                ``_name_or_path`` or model card; a folder shaped like one (T5 encoder, Dense layer,
-                no prompts) that says nothing warns once, naming this option. True or False states
-                it; True also overrides a pooling config that says ``include_prompt: true``.
-            cache_dir: Where hub downloads are cached; None uses the Hugging Face default.
+            device: See :class:`LoadOptions`.
+            max_length: See :class:`LoadOptions`.
+            dtype: See :class:`LoadOptions`.
+            options: All loading options in one object.
+            trust_remote_code: See :class:`LoadOptions`.
+            revision: See :class:`LoadOptions`.
+            backend: See :class:`LoadOptions`. :meth:`forward` in train mode or with gradients
+                enabled always uses the torch model, and a refit (``training.prepare_encoder``)
+                drops the ONNX runtime for good.
+            backend_cache_dir: See :class:`LoadOptions`.
+            instructor: See :class:`LoadOptions`; True also overrides a pooling config that says
+                ``include_prompt: true``.
+            cache_dir: See :class:`LoadOptions`.
+
+        Raises:
+            LoadOptionsError: An option with a value it cannot take.
+            DeviceError: A device this torch build or machine lacks (before any weights are read).
         """
         if instructions is not None and not isinstance(instructions, Instructions):
             raise TypeError(
                 f"instructions must be an Instructions(query=..., document=...), got {type(instructions).__name__}"
             )
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if backend != "torch":
-            if dtype is not None and _pick_dtype(dtype) != torch.float32:
-                raise ValueError(f"backend {backend!r} runs float32 weights; leave dtype unset, got {dtype!r}")
-            if device is not None and torch.device(device).type != "cpu":
-                raise ValueError(f"backend {backend!r} runs on the CPU; got device {device!r}")
-            device = "cpu"
-        target = _pick_device(device)  # before any weights are read: a bad device fails at once
-        root = resolve_model_path(name_or_path, revision=revision, cache_dir=cache_dir)
-        spec = read_model_folder(root, hub_id=os.fspath(name_or_path), instructor=instructor)
         torch_dtype = _pick_dtype(dtype)
-        transformer = load_transformer(spec.transformer_path, torch_dtype, trust_remote_code)
-        tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, trust_remote_code)
+        keywords = {
+            "device": device,
+            "max_length": max_length,
+            "dtype": None if dtype is None else _DTYPE_NAMES[torch_dtype],
+            "trust_remote_code": trust_remote_code,
+            "revision": revision,
+            "backend": backend,
+            "backend_cache_dir": backend_cache_dir,
+            "instructor": instructor,
+            "cache_dir": cache_dir,
+        }
+        opts = (options or LoadOptions()).merged(keywords, where="from_pretrained")
+        return cls._load(name_or_path, instructions, opts)
+
+    @classmethod
+    def _load(
+        cls, name_or_path: str | os.PathLike[str], instructions: Instructions | None, opts: LoadOptions
+    ) -> InstructorEncoder:
+        target = _pick_device("cpu" if opts.backend != "torch" else opts.device)  # before any weights are read
+        root = resolve_model_path(name_or_path, revision=opts.revision, cache_dir=opts.cache_dir)
+        spec = read_model_folder(root, hub_id=os.fspath(name_or_path), instructor=opts.instructor)
+        torch_dtype = _pick_dtype(opts.dtype)
+        transformer = load_transformer(spec.transformer_path, torch_dtype, opts.trust_remote_code)
+        tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, opts.trust_remote_code)
         dense = [Dense.load(d).to(torch_dtype) for d in spec.dense]
-        limit = max_length if max_length is not None else _model_max_length(spec, transformer, tokenizer)
-        if not isinstance(limit, int) or limit < 2:
-            raise ValueError(f"max_length must be an int >= 2, got {limit!r}")
+        limit = opts.max_length if opts.max_length is not None else _model_max_length(spec, transformer, tokenizer)
         encoder = cls(
             spec,
             transformer,
@@ -230,15 +242,18 @@ class InstructorEncoder(torch.nn.Module):
             target,
         )
         encoder._model_root = Path(root)
-        if backend == "torch" and encoder.device.type == "cpu" and torch_dtype == torch.float32:
+        encoder.load_options = opts
+        if opts.backend == "torch" and encoder.device.type == "cpu" and torch_dtype == torch.float32:
             from .backends.onednn import pack_linears
 
             pack_linears(transformer)  # same float32 math, oneDNN kernels; plain Linear when training
-        if backend != "torch":
+        if opts.backend != "torch":
             from .backends.onnxrt import OnnxTransformer
 
-            encoder._runtime = OnnxTransformer.prepare(transformer, spec.transformer_path, backend, backend_cache_dir)
-            encoder._backend = backend
+            encoder._runtime = OnnxTransformer.prepare(
+                transformer, spec.transformer_path, opts.backend, opts.backend_cache_dir
+            )
+            encoder._backend = opts.backend
         return encoder
 
     def use_torch_backend(self) -> Backend:

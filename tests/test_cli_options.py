@@ -92,12 +92,12 @@ def test_other_counts_use_positive_int(argv, capsys):
 
 
 def test_load_encoder_passes_every_option(monkeypatch):
-    from instructor_core import Instructions, InstructorEncoder
+    from instructor_core import Instructions, InstructorEncoder, LoadOptions
 
     seen = {}
 
-    def fake_from_pretrained(name, instructions=None, **options):
-        seen.update(name=name, instructions=instructions, **options)
+    def fake_from_pretrained(name, instructions=None, *, options):
+        seen.update(name=name, instructions=instructions, options=options)
         return "encoder"
 
     monkeypatch.setattr(InstructorEncoder, "from_pretrained", fake_from_pretrained)
@@ -109,16 +109,12 @@ def test_load_encoder_passes_every_option(monkeypatch):
     assert seen == {
         "name": "M",
         "instructions": instructions,
-        "device": "cpu",
-        "max_length": 9,
-        "dtype": None,
-        "backend": "onnx",
-        "instructor": None,
+        "options": LoadOptions(device="cpu", max_length=9, dtype=None, backend="onnx", instructor=None),
     }
     assert load_encoder(parser.parse_args(["--model", "M", "--instructor"])) == "encoder"
-    assert seen["instructor"] is True
+    assert seen["options"].instructor is True
     assert load_encoder(parser.parse_args(["--model", "M", "--no-instructor"])) == "encoder"
-    assert seen["instructor"] is False
+    assert seen["options"].instructor is False
 
 
 @pytest.mark.parametrize("command", list(MODEL_COMMANDS), ids=" ".join)
@@ -155,7 +151,7 @@ def test_embed_cli_loads_with_backend_and_dtype(tmp_path, tiny_t5_path, tiny_t5_
     out = tmp_path / "out.npy"
     argv = ["embed", str(source), "-o", str(out), "--model", str(tiny_t5_path), "--dtype", "bfloat16", "--quiet"]
     assert main(argv) == 0
-    assert seen[0]["dtype"] == "bfloat16" and seen[0]["backend"] == "torch"
+    assert seen[0]["options"].dtype == "bfloat16" and seen[0]["options"].backend == "torch"
     vectors = np.load(out)
     exact = tiny_t5_encoder.encode_documents(["a cell", "the river"])
     assert vectors.shape == exact.shape

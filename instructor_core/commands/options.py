@@ -20,9 +20,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from ..backends import BACKENDS
+from ..load_options import DTYPES, LoadOptions
 
 if TYPE_CHECKING:
     from ..encoder import InstructorEncoder
@@ -34,10 +36,9 @@ __all__ = [
     "add_model_options",
     "add_write_batch_size_option",
     "load_encoder",
+    "load_options",
     "positive_int",
 ]
-
-DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
 
 def positive_int(text: str) -> int:
@@ -63,8 +64,8 @@ def add_model_options(
     inference: bool = True,
     model_help: str | None = None,
 ) -> None:
-    """Add ``--model``, ``--device``, ``--instructor/--no-instructor``, ``--max-length`` and (for
-    inference) ``--backend`` and ``--dtype``.
+    """Add ``--model`` and the loading options made from :class:`LoadOptions`' fields: ``--device``,
+    ``--instructor/--no-instructor``, ``--max-length`` and (for inference) ``--backend`` and ``--dtype``.
 
     Args:
         parser: The subcommand's parser.
@@ -80,35 +81,30 @@ def add_model_options(
         default=None,
         help=model_help or "model folder or Hugging Face hub id, e.g. hkunlp/instructor-large",
     )
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
-    parser.add_argument(
-        "--instructor",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="--instructor: the model is an INSTRUCTOR checkpoint (instruction left out of pooling), "
-        "--no-instructor: it is not (default: detect it from the hub id, the cache path, the config or "
-        "the model card, and warn where a T5 folder with a Dense layer says neither)",
-    )
-    parser.add_argument(
-        "--max-length",
-        type=positive_int,
-        default=None,
-        help="token limit for instruction + text (default: the model's)",
-    )
-    if inference:
-        parser.add_argument(
-            "--backend",
-            choices=BACKENDS,
-            default="torch",
-            help="where the transformer runs: torch (default, exact), onnx (ONNX Runtime, float32) or "
-            'onnx-int8 (int8 weights, the fast CPU path); onnx backends need pip install "instructor[onnx]"',
-        )
-        parser.add_argument(
-            "--dtype",
-            choices=DTYPES,
-            default=None,
-            help="weights' dtype with --backend torch (default: float32)",
-        )
+    for option in fields(LoadOptions):
+        if not option.metadata.get("cli") or (not inference and option.name in _INFERENCE_ONLY):
+            continue
+        flag = "--" + option.name.replace("_", "-")
+        extra: dict[str, Any] = {}
+        if option.name == "instructor":
+            extra["action"] = argparse.BooleanOptionalAction
+        elif option.name == "max_length":
+            extra["type"] = positive_int
+        elif option.name == "backend":
+            extra["choices"] = BACKENDS
+        elif option.name == "dtype":
+            extra["choices"] = DTYPES
+        parser.add_argument(flag, default=option.default, help=option.metadata["help"], **extra)
+
+
+#: Loading options only inference commands take (``train`` runs the torch model in float32).
+_INFERENCE_ONLY = ("backend", "dtype")
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """The :class:`LoadOptions` that the parsed ``args`` name (the options :func:`add_model_options` added)."""
+    given = {name: getattr(args, name) for name in LoadOptions.names() if hasattr(args, name)}
+    return LoadOptions.from_mapping(given, where="the command line")
 
 
 def add_batch_size_option(parser: argparse.ArgumentParser, *, default: int = 32) -> None:
@@ -186,15 +182,7 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
     if args.model is None:
         raise ValueError("no model given: pass --model")
     try:
-        return InstructorEncoder.from_pretrained(
-            args.model,
-            instructions,
-            device=args.device,
-            max_length=args.max_length,
-            dtype=getattr(args, "dtype", None),
-            backend=getattr(args, "backend", "torch"),
-            instructor=getattr(args, "instructor", None),
-        )
+        return InstructorEncoder.from_pretrained(args.model, instructions, options=load_options(args))
     except InstructorError:
         raise
     except Exception as exc:
