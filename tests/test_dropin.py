@@ -9,6 +9,7 @@ the hub's layout, placed in a Hugging Face cache exactly as ``snapshot_download`
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from instructor_core import AmbiguousInstructorWarning, InstructorEncoder
+from instructor_core import AmbiguousInstructorWarning, InstructorEncoder, LoadOptions
 from tests import tiny_models
 
 TEXTS = ["A man plays the guitar.", "Cells divide.", "the bank transfer failed", "Water boils at 100 C."]
@@ -171,8 +172,8 @@ def test_llamaindex_default_instructions_and_unknown_keywords(hub, ours):
     )
     with pytest.raises(TypeError, match="unexpected keyword argument 'model_kwargs'"):
         InstructorEmbedding(model_name="hkunlp/instructor-base", model_kwargs={"device": "cpu"})
-    with pytest.raises(ValueError, match="backend, dtype only apply when loading"):
-        InstructorEmbedding(encoder=ours, backend="onnx", dtype="float16")
+    with pytest.raises(ValueError, match="backend, revision only apply when loading"):
+        InstructorEmbedding(encoder=ours, options=LoadOptions(backend="onnx", revision="v2"))
 
 
 # ---------------------------------------------------------------------------------------------- Chroma
@@ -224,7 +225,7 @@ def test_chroma_config_keeps_a_stated_instructor(tmp_path, hub, hub_layout, ours
     from instructor_chroma import InstructorEmbeddingFunction, clear_encoder_cache
 
     folder = shutil.copytree(hub_layout, tmp_path / "unmarked")  # says nothing: would warn and pool
-    ef = InstructorEmbeddingFunction(str(folder), device="cpu", instructor=True)
+    ef = InstructorEmbeddingFunction(str(folder), device="cpu", options=LoadOptions(instructor=True))
     config = ef.get_config()
     assert config["instructor"] is True
     clear_encoder_cache()  # as in a fresh process: the model is loaded again from the config
@@ -248,8 +249,8 @@ def recorded(monkeypatch, ours):
     """Record what each adapter passes to InstructorEncoder.from_pretrained."""
     calls: list[dict] = []
 
-    def fake(name_or_path, **options):
-        calls.append({"name": name_or_path, **options})
+    def fake(name_or_path, instructions=None, *, options=None):
+        calls.append({"name": name_or_path, **dataclasses.asdict(options or LoadOptions())})
         return ours
 
     monkeypatch.setattr(InstructorEncoder, "from_pretrained", staticmethod(fake))
@@ -262,8 +263,8 @@ def test_adapters_pass_loading_options_to_from_pretrained(recorded, fresh_chroma
     from instructor_llamaindex import InstructorEmbedding
 
     InstructorEmbeddings(model_name="m", instructor=True, **LOADING)
-    InstructorEmbedding("m", instructor=True, **LOADING)
-    InstructorEmbeddingFunction("m", instructor=True, **LOADING)
+    InstructorEmbedding("m", options=LoadOptions(instructor=True, **LOADING))
+    InstructorEmbeddingFunction("m", options=LoadOptions(instructor=True, **LOADING))
     assert len(recorded) == 3
     for call in recorded:
         assert call["name"] == "m" and call["instructor"] is True

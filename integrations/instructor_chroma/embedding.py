@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from instructor_core import Instructions, InstructorEncoder
-from instructor_core.backends import Backend
+from instructor_core import Instructions, InstructorEncoder, LoadOptions
 from instructor_core.stores import ModelMismatchError, check_model, encoder_fingerprint
 from instructor_core.validation import check_instruction, check_texts
 
@@ -32,52 +31,29 @@ NAME = "instructor_chroma"
 _CACHE_SIZE = 4
 
 
-@dataclass(frozen=True)
-class _Loading:
-    """How a model is loaded: the key of the encoder cache, beside the model name."""
-
-    max_length: int | None = None
-    backend: Backend = "torch"
-    dtype: str | None = None
-    revision: str | None = None
-    trust_remote_code: bool = False
-    instructor: bool | None = None
-    cache_folder: str | None = None
-
-
-_cache: OrderedDict[tuple[str, _Loading], Any] = OrderedDict()
+_cache: OrderedDict[tuple[str, LoadOptions], Any] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _encoder_for(model: str, loading: _Loading, device: str | None) -> Any:
-    """A loaded encoder for ``(model, loading)``; chroma rebuilds the function from its config on
-    every query, so loaded models are kept (the last few) instead of being read again each time."""
-    key = (model, loading)
+def _encoder_for(model: str, options: LoadOptions) -> Any:
+    """A loaded encoder for ``(model, options)`` (the device aside); chroma rebuilds the function from
+    its config on every query, so loaded models are kept (the last few) instead of being read again."""
+    key = (model, replace(options, device=None))
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    encoder = InstructorEncoder.from_pretrained(
-        model,
-        device=device,
-        max_length=loading.max_length,
-        dtype=loading.dtype,
-        trust_remote_code=loading.trust_remote_code,
-        revision=loading.revision,
-        backend=loading.backend,
-        instructor=loading.instructor,
-        cache_dir=loading.cache_folder,
-    )
-    _remember(model, replace(loading, max_length=encoder.max_length), encoder)
-    if loading.max_length is None:
-        _remember(model, loading, encoder)
+    encoder = InstructorEncoder.from_pretrained(model, options=options)
+    _remember(model, replace(key[1], max_length=encoder.max_length), encoder)
+    if options.max_length is None:
+        _remember(model, key[1], encoder)
     return encoder
 
 
-def _remember(model: str, loading: _Loading, encoder: Any) -> None:
+def _remember(model: str, options: LoadOptions, encoder: Any) -> None:
     with _lock:
-        _cache[(model, loading)] = encoder
-        _cache.move_to_end((model, loading))
+        _cache[(model, options)] = encoder
+        _cache.move_to_end((model, options))
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
 
@@ -129,17 +105,13 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         query_instruction: Prepended to queries; None takes the model's default.
         document_instruction: Prepended to documents; None takes the model's default.
         normalize: L2-normalize the vectors (cosine space).
-        max_length: Token limit; None takes the model's own.
         batch_size: Texts per forward pass. Not stored in the config.
         encoder: An already-loaded encoder for ``model`` to use instead of loading it again.
-        backend: "torch" (default), "onnx" or "onnx-int8". Not stored in the config.
-        dtype: "float32" (default), "bfloat16" or "float16". Not stored in the config.
-        revision: Hub revision of ``model``. Not stored in the config.
-        trust_remote_code: Allow model code from the folder; off unless you pass True.
-        instructor: Whether ``model`` is an INSTRUCTOR checkpoint; None detects it. Stored in the
-            config when given (here, or when the shared ``encoder`` was loaded), so a fresh
-            process loads the model the same way.
-        cache_folder: Where hub downloads are cached; None uses the Hugging Face default.
+        options: How ``model`` is loaded (:class:`~instructor_core.LoadOptions`); ``device`` above
+            overrides its device. Of these, the config keeps ``max_length`` and ``instructor`` (when
+            stated, here or when the shared ``encoder`` was loaded), so a fresh process loads the
+            model the same way; with a shared ``encoder`` only a ``max_length`` equal to its own is
+            accepted.
     """
 
     def __init__(
@@ -152,15 +124,9 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         query_instruction: str | None = None,
         document_instruction: str | None = None,
         normalize: bool = True,
-        max_length: int | None = None,
         batch_size: int = 32,
         encoder: Any = None,
-        backend: Backend = "torch",
-        dtype: str | None = None,
-        revision: str | None = None,
-        trust_remote_code: bool = False,
-        instructor: bool | None = None,
-        cache_folder: str | os.PathLike[str] | None = None,
+        options: LoadOptions | None = None,
     ) -> None:
         if model is not None and model_name is not None:
             raise ValueError("pass model or model_name (chroma's name for it), not both")
@@ -173,26 +139,15 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         if not isinstance(model, (str, os.PathLike)):
             raise TypeError(f"model must be a hub id or folder path, got {type(model).__name__}")
         self.model = os.fspath(model)
-        loading = _Loading(
-            max_length=max_length,
-            backend=backend,
-            dtype=dtype,
-            revision=revision,
-            trust_remote_code=trust_remote_code,
-            instructor=instructor,
-            cache_folder=None if cache_folder is None else os.fspath(cache_folder),
-        )
+        loading = (options or LoadOptions()).merged({"device": device}, where="InstructorEmbeddingFunction")
         if encoder is None:
-            encoder = _encoder_for(self.model, loading, device)
-        elif max_length is not None and encoder.max_length != max_length:
-            raise ValueError(f"max_length={max_length} differs from the encoder's {encoder.max_length}")
-        elif replace(loading, max_length=None) != _Loading():
-            raise ValueError(
-                "backend, dtype, revision, trust_remote_code, instructor and cache_folder only apply when "
-                "loading model; a shared encoder keeps its own settings"
-            )
+            encoder = _encoder_for(self.model, loading)
         else:
-            _remember(self.model, _Loading(max_length=encoder.max_length), encoder)
+            max_length = loading.max_length
+            if max_length is not None and encoder.max_length != max_length:
+                raise ValueError(f"max_length={max_length} differs from the encoder's {encoder.max_length}")
+            replace(loading, max_length=None, device=None).for_encoder("InstructorEmbeddingFunction(encoder=...)")
+            _remember(self.model, LoadOptions(max_length=encoder.max_length), encoder)
         self._encoder = encoder
         self.instructions = _pick_instructions(
             encoder.instructions, instruction, query_instruction, document_instruction
@@ -280,8 +235,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             query_instruction=config["query_instruction"],
             document_instruction=config["document_instruction"],
             normalize=config.get("normalize", True),
-            max_length=config.get("max_length"),
-            instructor=config.get("instructor"),
+            options=LoadOptions(max_length=config.get("max_length"), instructor=config.get("instructor")),
         )
         check_model(None, config.get("fingerprint"), function.fingerprint)
         return function

@@ -9,26 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from instructor_core import Instructions, InstructorEncoder
-from instructor_core.backends import Backend
+from instructor_core import Instructions, InstructorEncoder, LoadOptions
 
-__all__ = ["ENCODE_KWARGS", "MODEL_KWARGS", "InstructorEmbeddings"]
+__all__ = ["ENCODE_KWARGS", "InstructorEmbeddings"]
 
 
-#: ``model_kwargs`` keys understood (LangChain's ``HuggingFaceInstructEmbeddings`` passed them to
-#: ``INSTRUCTOR(...)``), each mapped to the field of the same meaning here.
-MODEL_KWARGS = {
-    "device": "device",
-    "revision": "revision",
-    "trust_remote_code": "trust_remote_code",
-    "cache_folder": "cache_folder",
-    "backend": "backend",
-}
 #: ``encode_kwargs`` keys understood (passed to ``INSTRUCTOR.encode`` there).
 ENCODE_KWARGS = {
     "normalize_embeddings": "normalize",
@@ -37,24 +27,51 @@ ENCODE_KWARGS = {
 }
 
 
-def _merge_kwargs(data: dict[str, Any], bag: str, known: dict[str, str]) -> None:
-    """Move the keys of ``data[bag]`` onto the fields they mean; refuse unknown keys and clashes."""
-    given = data.get(bag)
+def _merge_encode_kwargs(data: dict[str, Any]) -> None:
+    """Move the keys of ``data["encode_kwargs"]`` onto the fields they mean; refuse unknown keys and clashes."""
+    given = data.get("encode_kwargs")
     if given is None:
         return
     if not isinstance(given, dict):
-        raise ValueError(f"{bag} must be a dict, got {type(given).__name__}")
+        raise ValueError(f"encode_kwargs must be a dict, got {type(given).__name__}")
     for key, value in given.items():
-        if key not in known:
+        if key not in ENCODE_KWARGS:
             raise ValueError(
-                f"{bag} key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
-                f"supported: {', '.join(known)} (other settings are fields: backend, dtype, max_length, "
-                "revision, trust_remote_code, cache_folder, instructor)"
+                f"encode_kwargs key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
+                f"supported: {', '.join(ENCODE_KWARGS)}"
             )
-        field = known[key]
+        field = ENCODE_KWARGS[key]
         if field in data and data[field] != value:
-            raise ValueError(f"{bag}[{key!r}]={value!r} contradicts {field}={data[field]!r}; pass one of them")
+            raise ValueError(f"encode_kwargs[{key!r}]={value!r} contradicts {field}={data[field]!r}; pass one of them")
         data[field] = value
+
+
+def _gather_loading(data: dict[str, Any]) -> None:
+    """Fold LangChain's ``model_kwargs`` and the loading keywords (``device=``, ``cache_folder=``, ...,
+    every :class:`LoadOptions` field and alias) into one ``options``; refuse unknown ``model_kwargs`` keys
+    and two different values for one option."""
+    bag = data.get("model_kwargs")
+    if bag is not None and not isinstance(bag, dict):
+        raise ValueError(f"model_kwargs must be a dict, got {type(bag).__name__}")
+    for key in bag or {}:
+        if LoadOptions.canonical(key) is None:
+            raise ValueError(
+                f"model_kwargs key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
+                f"supported: {', '.join(LoadOptions.names())}, cache_folder"
+            )
+    keywords = {key: data.pop(key) for key in list(data) if LoadOptions.canonical(key) is not None}
+    if not keywords and not bag:
+        return
+    options = data.get("options")
+    if options is not None and not isinstance(options, LoadOptions):
+        raise ValueError(f"options must be a LoadOptions, got {type(options).__name__}")
+    data["given_options"] = sorted({LoadOptions.canonical(k) or k for k in (*keywords, *(bag or {}))})
+    for key, value in (bag or {}).items():  # a model_kwargs key and its keyword twin must agree
+        twin = next((k for k in keywords if LoadOptions.canonical(k) == LoadOptions.canonical(key)), None)
+        if twin is not None and keywords[twin] != value:
+            raise ValueError(f"model_kwargs[{key!r}]={value!r} contradicts {twin}={keywords[twin]!r}; pass one of them")
+    merged = LoadOptions.from_mapping({**(bag or {}), **keywords}, where="InstructorEmbeddings", base=options)
+    data["options"] = merged
 
 
 class InstructorEmbeddings(BaseModel, Embeddings):
@@ -89,18 +106,13 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         batch_size: Texts per forward pass.
         normalize: L2-normalize the vectors (cosine similarity equals the dot product).
         show_progress: Show a progress bar while embedding documents.
-        device: Where to load ``model_name`` ("cpu", "cuda", ...); None picks the best device.
-            Only used when loading; move a shared encoder yourself.
-        cache_folder: Where hub downloads are cached (see ``InstructorEncoder.from_pretrained``'s
-            ``cache_dir``); a sentence-transformers 2.x cache folder is read as it is.
-        backend: "torch" (default), "onnx" or "onnx-int8" (the fast CPU path).
-        dtype: "float32" (default), "bfloat16" or "float16".
-        max_length: Token limit (instruction + text); None takes the model's own.
-        revision: Hub revision (branch, tag or commit) of ``model_name``.
-        trust_remote_code: Allow model code from the folder; off unless you pass True.
-        instructor: Whether ``model_name`` is an INSTRUCTOR checkpoint; None detects it.
-        model_kwargs: LangChain's loading options; the keys in :data:`MODEL_KWARGS` are read
-            into the fields above, any other key is an error naming it.
+        options: How ``model_name`` is loaded (:class:`~instructor_core.LoadOptions`). Its fields are
+            also accepted as keywords (``device="cpu"``, ``backend="onnx-int8"``, ``cache_folder=``
+            for ``cache_dir``) and as LangChain's ``model_kwargs`` keys; all of them fold into
+            ``options``. Only used when loading; move a shared encoder yourself.
+        given_options: The loading options named in the call (for messages).
+        model_kwargs: LangChain's loading options: each key is a :class:`LoadOptions` field (or
+            ``cache_folder``); any other key is an error naming it.
         encode_kwargs: LangChain's encoding options; the keys in :data:`ENCODE_KWARGS`
             (``normalize_embeddings``, ``batch_size``, ``show_progress_bar``) are read into
             ``normalize``, ``batch_size`` and ``show_progress``; any other key is an error.
@@ -115,14 +127,8 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     batch_size: int = Field(default=32, gt=0)
     normalize: bool = True
     show_progress: bool = False
-    device: str | None = None
-    cache_folder: str | None = None
-    backend: Backend = "torch"
-    dtype: Literal["float32", "bfloat16", "float16"] | None = None
-    max_length: int | None = Field(default=None, ge=2)
-    revision: str | None = None
-    trust_remote_code: bool = False
-    instructor: bool | None = None
+    options: LoadOptions | None = Field(default=None, repr=False)
+    given_options: list[str] = Field(default_factory=list, exclude=True, repr=False)
     model_kwargs: dict[str, Any] | None = None
     encode_kwargs: dict[str, Any] | None = None
 
@@ -137,11 +143,11 @@ class InstructorEmbeddings(BaseModel, Embeddings):
             if "document_instruction" in data:
                 raise ValueError("pass embed_instruction (LangChain's name) or document_instruction, not both")
             data["document_instruction"] = data.pop("embed_instruction")
-        _merge_kwargs(data, "model_kwargs", MODEL_KWARGS)
-        _merge_kwargs(data, "encode_kwargs", ENCODE_KWARGS)
+        _gather_loading(data)
+        _merge_encode_kwargs(data)
         return data
 
-    @field_validator("model_name", "cache_folder", mode="before")
+    @field_validator("model_name", mode="before")
     @classmethod
     def _path_to_str(cls, value: object) -> object:
         return os.fspath(value) if isinstance(value, os.PathLike) else value
@@ -154,40 +160,23 @@ class InstructorEmbeddings(BaseModel, Embeddings):
                     "pass model_name (a hub id or a folder, e.g. 'hkunlp/instructor-large', the default of "
                     "LangChain's HuggingFaceInstructEmbeddings) or encoder (an InstructorEncoder)"
                 )
-            self.encoder = InstructorEncoder.from_pretrained(
-                self.model_name,
-                device=self.device,
-                max_length=self.max_length,
-                dtype=self.dtype,
-                trust_remote_code=self.trust_remote_code,
-                revision=self.revision,
-                backend=self.backend,
-                instructor=self.instructor,
-                cache_dir=self.cache_folder,
-            )
+            self.encoder = InstructorEncoder.from_pretrained(self.model_name, options=self.options)
         elif self.model_name is not None:
             raise ValueError("pass either model_name or encoder, not both")
-        else:
-            loading = sorted(
-                name
-                for name in (
-                    "device",
-                    "cache_folder",
-                    "backend",
-                    "dtype",
-                    "max_length",
-                    "revision",
-                    "trust_remote_code",
-                    "instructor",
-                )
-                if name in self.model_fields_set
-            )
-            if loading:
+        elif self.options is not None:
+            given = self.given_options or sorted(self.options.changed())
+            if given:
+                verb = "applies" if len(given) == 1 else "apply"
                 raise ValueError(
-                    f"{', '.join(loading)} only appl{'ies' if len(loading) == 1 else 'y'} when loading model_name; "
-                    "a shared encoder keeps its own settings (move it with encoder.to(device))"
+                    f"{', '.join(given)} only {verb} when loading model_name; a shared encoder keeps its own "
+                    "settings (move it with encoder.to(device))"
                 )
         return self
+
+    @property
+    def cache_folder(self) -> str | None:
+        """LangChain's name for the hub download cache (``options.cache_dir``)."""
+        return None if self.options is None else self.options.cache_dir
 
     @property
     def embed_instruction(self) -> str | None:

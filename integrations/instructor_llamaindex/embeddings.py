@@ -9,30 +9,18 @@ chunk in a worker thread, so the event loop keeps running.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
-from typing import Literal
+from collections.abc import Mapping
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.storage.kvstore.types import BaseKVStore
 from pydantic import Field, PrivateAttr
 
-from instructor_core import Instructions, InstructorEncoder
-from instructor_core.backends import Backend
+from instructor_core import Instructions, InstructorEncoder, LoadOptions
 
 __all__ = ["InstructorEmbedding"]
-
-
-_LOADING_DEFAULTS: dict[str, object] = {
-    "device": None,
-    "cache_folder": None,
-    "backend": "torch",
-    "dtype": None,
-    "max_length": None,
-    "revision": None,
-    "trust_remote_code": False,
-    "instructor": None,
-}
 
 
 class InstructorEmbedding(BaseEmbedding):
@@ -59,13 +47,8 @@ class InstructorEmbedding(BaseEmbedding):
         embed_batch_size: Texts per encoder call (LlamaIndex batches by it; it is also the forward
             pass size).
         normalize: L2-normalize the vectors.
-        cache_folder: Where hub downloads are cached; None uses the Hugging Face default.
-        backend: "torch", "onnx" or "onnx-int8" (see ``InstructorEncoder.from_pretrained``).
-        dtype: The weights' dtype; None is float32.
-        max_length: Token limit (instruction + text); None takes the model's own.
-        revision: Hub revision of ``model_name``.
-        trust_remote_code: Whether model code from the folder was allowed.
-        instructor: Whether ``model_name`` was stated to be an INSTRUCTOR checkpoint; None: detected.
+        options: How ``model_name`` was loaded (:class:`~instructor_core.LoadOptions`; the device
+            is not kept).
     """
 
     query_instruction: str | None = Field(default=None, description="Instruction for queries; None: the model's own.")
@@ -73,13 +56,7 @@ class InstructorEmbedding(BaseEmbedding):
         default=None, description="Instruction for documents and nodes; None: the model's own."
     )
     normalize: bool = Field(default=True, description="L2-normalize the embeddings.")
-    cache_folder: str | None = Field(default=None, description="Cache folder for hub downloads.")
-    backend: Backend = Field(default="torch", description="torch, onnx or onnx-int8.")
-    dtype: Literal["float32", "bfloat16", "float16"] | None = Field(default=None, description="Weights' dtype.")
-    max_length: int | None = Field(default=None, ge=2, description="Token limit; None: the model's own.")
-    revision: str | None = Field(default=None, description="Hub revision of model_name.")
-    trust_remote_code: bool = Field(default=False, description="Allow model code from the folder.")
-    instructor: bool | None = Field(default=None, description="Whether it is an INSTRUCTOR checkpoint; None: detect.")
+    options: LoadOptions = Field(default_factory=LoadOptions, description="How model_name was loaded.")
 
     _encoder: InstructorEncoder = PrivateAttr()
 
@@ -93,14 +70,9 @@ class InstructorEmbedding(BaseEmbedding):
         device: str | None = None,
         callback_manager: CallbackManager | None = None,
         *,
+        options: LoadOptions | Mapping[str, object] | None = None,
         encoder: InstructorEncoder | None = None,
         normalize: bool = True,
-        backend: Backend = "torch",
-        dtype: Literal["float32", "bfloat16", "float16"] | None = None,
-        max_length: int | None = None,
-        revision: str | None = None,
-        trust_remote_code: bool = False,
-        instructor: bool | None = None,
         num_workers: int | None = None,
         embeddings_cache: BaseKVStore | None = None,
     ) -> None:
@@ -115,64 +87,39 @@ class InstructorEmbedding(BaseEmbedding):
                 folder (``owner_name`` subfolders) is read as it is.
             device: Where to load ``model_name``; None picks the best device. Only for loading.
             callback_manager: LlamaIndex callbacks.
+            options: The other loading options (:class:`~instructor_core.LoadOptions`: ``backend``,
+                ``dtype``, ``max_length``, ...); ``cache_folder`` and ``device`` above override its
+                ``cache_dir`` and ``device``.
             encoder: An already loaded encoder to share between adapters.
             normalize: L2-normalize the vectors.
-            backend: "torch" (default), "onnx" or "onnx-int8" (the fast CPU path).
-            dtype: "float32" (default), "bfloat16" or "float16".
-            max_length: Token limit (instruction + text); None takes the model's own.
-            revision: Hub revision of ``model_name``.
-            trust_remote_code: Allow model code from the folder; off unless you pass True.
-            instructor: Whether ``model_name`` is an INSTRUCTOR checkpoint; None detects it.
             num_workers: LlamaIndex async workers (batches still run one at a time on the model).
             embeddings_cache: A LlamaIndex key-value store that caches text embeddings.
 
         Raises:
             ValueError: If neither or both of ``model_name`` and ``encoder`` are given, or a
-                loading option (``device``, ``backend``, ...) is given with ``encoder``.
+                loading option (``device``, ``options``, ...) is given with ``encoder``.
             TypeError: If ``encoder`` is not an InstructorEncoder.
         """
-        cache = os.fspath(cache_folder) if cache_folder is not None else None
-        loading = {
-            "device": device,
-            "cache_folder": cache,
-            "backend": backend,
-            "dtype": dtype,
-            "max_length": max_length,
-            "revision": revision,
-            "trust_remote_code": trust_remote_code,
-            "instructor": instructor,
-        }
+        if isinstance(options, Mapping):  # LlamaIndex's from_dict / from_json hands its fields back as a dict
+            options = LoadOptions.from_mapping(options, where="InstructorEmbedding")
+        loading = (options or LoadOptions()).merged(
+            {"cache_dir": cache_folder, "device": device}, where="InstructorEmbedding"
+        )
         if encoder is None:
             if model_name is None:
                 raise ValueError(
                     "pass model_name (a hub id or a folder, e.g. 'hkunlp/instructor-base', the default of "
                     "llama-index-embeddings-instructor) or encoder=InstructorEncoder"
                 )
-            encoder = InstructorEncoder.from_pretrained(
-                model_name,
-                device=device,
-                max_length=max_length,
-                dtype=dtype,
-                trust_remote_code=trust_remote_code,
-                revision=revision,
-                backend=backend,
-                instructor=instructor,
-                cache_dir=cache,
-            )
+            encoder = InstructorEncoder.from_pretrained(model_name, options=loading)
             name = os.fspath(model_name)
         else:
             if not isinstance(encoder, InstructorEncoder):
                 raise TypeError(f"encoder must be an InstructorEncoder, got {type(encoder).__name__}")
             if model_name is not None:
                 raise ValueError("pass either model_name or encoder, not both")
-            given = [key for key, value in loading.items() if value != _LOADING_DEFAULTS[key]]
-            if given:
-                raise ValueError(
-                    f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} when loading model_name; "
-                    "a shared encoder keeps its own settings (move it with encoder.to(device))"
-                )
+            loading.for_encoder("InstructorEmbedding(encoder=...)")
             name = str(encoder.spec.transformer_path)
-        loading.pop("device")
         super().__init__(
             model_name=name,
             query_instruction=query_instruction,
@@ -182,9 +129,14 @@ class InstructorEmbedding(BaseEmbedding):
             callback_manager=callback_manager,
             num_workers=num_workers,
             embeddings_cache=embeddings_cache,
-            **loading,
+            options=dataclasses.replace(loading, device=None),
         )
         self._encoder = encoder
+
+    @property
+    def cache_folder(self) -> str | None:
+        """llama-index's name for the hub download cache (``options.cache_dir``)."""
+        return self.options.cache_dir
 
     @classmethod
     def class_name(cls) -> str:
