@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from .detect import INSTRUCTOR_HUB_IDS, instructor_evidence, looks_like_instructor, warn_if_ambiguous
+from .errors import InstructorError
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
 
 __all__ = [
@@ -37,7 +38,7 @@ _ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(InstructorError, ValueError):
     """A model folder whose layout this package cannot read; the message says what was found."""
 
 

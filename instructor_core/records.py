@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 if TYPE_CHECKING:  # the readers moved to instructor_core.readers; re-exported lazily below
     from .readers import read_corpus, read_csv, read_jsonl, read_text_folder, records_from_texts
 
+from .errors import InstructorError
 from .validation import check_positive_int, check_text
 
 __all__ = [
@@ -47,7 +48,7 @@ MetadataMode = Literal["scalar", "json"]
 _SCALARS = (str, int, float, bool)
 
 
-class RecordError(ValueError):
+class RecordError(InstructorError, ValueError):
     """A record that cannot be ingested; names the record by position and id.
 
     Attributes:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import InstructorError
+
 __all__ = [
     "DataError",
     "Pair",
@@ -44,7 +46,7 @@ __all__ = [
 Pair = tuple[str, str]
 
 
-class DataError(ValueError):
+class DataError(InstructorError, ValueError):
     """A training row that cannot be used; the message names the file and line."""
 
 
