@@ -105,3 +105,19 @@ def test_mkdocs_build_strict(tmp_path):
     assert (tmp_path / "api" / "core" / "index.html").is_file()
     reference = (tmp_path / "api" / "core" / "index.html").read_text(encoding="utf-8")
     assert 'id="instructor_core.InstructorEncoder.from_pretrained"' in reference
+
+
+# A time of day in a measurement note ("13:36-13:58 UTC", "`uptime` 13:35:47"): docs say what was
+# measured and how, not when; git keeps the history.
+CLOCK_TIME = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*-\s*\d{1,2}:\d{2}(?::\d{2})?)?\s*UTC\b|`uptime` \d{1,2}:\d{2}")
+
+
+def test_clock_time_finder():
+    assert CLOCK_TIME.search("ran 2026-11-27 13:36-13:58 UTC on") and CLOCK_TIME.search("at 06:11 UTC")
+    assert CLOCK_TIME.search("(`uptime` 13:35:47 `load average")
+    assert not CLOCK_TIME.search("created: 2026-11-27T12:40:03+00:00") and not CLOCK_TIME.search("2 min 34 s")
+
+
+@pytest.mark.parametrize("page", doc_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_clock_times(page):
+    assert CLOCK_TIME.findall(page.read_text(encoding="utf-8")) == []
