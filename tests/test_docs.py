@@ -109,7 +109,9 @@ def test_mkdocs_build_strict(tmp_path):
 
 # A time of day in a measurement note ("13:36-13:58 UTC", "`uptime` 13:35:47"): docs say what was
 # measured and how, not when; git keeps the history.
-CLOCK_TIME = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*-\s*\d{1,2}:\d{2}(?::\d{2})?)?\s*UTC\b|`uptime` \d{1,2}:\d{2}")
+CLOCK_TIME = re.compile(
+    r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*-\s*\d{1,2}:\d{2}(?::\d{2})?)?\s*UTC\b|`uptime` \d{1,2}:\d{2}"
+)
 
 
 def test_clock_time_finder():
