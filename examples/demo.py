@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from chromadb.config import Settings
 
     from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
-    from instructor_core.records import read_jsonl
+    from instructor_core.readers import read_jsonl
 
     model = args.model or default_model()
     with tempfile.TemporaryDirectory(prefix="instructor-demo-") as tmp:

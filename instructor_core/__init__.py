@@ -11,8 +11,7 @@ from .encoder import InstructorEncoder, TokenBatch
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
 from .load_options import LoadOptions, LoadOptionsError
 from .loading import ModelFolderError
-
-__version__ = "0.1.0"  # the one version source: pyproject.toml reads it (dynamic = ["version"])
+from .version import __version__
 
 __all__ = [
     "INSTRUCTOR_RETRIEVAL",

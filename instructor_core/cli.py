@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Iterator, Sequence
 
-from . import __version__
+from .version import __version__
 
 __all__ = ["build_parser", "main", "quiet_transformers"]
 

@@ -2,7 +2,7 @@
 
 A record is a mapping ``{"id": str, "text": str, "metadata": {...}}`` (metadata optional), the shape
 a JSONL line already has. The readers (JSONL, CSV/TSV, a folder of text files, Python iterables)
-live in :mod:`instructor_core.readers` and are re-exported here. This module validates a whole
+live in :mod:`instructor_core.readers`. This module validates a whole
 batch before anything is encoded or written (errors name the record by index and id, under a
 store's :class:`RecordRules`) and cuts an iterable into batches without reading it all; the ingest
 engine (:mod:`instructor_core.engine`) runs them.
@@ -16,10 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-if TYPE_CHECKING:  # the readers moved to instructor_core.readers; re-exported lazily below
-    from .readers import read_corpus, read_csv, read_jsonl, read_text_folder, records_from_texts
+from typing import Any, Literal, TypeVar
 
 from .errors import InstructorError
 from .validation import check_positive_int, check_text
@@ -31,11 +28,6 @@ __all__ = [
     "RecordRules",
     "batched",
     "point_id",
-    "read_corpus",
-    "read_csv",
-    "read_jsonl",
-    "read_text_folder",
-    "records_from_texts",
     "validate_batch",
 ]
 
@@ -235,19 +227,3 @@ def validate_batch(
         first_seen.setdefault(rid, offset)
         records.append(Record(rid, text, _check_metadata(metadata, rules, index, rid)))
     return records
-
-
-# ---------------------------------------------------------------------------------------------- readers
-# The readers live in instructor_core.readers (which imports RecordError from here); they stay
-# importable from this module, loaded on first use so neither module imports the other at load.
-_READERS = frozenset(
-    {"read_corpus", "read_csv", "read_jsonl", "read_text_folder", "records_from_texts", "_row_to_record"}
-)
-
-
-def __getattr__(name: str) -> object:
-    if name in _READERS:
-        from . import readers
-
-        return getattr(readers, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

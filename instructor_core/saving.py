@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import torch
 from safetensors.torch import save_file
 
 from .modules import hidden_size
 
 if TYPE_CHECKING:
-    from .encoder import InstructorEncoder
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from .instructions import Instructions
+    from .loading import ModelSpec
     from .modules import Dense
+
+
+class SavableEncoder(Protocol):
+    """What saving reads of an encoder (``InstructorEncoder`` has it): saving depends on these parts,
+    not on the encoder module, which calls it."""
+
+    spec: ModelSpec
+    transformer: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    dense: torch.nn.ModuleList
+    max_length: int
+
+    @property
+    def instructions(self) -> Instructions: ...
+
 
 __all__ = ["save_model_folder"]
 
@@ -27,7 +46,7 @@ def _write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def save_model_folder(encoder: InstructorEncoder, root: Path) -> Path:
+def save_model_folder(encoder: SavableEncoder, root: Path) -> Path:
     """Save ``encoder`` into ``root`` (created if needed) and return ``root``.
 
     Layout: the Hugging Face model and tokenizer at the top, ``modules.json`` naming Transformer,
@@ -58,7 +77,7 @@ def _module(idx: int, path: str, kind: str) -> dict[str, Any]:
     return {"idx": idx, "name": str(idx), "path": path, "type": f"sentence_transformers.models.{kind}"}
 
 
-def _save_pooling(encoder: InstructorEncoder, root: Path) -> dict[str, Any]:
+def _save_pooling(encoder: SavableEncoder, root: Path) -> dict[str, Any]:
     """Write ``1_Pooling/config.json``; return its ``modules.json`` entry."""
     spec = encoder.spec
     pooling_config = {
@@ -92,12 +111,11 @@ def _save_dense(layer: Dense, root: Path, idx: int) -> dict[str, Any]:
     return _module(idx, folder, "Dense")
 
 
-def _save_sentence_transformers_config(encoder: InstructorEncoder, root: Path) -> None:
+def _save_sentence_transformers_config(encoder: SavableEncoder, root: Path) -> None:
     """Write ``config_sentence_transformers.json``: versions, and the instructions as prompts."""
-    import torch
     import transformers
 
-    from . import __version__
+    from .version import __version__
 
     _write_json(
         root / "config_sentence_transformers.json",

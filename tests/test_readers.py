@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from instructor_core.records import RecordError, read_corpus, read_csv, read_jsonl, read_text_folder
+from instructor_core.readers import read_corpus, read_csv, read_jsonl, read_text_folder
+from instructor_core.records import RecordError
 
 
 def _pull(reader):

@@ -162,7 +162,7 @@ def test_second_process_waits_then_fails_naming_the_holder(kind, tmp_path, tiny_
     encoder = InstructorEncoder.from_pretrained(tiny_t5_path, Instructions(Q, D), device="cpu")
     holder = open_store(store)  # this process holds the store's lock until close()
     try:
-        from instructor_core.records import read_jsonl
+        from instructor_core.readers import read_jsonl
 
         model = str(Path(tiny_t5_path).resolve())
         holder.ingest("notes", read_jsonl(first), encoder, model=model, show_progress=False)

@@ -18,4 +18,4 @@ def test_pyproject_takes_the_version_from_the_package():
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
-    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "instructor_core.__version__"}
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "instructor_core.version.__version__"}
