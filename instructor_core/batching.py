@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["pad_right", "padding_waste", "token_budget_batches"]
+__all__ = ["pad", "pad_right", "padding_waste", "token_budget_batches"]
 
 
 def token_budget_batches(
@@ -84,3 +84,11 @@ def pad_right(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     input_ids[mask] = np.fromiter((t for row in ids for t in row), dtype=np.int64, count=int(lengths.sum()))
     return torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64))
+
+
+def pad(ids: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad token id lists on ``side`` ("right", or "left" as decoder tokenizers such as Qwen3's ask)."""
+    if side == "right":
+        return pad_right(ids, pad_id)
+    input_ids, mask = pad_right([list(reversed(row)) for row in ids], pad_id)
+    return input_ids.flip(1).contiguous(), mask.flip(1).contiguous()

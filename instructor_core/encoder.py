@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,13 +20,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .backends import Backend
-from .batching import pad_right, token_budget_batches
+from .batching import pad, token_budget_batches
 from .errors import DeviceError
 from .instructions import Instructions
-from .load_options import LoadOptions
+from .load_options import LoadOptions, prompt_pairs
 from .loading import ModelSpec, read_model_folder, resolve_model_path
-from .modules import Dense, hidden_size, load_tokenizer, load_transformer
+from .modules import hidden_size, load_post_module, load_tokenizer, load_transformer, out_features
 from .pooling import pool
+from .prompts import DOCUMENT_PROMPT_NAMES, resolve_prompt
+from .quantization import Precision, PrecisionError, check_precision, quantize_embeddings
 from .validation import check_instruction, check_pairs, check_positive_int, check_texts
 
 if TYPE_CHECKING:
@@ -111,6 +113,15 @@ def _pick_dtype(dtype: DTypeName | None) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+@dataclass(frozen=True)
+class _Output:
+    """What a call asks of its output beyond the vectors: truncation and precision."""
+
+    truncate_dim: int | None = None
+    precision: Precision = "float32"
+    calibration_embeddings: np.ndarray | None = None
+
+
 class InstructorEncoder(torch.nn.Module):
     """Embeds texts together with instructions; one model for queries and documents.
 
@@ -130,7 +141,7 @@ class InstructorEncoder(torch.nn.Module):
         spec: ModelSpec,
         transformer: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        dense: Sequence[Dense],
+        dense: Sequence[torch.nn.Module],
         instructions: Instructions,
         max_length: int,
         device: torch.device,
@@ -149,6 +160,10 @@ class InstructorEncoder(torch.nn.Module):
         self._encode_lock = threading.RLock()
         #: How it was loaded (``from_pretrained``); the defaults for an encoder built in memory.
         self.load_options = LoadOptions()
+        self._named_prompts: dict[str, str] = dict(spec.prompts)
+        #: The prompt a plain :meth:`encode` of texts uses (sentence-transformers' ``default_prompt_name``).
+        self.default_prompt_name: str | None = spec.default_prompt_name
+        self._truncate_dim: int | None = None
         self.to(device)
         self.eval()
 
@@ -169,6 +184,10 @@ class InstructorEncoder(torch.nn.Module):
         backend_cache_dir: str | os.PathLike[str] | None = None,
         instructor: bool | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        prompts: Mapping[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        truncate_dim: int | None = None,
+        model_kwargs: Mapping[str, object] | None = None,
     ) -> InstructorEncoder:
         """Load an encoder from a local folder or a Hugging Face hub id.
 
@@ -196,6 +215,12 @@ class InstructorEncoder(torch.nn.Module):
             instructor: See :class:`LoadOptions`; True also overrides a pooling config that says
                 ``include_prompt: true``.
             cache_dir: See :class:`LoadOptions`.
+            prompts: See :class:`LoadOptions`: named prompts added to (or overriding) the folder's.
+            default_prompt_name: See :class:`LoadOptions`.
+            truncate_dim: See :class:`LoadOptions`.
+            model_kwargs: transformers-style loading keywords, as sentence-transformers takes them:
+                each key is a :class:`LoadOptions` field or alias (``torch_dtype``,
+                ``attn_implementation``, ``revision``, ...); any other key is an error naming it.
 
         Raises:
             LoadOptionsError: An option with a value it cannot take.
@@ -216,8 +241,13 @@ class InstructorEncoder(torch.nn.Module):
             "backend_cache_dir": backend_cache_dir,
             "instructor": instructor,
             "cache_dir": cache_dir,
+            "prompts": None if prompts is None else prompt_pairs(prompts),
+            "default_prompt_name": default_prompt_name,
+            "truncate_dim": truncate_dim,
         }
         opts = (options or LoadOptions()).merged(keywords, where="from_pretrained")
+        if model_kwargs:
+            opts = LoadOptions.from_mapping(model_kwargs, where="model_kwargs", base=opts)
         return cls._load(name_or_path, instructions, opts)
 
     @classmethod
@@ -228,9 +258,11 @@ class InstructorEncoder(torch.nn.Module):
         root = resolve_model_path(name_or_path, revision=opts.revision, cache_dir=opts.cache_dir)
         spec = read_model_folder(root, hub_id=os.fspath(name_or_path), instructor=opts.instructor)
         torch_dtype = _pick_dtype(opts.dtype)
-        transformer = load_transformer(spec.transformer_path, torch_dtype, opts.trust_remote_code)
+        transformer = load_transformer(
+            spec.transformer_path, torch_dtype, opts.trust_remote_code, attn_implementation=opts.attn_implementation
+        )
         tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, opts.trust_remote_code)
-        dense = [Dense.load(d).to(torch_dtype) for d in spec.dense]
+        dense = [load_post_module(d).to(torch_dtype) for d in spec.dense]
         limit = opts.max_length if opts.max_length is not None else _model_max_length(spec, transformer, tokenizer)
         encoder = cls(
             spec,
@@ -243,6 +275,9 @@ class InstructorEncoder(torch.nn.Module):
         )
         encoder._model_root = Path(root)
         encoder.load_options = opts
+        encoder._apply_prompt_options(opts, explicit_instructions=instructions is not None)
+        if opts.truncate_dim is not None:
+            encoder.truncate_dim = opts.truncate_dim
         if opts.backend == "torch" and encoder.device.type == "cpu" and torch_dtype == torch.float32:
             from .backends.onednn import pack_linears
 
@@ -283,11 +318,55 @@ class InstructorEncoder(torch.nn.Module):
         self._instructions = value
 
     @property
-    def dimension(self) -> int:
-        """Length of each embedding."""
+    def model_dimension(self) -> int:
+        """Length of the model's own embeddings, before any truncation."""
         if len(self.dense):
-            return cast(Dense, self.dense[-1]).linear.out_features
+            return out_features(self.dense[-1])
         return hidden_size(self.transformer)
+
+    @property
+    def dimension(self) -> int:
+        """Length of each embedding: :attr:`truncate_dim` where set, else :attr:`model_dimension`."""
+        return self._truncate_dim or self.model_dimension
+
+    @property
+    def truncate_dim(self) -> int | None:
+        """Matryoshka truncation in effect for every call (None: the model's dimension)."""
+        return self._truncate_dim
+
+    @truncate_dim.setter
+    def truncate_dim(self, value: int | None) -> None:
+        self._truncate_dim = None if value is None else self._checked_dim(value)
+
+    def _checked_dim(self, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"truncate_dim must be a positive int, got {value!r}")
+        if value > self.model_dimension:
+            raise ValueError(
+                f"truncate_dim={value} is above this model's dimension {self.model_dimension}: "
+                f"pass at most {self.model_dimension}"
+            )
+        return value
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The named prompts: the folder's (and those passed at load), with ``query`` and ``document``
+        always there as the instruction slots in effect."""
+        return {**self._named_prompts, "query": self._instructions.query, "document": self._instructions.document}
+
+    def _apply_prompt_options(self, opts: LoadOptions, *, explicit_instructions: bool) -> None:
+        """Merge ``prompts``/``default_prompt_name`` given at load over the folder's; a ``query`` or
+        ``document`` prompt given there sets its slot (unless ``instructions`` were passed)."""
+        given = opts.prompt_dict()
+        self._named_prompts.update(given)
+        if given and not explicit_instructions:
+            named = self._named_prompts
+            document = next((named[k] for k in DOCUMENT_PROMPT_NAMES if k in named), self._instructions.document)
+            self._instructions = Instructions(query=named.get("query", self._instructions.query), document=document)
+        if opts.default_prompt_name is not None:
+            self.default_prompt_name = opts.default_prompt_name
+        if self.default_prompt_name is not None:
+            resolve_prompt(self.prompts, self.default_prompt_name)
 
     @property
     def backend(self) -> Backend:
@@ -327,50 +406,113 @@ class InstructorEncoder(torch.nn.Module):
         texts: Iterable[str],
         instruction: str | None = None,
         *,
+        prompt_name: str | None = None,
         batch_size: int = 32,
         normalize: bool = True,
         show_progress: bool = False,
+        truncate_dim: int | None = None,
+        precision: Precision = "float32",
+        calibration_embeddings: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Embed queries with the query instruction (or ``instruction``); float32 ``(n, dimension)``."""
-        prefix = self._instructions.query if instruction is None else check_instruction(instruction)
+        """Embed queries with the query instruction, or ``instruction``, or the prompt ``prompt_name``.
+
+        Args:
+            texts: The queries.
+            instruction: An instruction in place of the query instruction.
+            prompt_name: One of :attr:`prompts` in place of the query instruction (not with ``instruction``).
+            batch_size: Texts per forward pass at full length (see :meth:`encode`).
+            normalize: L2-normalize the vectors (after any truncation).
+            show_progress: Show a tqdm bar over batches.
+            truncate_dim: Keep the first N dimensions (Matryoshka); None: :attr:`truncate_dim`.
+            precision: "float32" (default), "int8", "uint8", "binary" or "ubinary", as
+                sentence-transformers' ``encode(precision=...)`` (see :mod:`instructor_core.quantization`).
+            calibration_embeddings: Float embeddings to compute the int8/uint8 ranges from.
+
+        Returns:
+            ``(n, dimension)`` float32 (or the precision's dtype; ``(n, dimension / 8)`` for binary).
+        """
+        prefix = self._pick_prompt(instruction, prompt_name, self._instructions.query)
         items = check_texts(texts, "texts")
-        return self._encode_pairs([(prefix, t) for t in items], batch_size, normalize, show_progress)
+        return self._encode_pairs(
+            [(prefix, t) for t in items], batch_size, normalize, show_progress,
+            _Output(truncate_dim, precision, calibration_embeddings),
+        )  # fmt: skip
 
     def encode_documents(
         self,
         texts: Iterable[str],
         instruction: str | None = None,
         *,
+        prompt_name: str | None = None,
         batch_size: int = 32,
         normalize: bool = True,
         show_progress: bool = False,
+        truncate_dim: int | None = None,
+        precision: Precision = "float32",
+        calibration_embeddings: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Embed documents with the document instruction (or ``instruction``); float32 ``(n, dimension)``."""
-        prefix = self._instructions.document if instruction is None else check_instruction(instruction)
+        """Embed documents with the document instruction, or ``instruction``, or the prompt
+        ``prompt_name``; the other arguments as in :meth:`encode_queries`."""
+        prefix = self._pick_prompt(instruction, prompt_name, self._instructions.document)
         items = check_texts(texts, "texts")
-        return self._encode_pairs([(prefix, t) for t in items], batch_size, normalize, show_progress)
+        return self._encode_pairs(
+            [(prefix, t) for t in items], batch_size, normalize, show_progress,
+            _Output(truncate_dim, precision, calibration_embeddings),
+        )  # fmt: skip
 
     def encode(
         self,
-        pairs: Iterable[tuple[str, str]],
+        inputs: Iterable[tuple[str, str]] | Iterable[str],
         *,
+        prompt_name: str | None = None,
         batch_size: int = 32,
         normalize: bool = True,
         show_progress: bool = False,
+        truncate_dim: int | None = None,
+        precision: Precision = "float32",
+        calibration_embeddings: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Embed (instruction, text) pairs, any mix of instructions in one call.
+        """Embed (instruction, text) pairs, any mix of instructions in one call; or plain texts under
+        the prompt ``prompt_name`` (else the model's ``default_prompt_name``, else none), as
+        sentence-transformers' ``encode``.
 
         Args:
-            pairs: ``[(instruction, text), ...]``; use "" for no instruction.
+            inputs: ``[(instruction, text), ...]`` (use "" for no instruction), or ``[text, ...]``.
+            prompt_name: For plain texts: one of :attr:`prompts`.
             batch_size: Texts per forward pass at full length; shorter texts share the same token
                 budget (``batch_size * max_length`` padded tokens), so more of them go in one pass.
             normalize: L2-normalize the output (on top of the model's own Normalize, if any).
             show_progress: Show a tqdm bar over batches.
+            truncate_dim: See :meth:`encode_queries`.
+            precision: See :meth:`encode_queries`.
+            calibration_embeddings: See :meth:`encode_queries`.
 
         Returns:
-            float32 numpy array ``(len(pairs), dimension)`` in input order.
+            A numpy array ``(len(inputs), dimension)`` in input order (float32 unless ``precision``).
         """
-        return self._encode_pairs(check_pairs(pairs), batch_size, normalize, show_progress)
+        items = list(inputs) if not isinstance(inputs, (str, bytes)) else [inputs]
+        if items and all(isinstance(item, str) for item in items):
+            if prompt_name is not None:
+                prefix = resolve_prompt(self.prompts, prompt_name)
+            elif self.default_prompt_name is not None:
+                prefix = resolve_prompt(self.prompts, self.default_prompt_name)
+            else:
+                prefix = ""
+            pairs = [(prefix, text) for text in check_texts(items, "texts")]
+        else:
+            if prompt_name is not None:
+                raise ValueError("prompt_name applies to plain texts; (instruction, text) pairs carry their own")
+            pairs = check_pairs(items)
+        return self._encode_pairs(
+            pairs, batch_size, normalize, show_progress, _Output(truncate_dim, precision, calibration_embeddings)
+        )
+
+    def _pick_prompt(self, instruction: str | None, prompt_name: str | None, slot: str) -> str:
+        if instruction is not None and prompt_name is not None:
+            raise ValueError("pass instruction or prompt_name, not both")
+        if prompt_name is not None:
+            return resolve_prompt(self.prompts, prompt_name)
+        return slot if instruction is None else check_instruction(instruction)
 
     # ------------------------------------------------------------------ tokenization and forward
     def prompt_length(self, instruction: str) -> int:
@@ -429,9 +571,9 @@ class InstructorEncoder(torch.nn.Module):
         return [encoding.ids for encoding in backend.encode_batch(joined, add_special_tokens=True)]
 
     def collate(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> TokenBatch:
-        """Pad token id lists (right) into a :class:`TokenBatch`."""
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids, attention = pad_right(ids, pad)
+        """Pad token id lists (on the tokenizer's padding side) into a :class:`TokenBatch`."""
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids, attention = pad(ids, pad_id, getattr(self.tokenizer, "padding_side", "right"))
         prompt_lengths = None
         if not self.spec.include_prompt:
             prompt_lengths = torch.tensor([self.prompt_length(i) for i in instructions], dtype=torch.long)
@@ -456,14 +598,27 @@ class InstructorEncoder(torch.nn.Module):
         return embeddings
 
     def _encode_pairs(
-        self, pairs: list[tuple[str, str]], batch_size: int, normalize: bool, show_progress: bool
+        self,
+        pairs: list[tuple[str, str]],
+        batch_size: int,
+        normalize: bool,
+        show_progress: bool,
+        output: _Output | None = None,
     ) -> np.ndarray:
         check_positive_int(batch_size, "batch_size")
-        result = np.zeros((len(pairs), self.dimension), dtype=np.float32)
-        if not pairs:
+        output = output or _Output()
+        precision = check_precision(output.precision)
+        dim = self.dimension if output.truncate_dim is None else self._checked_dim(output.truncate_dim)
+        result = np.zeros((len(pairs), dim), dtype=np.float32)
+        if pairs:
+            with self._encode_lock:
+                self._encode_locked(pairs, batch_size, normalize, show_progress, result)
+        if precision == "float32":
             return result
-        with self._encode_lock:
-            return self._encode_locked(pairs, batch_size, normalize, show_progress, result)
+        try:
+            return quantize_embeddings(result, precision, calibration_embeddings=output.calibration_embeddings)
+        except PrecisionError as exc:
+            raise PrecisionError(f"{exc} (here: {len(pairs)} text(s) in one call)") from None
 
     def _encode_locked(
         self, pairs: list[tuple[str, str]], batch_size: int, normalize: bool, show_progress: bool, result: np.ndarray
@@ -474,6 +629,8 @@ class InstructorEncoder(torch.nn.Module):
         batches = token_budget_batches(
             [len(row) for row in ids], max_tokens=batch_size * self.max_length, min_rows=batch_size
         )
+        dim = result.shape[1]
+        truncating = dim < self.model_dimension
         was_training = self.training
         # Module.eval()/train() set every submodule (hundreds of setattr calls per encode): only
         # switch when some submodule is in train mode (the encoder, or a part a caller set).
@@ -486,6 +643,10 @@ class InstructorEncoder(torch.nn.Module):
                 for chosen in progress:
                     batch = self.collate([ids[i] for i in chosen], [pairs[i][0] for i in chosen])
                     vectors = self.forward(batch, normalize=normalize)
+                    if truncating:  # Matryoshka: the first dim dimensions, then normalized (sentence-transformers)
+                        vectors = vectors[:, :dim]
+                        if normalize:
+                            vectors = F.normalize(vectors, p=2, dim=-1)
                     result[chosen] = vectors.float().cpu().numpy()
         finally:
             if switch:

@@ -20,15 +20,15 @@ from typing import Any, Literal
 from .backends import BACKENDS, Backend
 from .errors import InstructorError
 
-__all__ = ["DTYPES", "LoadOptions", "LoadOptionsError"]
+__all__ = ["DTYPES", "LoadOptions", "LoadOptionsError", "prompt_pairs"]
 
 #: The weights' dtypes a model can be loaded in.
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 DType = Literal["float32", "bfloat16", "float16"]
 
 #: Other spellings the host stacks use for a field: ``cache_folder`` (sentence-transformers,
-#: LangChain, LlamaIndex) is ``cache_dir``.
-ALIASES: dict[str, str] = {"cache_folder": "cache_dir"}
+#: LangChain, LlamaIndex) is ``cache_dir``; ``torch_dtype`` (transformers' ``model_kwargs``) is ``dtype``.
+ALIASES: dict[str, str] = {"cache_folder": "cache_dir", "torch_dtype": "dtype"}
 
 
 class LoadOptionsError(InstructorError, ValueError):
@@ -37,6 +37,19 @@ class LoadOptionsError(InstructorError, ValueError):
 
 class _WrongType(LoadOptionsError, TypeError):
     """A loading option of the wrong type (also a ``TypeError``)."""
+
+
+def prompt_pairs(value: object) -> tuple[tuple[str, str], ...]:
+    """Prompts as hashable ``(name, text)`` pairs, from a mapping or pairs."""
+    items: Any = value.items() if isinstance(value, Mapping) else value
+    try:
+        pairs = tuple((name, text) for name, text in items)
+    except (TypeError, ValueError):
+        raise _WrongType(f"prompts must be a mapping of prompt names to texts, got {value!r:.80}") from None
+    for name, text in pairs:
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise _WrongType(f"prompts must map str names to str texts, got {name!r}: {text!r:.60}")
+    return pairs
 
 
 def _help(text: str, *, cli: bool = True) -> dict[str, Any]:
@@ -63,6 +76,16 @@ class LoadOptions:
             sentence-transformers 2.x cache folder (``owner_name`` subfolders) is read as it is.
         instructor: Whether the model is an INSTRUCTOR checkpoint (instruction tokens left out of
             pooling, the paper's retrieval instructions as defaults); None detects it.
+        prompts: Named prompts to add to (or override in) the folder's own, as sentence-transformers'
+            ``prompts=``: ``{"query": ..., "document": ..., "STS": ...}``. Kept as ``(name, text)``
+            pairs; :meth:`prompt_dict` gives the mapping.
+        default_prompt_name: The prompt a plain ``encode`` of texts uses (sentence-transformers'
+            ``default_prompt_name``); None takes the folder's.
+        truncate_dim: Matryoshka truncation: keep the first ``truncate_dim`` dimensions (then
+            normalize); None keeps the model's dimension.
+        attn_implementation: The transformer's attention implementation ("eager", "sdpa",
+            "flash_attention_2", ...), as transformers' ``attn_implementation``; None: transformers'
+            default.
     """
 
     device: str | None = field(default=None, metadata=_help("cpu, cuda, cuda:1, mps (default: the best available)"))
@@ -89,6 +112,20 @@ class LoadOptions:
     revision: str | None = field(default=None, metadata=_help("hub revision (branch, tag or commit)", cli=False))
     trust_remote_code: bool = field(default=False, metadata=_help("allow model code from the folder", cli=False))
     cache_dir: str | None = field(default=None, metadata=_help("where hub downloads are cached", cli=False))
+    prompts: tuple[tuple[str, str], ...] | None = field(default=None, metadata=_help("named prompts", cli=False))
+    default_prompt_name: str | None = field(default=None, metadata=_help("the prompt a plain encode uses", cli=False))
+    truncate_dim: int | None = field(
+        default=None,
+        metadata={
+            "help": "keep the first N dimensions of each vector (Matryoshka models), then normalize "
+            "(default: the model's dimension)",
+            "cli": True,
+            "flag": "--dim",
+        },
+    )
+    attn_implementation: str | None = field(
+        default=None, metadata=_help("the transformer's attention implementation", cli=False)
+    )
 
     def __post_init__(self) -> None:
         for name in ("backend_cache_dir", "cache_dir"):
@@ -99,6 +136,10 @@ class LoadOptions:
                 raise _WrongType(f"{name} must be a folder path, got {type(value).__name__}")
         if self.device is not None and not isinstance(self.device, str):
             object.__setattr__(self, "device", str(self.device))  # a torch.device
+        if self.dtype is not None and not isinstance(self.dtype, str):  # a torch.dtype (model_kwargs' torch_dtype)
+            object.__setattr__(self, "dtype", str(self.dtype).removeprefix("torch."))
+        if self.prompts is not None:
+            object.__setattr__(self, "prompts", prompt_pairs(self.prompts))
         self._check_values()
         if self.backend != "torch":
             if self.dtype not in (None, "float32"):
@@ -120,6 +161,16 @@ class LoadOptions:
             raise _WrongType(f"trust_remote_code must be a bool, got {self.trust_remote_code!r}")
         if self.instructor is not None and not isinstance(self.instructor, bool):
             raise _WrongType(f"instructor must be True, False or None, got {self.instructor!r}")
+        dim = self.truncate_dim
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise LoadOptionsError(f"truncate_dim must be a positive int, got {dim!r}")
+        for name in ("default_prompt_name", "attn_implementation"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise _WrongType(f"{name} must be a str, got {getattr(self, name)!r}")
+
+    def prompt_dict(self) -> dict[str, str]:
+        """The prompts given, as a mapping (empty where none were)."""
+        return dict(self.prompts or ())
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -16,10 +16,12 @@ from typing import Any, Literal, cast
 from .detect import INSTRUCTOR_HUB_IDS, instructor_evidence, looks_like_instructor, warn_if_ambiguous
 from .errors import InstructorError
 from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
+from .prompts import slots_from_prompts
 
 __all__ = [
     "DenseSpec",
     "INSTRUCTOR_HUB_IDS",
+    "LayerNormSpec",
     "ModelFolderError",
     "ModelSpec",
     "PoolingMode",
@@ -27,15 +29,24 @@ __all__ = [
     "resolve_model_path",
 ]
 
-PoolingMode = Literal["mean", "cls", "max", "lasttoken"]
-Activation = Literal["identity", "tanh"]
+PoolingMode = Literal["mean", "cls", "max", "lasttoken", "mean_sqrt_len_tokens", "weightedmean"]
+POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len_tokens", "weightedmean")
+#: A Dense layer's activation: the name of a ``torch.nn`` activation class ("Tanh", "Identity", "GELU").
+Activation = str
 
-_ACTIVATIONS: dict[str, Activation] = {
-    "torch.nn.modules.linear.Identity": "identity",
-    "torch.nn.Identity": "identity",
-    "torch.nn.modules.activation.Tanh": "tanh",
-    "torch.nn.Tanh": "tanh",
+#: Where sentence-transformers saves an activation's class (``torch.nn.modules.activation.GELU``).
+_ACTIVATION_MODULES = ("torch.nn.modules.activation.", "torch.nn.modules.linear.", "torch.nn.")
+#: The legacy pooling flags of a Pooling config, by mode.
+_POOLING_FLAGS = {
+    "mean": "pooling_mode_mean_tokens",
+    "cls": "pooling_mode_cls_token",
+    "max": "pooling_mode_max_tokens",
+    "lasttoken": "pooling_mode_lasttoken",
+    "mean_sqrt_len_tokens": "pooling_mode_mean_sqrt_len_tokens",
+    "weightedmean": "pooling_mode_weightedmean_tokens",
 }
+#: The packages whose module classes this package runs itself (anything else is the model's own code).
+_KNOWN_MODULE_PACKAGES = ("sentence_transformers.", "InstructorEmbedding.")
 
 
 class ModelFolderError(InstructorError, ValueError):
@@ -54,6 +65,14 @@ class DenseSpec:
 
 
 @dataclass(frozen=True)
+class LayerNormSpec:
+    """One LayerNorm module after pooling (sentence-transformers' ``LayerNorm``), with its folder."""
+
+    path: Path
+    dimension: int
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What a model folder describes.
 
@@ -61,11 +80,13 @@ class ModelSpec:
         transformer_path: Folder with the Hugging Face config, weights and tokenizer.
         pooling: Pooling mode over token embeddings.
         include_prompt: Whether instruction tokens count in pooling (False for INSTRUCTOR).
-        dense: Dense layers applied after pooling, in order.
+        dense: The modules applied after pooling, in order: Dense layers and LayerNorms.
         normalize: Whether the pipeline ends in an L2 normalization.
         max_seq_length: Token limit from ``sentence_bert_config.json``; None if unset.
         do_lower_case: Lowercase the input before tokenizing (sentence-transformers' flag).
-        instructions: The folder's default instructions.
+        instructions: The folder's default instructions (the query and document slots).
+        prompts: The folder's named prompts, ``(name, text)`` in its order.
+        default_prompt_name: The prompt a plain ``encode`` uses, where the folder names one.
         is_instructor: Whether the folder is an INSTRUCTOR checkpoint.
         instructor_stated: What the caller stated with ``instructor=`` (True or False), or None
             where it was detected; a store records it so another process loads the folder alike.
@@ -74,11 +95,13 @@ class ModelSpec:
     transformer_path: Path
     pooling: PoolingMode = "mean"
     include_prompt: bool = True
-    dense: tuple[DenseSpec, ...] = ()
+    dense: tuple[DenseSpec | LayerNormSpec, ...] = ()
     normalize: bool = False
     max_seq_length: int | None = None
     do_lower_case: bool = False
     instructions: Instructions = field(default=NO_INSTRUCTIONS)
+    prompts: tuple[tuple[str, str], ...] = ()
+    default_prompt_name: str | None = None
     is_instructor: bool = False
     instructor_stated: bool | None = None
 
@@ -139,17 +162,31 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _module_kind(type_name: str) -> str:
-    """Map a modules.json type to one of transformer / pooling / dense / normalize."""
+    """Map a modules.json type to transformer / pooling / dense / layernorm / normalize, or ``""`` for a
+    module this package cannot run as written (the model's own code, a Router, anything else)."""
     last = type_name.rsplit(".", 1)[-1]
+    known_package = type_name.startswith(_KNOWN_MODULE_PACKAGES) or "." not in type_name
+    if not known_package:
+        return ""  # custom code (jina-v3's custom_st.Transformer): never run as something else
     if last in ("Transformer", "INSTRUCTOR_Transformer"):
         return "transformer"
     if last in ("Pooling", "INSTRUCTOR_Pooling"):
         return "pooling"
-    if last == "Dense":
-        return "dense"
-    if last == "Normalize":
-        return "normalize"
-    return type_name
+    return {"Dense": "dense", "LayerNorm": "layernorm", "Normalize": "normalize"}.get(last, "")
+
+
+def _refuse_module(modules_path: Path, position: int, type_name: str, folder: Path) -> ModelFolderError:
+    custom = "." in type_name and not type_name.startswith(_KNOWN_MODULE_PACKAGES)
+    why = (
+        "its class is the model's own code, which this package never runs in place of a built-in module"
+        if custom
+        else "this package cannot run that module exactly"
+    )
+    return ModelFolderError(
+        f"{modules_path}: module {position} ({type_name!r}, folder {folder}) is not supported: {why}. "
+        "Supported: Transformer, Pooling, Dense, LayerNorm and Normalize. Load this model with "
+        "sentence-transformers (trust_remote_code=True where it needs its own code)."
+    )
 
 
 def _read_pooling(config: dict[str, Any], where: Path) -> tuple[PoolingMode, bool | None]:
@@ -157,33 +194,37 @@ def _read_pooling(config: dict[str, Any], where: Path) -> tuple[PoolingMode, boo
     if isinstance(mode, list) and len(mode) == 1:
         mode = mode[0]
     if mode is None:
-        legacy = {
-            "mean": config.get("pooling_mode_mean_tokens"),
-            "cls": config.get("pooling_mode_cls_token"),
-            "max": config.get("pooling_mode_max_tokens"),
-            "lasttoken": config.get("pooling_mode_lasttoken"),
-        }
-        chosen = [name for name, on in legacy.items() if on]
-        others = [
-            key for key in ("pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens") if config.get(key)
-        ]
-        if len(chosen) != 1 or others:
+        chosen = [name for name, flag in _POOLING_FLAGS.items() if config.get(flag)]
+        if len(chosen) != 1:
             raise ModelFolderError(
-                f"{where}: expected exactly one of mean, cls, max or lasttoken pooling, "
-                f"found {chosen + [k.removeprefix('pooling_mode_') for k in others] or 'none'}"
+                f"{where}: expected exactly one pooling mode ({', '.join(POOLING_MODES)}), found {chosen or 'none'}"
             )
         mode = chosen[0]
-    if mode not in ("mean", "cls", "max", "lasttoken"):
-        raise ModelFolderError(f"{where}: pooling mode {mode!r} is not supported (mean, cls, max, lasttoken are)")
+    if mode not in POOLING_MODES:
+        raise ModelFolderError(f"{where}: pooling mode {mode!r} is not supported ({', '.join(POOLING_MODES)} are)")
     include = config.get("include_prompt")
     return cast(PoolingMode, mode), None if include is None else bool(include)
 
 
+def _activation(name: object, folder: Path) -> Activation:
+    """The torch.nn activation class a Dense config names; only classes of ``torch.nn`` are taken."""
+    import torch
+
+    text = str(name)
+    prefix = next((p for p in _ACTIVATION_MODULES if text.startswith(p)), None)
+    short = text[len(prefix) :] if prefix else ""
+    candidate = getattr(torch.nn, short, None) if short.isidentifier() else None
+    if not (isinstance(candidate, type) and issubclass(candidate, torch.nn.Module)):
+        raise ModelFolderError(
+            f"{folder}: Dense activation {text!r} is not a torch.nn activation (such as "
+            "torch.nn.modules.activation.Tanh or GELU, or torch.nn.modules.linear.Identity)"
+        )
+    return short
+
+
 def _read_dense(folder: Path) -> DenseSpec:
     config = _read_json(folder / "config.json")
-    act_name = config.get("activation_function", "torch.nn.modules.activation.Tanh")
-    if act_name not in _ACTIVATIONS:
-        raise ModelFolderError(f"{folder}: Dense activation {act_name!r} is not supported (Identity or Tanh are)")
+    activation = _activation(config.get("activation_function", "torch.nn.modules.activation.Tanh"), folder)
     if "residual" in config and config["residual"]:
         raise ModelFolderError(f"{folder}: residual Dense layers are not supported")
     try:
@@ -192,24 +233,33 @@ def _read_dense(folder: Path) -> DenseSpec:
             in_features=int(config["in_features"]),
             out_features=int(config["out_features"]),
             bias=bool(config.get("bias", True)),
-            activation=_ACTIVATIONS[act_name],
+            activation=activation,
         )
     except KeyError as exc:
         raise ModelFolderError(f"{folder}/config.json lacks {exc.args[0]!r}") from exc
 
 
-def _folder_instructions(root: Path) -> Instructions | None:
+def _read_layer_norm(folder: Path) -> LayerNormSpec:
+    config = _read_json(folder / "config.json")
+    dimension = config.get("dimension")
+    if not isinstance(dimension, int) or dimension < 1:
+        raise ModelFolderError(f"{folder}/config.json: LayerNorm needs a positive int 'dimension', got {dimension!r}")
+    return LayerNormSpec(path=folder, dimension=dimension)
+
+
+def _folder_prompts(root: Path) -> tuple[dict[str, str], str | None]:
+    """The folder's named prompts and default prompt name (``config_sentence_transformers.json``)."""
     path = root / "config_sentence_transformers.json"
     if not path.is_file():
-        return None
-    prompts = _read_json(path).get("prompts") or {}
-    if not isinstance(prompts, dict):
-        raise ModelFolderError(f"{path}: 'prompts' should be an object, found {prompts!r}")
-    query = prompts.get("query")
-    document = next((prompts[key] for key in ("document", "passage", "corpus", "text") if key in prompts), None)
-    if query is None and document is None:
-        return None
-    return Instructions(query=query or "", document=document or "")
+        return {}, None
+    config = _read_json(path)
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(v, str | None) for v in prompts.values()):
+        raise ModelFolderError(f"{path}: 'prompts' should be an object of strings, found {prompts!r}")
+    default = config.get("default_prompt_name")
+    if default is not None and default not in prompts:
+        raise ModelFolderError(f"{path}: default_prompt_name {default!r} is not among its prompts {sorted(prompts)}")
+    return {str(k): v or "" for k, v in prompts.items()}, default
 
 
 @dataclass(frozen=True)
@@ -219,7 +269,7 @@ class _Pipeline:
     transformer_path: Path
     pooling: PoolingMode
     include_prompt: bool | None
-    dense: tuple[DenseSpec, ...]
+    dense: tuple[DenseSpec | LayerNormSpec, ...]
     normalize: bool
     module_types: tuple[str, ...]
 
@@ -247,10 +297,11 @@ def _read_pipeline(root: Path, modules_path: Path, modules: list[dict[str, Any]]
     """Read each module's folder, in order; exactly one Transformer and at least one Pooling."""
     transformer_path: Path | None = None
     pooling: tuple[PoolingMode, bool | None] | None = None
-    dense: list[DenseSpec] = []
+    dense: list[DenseSpec | LayerNormSpec] = []
     normalize = False
     for position, module in enumerate(modules):
-        kind = _module_kind(str(module.get("type", "")))
+        type_name = str(module.get("type", ""))
+        kind = _module_kind(type_name)
         folder = root / str(module.get("path", ""))
         if kind == "transformer":
             if transformer_path is not None:
@@ -260,13 +311,12 @@ def _read_pipeline(root: Path, modules_path: Path, modules: list[dict[str, Any]]
             pooling = _read_pooling(_read_json(folder / "config.json"), folder)
         elif kind == "dense":
             dense.append(_read_dense(folder))
+        elif kind == "layernorm":
+            dense.append(_read_layer_norm(folder))
         elif kind == "normalize":
             normalize = True
         else:
-            raise ModelFolderError(
-                f"{modules_path}: module {position} has type {kind!r}; supported are Transformer, "
-                "Pooling, Dense and Normalize"
-            )
+            raise _refuse_module(modules_path, position, type_name, folder)
     if transformer_path is None:
         raise ModelFolderError(f"{modules_path} names no Transformer module")
     if pooling is None:
@@ -357,7 +407,8 @@ def read_model_folder(root: Path, *, hub_id: str | None = None, instructor: bool
         return _plain_folder_spec(root)
     pipeline = _read_pipeline(root, modules_path, _read_modules(modules_path))
     max_seq_length, do_lower_case = _read_tokenizer_settings(pipeline.transformer_path)
-    folder_instructions = _folder_instructions(root)
+    prompts, default_prompt_name = _folder_prompts(root)
+    folder_instructions = slots_from_prompts(prompts)
     is_instructor = _decide_instructor(root, pipeline, folder_instructions, hub_id=hub_id, instructor=instructor)
     include_prompt = pipeline.include_prompt
     if include_prompt is None or instructor:
@@ -373,6 +424,8 @@ def read_model_folder(root: Path, *, hub_id: str | None = None, instructor: bool
         max_seq_length=max_seq_length,
         do_lower_case=do_lower_case,
         instructions=folder_instructions,
+        prompts=tuple(prompts.items()),
+        default_prompt_name=default_prompt_name,
         is_instructor=is_instructor,
         instructor_stated=instructor,
     )

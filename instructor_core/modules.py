@@ -7,44 +7,67 @@ from typing import TYPE_CHECKING, cast
 
 import torch
 
-from .loading import Activation, DenseSpec, ModelFolderError
+from .loading import Activation, DenseSpec, LayerNormSpec, ModelFolderError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-__all__ = ["Dense", "hidden_size", "load_tokenizer", "load_transformer"]
+__all__ = [
+    "Dense",
+    "LayerNorm",
+    "hidden_size",
+    "load_post_module",
+    "load_tokenizer",
+    "load_transformer",
+    "out_features",
+]
 
 # Encoder-decoder families whose encoder alone is the embedding model.
 _ENCODER_ONLY_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 
 
+def _activation_module(name: Activation) -> torch.nn.Module:
+    """``torch.nn.<name>()``; the legacy lower-case names "identity" and "tanh" are accepted too."""
+    name = {"identity": "Identity", "tanh": "Tanh"}.get(name, name)
+    return cast(torch.nn.Module, getattr(torch.nn, name)())
+
+
+def _load_state(folder: Path) -> dict[str, torch.Tensor]:
+    """A module folder's weights: ``model.safetensors`` first, else a weights-only pickle."""
+    safetensors_path = folder / "model.safetensors"
+    pickle_path = folder / "pytorch_model.bin"
+    if safetensors_path.is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(safetensors_path))
+    if pickle_path.is_file():
+        return cast(dict, torch.load(pickle_path, map_location="cpu", weights_only=True))
+    raise ModelFolderError(f"{folder} has no model.safetensors or pytorch_model.bin")
+
+
 class Dense(torch.nn.Module):
-    """A sentence-transformers Dense module: ``activation(linear(x))``."""
+    """A sentence-transformers Dense module: ``activation(linear(x))``, any ``torch.nn`` activation."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool, activation: Activation) -> None:
         super().__init__()
         self.linear = torch.nn.Linear(in_features, out_features, bias=bias)
-        self.activation_name: Activation = activation
-        self.activation = torch.nn.Tanh() if activation == "tanh" else torch.nn.Identity()
+        self.activation_name: Activation = {"identity": "Identity", "tanh": "Tanh"}.get(activation, activation)
+        self.activation = _activation_module(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the layer."""
         return self.activation(self.linear(x))
 
+    @property
+    def out_features(self) -> int:
+        """Width of the output."""
+        return self.linear.out_features
+
     @classmethod
     def load(cls, spec: DenseSpec) -> Dense:
-        """Build the layer from its folder: ``model.safetensors`` first, else a weights-only pickle."""
+        """Build the layer from its folder."""
         layer = cls(spec.in_features, spec.out_features, spec.bias, spec.activation)
-        safetensors_path = spec.path / "model.safetensors"
-        pickle_path = spec.path / "pytorch_model.bin"
-        if safetensors_path.is_file():
-            from safetensors.torch import load_file
-
-            state = load_file(str(safetensors_path))
-        elif pickle_path.is_file():
-            state = torch.load(pickle_path, map_location="cpu", weights_only=True)
-        else:
-            raise ModelFolderError(f"{spec.path} has no model.safetensors or pytorch_model.bin")
+        state = _load_state(spec.path)
         missing = {"linear.weight"} | ({"linear.bias"} if spec.bias else set())
         if not missing <= set(state):
             raise ModelFolderError(f"{spec.path}: weights lack {sorted(missing - set(state))}")
@@ -54,6 +77,44 @@ class Dense(torch.nn.Module):
         return layer
 
 
+class LayerNorm(torch.nn.Module):
+    """sentence-transformers' LayerNorm module after pooling: ``torch.nn.LayerNorm(dimension)``."""
+
+    def __init__(self, dimension: int) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(dimension)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the layer."""
+        return self.norm(x)
+
+    @property
+    def out_features(self) -> int:
+        """Width of the output (that of the input)."""
+        return int(self.norm.normalized_shape[0])
+
+    @classmethod
+    def load(cls, spec: LayerNormSpec) -> LayerNorm:
+        """Build the layer from its folder."""
+        layer = cls(spec.dimension)
+        state = _load_state(spec.path)
+        wanted = {"norm.weight", "norm.bias"}
+        if not wanted <= set(state):
+            raise ModelFolderError(f"{spec.path}: weights lack {sorted(wanted - set(state))}")
+        layer.norm.load_state_dict({k.removeprefix("norm."): v for k, v in state.items() if k.startswith("norm.")})
+        return layer
+
+
+def load_post_module(spec: DenseSpec | LayerNormSpec) -> Dense | LayerNorm:
+    """The module after pooling that ``spec`` describes."""
+    return Dense.load(spec) if isinstance(spec, DenseSpec) else LayerNorm.load(spec)
+
+
+def out_features(layer: torch.nn.Module) -> int:
+    """Output width of a module after pooling (:class:`Dense` or :class:`LayerNorm`)."""
+    return int(cast("Dense | LayerNorm", layer).out_features)
+
+
 def hidden_size(transformer: torch.nn.Module) -> int:
     """Width of the transformer's hidden states (``hidden_size``, or ``d_model`` for T5)."""
     config = transformer.config
@@ -61,19 +122,21 @@ def hidden_size(transformer: torch.nn.Module) -> int:
     return int(size if size is not None else getattr(config, "d_model", 0))
 
 
-def load_transformer(path: Path, dtype: torch.dtype, trust_remote_code: bool) -> PreTrainedModel:
+def load_transformer(
+    path: Path, dtype: torch.dtype, trust_remote_code: bool, *, attn_implementation: str | None = None
+) -> PreTrainedModel:
     """Load the Hugging Face model in ``path``; T5-family configs load their encoder only.
 
     safetensors weights are preferred; pickle checkpoints load with ``weights_only`` (transformers'
-    own safe loading).
+    own safe loading). ``attn_implementation`` ("eager", "sdpa", ...) goes to transformers as given.
     """
     import transformers
 
     config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     class_name = _ENCODER_ONLY_CLASSES.get(getattr(config, "model_type", ""))
     model_class = getattr(transformers, class_name) if class_name else transformers.AutoModel
-    model = model_class.from_pretrained(path, config=config, dtype=dtype, trust_remote_code=trust_remote_code)
-    return model
+    extra = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+    return model_class.from_pretrained(path, config=config, dtype=dtype, trust_remote_code=trust_remote_code, **extra)
 
 
 def load_tokenizer(path: Path, do_lower_case: bool, trust_remote_code: bool) -> PreTrainedTokenizerBase:
@@ -82,7 +145,7 @@ def load_tokenizer(path: Path, do_lower_case: bool, trust_remote_code: bool) -> 
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    tokenizer.padding_side = "right"
+    # the tokenizer's own padding side (left for Qwen3-style decoders), as sentence-transformers pads
     if do_lower_case:
         _add_lowercase(tokenizer)
     return tokenizer

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import torch
 from safetensors.torch import save_file
 
-from .modules import hidden_size
+from .modules import LayerNorm, hidden_size
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -28,17 +28,16 @@ class SavableEncoder(Protocol):
     tokenizer: PreTrainedTokenizerBase
     dense: torch.nn.ModuleList
     max_length: int
+    default_prompt_name: str | None
 
     @property
     def instructions(self) -> Instructions: ...
 
+    @property
+    def prompts(self) -> dict[str, str]: ...
+
 
 __all__ = ["save_model_folder"]
-
-_ACTIVATION_NAMES = {
-    "identity": "torch.nn.modules.linear.Identity",
-    "tanh": "torch.nn.modules.activation.Tanh",
-}
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -62,7 +61,10 @@ def save_model_folder(encoder: SavableEncoder, root: Path) -> Path:
     )
     modules = [_module(0, "", "Transformer"), _save_pooling(encoder, root)]
     for layer in encoder.dense:
-        modules.append(_save_dense(cast("Dense", layer), root, len(modules)))
+        if isinstance(layer, LayerNorm):
+            modules.append(_save_layer_norm(layer, root, len(modules)))
+        else:
+            modules.append(_save_dense(cast("Dense", layer), root, len(modules)))
     if encoder.spec.normalize:
         idx = len(modules)
         (root / f"{idx}_Normalize").mkdir(exist_ok=True)
@@ -85,8 +87,8 @@ def _save_pooling(encoder: SavableEncoder, root: Path) -> dict[str, Any]:
         "pooling_mode_cls_token": spec.pooling == "cls",
         "pooling_mode_mean_tokens": spec.pooling == "mean",
         "pooling_mode_max_tokens": spec.pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False,
-        "pooling_mode_weightedmean_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": spec.pooling == "mean_sqrt_len_tokens",
+        "pooling_mode_weightedmean_tokens": spec.pooling == "weightedmean",
         "pooling_mode_lasttoken": spec.pooling == "lasttoken",
         "include_prompt": spec.include_prompt,
     }
@@ -103,7 +105,7 @@ def _save_dense(layer: Dense, root: Path, idx: int) -> dict[str, Any]:
             "in_features": layer.linear.in_features,
             "out_features": layer.linear.out_features,
             "bias": layer.linear.bias is not None,
-            "activation_function": _ACTIVATION_NAMES[layer.activation_name],
+            "activation_function": _activation_path(layer.activation),
         },
     )
     state = {f"linear.{k}": v.detach().to("cpu").contiguous() for k, v in layer.linear.state_dict().items()}
@@ -111,8 +113,24 @@ def _save_dense(layer: Dense, root: Path, idx: int) -> dict[str, Any]:
     return _module(idx, folder, "Dense")
 
 
+def _activation_path(activation: torch.nn.Module) -> str:
+    """Where sentence-transformers finds an activation class: ``torch.nn.modules.activation.GELU``."""
+    cls = type(activation)
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+def _save_layer_norm(layer: LayerNorm, root: Path, idx: int) -> dict[str, Any]:
+    """Write one LayerNorm as ``{idx}_LayerNorm``; return its entry."""
+    folder = f"{idx}_LayerNorm"
+    _write_json(root / folder / "config.json", {"dimension": layer.out_features})
+    state = {f"norm.{k}": v.detach().to("cpu").contiguous() for k, v in layer.norm.state_dict().items()}
+    save_file(state, str(root / folder / "model.safetensors"))
+    return _module(idx, folder, "LayerNorm")
+
+
 def _save_sentence_transformers_config(encoder: SavableEncoder, root: Path) -> None:
-    """Write ``config_sentence_transformers.json``: versions, and the instructions as prompts."""
+    """Write ``config_sentence_transformers.json``: versions, and the prompts (the instruction slots as
+    ``query`` and ``document``, beside any other named prompt)."""
     import transformers
 
     from .version import __version__
@@ -125,8 +143,8 @@ def _save_sentence_transformers_config(encoder: SavableEncoder, root: Path) -> N
                 "transformers": transformers.__version__,
                 "pytorch": torch.__version__,
             },
-            "prompts": {"query": encoder.instructions.query, "document": encoder.instructions.document},
-            "default_prompt_name": None,
+            "prompts": encoder.prompts,
+            "default_prompt_name": encoder.default_prompt_name,
             "similarity_fn_name": "cosine",
         },
     )

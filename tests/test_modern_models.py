@@ -1,0 +1,209 @@
+"""Today's instruction embedders, each as a tiny random model in its real sentence-transformers layout:
+named prompts, Matryoshka truncation, quantized outputs, the pooling modes and modules they use, and
+left padding give the same vectors as sentence-transformers 6 (the oracle), by the same names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from instructor_core import InstructorEncoder, LoadOptions, ModelFolderError
+from instructor_core.prompts import UnknownPromptError
+from instructor_core.quantization import PRECISIONS, quantize_embeddings
+from tests import modern_models
+from tests.tiny_models import corpus_lines
+
+st = pytest.importorskip("sentence_transformers")
+
+TEXTS = [line for line in corpus_lines(40)[::3]] + ["a", "the river runs fast and the city is old " * 3]
+ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, minilm_path):
+    root = tmp_path_factory.mktemp("modern")
+    return {name: modern_models.build(name, root / name, minilm_path) for name in modern_models.LAYOUTS}
+
+
+@pytest.fixture(scope="module")
+def pair(folders):
+    """``(ours, sentence-transformers')`` for a layout, loaded once each."""
+    cache: dict[str, tuple] = {}
+
+    def load(name: str):
+        if name not in cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                reference = st.SentenceTransformer(str(folders[name]), device="cpu")
+            cache[name] = (InstructorEncoder.from_pretrained(folders[name], device="cpu"), reference)
+        return cache[name]
+
+    return load
+
+
+def close(ours, theirs, atol=ATOL):
+    ours, theirs = np.asarray(ours, dtype=np.float32), np.asarray(theirs, dtype=np.float32)
+    assert ours.shape == theirs.shape
+    return float(np.abs(ours - theirs).max())
+
+
+LAYOUTS = list(modern_models.LAYOUTS)
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_queries_and_documents_equal_sentence_transformers(pair, name):
+    ours, theirs = pair(name)
+    normalize = modern_models.LAYOUTS[name].normalize
+    assert close(ours.encode_queries(TEXTS, normalize=normalize), theirs.encode_query(TEXTS)) <= ATOL
+    assert close(ours.encode_documents(TEXTS, normalize=normalize), theirs.encode_document(TEXTS)) <= ATOL
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_every_named_prompt_equals_sentence_transformers(pair, name):
+    ours, theirs = pair(name)
+    normalize = modern_models.LAYOUTS[name].normalize
+    for prompt_name in theirs.prompts:
+        assert ours.prompts[prompt_name] == theirs.prompts[prompt_name] or prompt_name in ("query", "document")
+        mine = ours.encode(TEXTS, prompt_name=prompt_name, normalize=normalize)
+        assert close(mine, theirs.encode(TEXTS, prompt_name=prompt_name)) <= ATOL, prompt_name
+    # a plain encode uses the default prompt name where the folder has one (gte-modernbert-style here)
+    assert close(ours.encode(TEXTS, normalize=normalize), theirs.encode(TEXTS)) <= ATOL
+
+
+def test_named_prompts_are_read_from_the_folder(pair):
+    gemma, _ = pair("embeddinggemma")
+    assert len(gemma.prompts) == 14 and gemma.prompts["STS"] == "task: sentence similarity | query: "
+    e5, _ = pair("e5-mistral")
+    # e5-mistral ships only task-named prompts: both slots are empty, the names pick the instruction
+    assert e5.instructions.query == "" and "web_search_query" in e5.prompts
+    modernbert, _ = pair("modernbert")
+    assert modernbert.default_prompt_name == "classification"
+
+
+def test_prompt_name_on_the_slots(pair):
+    ours, theirs = pair("e5-mistral")
+    mine = ours.encode_queries(TEXTS, prompt_name="web_search_query")
+    assert close(mine, theirs.encode_query(TEXTS, prompt_name="web_search_query")) <= ATOL
+    mine = ours.encode_documents(TEXTS, prompt_name="sts_query")
+    assert close(mine, theirs.encode_document(TEXTS, prompt_name="sts_query")) <= ATOL
+
+
+def test_an_unknown_prompt_name_lists_the_known_ones(pair):
+    ours, _ = pair("e5-mistral")
+    with pytest.raises(UnknownPromptError, match=r"'web_serch_query' is not one of .*'web_search_query'"):
+        ours.encode_queries(["x"], prompt_name="web_serch_query")
+    with pytest.raises(ValueError, match="instruction or prompt_name, not both"):
+        ours.encode_queries(["x"], "Query: ", prompt_name="sts_query")
+
+
+def test_prompts_given_at_load_add_to_and_override_the_folders(folders):
+    path = folders["xlmr-mean"]
+    theirs = st.SentenceTransformer(str(path), device="cpu", prompts={"query": "q: ", "mine": "m: "})
+    ours = InstructorEncoder.from_pretrained(path, device="cpu", prompts={"query": "q: ", "mine": "m: "})
+    assert ours.instructions.query == "q: " and ours.prompts["mine"] == "m: "
+    assert close(ours.encode_queries(TEXTS), theirs.encode_query(TEXTS)) <= ATOL
+    assert close(ours.encode(TEXTS, prompt_name="mine"), theirs.encode(TEXTS, prompt_name="mine")) <= ATOL
+    ours = InstructorEncoder.from_pretrained(path, device="cpu", default_prompt_name="query")
+    theirs = st.SentenceTransformer(str(path), device="cpu", default_prompt_name="query")
+    assert close(ours.encode(TEXTS), theirs.encode(TEXTS)) <= ATOL
+    with pytest.raises(UnknownPromptError, match="'nope'"):
+        InstructorEncoder.from_pretrained(path, device="cpu", default_prompt_name="nope")
+
+
+@pytest.mark.parametrize("name", ["embeddinggemma", "qwen3", "bert-cls-gelu-layernorm", "weightedmean-decoder"])
+def test_truncate_dim_per_call_and_at_load(pair, folders, name):
+    ours, theirs = pair(name)
+    dim = 8
+    expected = theirs.encode_query(TEXTS, truncate_dim=dim, normalize_embeddings=True)
+    assert close(ours.encode_queries(TEXTS, truncate_dim=dim), expected) <= ATOL
+    raw = theirs.encode_document(TEXTS, truncate_dim=dim)  # no renormalization asked for
+    assert close(ours.encode_documents(TEXTS, truncate_dim=dim, normalize=False), raw) <= ATOL
+    loaded = InstructorEncoder.from_pretrained(folders[name], device="cpu", truncate_dim=dim)
+    assert loaded.dimension == dim and loaded.model_dimension == ours.model_dimension
+    assert close(loaded.encode_queries(TEXTS), expected) <= ATOL
+    with pytest.raises(
+        ValueError, match=rf"truncate_dim={ours.model_dimension + 1} is above .* {ours.model_dimension}"
+    ):
+        ours.encode_queries(TEXTS, truncate_dim=ours.model_dimension + 1)
+
+
+@pytest.mark.parametrize("precision", [p for p in PRECISIONS if p != "float32"])
+@pytest.mark.parametrize("name", ["embeddinggemma", "xlmr-cls", "qwen3"])
+def test_precision_equals_sentence_transformers(pair, name, precision):
+    ours, theirs = pair(name)
+    mine = ours.encode_documents(TEXTS, precision=precision)
+    reference = theirs.encode_document(TEXTS, precision=precision)
+    assert mine.dtype == reference.dtype and mine.shape == reference.shape
+    # the float vectors agree to 1e-7; a value on a bucket's edge may land one bucket over
+    differing = np.abs(mine.astype(np.int32) - reference.astype(np.int32))
+    assert differing.max() <= 1 and (differing > 0).mean() <= 0.01, (differing > 0).mean()
+    # on the same float vectors the quantization itself is sentence-transformers' to the value
+    floats = ours.encode_documents(TEXTS)
+    from sentence_transformers.quantization import quantize_embeddings as theirs_quantize
+
+    np.testing.assert_array_equal(quantize_embeddings(floats, precision), theirs_quantize(floats, precision))
+
+
+def test_int8_with_calibration_embeddings(pair):
+    ours, _ = pair("xlmr-cls")
+    from sentence_transformers.quantization import quantize_embeddings as theirs_quantize
+
+    calibration = ours.encode_documents(TEXTS)
+    one = ours.encode_queries(TEXTS[:1], precision="int8", calibration_embeddings=calibration)
+    floats = ours.encode_queries(TEXTS[:1])
+    expected = theirs_quantize(floats, "int8", calibration_embeddings=calibration)
+    np.testing.assert_array_equal(one, expected)
+    with pytest.raises(ValueError, match="single embedding"):
+        ours.encode_queries(TEXTS[:1], precision="int8")
+
+
+def test_bfloat16_left_padding_equals_sentence_transformers(folders):
+    """A Qwen3-style decoder pads on the left (its tokenizer says so); in bfloat16, where the padding
+    side changes the rounding, ours equals sentence-transformers' own left-padded vectors."""
+    path = folders["qwen3"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = st.SentenceTransformer(str(path), device="cpu", model_kwargs={"dtype": torch.bfloat16})
+    ours = InstructorEncoder.from_pretrained(path, device="cpu", model_kwargs={"torch_dtype": "bfloat16"})
+    assert ours.tokenizer.padding_side == "left"
+    left = ours.encode_documents(TEXTS)
+    assert close(left, theirs.encode_document(TEXTS)) <= 1e-6
+    ours.tokenizer.padding_side = "right"
+    assert close(ours.encode_documents(TEXTS), theirs.encode_document(TEXTS)) > 1e-3  # the padding side matters
+
+
+def test_loading_options_under_the_names_users_pass(folders):
+    path = folders["bert-cls-gelu-layernorm"]
+    eager = InstructorEncoder.from_pretrained(path, device="cpu", model_kwargs={"attn_implementation": "eager"})
+    assert eager.transformer.config._attn_implementation == "eager"
+    assert eager.load_options == LoadOptions(device="cpu", attn_implementation="eager")
+    with pytest.raises(ValueError, match="'token' is not a loading option"):
+        InstructorEncoder.from_pretrained(path, model_kwargs={"token": "x"})
+
+
+def test_a_custom_module_is_refused_by_name(folders, tmp_path):
+    folder = shutil.copytree(folders["xlmr-mean"], tmp_path / "jina-like")
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[0]["type"] = "custom_st.Transformer"  # jina-embeddings-v3's own module, with a task kwarg
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelFolderError, match=r"module 0 \('custom_st.Transformer', folder .*model's own code"):
+        InstructorEncoder.from_pretrained(folder, device="cpu")
+    modules[0]["type"] = "sentence_transformers.base.modules.router.Router"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelFolderError, match="Router.*cannot run that module exactly"):
+        InstructorEncoder.from_pretrained(folder, device="cpu")
+
+
+def test_save_keeps_prompts_modules_and_vectors(pair, tmp_path):
+    ours, theirs = pair("bert-cls-gelu-layernorm")
+    saved = ours.save_pretrained(tmp_path / "saved")
+    again = st.SentenceTransformer(str(saved), device="cpu")
+    assert again.prompts["query"] == ours.prompts["query"]
+    assert close(again.encode_query(TEXTS), theirs.encode_query(TEXTS)) <= ATOL
+    mine = InstructorEncoder.from_pretrained(saved, device="cpu")
+    assert close(mine.encode_queries(TEXTS), ours.encode_queries(TEXTS)) <= ATOL
