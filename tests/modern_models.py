@@ -115,6 +115,7 @@ GEMMA_PROMPTS = {
     "STS": "task: sentence similarity | query: ",
     "Summarization": "task: summarization | query: ",
 }
+QWEN3_QUERY = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
 E5_MISTRAL_PROMPTS = {
     "web_search_query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: ",
     "sts_query": "Instruct: Retrieve semantically similar text.\nQuery: ",
