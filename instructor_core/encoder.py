@@ -336,9 +336,14 @@ class InstructorEncoder(torch.nn.Module):
 
     @truncate_dim.setter
     def truncate_dim(self, value: int | None) -> None:
-        self._truncate_dim = None if value is None else self._checked_dim(value)
+        self._truncate_dim = None if value is None else self.check_truncate_dim(value)
 
-    def _checked_dim(self, value: object) -> int:
+    def check_truncate_dim(self, value: object) -> int:
+        """``value`` if it is a valid truncation of this model's vectors.
+
+        Raises:
+            ValueError: Not a positive int, or above :attr:`model_dimension` (naming both numbers).
+        """
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"truncate_dim must be a positive int, got {value!r}")
         if value > self.model_dimension:
@@ -608,7 +613,7 @@ class InstructorEncoder(torch.nn.Module):
         check_positive_int(batch_size, "batch_size")
         output = output or _Output()
         precision = check_precision(output.precision)
-        dim = self.dimension if output.truncate_dim is None else self._checked_dim(output.truncate_dim)
+        dim = self.dimension if output.truncate_dim is None else self.check_truncate_dim(output.truncate_dim)
         result = np.zeros((len(pairs), dim), dtype=np.float32)
         if pairs:
             with self._encode_lock:

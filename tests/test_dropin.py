@@ -112,7 +112,7 @@ def test_langchain_every_documented_keyword(tmp_path, hub_layout, ours):
     [
         ({"model_kwargs": {"token": "hf_x"}}, r"model_kwargs key 'token' is not supported"),
         ({"model_kwargs": {"model_kwargs": {"torch_dtype": "float16"}}}, r"model_kwargs key 'model_kwargs'"),
-        ({"encode_kwargs": {"precision": "int8"}}, r"encode_kwargs key 'precision' is not supported"),
+        ({"encode_kwargs": {"convert_to_tensor": True}}, r"encode_kwargs key 'convert_to_tensor' is not supported"),
         ({"encode_kwargs": {"batch_size": 4}, "batch_size": 8}, r"contradicts batch_size=8"),
         ({"model_kwargs": {"device": "cpu"}, "device": "cuda"}, r"contradicts device='cuda'"),
         ({"embed_instruction": "a: ", "document_instruction": "b: "}, r"embed_instruction .* not both"),

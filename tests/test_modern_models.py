@@ -207,3 +207,45 @@ def test_save_keeps_prompts_modules_and_vectors(pair, tmp_path):
     assert close(again.encode_query(TEXTS), theirs.encode_query(TEXTS)) <= ATOL
     mine = InstructorEncoder.from_pretrained(saved, device="cpu")
     assert close(mine.encode_queries(TEXTS), ours.encode_queries(TEXTS)) <= ATOL
+
+
+def test_adapters_take_prompt_names_and_dimensions(folders, pair):
+    """LangChain (langchain-huggingface's encode_kwargs / query_encode_kwargs), LlamaIndex and Chroma
+    give sentence-transformers' vectors for a named prompt per side and a Matryoshka dimension."""
+    from instructor_chroma import InstructorEmbeddingFunction
+    from instructor_chroma.embedding import clear_encoder_cache
+    from instructor_langchain import InstructorEmbeddings
+    from instructor_llamaindex import InstructorEmbedding
+
+    path, dim = str(folders["embeddinggemma"]), 8
+    _, theirs = pair("embeddinggemma")
+    docs = theirs.encode(TEXTS, prompt_name="Retrieval-document", truncate_dim=dim, normalize_embeddings=True)
+    query = theirs.encode(TEXTS[:1], prompt_name="Retrieval-query", truncate_dim=dim, normalize_embeddings=True)[0]
+
+    lc = InstructorEmbeddings(
+        model_name=path,
+        model_kwargs={"device": "cpu"},
+        encode_kwargs={"prompt_name": "Retrieval-document", "truncate_dim": dim},
+        query_encode_kwargs={"prompt_name": "Retrieval-query"},
+    )
+    assert close(lc.embed_documents(TEXTS), docs) <= ATOL and close(lc.embed_query(TEXTS[0]), query) <= ATOL
+
+    li = InstructorEmbedding(
+        path, device="cpu", query_prompt_name="Retrieval-query", text_prompt_name="Retrieval-document", truncate_dim=dim
+    )
+    assert close(li.get_text_embedding_batch(TEXTS), docs) <= ATOL
+    assert close(li.get_query_embedding(TEXTS[0]), query) <= ATOL
+
+    ef = InstructorEmbeddingFunction(
+        path,
+        device="cpu",
+        query_prompt_name="Retrieval-query",
+        document_prompt_name="Retrieval-document",
+        truncate_dim=dim,
+    )
+    assert close(ef(TEXTS), docs) <= ATOL and close(ef.embed_query(TEXTS[:1])[0], query) <= ATOL
+    clear_encoder_cache()  # as in a fresh process: rebuilt from the collection's config
+    rebuilt = InstructorEmbeddingFunction.build_from_config(ef.get_config())
+    assert close(rebuilt.embed_query(TEXTS[:1])[0], query) <= ATOL
+    with pytest.raises(ValueError, match="query_instruction or query_prompt_name, not both"):
+        InstructorEmbeddingFunction(path, query_instruction="q: ", query_prompt_name="STS")

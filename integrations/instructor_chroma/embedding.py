@@ -19,6 +19,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core import Instructions, InstructorEncoder, LoadOptions
+from instructor_core.prompts import resolve_prompt
 from instructor_core.stores import ModelMismatchError, check_model, encoder_fingerprint
 from instructor_core.validation import check_instruction, check_texts
 
@@ -84,6 +85,11 @@ def _pick_instructions(
     )
 
 
+def _named(encoder: Any, prompt_name: str | None, instruction: str | None) -> str | None:
+    """The text of the prompt ``prompt_name`` where one is named, else ``instruction``."""
+    return instruction if prompt_name is None else resolve_prompt(encoder.prompts, prompt_name)
+
+
 @register_embedding_function
 class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
     """Chroma embedding function: documents with the document instruction, queries with the query one.
@@ -112,6 +118,11 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             stated, here or when the shared ``encoder`` was loaded), so a fresh process loads the
             model the same way; with a shared ``encoder`` only a ``max_length`` equal to its own is
             accepted.
+        query_prompt_name: A named prompt of the model (``encoder.prompts``) for queries, in place of
+            the query instruction (the config stores its text as the query instruction).
+        document_prompt_name: A named prompt for documents, in place of the document instruction.
+        truncate_dim: Keep the first N dimensions of each vector (Matryoshka models); stored in the
+            config, so queries in another process get the same dimension.
     """
 
     def __init__(
@@ -127,6 +138,9 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         batch_size: int = 32,
         encoder: Any = None,
         options: LoadOptions | None = None,
+        query_prompt_name: str | None = None,
+        document_prompt_name: str | None = None,
+        truncate_dim: int | None = None,
     ) -> None:
         if model is not None and model_name is not None:
             raise ValueError("pass model or model_name (chroma's name for it), not both")
@@ -149,9 +163,21 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             replace(loading, max_length=None, device=None).for_encoder("InstructorEmbeddingFunction(encoder=...)")
             _remember(self.model, LoadOptions(max_length=encoder.max_length), encoder)
         self._encoder = encoder
+        for name, prompt_name, explicit in (
+            ("query", query_prompt_name, query_instruction),
+            ("document", document_prompt_name, document_instruction if instruction is None else instruction),
+        ):
+            if prompt_name is not None and explicit is not None:
+                raise ValueError(f"pass {name}_instruction or {name}_prompt_name, not both")
         self.instructions = _pick_instructions(
-            encoder.instructions, instruction, query_instruction, document_instruction
+            encoder.instructions,
+            instruction,
+            query_instruction if query_prompt_name is None else resolve_prompt(encoder.prompts, query_prompt_name),
+            document_instruction
+            if document_prompt_name is None
+            else resolve_prompt(encoder.prompts, document_prompt_name),
         )
+        self.truncate_dim = None if truncate_dim is None else encoder.check_truncate_dim(truncate_dim)
         if not isinstance(normalize, bool):
             raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
         self.normalize = normalize
@@ -187,7 +213,11 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         """Embed documents with the document instruction."""
         texts = check_texts(input, "documents")
         vectors = self._encoder.encode_documents(
-            texts, self.instructions.document, batch_size=self.batch_size, normalize=self.normalize
+            texts,
+            self.instructions.document,
+            batch_size=self.batch_size,
+            normalize=self.normalize,
+            truncate_dim=self.truncate_dim,
         )
         return [np.asarray(v, dtype=np.float32) for v in vectors]
 
@@ -195,7 +225,11 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         """Embed query texts with the query instruction."""
         texts = check_texts(input, "query texts")
         vectors = self._encoder.encode_queries(
-            texts, self.instructions.query, batch_size=self.batch_size, normalize=self.normalize
+            texts,
+            self.instructions.query,
+            batch_size=self.batch_size,
+            normalize=self.normalize,
+            truncate_dim=self.truncate_dim,
         )
         return [np.asarray(v, dtype=np.float32) for v in vectors]
 
@@ -222,6 +256,8 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         }
         if self.instructor is not None:  # stated by the caller: a fresh process must load the model alike
             config["instructor"] = self.instructor
+        if self.truncate_dim is not None:
+            config["truncate_dim"] = self.truncate_dim
         return config
 
     @staticmethod
@@ -236,6 +272,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             document_instruction=config["document_instruction"],
             normalize=config.get("normalize", True),
             options=LoadOptions(max_length=config.get("max_length"), instructor=config.get("instructor")),
+            truncate_dim=config.get("truncate_dim"),
         )
         check_model(None, config.get("fingerprint"), function.fingerprint)
         return function
@@ -254,6 +291,9 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             raise ValueError(f"{NAME} config 'max_length' must be an int >= 2 or null")
         if config.get("instructor") is not None and not isinstance(config["instructor"], bool):
             raise ValueError(f"{NAME} config 'instructor' must be a bool or absent, got {config['instructor']!r}")
+        truncate_dim = config.get("truncate_dim")
+        if truncate_dim is not None and (not isinstance(truncate_dim, int) or truncate_dim < 1):
+            raise ValueError(f"{NAME} config 'truncate_dim' must be a positive int or absent, got {truncate_dim!r}")
         fingerprint = config.get("fingerprint")
         if fingerprint is not None and not isinstance(fingerprint, str):
             raise ValueError(f"{NAME} config 'fingerprint' must be a str or null, got {fingerprint!r}")
@@ -262,7 +302,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         """Refuse a change of model (its fingerprint or its name) or instructions: the stored vectors
         would no longer match (``ModelMismatchError`` for another fingerprint, else ``ValueError``)."""
         check_model(None, old_config.get("fingerprint"), new_config.get("fingerprint"))
-        for key in ("model", "query_instruction", "document_instruction"):
+        for key in ("model", "query_instruction", "document_instruction", "truncate_dim"):
             if key in new_config and old_config.get(key) != new_config[key]:
                 raise ValueError(
                     f"cannot change {key} of an existing collection ({old_config.get(key)!r} -> "

@@ -15,35 +15,44 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from instructor_core import Instructions, InstructorEncoder, LoadOptions
+from instructor_core.quantization import Precision
 
-__all__ = ["ENCODE_KWARGS", "InstructorEmbeddings"]
+__all__ = ["ENCODE_KWARGS", "QUERY_ENCODE_KWARGS", "InstructorEmbeddings"]
 
 
-#: ``encode_kwargs`` keys understood (passed to ``INSTRUCTOR.encode`` there).
+#: ``encode_kwargs`` keys understood (sentence-transformers' ``encode`` names, as
+#: langchain-huggingface's ``HuggingFaceEmbeddings`` passes them), each mapped to its field here.
 ENCODE_KWARGS = {
     "normalize_embeddings": "normalize",
     "batch_size": "batch_size",
     "show_progress_bar": "show_progress",
+    "prompt_name": "document_prompt_name",
+    "truncate_dim": "truncate_dim",
+    "precision": "precision",
 }
+#: ``query_encode_kwargs`` keys: the same names, for queries (``prompt_name`` sets the query prompt).
+QUERY_ENCODE_KWARGS = {**ENCODE_KWARGS, "prompt_name": "query_prompt_name"}
 
 
-def _merge_encode_kwargs(data: dict[str, Any]) -> None:
-    """Move the keys of ``data["encode_kwargs"]`` onto the fields they mean; refuse unknown keys and clashes."""
-    given = data.get("encode_kwargs")
+def _merge_encode_kwargs(data: dict[str, Any], bag: str, known: dict[str, str]) -> None:
+    """Check the keys of ``data[bag]``; for ``encode_kwargs``, move them onto the fields they mean.
+    Refuse unknown keys and clashes with a field given beside them."""
+    given = data.get(bag)
     if given is None:
         return
     if not isinstance(given, dict):
-        raise ValueError(f"encode_kwargs must be a dict, got {type(given).__name__}")
+        raise ValueError(f"{bag} must be a dict, got {type(given).__name__}")
     for key, value in given.items():
-        if key not in ENCODE_KWARGS:
+        if key not in known:
             raise ValueError(
-                f"encode_kwargs key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
-                f"supported: {', '.join(ENCODE_KWARGS)}"
+                f"{bag} key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
+                f"supported: {', '.join(known)}"
             )
-        field = ENCODE_KWARGS[key]
+        field = known[key]
         if field in data and data[field] != value:
-            raise ValueError(f"encode_kwargs[{key!r}]={value!r} contradicts {field}={data[field]!r}; pass one of them")
-        data[field] = value
+            raise ValueError(f"{bag}[{key!r}]={value!r} contradicts {field}={data[field]!r}; pass one of them")
+        if bag == "encode_kwargs" or key == "prompt_name":
+            data[field] = value
 
 
 def _gather_loading(data: dict[str, Any]) -> None:
@@ -113,9 +122,18 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         given_options: The loading options named in the call (for messages).
         model_kwargs: LangChain's loading options: each key is a :class:`LoadOptions` field (or
             ``cache_folder``); any other key is an error naming it.
-        encode_kwargs: LangChain's encoding options; the keys in :data:`ENCODE_KWARGS`
-            (``normalize_embeddings``, ``batch_size``, ``show_progress_bar``) are read into
-            ``normalize``, ``batch_size`` and ``show_progress``; any other key is an error.
+        document_prompt_name: A named prompt of the model (``encoder.prompts``) for documents, in
+            place of the document instruction; ``encode_kwargs={"prompt_name": ...}`` sets it.
+        query_prompt_name: A named prompt for queries, in place of the query instruction;
+            ``query_encode_kwargs={"prompt_name": ...}`` sets it.
+        truncate_dim: Keep the first N dimensions of each vector (Matryoshka models).
+        precision: "float32" (default), "int8", "uint8", "binary" or "ubinary" (values as floats).
+        encode_kwargs: langchain-huggingface's encoding options: the keys in :data:`ENCODE_KWARGS`
+            (``normalize_embeddings``, ``batch_size``, ``show_progress_bar``, ``prompt_name``,
+            ``truncate_dim``, ``precision``) are read into the fields above; any other key is an error.
+            Its ``prompt_name`` is the documents' (queries keep the query instruction).
+        query_encode_kwargs: The same keys for queries only (as ``HuggingFaceEmbeddings``): each
+            overrides the field for queries; ``prompt_name`` sets ``query_prompt_name``.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
@@ -129,8 +147,13 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     show_progress: bool = False
     options: LoadOptions | None = Field(default=None, repr=False)
     given_options: list[str] = Field(default_factory=list, exclude=True, repr=False)
+    document_prompt_name: str | None = None
+    query_prompt_name: str | None = None
+    truncate_dim: int | None = Field(default=None, gt=0)
+    precision: Precision = "float32"
     model_kwargs: dict[str, Any] | None = None
     encode_kwargs: dict[str, Any] | None = None
+    query_encode_kwargs: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -144,7 +167,8 @@ class InstructorEmbeddings(BaseModel, Embeddings):
                 raise ValueError("pass embed_instruction (LangChain's name) or document_instruction, not both")
             data["document_instruction"] = data.pop("embed_instruction")
         _gather_loading(data)
-        _merge_encode_kwargs(data)
+        _merge_encode_kwargs(data, "encode_kwargs", ENCODE_KWARGS)
+        _merge_encode_kwargs(data, "query_encode_kwargs", QUERY_ENCODE_KWARGS)
         return data
 
     @field_validator("model_name", mode="before")
@@ -200,8 +224,26 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         return self._model.dimension
 
     # ------------------------------------------------------------------ sync
+    def _call_options(self, *, query: bool) -> dict[str, Any]:
+        """The encoder keywords for one side: the fields, and for queries ``query_encode_kwargs`` over them."""
+        options: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "normalize": self.normalize,
+            "show_progress": self.show_progress,
+            "truncate_dim": self.truncate_dim,
+            "precision": self.precision,
+        }
+        if query:
+            for key, value in (self.query_encode_kwargs or {}).items():
+                if key != "prompt_name":
+                    options[QUERY_ENCODE_KWARGS[key]] = value
+        return options
+
+    def _side(self, instruction: str | None, prompt_name: str | None) -> dict[str, Any]:
+        return {"prompt_name": prompt_name} if prompt_name is not None else {"instruction": instruction}
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed documents with the document instruction.
+        """Embed documents with the document instruction (or ``document_prompt_name``).
 
         Args:
             texts: The documents; each must be a str.
@@ -213,24 +255,23 @@ class InstructorEmbeddings(BaseModel, Embeddings):
             TypeError: If ``texts`` is not a list of strings (the message names the bad item).
         """
         vectors = self._model.encode_documents(
-            texts,
-            self.document_instruction,
-            batch_size=self.batch_size,
-            normalize=self.normalize,
-            show_progress=self.show_progress,
+            texts, **self._side(self.document_instruction, self.document_prompt_name), **self._call_options(query=False)
         )
-        return vectors.tolist()
+        return vectors.astype(float).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one query with the query instruction.
+        """Embed one query with the query instruction (or ``query_prompt_name``).
 
         Raises:
             TypeError: If ``text`` is not a str.
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
-        vectors = self._model.encode_queries([text], self.query_instruction, batch_size=1, normalize=self.normalize)
-        return vectors[0].tolist()
+        options = {**self._call_options(query=True), "batch_size": 1, "show_progress": False}
+        vectors = self._model.encode_queries(
+            [text], **self._side(self.query_instruction, self.query_prompt_name), **options
+        )
+        return vectors[0].astype(float).tolist()
 
     # ------------------------------------------------------------------ async
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -49,6 +49,10 @@ class InstructorEmbedding(BaseEmbedding):
         normalize: L2-normalize the vectors.
         options: How ``model_name`` was loaded (:class:`~instructor_core.LoadOptions`; the device
             is not kept).
+        query_prompt_name: A named prompt of the model (``encoder.prompts``) for queries, in place
+            of the query instruction.
+        text_prompt_name: A named prompt for documents and nodes, in place of the text instruction.
+        truncate_dim: Keep the first N dimensions of each vector (Matryoshka models).
     """
 
     query_instruction: str | None = Field(default=None, description="Instruction for queries; None: the model's own.")
@@ -57,6 +61,13 @@ class InstructorEmbedding(BaseEmbedding):
     )
     normalize: bool = Field(default=True, description="L2-normalize the embeddings.")
     options: LoadOptions = Field(default_factory=LoadOptions, description="How model_name was loaded.")
+    query_prompt_name: str | None = Field(
+        default=None, description="A named prompt of the model for queries, in place of the query instruction."
+    )
+    text_prompt_name: str | None = Field(
+        default=None, description="A named prompt of the model for documents, in place of the text instruction."
+    )
+    truncate_dim: int | None = Field(default=None, gt=0, description="Keep the first N dimensions (Matryoshka).")
 
     _encoder: InstructorEncoder = PrivateAttr()
 
@@ -73,6 +84,9 @@ class InstructorEmbedding(BaseEmbedding):
         options: LoadOptions | Mapping[str, object] | None = None,
         encoder: InstructorEncoder | None = None,
         normalize: bool = True,
+        query_prompt_name: str | None = None,
+        text_prompt_name: str | None = None,
+        truncate_dim: int | None = None,
         num_workers: int | None = None,
         embeddings_cache: BaseKVStore | None = None,
     ) -> None:
@@ -92,6 +106,9 @@ class InstructorEmbedding(BaseEmbedding):
                 ``cache_dir`` and ``device``.
             encoder: An already loaded encoder to share between adapters.
             normalize: L2-normalize the vectors.
+            query_prompt_name: A named prompt for queries (not with ``query_instruction``).
+            text_prompt_name: A named prompt for documents (not with ``text_instruction``).
+            truncate_dim: Keep the first N dimensions of each vector (Matryoshka models).
             num_workers: LlamaIndex async workers (batches still run one at a time on the model).
             embeddings_cache: A LlamaIndex key-value store that caches text embeddings.
 
@@ -126,6 +143,9 @@ class InstructorEmbedding(BaseEmbedding):
             text_instruction=text_instruction,
             embed_batch_size=embed_batch_size,
             normalize=normalize,
+            query_prompt_name=query_prompt_name,
+            text_prompt_name=text_prompt_name,
+            truncate_dim=truncate_dim,
             callback_manager=callback_manager,
             num_workers=num_workers,
             embeddings_cache=embeddings_cache,
@@ -155,7 +175,12 @@ class InstructorEmbedding(BaseEmbedding):
     # ------------------------------------------------------------------ sync
     def _embed_queries(self, queries: list[str]) -> list[list[float]]:
         vectors = self._encoder.encode_queries(
-            queries, self.query_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
+            queries,
+            self.query_instruction,
+            prompt_name=self.query_prompt_name,
+            batch_size=self.embed_batch_size,
+            normalize=self.normalize,
+            truncate_dim=self.truncate_dim,
         )
         return vectors.tolist()
 
@@ -171,7 +196,12 @@ class InstructorEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         vectors = self._encoder.encode_documents(
-            texts, self.text_instruction, batch_size=self.embed_batch_size, normalize=self.normalize
+            texts,
+            self.text_instruction,
+            prompt_name=self.text_prompt_name,
+            batch_size=self.embed_batch_size,
+            normalize=self.normalize,
+            truncate_dim=self.truncate_dim,
         )
         return vectors.tolist()
 
