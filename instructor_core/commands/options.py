@@ -65,7 +65,8 @@ def add_model_options(
     model_help: str | None = None,
 ) -> None:
     """Add ``--model`` and the loading options made from :class:`LoadOptions`' fields: ``--device``,
-    ``--instructor/--no-instructor``, ``--max-length`` and (for inference) ``--backend`` and ``--dtype``.
+    ``--instructor/--no-instructor``, ``--max-length`` and (for inference) ``--backend``, ``--dtype``
+    and ``--dim`` (``truncate_dim``).
 
     Args:
         parser: The subcommand's parser.
@@ -84,11 +85,11 @@ def add_model_options(
     for option in fields(LoadOptions):
         if not option.metadata.get("cli") or (not inference and option.name in _INFERENCE_ONLY):
             continue
-        flag = "--" + option.name.replace("_", "-")
-        extra: dict[str, Any] = {}
+        flag = option.metadata.get("flag") or "--" + option.name.replace("_", "-")
+        extra: dict[str, Any] = {"dest": option.name}
         if option.name == "instructor":
             extra["action"] = argparse.BooleanOptionalAction
-        elif option.name == "max_length":
+        elif option.name in ("max_length", "truncate_dim"):
             extra["type"] = positive_int
         elif option.name == "backend":
             extra["choices"] = BACKENDS
@@ -97,8 +98,8 @@ def add_model_options(
         parser.add_argument(flag, default=option.default, help=option.metadata["help"], **extra)
 
 
-#: Loading options only inference commands take (``train`` runs the torch model in float32).
-_INFERENCE_ONLY = ("backend", "dtype")
+#: Loading options only inference commands take (``train`` runs the torch model in float32, whole).
+_INFERENCE_ONLY = ("backend", "dtype", "truncate_dim")
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
