@@ -34,8 +34,11 @@ class _Parser(argparse.ArgumentParser):
     option is missing too: ``--colection`` says ``unrecognized arguments: --colection (did you mean
     --collection?)``, not only that ``--collection`` is required."""
 
-    #: The command line being parsed (set by :func:`main`), to find unknown options in.
-    argv: Sequence[str] = ()
+    _argv: Sequence[str] = ()
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def,override]
+        self._argv = list(sys.argv[1:] if args is None else args)  # what error() looks for unknown options in
+        return super().parse_known_args(args, namespace)
 
     def _known_options(self) -> set[str]:
         options = set(self._option_string_actions)
@@ -49,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
         known = self._known_options()
         unknown = [
             token
-            for token in _Parser.argv
+            for token in self._argv
             if token.startswith("-") and len(token) > 1 and not token[1:2].isdigit()
             and token.split("=", 1)[0] not in known
         ]  # fmt: skip
@@ -107,7 +110,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     expected failure (bad input, a model folder, a device, a missing extra, a store refusing, locked
     or unreachable). Anything else is a bug and keeps its traceback."""
     parser = build_parser()
-    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     from .engine import IngestError
     from .errors import InstructorError
