@@ -70,13 +70,13 @@ def compare(encoder: Any, query: str, instructions: tuple[str, str], k: int) -> 
         f"  query instruction {query_instruction!r}, document instruction {document_instruction!r}",
         f"  {'rank':<5}{'with instructions':<28}{'without':<28}",
     ]
-    for rank, ((a, sa), (b, sb)) in enumerate(zip(ranked["with instructions"], ranked["without"]), 1):
+    for rank, ((a, sa), (b, sb)) in enumerate(zip(ranked["with instructions"], ranked["without"], strict=True), 1):
         moved = ""
         if a != b:
             where = f"#{with_ids.index(b) + 1}" if b in with_ids else f"not in the top {k}"
             moved = f"   ({b} is {where} with them)"
         lines.append(f"  {rank:<5}{a + f' {sa:.3f}':<28}{b + f' {sb:.3f}':<28}{moved}")
-    changed = sum(a != b for (a, _), (b, _) in zip(ranked["with instructions"], ranked["without"]))
+    changed = sum(a != b for (a, _), (b, _) in zip(ranked["with instructions"], ranked["without"], strict=True))
     lines.append(f"  {changed} of the top {k} places differ")
     return [line.rstrip() for line in lines]
 

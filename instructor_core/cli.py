@@ -36,7 +36,9 @@ class _Parser(argparse.ArgumentParser):
 
     _argv: Sequence[str] = ()
 
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def,override]
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
         self._argv = list(sys.argv[1:] if args is None else args)  # what error() looks for unknown options in
         return super().parse_known_args(args, namespace)
 
@@ -48,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
                     options |= sub._known_options() if isinstance(sub, _Parser) else set(sub._option_string_actions)
         return options
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         known = self._known_options()
         unknown = [
             token

@@ -24,8 +24,13 @@ from .safe_paths import disk_full
 __all__ = ["DAMAGE_MARKERS", "DISK_FULL_MARKERS", "engine_failure", "named_failures"]
 
 #: Texts of the engines' errors that mean the disk is full.
-DISK_FULL_MARKERS: tuple[str, ...] = ("No space left on device", "ENOSPC", "os error 28", "Disk quota exceeded",
-                                       "database or disk is full")
+DISK_FULL_MARKERS: tuple[str, ...] = (
+    "No space left on device",
+    "ENOSPC",
+    "os error 28",
+    "Disk quota exceeded",
+    "database or disk is full",
+)
 #: Texts of the engines' errors that mean the store's files could not be read or written.
 DAMAGE_MARKERS: tuple[str, ...] = (
     "Service runtime error",

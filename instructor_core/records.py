@@ -157,8 +157,8 @@ def _deeper_than(value: object, limit: int) -> bool:
     return False
 
 
-def _metadata_problem(key: object, value: object, rules: RecordRules) -> str | None:
-    """Why ``key: value`` cannot go into a store with ``rules``, or None."""
+def _key_problem(key: object, rules: RecordRules) -> str | None:
+    """Why ``key`` cannot be a metadata key in a store with ``rules``, or None."""
     if not isinstance(key, str):
         return f"metadata key {key!r} must be a str"
     if key == "" and not rules.empty_keys:
@@ -173,6 +173,13 @@ def _metadata_problem(key: object, value: object, rules: RecordRules) -> str | N
     for prefix in rules.reserved_prefixes:
         if key.startswith(prefix):
             return f"metadata key {key!r} starts with {prefix!r}, which this store reserves for itself"
+    return None
+
+
+def _metadata_problem(key: object, value: object, rules: RecordRules) -> str | None:
+    """Why ``key: value`` cannot go into a store with ``rules``, or None."""
+    if (problem := _key_problem(key, rules)) is not None:
+        return problem
     if value is None:
         return None
     if isinstance(value, str) and (problem := check_text(value)) is not None:

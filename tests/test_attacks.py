@@ -227,7 +227,9 @@ def test_ctrl_c_during_an_ingest_is_one_line_exit_130(tmp_path, tiny_t5_path, ca
     argv = ingest_argv(tmp_path / "c.jsonl", f"qdrant:{folder}", tiny_t5_path, "--write-batch-size", "4")
     assert main(argv) == 130
     err = capsys.readouterr().err
-    assert err.splitlines() == ["instructor ingest: interrupted: 8 records written; re-run the same command to complete"]
+    assert err.splitlines() == [
+        "instructor ingest: interrupted: 8 records written; re-run the same command to complete"
+    ]
     assert _edge_count(folder) == 8
     monkeypatch.undo()
     assert main(argv) == 0  # the re-run completes it
@@ -338,7 +340,9 @@ def test_an_empty_file_in_a_folder_corpus_is_listed_as_skipped(tmp_path):
 
 def test_unicode_normalisation_twin_ids_are_two_ids(tmp_path, tiny_t5_path):
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text(json.dumps({"id": "caf\u00e9", "text": "one"}) + "\n" + json.dumps({"id": "cafe\u0301", "text": "two"}) + "\n")
+    corpus.write_text(
+        json.dumps({"id": "caf\u00e9", "text": "one"}) + "\n" + json.dumps({"id": "cafe\u0301", "text": "two"}) + "\n"
+    )
     folder = tmp_path / "store"
     assert main(ingest_argv(corpus, f"qdrant:{folder}", tiny_t5_path)) == 0
     assert _edge_count(folder) == 2

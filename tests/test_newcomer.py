@@ -62,7 +62,7 @@ def test_the_ingest_bar_has_a_total(tmp_path, tiny_t5_path, capsys):
     assert "7/7" in capsys.readouterr().err
 
 
-# ------------------------------------------------------------------------ 6. a package folder instead of its model folder
+# ---------------------------------------------------------------- 6. a package folder instead of its model folder
 def test_a_package_folder_gets_a_hint_to_its_model_folder(tmp_path, tiny_t5_path, capsys):
     import shutil
 
@@ -76,7 +76,7 @@ def test_a_package_folder_gets_a_hint_to_its_model_folder(tmp_path, tiny_t5_path
     assert err.count("\n") == 1 and f"did you mean {package / 'model'}?" in err
 
 
-# ------------------------------------------------------------------------ 7. a mistyped option, a store of the other kind
+# ---------------------------------------------------------------- 7. a mistyped option, a store of the other kind
 def test_a_mistyped_option_is_named_with_the_nearest_one(capsys):
     with pytest.raises(SystemExit) as info:
         main(["search", "q", "--colection", "notes"])

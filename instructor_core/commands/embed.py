@@ -7,10 +7,12 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..safe_paths import atomic_output, same_file
 
+if TYPE_CHECKING:
+    import numpy as np
 from .options import add_batch_size_option, add_model_options
 
 __all__ = ["OUTPUT_SUFFIXES", "read_texts", "register"]
@@ -77,12 +79,12 @@ def _check_output(output: str, source: Path) -> Path | None:
     return out
 
 
-def _jsonl_lines(ids: list[str | None], vectors: Any) -> Iterator[str]:
+def _jsonl_lines(ids: list[str | None], vectors: np.ndarray) -> Iterator[str]:
     for index, (row_id, vector) in enumerate(zip(ids, vectors, strict=True)):
         yield json.dumps({"id": row_id if row_id is not None else str(index), "vector": vector.tolist()}) + "\n"
 
 
-def _write(out: Path | None, ids: list[str | None], vectors: Any) -> None:
+def _write(out: Path | None, ids: list[str | None], vectors: np.ndarray) -> None:
     """Write the vectors: JSONL to stdout, or atomically (temporary file, then rename) to ``out``."""
     import numpy as np
 

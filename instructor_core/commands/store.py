@@ -78,7 +78,10 @@ def check_collection_name_early(url: str, name: str) -> None:
 
 
 #: Files that say which embedded store a folder holds.
-_STORE_MARKERS = {"qdrant": ("instructor-qdrant-edge.json", "a Qdrant Edge store"), "chroma": ("chroma.sqlite3", "a Chroma store")}
+_STORE_MARKERS = {
+    "qdrant": ("instructor-qdrant-edge.json", "a Qdrant Edge store"),
+    "chroma": ("chroma.sqlite3", "a Chroma store"),
+}
 
 
 def check_store_kind(url: str) -> None:

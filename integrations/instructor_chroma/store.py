@@ -24,7 +24,6 @@ from instructor_core.engine import DuplicatePolicy, IngestReport
 from instructor_core.engine_errors import engine_failure
 from instructor_core.errors import InstructorError
 from instructor_core.protocols import Encoder
-from instructor_core.terminal import short_repr
 from instructor_core.stores import (
     CollectionInfo,
     CollectionNotFoundError,
@@ -36,6 +35,7 @@ from instructor_core.stores import (
     encoder_fingerprint,
     lock_timeout_s,
 )
+from instructor_core.terminal import short_repr
 from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction

@@ -34,7 +34,6 @@ from instructor_core.engine_errors import named_failures
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record, RecordRules, point_id
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
-from instructor_core.terminal import short_repr
 from instructor_core.stores import (
     CollectionInfo,
     CollectionNotFoundError,
@@ -44,6 +43,7 @@ from instructor_core.stores import (
     StoreUnavailableError,
     lock_timeout_s,
 )
+from instructor_core.terminal import short_repr
 from instructor_core.validation import check_positive_int
 
 from .collection import CollectionLayout, CollectionMismatchError, check_layout, layout_from_metadata
