@@ -346,3 +346,79 @@ def test_unicode_normalisation_twin_ids_are_two_ids(tmp_path, tiny_t5_path):
     folder = tmp_path / "store"
     assert main(ingest_argv(corpus, f"qdrant:{folder}", tiny_t5_path)) == 0
     assert _edge_count(folder) == 2
+
+
+# ------------------------------------------------------------------------ 11-13. damaged stores, full disks
+def _damaged_edge_store(tmp_path: Path, tiny_t5_path: Path) -> tuple[str, Path]:
+    folder = tmp_path / "store"
+    store = f"qdrant:{folder}"
+    assert main(ingest_argv(write_corpus(tmp_path / "c.jsonl", 20), store, tiny_t5_path)) == 0
+    (segment,) = (folder / "collections" / "notes" / "shard" / "segments").iterdir()
+    return store, segment
+
+
+def test_a_truncated_edge_segment_is_one_line_naming_the_damage(tmp_path, tiny_t5_path, capsys):
+    store, segment = _damaged_edge_store(tmp_path, tiny_t5_path)
+    os.truncate(segment / "vector_storage" / "vectors" / "chunk_0.mmap", 1000)
+    capsys.readouterr()
+    assert main(["search", "cell", "--store", store, "--collection", "notes", "--quiet"]) == 2
+    line = one_error_line(capsys, "search")
+    assert "Service runtime error" in line and "damaged" in line and "disk is or was full" in line
+
+
+def test_a_garbage_edge_payload_page_is_one_line(tmp_path, tiny_t5_path, capsys):
+    store, segment = _damaged_edge_store(tmp_path, tiny_t5_path)
+    with open(segment / "payload_storage" / "page_0.dat", "r+b") as handle:
+        handle.write(bytes(range(256)) * 16)
+    capsys.readouterr()
+    assert main(["search", "cell", "--store", store, "--collection", "notes", "--quiet"]) == 2
+    assert "damaged" in one_error_line(capsys, "search")
+
+
+def test_an_edge_write_on_a_full_disk_says_the_disk_is_full(tmp_path, tiny_t5_path, capsys, monkeypatch):
+    from instructor_qdrant.edge import EdgeSink
+
+    def full(self, records, vectors):  # the engine's own text for ENOSPC, as a bare Exception
+        raise Exception("Service runtime error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(EdgeSink, "write", full)
+    assert main(ingest_argv(write_corpus(tmp_path / "c.jsonl", 5), f"qdrant:{tmp_path / 'store'}", tiny_t5_path)) == 2
+    assert "the disk is full" in one_error_line(capsys, "ingest")
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [("InternalError:Error in compaction: Error purging logs", "damaged, or the disk is or was full"),
+     ("OSError", "the disk is full")],
+)  # fmt: skip
+def test_chroma_on_a_full_disk_says_so(error, says, tmp_path, tiny_t5_path, capsys, monkeypatch):
+    import errno
+
+    from chromadb.errors import InternalError
+
+    from instructor_chroma.ingest import ChromaSink
+
+    def full(self, records, vectors):
+        if error == "OSError":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        raise InternalError(error.partition(":")[2])
+
+    monkeypatch.setattr(ChromaSink, "write", full)
+    assert main(ingest_argv(write_corpus(tmp_path / "c.jsonl", 5), f"chroma:{tmp_path / 'store'}", tiny_t5_path)) == 2
+    assert says in one_error_line(capsys, "ingest")
+
+
+def test_collections_list_with_an_unreadable_collection_exits_2(tmp_path, tiny_t5_path, capsys):
+    folder = tmp_path / "store"
+    store = f"qdrant:{folder}"
+    corpus = write_corpus(tmp_path / "c.jsonl", 3)
+    assert main(ingest_argv(corpus, store, tiny_t5_path)) == 0
+    assert main(ingest_argv(corpus, store, tiny_t5_path, collection="other")) == 0
+    (folder / "collections" / "other" / "instructor.json").write_text("[1, 2]")
+    capsys.readouterr()
+    assert main(["collections", "list", "--store", store]) == 2
+    captured = capsys.readouterr()
+    assert "? documents" not in captured.out
+    assert "notes  3 documents" in captured.out and "other  unreadable" in captured.out
+    line = [x for x in captured.err.splitlines() if x.startswith("instructor ")]
+    assert len(line) == 1 and "1 of 2 collection(s) could not be read; 'other'" in line[0]
