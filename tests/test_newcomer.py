@@ -100,3 +100,22 @@ def test_chroma_url_on_a_qdrant_folder_says_what_the_folder_is(tmp_path, tiny_t5
     assert main(["search", "q", "--store", f"chroma:{folder}", "--collection", "notes"]) == 2
     assert "is a Qdrant Edge store" in capsys.readouterr().err
     assert not (folder / "chroma.sqlite3").exists()
+
+
+# ------------------------------------------------------------------------ 3. Ray's INFO logs
+@pytest.mark.parametrize("address", [None, "ray://127.0.0.1:10001"])
+def test_ray_is_started_with_warnings_only(address, monkeypatch):
+    import logging
+    import sys
+    import types
+
+    from instructor_core.commands.ray_ingest import _start_ray
+
+    calls = []
+    fake = types.ModuleType("ray")
+    fake.init = lambda **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(logging.getLogger("ray"), "level", logging.getLogger("ray").level)  # restored after
+    _start_ray(address, 1, 1.0)
+    assert calls[0]["logging_level"] == logging.WARNING and calls[0]["log_to_driver"] is False
+    assert logging.getLogger("ray").level == logging.WARNING
