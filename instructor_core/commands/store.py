@@ -184,7 +184,6 @@ def _ingest(args: argparse.Namespace) -> int:
         from .ray_ingest import run_ray_ingest
 
         return run_ray_ingest(args, model=_model_name(args.model), store=args.store)
-    check_collection_name_early(args.store, args.collection)
     records = _records(args)  # fails early on a missing corpus
     model = args.model = _model_name(args.model)
     encoder = load_encoder(args)  # a bad model folder or device fails before the store is touched
