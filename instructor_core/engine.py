@@ -387,8 +387,8 @@ def _counted(counts: _Counts) -> Iterator[None]:
         if type(exc) is not RecordError:  # a subclass carries more than its message: leave it be
             raise
         raise RecordError(
-            f"{exc.reason} ({counts.written} valid records before it were written; fix it and run again: "
-            "nothing is duplicated)",
+            f"{exc.reason} ({counts.written} records before it were written; run again once it is fixed "
+            "to complete the ingest)",
             index=exc.index,
             record_id=exc.record_id,
         ) from exc.__cause__
