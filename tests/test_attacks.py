@@ -422,3 +422,19 @@ def test_collections_list_with_an_unreadable_collection_exits_2(tmp_path, tiny_t
     assert "notes  3 documents" in captured.out and "other  unreadable" in captured.out
     line = [x for x in captured.err.splitlines() if x.startswith("instructor ")]
     assert len(line) == 1 and "1 of 2 collection(s) could not be read; 'other'" in line[0]
+
+
+def test_collections_list_names_a_collection_another_tool_made_and_exits_0(tmp_path, tiny_t5_path, capsys):
+    import chromadb
+    from chromadb.config import Settings
+
+    folder = tmp_path / "store"
+    store = f"chroma:{folder}"
+    assert main(ingest_argv(write_corpus(tmp_path / "c.jsonl", 3), store, tiny_t5_path)) == 0
+    client = chromadb.PersistentClient(path=str(folder), settings=Settings(anonymized_telemetry=False))
+    client.create_collection("plain", embedding_function=None)
+    del client
+    capsys.readouterr()
+    assert main(["collections", "list", "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "notes  3 documents" in out and "plain  other tool  (" in out and "?" not in out

@@ -60,7 +60,8 @@ def _list(args: argparse.Namespace) -> int:
     digits = max((len(str(info.count)) for _, info, _ in rows if info is not None), default=1)
     for name, info, problem in rows:
         if info is None:
-            print(f"{name:<{width}}  unreadable  ({printable(problem)})")
+            state = "other tool" if FOREIGN in problem else "unreadable"
+            print(f"{name:<{width}}  {state}  ({printable(problem)})")
         else:
             model = info.model if info.model is not None else "(model not recorded)"
             print(f"{name:<{width}}  {info.count:>{digits}} documents  {printable(model)}")
@@ -68,9 +69,14 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What a store says of a collection another tool made: listed as such, not an error.
+FOREIGN = "not made with instructor"
+
+
 def _raise_unreadable(rows: list[tuple[str, CollectionInfo | None, str]]) -> None:
-    """A collection that cannot be read is an error (exit 2), not a row with an unknown count."""
-    unreadable = [(name, problem) for name, info, problem in rows if info is None]
+    """A collection that cannot be read is an error (exit 2), not a row with an unknown count; one
+    that another tool made (a Chroma collection without instructor's embedding function) is not."""
+    unreadable = [(name, problem) for name, info, problem in rows if info is None and FOREIGN not in problem]
     if unreadable:
         name, problem = unreadable[0]
         raise StoreError(f"{len(unreadable)} of {len(rows)} collection(s) could not be read; {name!r}: {problem}")
