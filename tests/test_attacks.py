@@ -438,3 +438,18 @@ def test_collections_list_names_a_collection_another_tool_made_and_exits_0(tmp_p
     assert main(["collections", "list", "--store", store]) == 0
     out = capsys.readouterr().out
     assert "notes  3 documents" in out and "plain  other tool  (" in out and "?" not in out
+
+
+def test_search_queries_output_is_never_its_input_and_is_written_whole(tmp_path, tiny_t5_path, capsys):
+    store = f"qdrant:{tmp_path / 'store'}"
+    assert main(ingest_argv(write_corpus(tmp_path / "c.jsonl", 3), store, tiny_t5_path)) == 0
+    queries = tmp_path / "q.txt"
+    queries.write_text("cell\nriver\n")
+    capsys.readouterr()
+    argv = ["search", "--queries", str(queries), "--store", store, "--collection", "notes", "--quiet"]
+    assert main([*argv, "-o", str(queries)]) == 2
+    assert "is the --queries file itself" in one_error_line(capsys, "search")
+    assert queries.read_text() == "cell\nriver\n"
+    assert main([*argv, "-o", str(tmp_path / "run.jsonl")]) == 0
+    assert len((tmp_path / "run.jsonl").read_text().splitlines()) == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left

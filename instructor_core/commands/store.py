@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..stores import Hit, Store, open_store, replace_empty_collection
+from ..safe_paths import atomic_output, same_file
 from ..terminal import printable
 from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
 from .ray_ingest import add_ray_options
@@ -333,7 +334,7 @@ def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results
     if path is None or path == "-":
         sys.stdout.writelines(lines)
         return
-    with Path(path).open("w", encoding="utf-8") as handle:
+    with atomic_output(path, "w", what="-o") as handle:  # a temporary file, then renamed: never half a file
         handle.writelines(lines)
 
 
@@ -344,6 +345,9 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError("-o/--output goes with --queries (a single query prints its hits)")
     if args.output not in (None, "-") and not Path(args.output).parent.is_dir():
         raise FileNotFoundError(f"-o {args.output}: the folder {Path(args.output).parent} does not exist")
+    if args.output not in (None, "-") and args.queries not in (None, "-") and Path(args.output).exists():
+        if same_file(args.output, args.queries):
+            raise ValueError(f"-o {args.output!r} is the --queries file itself; write the results to another file")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
