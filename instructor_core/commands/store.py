@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..stores import Hit, Store, open_store, replace_empty_collection
 from ..safe_paths import atomic_output, same_file
+from ..stores import Hit, Store, open_store, replace_empty_collection
 from ..terminal import printable
 from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
 from .ray_ingest import add_ray_options
