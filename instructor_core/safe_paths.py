@@ -72,6 +72,7 @@ def open_regular_file(path: str | os.PathLike[str], *, what: str = "file") -> in
     Raises:
         UnsafePathError: ``path`` is a symbolic link (dangling or not), a FIFO, a folder, a device,
             or a regular file with other hard links (writing it would change another file too).
+        InstructorError: The file is missing and the disk is full (one line).
     """
     path = Path(path)
     try:
@@ -86,6 +87,8 @@ def open_regular_file(path: str | os.PathLike[str], *, what: str = "file") -> in
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):  # swapped for a link or a folder since lstat
             raise UnsafePathError(f"{what} {path} is not a regular file ({exc.strerror}); remove it") from None
+        if disk_full(exc):
+            raise InstructorError(f"{what} {path} cannot be created: the disk is full ({exc.strerror})") from None
         raise
     try:
         info = os.fstat(fd)

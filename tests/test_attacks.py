@@ -453,3 +453,21 @@ def test_search_queries_output_is_never_its_input_and_is_written_whole(tmp_path,
     assert main([*argv, "-o", str(tmp_path / "run.jsonl")]) == 0
     assert len((tmp_path / "run.jsonl").read_text().splitlines()) == 2
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+
+
+def test_a_lock_file_that_cannot_be_created_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    from instructor_core.errors import InstructorError
+
+    real_open = os.open
+
+    def full(path, flags, *args, **kwargs):
+        if str(path).endswith(LOCK_FILE):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    with pytest.raises(InstructorError, match="the disk is full"):
+        with store_lock(tmp_path / "store", timeout=0):
+            pass
