@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from ..errors import InstructorError
 from ..stores import CollectionInfo, Store, StoreError, open_store
 from ..terminal import printable
 from .store import DEFAULT_STORE, check_collection_name_early, check_store_kind
@@ -25,6 +26,8 @@ def _open(args: argparse.Namespace) -> Store:
     check_store_kind(args.store)
     try:
         return open_store(args.store, create=False)
+    except InstructorError:
+        raise  # a store's own refusal (a lock file that is a link, ...) names its file already
     except ValueError as exc:
         raise ValueError(f"--store: {exc}") from None
 

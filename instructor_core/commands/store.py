@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import InstructorError
 from ..safe_paths import atomic_output, same_file
 from ..stores import Hit, Store, open_store, replace_empty_collection
 from ..terminal import printable
@@ -107,6 +108,8 @@ def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
     check_store_kind(args.store)
     try:
         return open_store(args.store, create=create)
+    except InstructorError:
+        raise  # a store's own refusal (a lock file that is a link, ...) names its file already
     except ValueError as exc:
         raise ValueError(f"--store: {exc}") from None
 
