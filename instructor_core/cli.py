@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import sys
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from .version import __version__
 
@@ -27,11 +29,46 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, naming an unknown option (with the nearest known one) even when a required
+    option is missing too: ``--colection`` says ``unrecognized arguments: --colection (did you mean
+    --collection?)``, not only that ``--collection`` is required."""
+
+    _argv: Sequence[str] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._argv = list(sys.argv[1:] if args is None else args)  # what error() looks for unknown options in
+        return super().parse_known_args(args, namespace)
+
+    def _known_options(self) -> set[str]:
+        options = set(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    options |= sub._known_options() if isinstance(sub, _Parser) else set(sub._option_string_actions)
+        return options
+
+    def error(self, message: str) -> NoReturn:
+        known = self._known_options()
+        unknown = [
+            token
+            for token in self._argv
+            if token.startswith("-") and len(token) > 1 and not token[1:2].isdigit()
+            and token.split("=", 1)[0] not in known
+        ]  # fmt: skip
+        if unknown:
+            first = unknown[0].split("=", 1)[0]
+            close = difflib.get_close_matches(first, sorted(o for o in known if o.startswith("--")), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            message = f"unrecognized arguments: {' '.join(unknown)}{hint}"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
-        prog="instructor", description="Instruction-conditioned text embeddings (INSTRUCTOR)."
-    )
+    parser = _Parser(prog="instructor", description="Instruction-conditioned text embeddings (INSTRUCTOR).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -55,6 +92,9 @@ def quiet_transformers() -> Iterator[None]:
         if was_enabled:
             hf_logging.enable_progress_bar()
 
+
+#: The exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 
 #: What the ImportError of a missing optional stack says (``pip install "instructor[chroma]"``).
 EXTRA_HINT = 'pip install "instructor['
@@ -88,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if EXTRA_HINT not in str(exc):
             raise  # not a missing extra: a bug, shown with its traceback
         return _fail(args.command, exc)
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line (an ingest says how much it wrote), no traceback
+        text = str(exc) if str(exc).startswith("interrupted") else "interrupted"
+        print(f"instructor {args.command}: {text}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return int(result or 0)
 
 

@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "BatchSink",
     "DuplicatePolicy",
     "IngestError",
+    "IngestInterrupted",
     "IngestReport",
     "RetryPolicy",
     "acall_with_retry",
@@ -363,6 +365,39 @@ def _checked_batches(
         start += len(records)
 
 
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped an ingest; still a ``KeyboardInterrupt``, that also says how many
+    records were written before it (a re-run of the same ingest completes it, without duplicates).
+
+    Attributes:
+        report: What was done before the interruption.
+    """
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__(f"interrupted: {report.written} records written; re-run the same command to complete")
+        self.report = report
+
+
+@contextmanager
+def _counted(counts: _Counts) -> Iterator[None]:
+    """Say in a bad record's error (and on Ctrl-C) how many records were written before it."""
+    try:
+        yield
+    except RecordError as exc:
+        if type(exc) is not RecordError:  # a subclass carries more than its message: leave it be
+            raise
+        raise RecordError(
+            f"{exc.reason} ({counts.written} records before it were written; run again once it is fixed "
+            "to complete the ingest)",
+            index=exc.index,
+            record_id=exc.record_id,
+        ) from exc.__cause__
+    except IngestInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise IngestInterrupted(counts.report()) from None
+
+
 def _check_args(batch_size: int, on_duplicate: str) -> None:
     check_positive_int(batch_size, "batch_size")
     if on_duplicate not in DUPLICATE_POLICIES:
@@ -456,7 +491,8 @@ def run_ingest(
             bar.update(len(records))
 
         chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
-        pipelined(chunks, lambda batch: sink.embed(batch.records), write, overlap=overlap)
+        with _counted(counts):
+            pipelined(chunks, lambda batch: sink.embed(batch.records), write, overlap=overlap)
     return counts.report()
 
 
@@ -491,5 +527,6 @@ async def arun_ingest(
 
     with SeenIds(max_in_memory=max_ids_in_memory) as seen_ids:
         chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
-        await apipelined(chunks, lambda batch: sink.embed(batch.records), write)
+        with _counted(counts):
+            await apipelined(chunks, lambda batch: sink.embed(batch.records), write)
     return counts.report()

@@ -279,10 +279,17 @@ def _plain_folder_spec(root: Path) -> ModelSpec:
     if (root / "config.json").is_file():
         return ModelSpec(transformer_path=root, pooling="mean")
     found = sorted(p.name for p in root.iterdir())[:20] if root.is_dir() else []
+    inner = [p for p in sorted(root.iterdir()) if _is_model_folder(p)] if root.is_dir() else []
+    hint = f"; did you mean {inner[0]}?" if len(inner) == 1 else ""
     raise ModelFolderError(
         f"{root} holds neither modules.json (a sentence-transformers folder) nor config.json "
-        f"(a Hugging Face model); found: {found or 'nothing'}"
+        f"(a Hugging Face model); found: {found or 'nothing'}{hint}"
     )
+
+
+def _is_model_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding a model (a package folder's ``model/``, say)."""
+    return path.is_dir() and ((path / "modules.json").is_file() or (path / "config.json").is_file())
 
 
 def _read_modules(modules_path: Path) -> list[dict[str, Any]]:

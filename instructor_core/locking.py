@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import StoreLockedError
+from .safe_paths import UnsafePathError, open_regular_file
 
-__all__ = ["LOCK_FILE", "StoreLockedError", "store_lock"]
+__all__ = ["LOCK_FILE", "StoreLockedError", "UnsafePathError", "store_lock"]
 
 #: Name of the lock file inside a store folder.
 LOCK_FILE = ".instructor.lock"
@@ -53,6 +54,8 @@ def store_lock(folder: str | os.PathLike[str], *, timeout: float, what: str = "s
     Raises:
         StoreLockedError: When another process still holds the lock after ``timeout`` seconds; one
             line naming the folder and the holder's pid (and command line).
+        UnsafePathError: The lock file is a symbolic link, a FIFO, a folder or anything but a
+            regular file of one link (it is opened with ``O_NOFOLLOW`` and never truncated on open).
         RuntimeError: On a platform without ``fcntl`` (Windows).
     """
     try:
@@ -65,7 +68,8 @@ def store_lock(folder: str | os.PathLike[str], *, timeout: float, what: str = "s
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_FILE
     # Never truncate on open: the file holds the current holder's pid until we hold the lock ourselves.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # Never through a link, and only a regular file: a planted link would otherwise empty its target.
+    fd = open_regular_file(path, what=f"{what} lock file")
     handle = os.fdopen(fd, "r+b", buffering=0)
     try:
         deadline = time.monotonic() + float(timeout)

@@ -145,6 +145,8 @@ def read_jsonl(
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise RecordError(f"{path}:{line_no}: not valid JSON ({exc.msg})", index=number) from None
+            except RecursionError:
+                raise RecordError(f"{path}:{line_no}: the JSON is nested too deeply to read", index=number) from None
             if not isinstance(row, Mapping):
                 raise RecordError(f"{path}:{line_no}: expected a JSON object", index=number)
             yield _row_to_record(row, f"{path}:{line_no}", number, id_field, text_field, metadata_fields, title_field)
@@ -336,6 +338,9 @@ class TextFolderReader:
                 continue
             if text.startswith(_BOM):
                 text = text[1:]
+            if not text.strip():  # nothing to embed or find: listed with the skipped files
+                self.skipped.append(SkippedFile(rel, "empty (whitespace only)"))
+                continue
             yield {"id": rel, "text": text, "metadata": {"path": rel}}
             number += 1
 

@@ -88,6 +88,8 @@ class RecordRules:
         int_bits: Refuse integers outside a signed integer of this many bits (Chroma: 64); None
             for no limit.
         empty_keys: Allow the empty string as a key.
+        dotted_keys: Allow a '.' in a key. Qdrant reads ``a.b`` in a filter as a path into a nested
+            value, so a top-level key with a dot is stored but never matches a filter: refused there.
     """
 
     metadata_values: MetadataMode = "json"
@@ -96,6 +98,7 @@ class RecordRules:
     finite_numbers: bool = False
     int_bits: int | None = None
     empty_keys: bool = True
+    dotted_keys: bool = True
 
 
 def point_id(document_id: str) -> str:
@@ -106,30 +109,78 @@ def point_id(document_id: str) -> str:
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Yield lists of up to ``size`` items, consuming ``items`` lazily (memory stays one batch)."""
+    """Yield lists of up to ``size`` items, consuming ``items`` lazily (memory stays one batch).
+
+    When reading an item raises, the items of the batch read before it are yielded first, then the
+    error propagates: a reader's error never loses the valid records in front of it."""
     check_positive_int(size, "batch size")
     iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
+    while True:
+        chunk: list[T] = []
+        try:
+            chunk.extend(islice(iterator, size))
+        except Exception:
+            if chunk:  # the items read before the error are not lost: yield them, then the error
+                yield chunk
+            raise
+        if not chunk:
+            return
         yield chunk
 
 
-def _metadata_problem(key: object, value: object, rules: RecordRules) -> str | None:
-    """Why ``key: value`` cannot go into a store with ``rules``, or None."""
+#: Deepest nesting of a metadata value (lists and objects) a record may have: deeper ones are
+#: refused by name rather than handed to a store's serializer (which may recurse without limit).
+MAX_METADATA_DEPTH = 64
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` nests lists/mappings more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _key_problem(key: object, rules: RecordRules) -> str | None:
+    """Why ``key`` cannot be a metadata key in a store with ``rules``, or None."""
     if not isinstance(key, str):
         return f"metadata key {key!r} must be a str"
     if key == "" and not rules.empty_keys:
         return "metadata key '' (empty) is not accepted by this store"
+    if not rules.dotted_keys and "." in key:
+        return (
+            f"metadata key {key[:80]!r} has a '.', which this store reads as a path into a nested value in a "
+            f"filter: it would be stored but never found; rename it (e.g. {key[:80].replace('.', '_')!r})"
+        )
     if key in rules.reserved_keys:
         return f"metadata key {key!r} is reserved here (the store keeps the record's {key} under it)"
     for prefix in rules.reserved_prefixes:
         if key.startswith(prefix):
             return f"metadata key {key!r} starts with {prefix!r}, which this store reserves for itself"
+    return None
+
+
+def _metadata_problem(key: object, value: object, rules: RecordRules) -> str | None:
+    """Why ``key: value`` cannot go into a store with ``rules``, or None."""
+    if (problem := _key_problem(key, rules)) is not None:
+        return problem
     if value is None:
         return None
     if isinstance(value, str) and (problem := check_text(value)) is not None:
         return f"metadata[{key!r}] {problem}"
     if rules.metadata_values == "scalar" and not isinstance(value, _SCALARS):
         return f"metadata[{key!r}] must be a str, int, float or bool for this store, got {type(value).__name__}"
+    if isinstance(value, (Mapping, list, tuple)) and _deeper_than(value, MAX_METADATA_DEPTH):
+        return f"metadata[{key!r}] is nested too deeply (more than {MAX_METADATA_DEPTH} levels of lists/objects)"
     if rules.finite_numbers and isinstance(value, float) and not math.isfinite(value):
         return f"metadata[{key!r}] is {value!r}; this store would not keep it (finite numbers only)"
     if rules.int_bits is not None and isinstance(value, int) and not isinstance(value, bool):
@@ -199,7 +250,9 @@ def validate_batch(
 
     Raises:
         RecordError: Naming the first bad record (index and id): not a mapping, no id or text, a
-            non-string id or text, duplicate ids within the batch, bad metadata.
+            non-string id or text, a text that is empty or whitespace only, duplicate ids within the
+            batch, bad metadata. Ids are compared as given: two ids that are Unicode normalisation
+            twins ("é" composed and decomposed) are two ids.
     """
     if rules is None:
         rules = RecordRules(metadata_values=metadata_values, reserved_keys=tuple(reserved_metadata_keys))
@@ -214,6 +267,12 @@ def validate_batch(
             )
         if not isinstance(text, str):
             raise RecordError(f"text must be a str, got {type(text).__name__}", index=index, record_id=rid)
+        if not text.strip():
+            raise RecordError(
+                "text is empty or whitespace only: nothing to embed or find; give it text or leave the record out",
+                index=index,
+                record_id=rid,
+            )
         for what, value in (("id", rid), ("text", text)):
             problem = check_text(value)
             if problem is not None:

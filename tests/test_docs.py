@@ -105,6 +105,10 @@ def test_mkdocs_build_strict(tmp_path):
     assert (tmp_path / "api" / "core" / "index.html").is_file()
     reference = (tmp_path / "api" / "core" / "index.html").read_text(encoding="utf-8")
     assert 'id="instructor_core.InstructorEncoder.from_pretrained"' in reference
+    # issue 24: the page's introduction once (the module docstring), and a search box with its index
+    assert reference.count("No LangChain,") == 1
+    assert 'class="md-search__input"' in reference
+    assert (tmp_path / "search" / "search_index.json").is_file()
 
 
 # A time of day in a measurement note ("13:36-13:58 UTC", "`uptime` 13:35:47"): docs say what was

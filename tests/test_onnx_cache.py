@@ -72,6 +72,18 @@ def test_a_planted_export_of_another_model_is_rebuilt(bert_cache, exports, tiny_
     assert any(str(folder) in m and "model.onnx does not match the SHA-256" in m for m in messages)
 
 
+def test_a_planted_export_with_its_own_manifest_is_rebuilt(bert_cache, exports, tiny_bert_path, tiny_bert_encoder):
+    """Issue 24 #6: another model's whole export folder (model.onnx and manifest.json) copied over
+    this model's: the manifest names the model it was exported from, so it is not served."""
+    folder = _export_folder(bert_cache)
+    for path in _export_folder(exports / "t5").iterdir():
+        if path.is_file() and path.name != ".instructor.lock":
+            shutil.copyfile(path, folder / path.name)
+    encoder, messages = _load(tiny_bert_path, bert_cache)
+    assert np.abs(encoder.encode(PAIRS) - tiny_bert_encoder.encode(PAIRS)).max() <= 1e-5
+    assert any(str(folder) in m and "exported from another model" in m for m in messages)
+
+
 def test_a_truncated_export_is_rebuilt(bert_cache, tiny_bert_path, tiny_bert_encoder):
     folder = _export_folder(bert_cache)
     data = (folder / "model.onnx").read_bytes()

@@ -181,6 +181,10 @@ def test_demo_answers_each_query_from_the_right_document(tmp_path):
     tops = [line.split("] ")[1].split(":")[0] for line in out.stdout.splitlines() if line.startswith("  1. ")]
     # each default query has one document in the corpus that answers it
     assert tops == ["biology-02", "finance-10", "astronomy-02", "cooking-02", "music-04", "climate-01"]
+    # the task instructions are shown, and what they change (issue 24): one query ranked with and without
+    assert "document instruction: 'Represent the document for retrieval: '" in out.stdout
+    assert "one query, ranked with and without the instructions" in out.stdout
+    assert "4 of the top 5 places differ" in out.stdout
 
 
 def test_unreachable_qdrant_server_is_one_clear_line(tmp_path, corpus, tiny_t5_path, capsys):

@@ -12,7 +12,9 @@ Nothing is ever written into the model folder or site-packages; the default cach
 ``$INSTRUCTOR_CACHE`` or ``$XDG_CACHE_HOME/instructor`` (``~/.cache/instructor``).
 
 The cache verifies what it serves: each build writes ``manifest.json`` (atomically) with the
-SHA-256 of every file it made, and every load checks the files against it (re-hashing a file only
+SHA-256 of every file it made and the key of the model it was exported from (the export folder's
+name, :func:`export_key` of the model's files: another model's export copied over this one's, with
+its own manifest, is rebuilt), and every load checks the files against it (re-hashing a file only
 when its size, mtime, ctime or inode changed). A file that does not match (planted, truncated, half
 copied) or a model ONNX Runtime cannot open is rebuilt once, with a warning; if the rebuild fails
 too, a :class:`RuntimeError` names the cache folder. Builders and loaders of one export folder take
@@ -40,7 +42,7 @@ import torch
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
 
 Variant = Literal["onnx", "onnx-int8"]
-_FORMAT_VERSION = "4"  # bump when the export recipe changes, so old caches are not reused
+_FORMAT_VERSION = "5"  # bump when the export recipe changes, so old caches are not reused
 _MANIFEST = "manifest.json"
 _LOCK_TIMEOUT_S = 1800.0  # another process exporting the same model: wait for it (a large export takes minutes)
 
@@ -308,6 +310,8 @@ def _check(folder: Path, name: str) -> str | None:
     files = manifest["exports"].get(name)
     if not (folder / name).is_file():
         return "missing"
+    if manifest.get("model") != folder.name:  # the folder's name is the model's export_key
+        return f"{_MANIFEST} says it was exported from another model ({str(manifest.get('model'))[:40]!r})"
     if not isinstance(files, dict) or name not in files:
         return f"{name} is not in {_MANIFEST}"
     stale = False
@@ -389,6 +393,9 @@ def _publish(root: Path, folder: Path, name: str, build: Callable[[Path], None])
             raise RuntimeError(f"the ONNX build made no {name} (made: {[p.name for p in made]})")
         manifest = _read_manifest(folder)
         manifest["format"] = _FORMAT_VERSION
+        if manifest.get("model") != folder.name:  # nothing exported from another model is kept
+            manifest["exports"] = {}
+        manifest["model"] = folder.name  # binds the export to the model's files (export_key)
         manifest["exports"].pop(name, None)
         _write_manifest(folder, manifest)  # nothing of the old export is trusted while files move
         files = {}

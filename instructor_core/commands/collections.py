@@ -14,15 +14,20 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from ..errors import InstructorError
 from ..stores import CollectionInfo, Store, StoreError, open_store
-from .store import DEFAULT_STORE
+from ..terminal import printable
+from .store import DEFAULT_STORE, check_collection_name_early, check_store_kind
 
 __all__ = ["register"]
 
 
 def _open(args: argparse.Namespace) -> Store:
+    check_store_kind(args.store)
     try:
         return open_store(args.store, create=False)
+    except InstructorError:
+        raise  # a store's own refusal (a lock file that is a link, ...) names its file already
     except ValueError as exc:
         raise ValueError(f"--store: {exc}") from None
 
@@ -49,6 +54,7 @@ def _list(args: argparse.Namespace) -> int:
         for name, info, problem in rows:
             row = _info_row(info) if info is not None else {"name": name, "error": problem}
             print(json.dumps(row, ensure_ascii=False))
+        _raise_unreadable(rows)
         return 0
     if not rows:
         print(f"no collections in {store.describe()}", file=sys.stderr)
@@ -57,15 +63,31 @@ def _list(args: argparse.Namespace) -> int:
     digits = max((len(str(info.count)) for _, info, _ in rows if info is not None), default=1)
     for name, info, problem in rows:
         if info is None:
-            print(f"{name:<{width}}  {'?':>{digits}} documents  ({problem})")
+            state = "other tool" if FOREIGN in problem else "unreadable"
+            print(f"{name:<{width}}  {state}  ({printable(problem)})")
         else:
             model = info.model if info.model is not None else "(model not recorded)"
-            print(f"{name:<{width}}  {info.count:>{digits}} documents  {model}")
+            print(f"{name:<{width}}  {info.count:>{digits}} documents  {printable(model)}")
+    _raise_unreadable(rows)
     return 0
+
+
+#: What a store says of a collection another tool made: listed as such, not an error.
+FOREIGN = "not made with instructor"
+
+
+def _raise_unreadable(rows: list[tuple[str, CollectionInfo | None, str]]) -> None:
+    """A collection that cannot be read is an error (exit 2), not a row with an unknown count; one
+    that another tool made (a Chroma collection without instructor's embedding function) is not."""
+    unreadable = [(name, problem) for name, info, problem in rows if info is None and FOREIGN not in problem]
+    if unreadable:
+        name, problem = unreadable[0]
+        raise StoreError(f"{len(unreadable)} of {len(rows)} collection(s) could not be read; {name!r}: {problem}")
 
 
 # ---------------------------------------------------------------------------------------------- info
 def _info(args: argparse.Namespace) -> int:
+    check_collection_name_early(args.store, args.name)
     store = _open(args)
     try:
         info = store.info(args.name)
@@ -88,12 +110,13 @@ def _info(args: argparse.Namespace) -> int:
     fields += [(f"vector {key!r}", repr(instruction)) for key, instruction in info.vectors.items()]
     width = max(len(label) for label, _ in fields)
     for label, value in fields:
-        print(f"{label + ':':<{width + 1}} {value}")
+        print(f"{label + ':':<{width + 1}} {printable(value)}")
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- delete
 def _delete(args: argparse.Namespace) -> int:
+    check_collection_name_early(args.store, args.name)
     store = _open(args)
     try:
         info = store.info(args.name)  # a missing collection fails here, listing the ones there

@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..safe_paths import atomic_output, same_file
+
+if TYPE_CHECKING:
+    import numpy as np
 from .options import add_batch_size_option, add_model_options
 
 __all__ = ["OUTPUT_SUFFIXES", "read_texts", "register"]
@@ -50,20 +56,57 @@ def read_texts(path: Path, field: str | None) -> tuple[list[str], list[str | Non
     return texts, ids
 
 
-def _run(args: argparse.Namespace) -> int:
+def _check_output(output: str, source: Path) -> Path | None:
+    """The output path (None: stdout), checked before anything is read or loaded.
+
+    Raises:
+        ValueError: An unknown suffix, or an output that is the input file itself.
+        FileNotFoundError: The output's folder does not exist (it is not created silently).
+    """
+    if output == "-":
+        return None
+    out = Path(output)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(
+            f"-o {output!r}: expected a file ending in .npy (float32 matrix), .jsonl or .ndjson "
+            f"(one {{id, vector}} per line), or - (JSONL on stdout); got {out.suffix or 'no suffix'!r}"
+        )
+    if out.exists() and same_file(out, source):
+        raise ValueError(f"-o {output!r} is the input file itself; write the vectors to another file")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"-o {output!r}: folder {parent} does not exist (it is not created for you)")
+    return out
+
+
+def _jsonl_lines(ids: list[str | None], vectors: np.ndarray) -> Iterator[str]:
+    for index, (row_id, vector) in enumerate(zip(ids, vectors, strict=True)):
+        yield json.dumps({"id": row_id if row_id is not None else str(index), "vector": vector.tolist()}) + "\n"
+
+
+def _write(out: Path | None, ids: list[str | None], vectors: np.ndarray) -> None:
+    """Write the vectors: JSONL to stdout, or atomically (temporary file, then rename) to ``out``."""
     import numpy as np
 
+    if out is None:
+        sys.stdout.writelines(_jsonl_lines(ids, vectors))
+        sys.stdout.flush()
+        return
+    if out.suffix.lower() == ".npy":
+        with atomic_output(out, "wb", what="-o") as handle:
+            np.save(handle, vectors)  # a handle, not a name: np.save would append .npy to "q.NPY"
+        return
+    with atomic_output(out, "w", what="-o") as handle:
+        handle.writelines(_jsonl_lines(ids, vectors))
+
+
+def _run(args: argparse.Namespace) -> int:
     from .options import load_encoder
 
-    out = Path(args.output)
-    if out.suffix not in OUTPUT_SUFFIXES:  # exact: np.save would append .npy to "q.NPY"
-        raise ValueError(
-            f"-o {args.output!r}: expected a file ending in .npy (float32 matrix) or .jsonl "
-            f"(one {{id, vector}} per line), got {out.suffix or 'no suffix'!r}"
-        )
     source = Path(args.input)
     if not source.is_file():
         raise FileNotFoundError(f"input file {source} does not exist")
+    out = _check_output(args.output, source)
     texts, ids = read_texts(source, args.field)
     encoder = load_encoder(args)
     encode = encoder.encode_queries if args.kind == "query" else encoder.encode_documents
@@ -74,17 +117,9 @@ def _run(args: argparse.Namespace) -> int:
         normalize=not args.no_normalize,
         show_progress=not args.quiet,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix in (".jsonl", ".ndjson"):
-        with out.open("w", encoding="utf-8") as fh:
-            for index, (row_id, vector) in enumerate(zip(ids, vectors, strict=True)):
-                fh.write(
-                    json.dumps({"id": row_id if row_id is not None else str(index), "vector": vector.tolist()}) + "\n"
-                )
-    else:
-        np.save(out, vectors)
+    _write(out, ids, vectors)
     if not args.quiet:
-        print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out}", file=sys.stderr)
+        print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out or 'stdout'}", file=sys.stderr)
     return 0
 
 
@@ -98,7 +133,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", help="text file (one per line) or .jsonl")
     parser.add_argument(
-        "-o", "--output", required=True, help="output file: .npy (float32 matrix) or .jsonl (one {id, vector} per line)"
+        "-o",
+        "--output",
+        required=True,
+        help="output file: .npy (float32 matrix) or .jsonl/.ndjson (one {id, vector} per line), any case; "
+        "- writes JSONL to stdout. Written atomically; its folder must exist; never one of the inputs",
     )
     add_model_options(parser, required_model=True)
     parser.add_argument(

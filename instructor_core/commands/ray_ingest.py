@@ -7,6 +7,7 @@ The ``ingest`` command adds these options with :func:`add_ray_options` and hands
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from types import ModuleType
@@ -52,8 +53,11 @@ def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | N
         import ray
     except ImportError as exc:
         raise ImportError('--engine ray needs Ray Data: pip install "instructor[ray]"') from exc
+    # Ray's INFO lines ("Started a local Ray instance", Ray Data's plans) would interleave with the
+    # progress bar: warnings and errors only.
+    logging.getLogger("ray").setLevel(logging.WARNING)
     if address is not None:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     else:
         # A local instance, bounded: the actors asked for plus one CPU for reading and writing.
         cores = os.cpu_count() or 1
@@ -64,6 +68,7 @@ def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | N
             include_dashboard=False,
             object_store_memory=512 * 1024**2,
             log_to_driver=False,
+            logging_level=logging.WARNING,
         )
     return ray
 

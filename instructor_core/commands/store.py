@@ -13,11 +13,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import InstructorError
+from ..safe_paths import atomic_output, same_file
 from ..stores import Hit, Store, open_store, replace_empty_collection
+from ..terminal import printable
 from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
 from .ray_ingest import add_ray_options
 
@@ -50,11 +53,63 @@ def _model_name(model: str) -> str:
     return str(path.resolve()) if path.is_dir() else model
 
 
+#: The embedded stores' own collection-name checks, run before the store folder is opened (or made).
+_NAME_CHECKS = {"qdrant": "instructor_qdrant.edge", "chroma": "instructor_chroma.store"}
+
+
+def check_collection_name_early(url: str, name: str) -> None:
+    """Refuse a collection name the store would refuse, before the store is opened: a bad name
+    never leaves a new store folder behind. Stores without a check of their own (servers other than
+    Chroma's, third-party stores) check it when they use it.
+
+    Raises:
+        ValueError: Naming the rule (a long name cut short).
+    """
+    import importlib
+
+    scheme = url.partition(":")[0].partition("+")[0]
+    embedded = "+" not in url.partition(":")[0]
+    module = _NAME_CHECKS.get(scheme)
+    if module is None or (scheme == "qdrant" and not embedded):
+        return
+    try:
+        check = importlib.import_module(module).check_collection_name
+    except ImportError:  # the extra is missing: opening the store says so
+        return
+    check(name)
+
+
+#: Files that say which embedded store a folder holds.
+_STORE_MARKERS = {
+    "qdrant": ("instructor-qdrant-edge.json", "a Qdrant Edge store"),
+    "chroma": ("chroma.sqlite3", "a Chroma store"),
+}
+
+
+def check_store_kind(url: str) -> None:
+    """Refuse ``chroma:DIR`` on a folder holding a Qdrant Edge store (and the other way round)
+    before anything is opened or imported: the message names the store that is there.
+
+    Raises:
+        ValueError: Naming the store the folder holds and the URL to use.
+    """
+    scheme, sep, location = url.partition(":")
+    if not sep or "+" in scheme or scheme not in _STORE_MARKERS or not Path(location).expanduser().is_dir():
+        return
+    folder = Path(location).expanduser()
+    for other, (marker, what) in _STORE_MARKERS.items():
+        if other != scheme and (folder / marker).is_file() and not (folder / _STORE_MARKERS[scheme][0]).is_file():
+            raise ValueError(f"--store {url}: {location} is {what} ({marker}); use --store {other}:{location}")
+
+
 def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
     """The store ``--store`` names; ``create=False`` (every command but ingest) refuses a missing
     embedded store instead of making an empty one behind a mistyped path."""
+    check_store_kind(args.store)
     try:
         return open_store(args.store, create=create)
+    except InstructorError:
+        raise  # a store's own refusal (a lock file that is a link, ...) names its file already
     except ValueError as exc:
         raise ValueError(f"--store: {exc}") from None
 
@@ -79,6 +134,35 @@ def _records(args: argparse.Namespace) -> Iterable[dict]:
         title_field=args.title_field or None,
         patterns=args.glob or DEFAULT_TEXT_PATTERNS,
     )
+
+
+def count_records(corpus: Path) -> int | None:
+    """The number of records in a JSONL or CSV/TSV file, for the progress bar's total and ETA:
+    its non-blank lines (less the CSV header). One fast pass over the bytes; None for a folder or
+    another kind of file. A CSV field spanning lines makes it an over-count, which only the bar sees.
+    """
+    suffix = corpus.suffix.lower()
+    if not corpus.is_file() or suffix not in (".jsonl", ".ndjson", ".csv", ".tsv"):
+        return None
+    count = 0
+    with corpus.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                count += 1
+    return max(count - 1, 0) if suffix in (".csv", ".tsv") else count
+
+
+class _Sized:
+    """Records with a known count: ``run_ingest`` gives its progress bar a total from ``len``."""
+
+    def __init__(self, records: Iterable[dict], count: int) -> None:
+        self.records, self.count = records, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.records)
 
 
 #: Skipped files named one per line after a folder ingest; the rest are counted.
@@ -110,6 +194,7 @@ def _ingest(args: argparse.Namespace) -> int:
     encoder.instructions = encoder.instructions.replace(
         query=args.query_instruction, document=args.document_instruction
     )
+    check_collection_name_early(args.store, args.collection)  # before a store folder is made
     store = _open(args)  # an embedded store's lock is held from here to close()
     try:
         replaced = replace_empty_collection(store, args.collection, encoder, model=model)
@@ -119,9 +204,10 @@ def _ingest(args: argparse.Namespace) -> int:
                 "made anew for this run",
                 file=sys.stderr,
             )
+        count = None if args.quiet else count_records(Path(args.corpus))
         report = store.ingest(
             args.collection,
-            records,
+            records if count is None else _Sized(records, count),
             encoder,
             model=model,
             batch_size=args.write_batch_size,
@@ -234,7 +320,8 @@ def _print_hits(hits: Sequence[Hit], as_json: bool) -> None:
         else:
             shown = " ".join(hit.text.split())  # display only: one line per hit
             shown = shown if len(shown) <= 160 else shown[:157] + "..."
-            print(f"{rank:>3}. {hit.score:.4f}  {hit.id}  {shown}")
+            # a stored text is someone else's: no ESC sequence or bidi override reaches the terminal
+            print(f"{rank:>3}. {hit.score:.4f}  {printable(hit.id)}  {printable(shown)}")
 
 
 def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results: Sequence[Sequence[Hit]]) -> None:
@@ -250,7 +337,7 @@ def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results
     if path is None or path == "-":
         sys.stdout.writelines(lines)
         return
-    with Path(path).open("w", encoding="utf-8") as handle:
+    with atomic_output(path, "w", what="-o") as handle:  # a temporary file, then renamed: never half a file
         handle.writelines(lines)
 
 
@@ -261,6 +348,9 @@ def _search(args: argparse.Namespace) -> int:
         raise ValueError("-o/--output goes with --queries (a single query prints its hits)")
     if args.output not in (None, "-") and not Path(args.output).parent.is_dir():
         raise FileNotFoundError(f"-o {args.output}: the folder {Path(args.output).parent} does not exist")
+    if args.output not in (None, "-") and args.queries not in (None, "-") and Path(args.output).exists():
+        if same_file(args.output, args.queries):
+            raise ValueError(f"-o {args.output!r} is the --queries file itself; write the results to another file")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
@@ -379,4 +469,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--filter", action="append", metavar="KEY=VALUE", help="metadata filter (repeatable)")
     search.add_argument("--vector", default=None, help="named vector to search (Qdrant collections with several)")
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
+    search.add_argument("--quiet", action="store_true", help="no progress bars (transformers' weight loading)")
     search.set_defaults(func=_search)

@@ -21,6 +21,8 @@ from chromadb.config import Settings
 from chromadb.errors import ChromaError, NotFoundError
 
 from instructor_core.engine import DuplicatePolicy, IngestReport
+from instructor_core.engine_errors import engine_failure
+from instructor_core.errors import InstructorError
 from instructor_core.protocols import Encoder
 from instructor_core.stores import (
     CollectionInfo,
@@ -33,6 +35,7 @@ from instructor_core.stores import (
     encoder_fingerprint,
     lock_timeout_s,
 )
+from instructor_core.terminal import short_repr
 from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction
@@ -57,7 +60,7 @@ def check_collection_name(name: Any) -> str:
     """
     rule = "Chroma takes 3-512 characters from a-z A-Z 0-9 . _ -, starting and ending with a letter or digit"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"collection name {name!r}: {rule}")
+        raise ValueError(f"collection name {short_repr(name)}: {rule}")
     if ".." in name:
         raise ValueError(f"collection name {name!r}: Chroma refuses two periods in a row")
     if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", name):
@@ -95,9 +98,13 @@ def _one_line(method: Callable[..., T]) -> Callable[..., T]:
         except ChromaError as exc:
             if isinstance(exc, NotFoundError):
                 raise
+            if (cause := engine_failure(exc, self.describe())) is not None:  # disk full, damaged files
+                raise StoreError(cause) from exc
             text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
             raise StoreError(f"{self.describe()} refused the request: {text}") from exc
         except Exception as exc:
+            if not isinstance(exc, InstructorError) and (cause := engine_failure(exc, self.describe())) is not None:
+                raise StoreError(cause) from exc
             if is_transport_error(exc):
                 text = f"{exc}".splitlines()[0] if str(exc) else type(exc).__name__
                 raise StoreUnavailableError(f"cannot reach {self.describe()}: {text}") from exc

@@ -22,17 +22,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from instructor_core.engine import DuplicatePolicy, IngestReport, run_ingest
+from instructor_core.engine_errors import named_failures
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record, RecordRules, point_id
+from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 from instructor_core.stores import (
     CollectionInfo,
     CollectionNotFoundError,
@@ -42,6 +43,7 @@ from instructor_core.stores import (
     StoreUnavailableError,
     lock_timeout_s,
 )
+from instructor_core.terminal import short_repr
 from instructor_core.validation import check_positive_int
 
 from .collection import CollectionLayout, CollectionMismatchError, check_layout, layout_from_metadata
@@ -55,7 +57,9 @@ FORMAT = 1
 LAYOUT_FILE = "instructor.json"
 #: The payload is JSON; Edge refuses NaN and infinities (mid-batch) and turns integers past 64 bits
 #: into floats, so those are refused before the batch is written.
-EDGE_RULES = RecordRules(metadata_values="json", reserved_keys=("id", "text"), finite_numbers=True, int_bits=64)
+EDGE_RULES = RecordRules(
+    metadata_values="json", reserved_keys=("id", "text"), finite_numbers=True, int_bits=64, dotted_keys=False
+)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 
 
@@ -82,7 +86,8 @@ def check_collection_name(name: Any) -> str:
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
-            f"collection name {name!r}: use 1-255 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+            f"collection name {short_repr(name)}: use 1-255 letters, digits, '_', '.' or '-', "
+            "not starting with '.' or '-'"
         )
     return name
 
@@ -166,6 +171,15 @@ def _filter(filters: Mapping[str, Any] | None) -> Any:
     return edge.Filter(must=must)
 
 
+@contextmanager
+def _flushed(shard: Any) -> Iterator[None]:
+    """Flush the shard after the block, however it ends."""
+    try:
+        yield
+    finally:
+        shard.flush()
+
+
 class EdgeStore:
     """Embedded Qdrant (Qdrant Edge) in a folder, as an ``instructor_core.stores.Store``.
 
@@ -218,7 +232,7 @@ class EdgeStore:
                     )
             else:
                 _write_json_atomic(marker, {"store": "instructor qdrant edge", "format": FORMAT})
-            (self.folder / "collections").mkdir(exist_ok=True)
+            confined(self.folder, self.folder / "collections", what="collections folder").mkdir(exist_ok=True)
         except BaseException:
             self.close()
             raise
@@ -229,7 +243,8 @@ class EdgeStore:
         return f"qdrant (embedded, Qdrant Edge) at {self.location}"
 
     def _dir(self, name: str) -> Path:
-        return self.folder / "collections" / check_collection_name(name)
+        """The collection's folder, resolved; never through a link (a folder handed over may hold one)."""
+        return confined(self.folder, self.folder / "collections" / check_collection_name(name), what="collection")
 
     def list_collections(self) -> list[str]:
         """Names of the collections (those whose layout file is written)."""
@@ -241,8 +256,8 @@ class EdgeStore:
         if not path.is_file():
             raise CollectionNotFoundError(name, self.describe(), self.list_collections())
         try:
-            layout = layout_from_metadata(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
+            layout = layout_from_metadata(load_json_object(path))
+        except (OSError, ValueError, TypeError) as exc:  # TypeError: a field of the wrong kind
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: unreadable {path}: {exc}") from None
         if layout is None:
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: {path} holds no layout")
@@ -263,7 +278,7 @@ class EdgeStore:
         """The shard first, the layout file last: a collection exists once its layout is written."""
         edge = _edge()
         folder = self._dir(name)
-        shutil.rmtree(folder / "shard", ignore_errors=True)  # left by a create that never finished
+        safe_rmtree(self.folder, folder / "shard")  # left by a create that never finished; never through a link
         folder.mkdir(parents=True, exist_ok=True)
         params = edge.EdgeVectorParams(size=layout.dimension, distance=edge.Distance.Cosine)
         vectors = {key: params for key in layout.vectors} if layout.vectors else params
@@ -274,7 +289,8 @@ class EdgeStore:
     def info(self, name: str) -> CollectionInfo:
         """What the collection's layout file records, plus its size."""
         layout = self._layout(name)
-        return layout.to_info(name, int(self._shard(name).count(_edge().CountRequest(exact=True))))
+        with named_failures(self.describe()):
+            return layout.to_info(name, int(self._shard(name).count(_edge().CountRequest(exact=True))))
 
     def ingest(
         self,
@@ -307,7 +323,7 @@ class EdgeStore:
             self._create(name, wanted)
             layout = wanted
         shard = self._shard(name)
-        try:
+        with named_failures(self.describe()), _flushed(shard):
             return run_ingest(
                 documents,
                 EdgeSink(shard, encoder, layout),
@@ -316,8 +332,6 @@ class EdgeStore:
                 show_progress=show_progress,
                 desc=f"Ingesting into {name}",
             )
-        finally:
-            shard.flush()
 
     def search(
         self,
@@ -346,11 +360,12 @@ class EdgeStore:
         matrix = encoder.encode_queries(list(queries), instruction)
         where = _filter(filters)
         out = []
-        for row in matrix:
-            request = edge.QueryRequest(
-                limit=k, query=edge.Query.Nearest(row.tolist(), using=vector), filter=where, with_payload=True
-            )
-            out.append([_to_hit(p) for p in shard.query(request)])
+        with named_failures(self.describe()):
+            for row in matrix:
+                request = edge.QueryRequest(
+                    limit=k, query=edge.Query.Nearest(row.tolist(), using=vector), filter=where, with_payload=True
+                )
+                out.append([_to_hit(p) for p in shard.query(request)])
         return out
 
     def delete(self, name: str) -> None:
@@ -361,7 +376,7 @@ class EdgeStore:
             shard.close()
         folder = self._dir(name)
         (folder / LAYOUT_FILE).unlink()
-        shutil.rmtree(folder)
+        safe_rmtree(self.folder, folder)
 
     def close(self) -> None:
         """Flush and close the shards, then release the folder's lock."""

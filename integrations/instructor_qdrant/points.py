@@ -39,7 +39,7 @@ __all__ = [
 #: call's texts by length: larger batches waste less padding (256 ~ 1 MB of float vectors per request).
 DEFAULT_BATCH_SIZE = 256
 #: The payload keeps the document's "id" and "text" beside its metadata; any JSON value is kept.
-QDRANT_RULES = RecordRules(metadata_values="json", reserved_keys=("id", "text"))
+QDRANT_RULES = RecordRules(metadata_values="json", reserved_keys=("id", "text"), dotted_keys=False)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
