@@ -249,3 +249,19 @@ def test_adapters_take_prompt_names_and_dimensions(folders, pair):
     assert close(rebuilt.embed_query(TEXTS[:1])[0], query) <= ATOL
     with pytest.raises(ValueError, match="query_instruction or query_prompt_name, not both"):
         InstructorEmbeddingFunction(path, query_instruction="q: ", query_prompt_name="STS")
+
+
+def test_cli_embed_takes_prompt_name_dim_and_precision(folders, pair, tmp_path):
+    from instructor_core.cli import main
+
+    _, theirs = pair("embeddinggemma")
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    out = tmp_path / "v.npy"
+    argv = ["embed", str(source), "-o", str(out), "--model", str(folders["embeddinggemma"]), "--device", "cpu"]
+    assert main([*argv, "--prompt-name", "STS", "--dim", "8", "--quiet"]) == 0
+    expected = theirs.encode(TEXTS, prompt_name="STS", truncate_dim=8, normalize_embeddings=True)
+    assert close(np.load(out), expected) <= ATOL
+    assert main([*argv, "--kind", "query", "--precision", "ubinary", "--quiet"]) == 0
+    np.testing.assert_array_equal(np.load(out), theirs.encode_query(TEXTS, precision="ubinary"))
+    assert main([*argv, "--prompt-name", "nope", "--quiet"]) == 2

@@ -13,7 +13,8 @@ from ..safe_paths import atomic_output, same_file
 
 if TYPE_CHECKING:
     import numpy as np
-from .options import add_batch_size_option, add_model_options
+from ..quantization import PRECISIONS
+from .options import add_batch_size_option, add_model_options, add_prompt_name_option
 
 __all__ = ["OUTPUT_SUFFIXES", "read_texts", "register"]
 
@@ -113,9 +114,11 @@ def _run(args: argparse.Namespace) -> int:
     vectors = encode(
         texts,
         args.instruction,
+        prompt_name=args.prompt_name,
         batch_size=args.batch_size,
         normalize=not args.no_normalize,
         show_progress=not args.quiet,
+        precision=args.precision,
     )
     _write(out, ids, vectors)
     if not args.quiet:
@@ -147,6 +150,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which of the model's instructions to use (default: document)",
     )
     parser.add_argument("--instruction", default=None, help="instruction to use instead of the model's default")
+    add_prompt_name_option(parser)
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="float32 (default), or quantized as sentence-transformers' encode(precision=...): int8/uint8 "
+        "(256 buckets a dimension over this file's vectors), binary/ubinary (one bit a dimension, packed)",
+    )
     parser.add_argument("--field", default=None, help="JSONL field holding the text (implies JSONL input)")
     add_batch_size_option(parser)
     parser.add_argument("--no-normalize", action="store_true", help="skip the final L2 normalization")

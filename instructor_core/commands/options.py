@@ -34,6 +34,7 @@ __all__ = [
     "DTYPES",
     "add_batch_size_option",
     "add_model_options",
+    "add_prompt_name_option",
     "add_write_batch_size_option",
     "load_encoder",
     "load_options",
@@ -106,6 +107,17 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
     """The :class:`LoadOptions` that the parsed ``args`` name (the options :func:`add_model_options` added)."""
     given = {name: getattr(args, name) for name in LoadOptions.names() if hasattr(args, name)}
     return LoadOptions.from_mapping(given, where="the command line")
+
+
+def add_prompt_name_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--prompt-name NAME``: one of the model's named prompts in place of the instruction."""
+    parser.add_argument(
+        "--prompt-name",
+        default=None,
+        metavar="NAME",
+        help="one of the model's named prompts (its config_sentence_transformers.json, e.g. EmbeddingGemma's "
+        "STS or e5-mistral's web_search_query) in place of the instruction",
+    )
 
 
 def add_batch_size_option(parser: argparse.ArgumentParser, *, default: int = 32) -> None:
