@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(output[-4000:])
                 print(f"baseline: the named tests do not pass unmutated (pytest exit {code}); nothing was mutated")
                 return 1
-            print(f"baseline: {len(union)} named tests pass unmutated")
+            print(f"baseline: the {len(union)} test targets named pass unmutated")
         rows = []
         for entry in entries:
             outcome, detail = try_mutation(args.python, copy, env, entry, args.whole_files)
