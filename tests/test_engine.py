@@ -308,6 +308,7 @@ class AsyncChromaLikeSink(ChromaLikeSink):
         ({"": "x"}, r"metadata key '' \(empty\)"),
         ({"tags": ["a"]}, r"metadata\['tags'\] must be a str, int, float or bool"),
     ],
+    ids=["nan", "inf", "reserved-prefix", "int64-overflow", "empty-key", "list-value"],
 )
 async def test_the_engine_refuses_what_the_sinks_rules_refuse_before_writing_it(metadata, pattern):
     """Both engines check every batch with the sink's own rules (here Chroma's), not the permissive
