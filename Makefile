@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MODEL ?=
 DATA ?= ../shared/data
 
-.PHONY: setup test test-all demo docs lint format clean
+.PHONY: setup test test-all mutations demo docs lint format clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: setup
 
 test-all: setup
 	$(PYTEST)
+
+# Does the suite fail when the code is wrong? Each bug listed in tools/mutations.toml is applied, one at a
+# time, to a copy of the tree, and the tests named for it must fail; exit 1 if any survives or is stale.
+mutations: setup
+	INSTRUCTOR_DATA=$(abspath $(DATA)) $(PY) tools/mutations.py
 
 demo: setup
 	$(PY) examples/demo.py $(if $(MODEL),--model "$(MODEL)")

@@ -26,6 +26,7 @@ __all__ = ["LOCK_FILE", "StoreLockedError", "UnsafePathError", "store_lock"]
 #: Name of the lock file inside a store folder.
 LOCK_FILE = ".instructor.lock"
 _POLL_S = 0.05
+_sleep = time.sleep  # the wait between polls (tests observe it)
 
 
 def _holder(handle: BinaryIO) -> tuple[int | None, str]:
@@ -90,7 +91,7 @@ def store_lock(folder: str | os.PathLike[str], *, timeout: float, what: str = "s
                         folder=str(root),
                         holder_pid=pid,
                     ) from None
-                time.sleep(min(_POLL_S, deadline - now))
+                _sleep(min(_POLL_S, deadline - now))
         try:
             handle.seek(0)
             handle.truncate()

@@ -19,7 +19,7 @@ from instructor_core.engine import (
     run_ingest,
 )
 from instructor_core.ids import SeenIds
-from instructor_core.records import Record, RecordError, RecordRules, validate_batch
+from instructor_core.records import RecordError, RecordRules, validate_batch
 
 
 class _Log:
@@ -202,6 +202,33 @@ def test_rejections_are_not_retried_and_propagate_unchanged():
     assert waits == []
 
 
+async def test_async_rejections_are_not_retried_and_propagate_unchanged():
+    sink = AsyncMemorySink(reject=True)
+    waits: list[float] = []
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    with pytest.raises(ValueError, match="rejected by the store"):
+        await arun_ingest(docs(("a", "x")), sink, batch_size=2, sleep=wait)
+    assert waits == []
+
+
+def test_a_batch_wide_store_error_is_placed_at_its_own_batch():
+    """A sink's RecordError without an index (about its whole batch) names that batch's first record."""
+
+    class RefusesC(MemorySink):
+        def write(self, records, vectors):
+            if any(r.id == "c" for r in records):
+                raise RecordError("the store refused this batch")
+            super().write(records, vectors)
+
+    sink = RefusesC()
+    with pytest.raises(RecordError, match=r"^record 2, id 'c': the store refused this batch$") as error:
+        run_ingest(docs(("a", "x"), ("b", "y"), ("c", "z"), ("d", "w")), sink, batch_size=2, show_progress=False)
+    assert (error.value.index, error.value.record_id) == (2, "c") and sink.rows == {"a": "x", "b": "y"}
+
+
 def test_call_with_retry_is_bounded_and_backs_off():
     calls, waits = [], []
 
@@ -256,6 +283,21 @@ CHROMA_LIKE = RecordRules(
 )
 
 
+class ChromaLikeSink(MemorySink):
+    """A store with Chroma's record rules; keeps each written record's metadata."""
+
+    rules = CHROMA_LIKE
+
+    def write(self, records, vectors):
+        super().write(records, vectors)
+        self.metadata = {**getattr(self, "metadata", {}), **{r.id: dict(r.metadata) for r in records}}
+
+
+class AsyncChromaLikeSink(ChromaLikeSink):
+    async def write(self, records, vectors):
+        ChromaLikeSink.write(self, records, vectors)
+
+
 @pytest.mark.parametrize(
     ("metadata", "pattern"),
     [
@@ -266,12 +308,20 @@ CHROMA_LIKE = RecordRules(
         ({"": "x"}, r"metadata key '' \(empty\)"),
         ({"tags": ["a"]}, r"metadata\['tags'\] must be a str, int, float or bool"),
     ],
+    ids=["nan", "inf", "reserved-prefix", "int64-overflow", "empty-key", "list-value"],
 )
-def test_rules_refuse_what_a_store_would_drop_or_change(metadata, pattern):
-    batch = [Record("ok", "t", {"n": -(2**63)}), {"id": "x", "text": "t", "metadata": metadata}]
-    with pytest.raises(RecordError, match=rf"record 1, id 'x': {pattern}"):
-        validate_batch(batch, rules=CHROMA_LIKE)
-    assert validate_batch(batch[:1], rules=CHROMA_LIKE)[0].metadata == {"n": -(2**63)}
+async def test_the_engine_refuses_what_the_sinks_rules_refuse_before_writing_it(metadata, pattern):
+    """Both engines check every batch with the sink's own rules (here Chroma's), not the permissive
+    defaults: the refused record is named, and its batch is never written."""
+    corpus = [{"id": "ok", "text": "t", "metadata": {"n": -(2**63)}}, {"id": "x", "text": "t", "metadata": metadata}]
+    for sink in (ChromaLikeSink(), AsyncChromaLikeSink()):
+        with pytest.raises(RecordError, match=rf"^record 1, id 'x': {pattern}"):
+            if isinstance(sink, AsyncChromaLikeSink):
+                await arun_ingest(corpus, sink, batch_size=1)
+            else:
+                run_ingest(corpus, sink, batch_size=1, show_progress=False)
+        assert sink.rows == {"ok": "t"} and sink.metadata == {"ok": {"n": -(2**63)}}
+    assert validate_batch(corpus[:1], rules=CHROMA_LIKE)[0].metadata == {"n": -(2**63)}
 
 
 def test_engine_threads_prepare_apart_from_write():

@@ -141,3 +141,19 @@ def test_fingerprint_tells_apart_two_readings_of_one_folder_and_follows_saves(ti
     saved = instructor.save_pretrained(tmp_path / "changed")
     assert instructor.fingerprint == InstructorEncoder.from_pretrained(saved, device="cpu").fingerprint
     assert instructor.fingerprint != plain.fingerprint
+
+
+def test_a_sentencepiece_model_counts(model, cache):
+    """A T5 tokenizer's ``spiece.model`` decides the token ids, so it decides the vectors."""
+    (model / "spiece.model").write_bytes(b"sentencepiece model, version 1")
+    assert "spiece.model" in fingerprint_files(model)
+    before = model_fingerprint(model)
+    (model / "spiece.model").write_bytes(b"sentencepiece model, version 2")
+    assert model_fingerprint(model) != before
+
+
+def test_a_description_of_the_training_data_does_not_count(model, cache):
+    before = model_fingerprint(model)
+    (model / "data_config.json").write_text('[{"name": "msmarco", "lines": 100}]', encoding="utf-8")
+    assert "data_config.json" not in fingerprint_files(model)
+    assert model_fingerprint(model) == before

@@ -171,6 +171,13 @@ def test_sentence_transformers_2_cache_folder_is_used_offline(hub_layout, tmp_pa
     assert encoder.spec.is_instructor and not encoder.spec.include_prompt
 
 
+def test_sentence_transformers_2_cache_folder_is_recognised_by_its_path(hub_layout, tmp_path):
+    # the same folder loaded by its path: no hub id to go by, its name alone says what it is
+    folder = place(hub_layout, tmp_path / "cache" / "hkunlp_instructor-large")
+    encoder = load_quietly(folder)
+    assert encoder.spec.is_instructor and not encoder.spec.include_prompt
+
+
 def test_instructor_option_type_is_checked(hub_layout):
     with pytest.raises(TypeError, match="instructor must be True, False or None"):
         InstructorEncoder.from_pretrained(hub_layout, device="cpu", instructor="yes")

@@ -112,20 +112,28 @@ async def test_async_equals_sync(bert_embeddings):
 async def test_async_is_one_batched_call_in_a_worker_thread(bert_embeddings, monkeypatch):
     calls: list[tuple[int, int]] = []
     real = InstructorEncoder.encode_documents
+    ticks = 0
+    ticked = threading.Condition()
+    waits: list[bool] = []
 
     def slow_encode(self, texts, *args, **kwargs):
         calls.append((threading.get_ident(), len(texts)))
-        time.sleep(0.3)  # a long encode: the event loop must keep running meanwhile
+        # a long encode: it ends once the event loop has ticked 3 times meanwhile (no clock: a loop blocked
+        # by the encode never ticks, and the bounded wait reports False)
+        with ticked:
+            start = ticks
+            waits.append(ticked.wait_for(lambda: ticks >= start + 3, timeout=10))
         return real(self, texts, *args, **kwargs)
 
     monkeypatch.setattr(InstructorEncoder, "encode_documents", slow_encode)
-    ticks = 0
 
     async def ticker() -> None:
         nonlocal ticks
         while True:
             await asyncio.sleep(0.01)
-            ticks += 1
+            with ticked:
+                ticks += 1
+                ticked.notify_all()
 
     task = asyncio.create_task(ticker())
     texts = [f"document number {i}" for i in range(10)]
@@ -134,7 +142,7 @@ async def test_async_is_one_batched_call_in_a_worker_thread(bert_embeddings, mon
     assert len(vectors) == 10
     assert calls == [(calls[0][0], 10)]  # one call for the whole list, not one per text
     assert calls[0][0] != threading.get_ident()  # not on the event loop's thread
-    assert ticks >= 10  # the loop ticked through the 0.3 s encode
+    assert waits == [True]  # the loop kept ticking through the encode
 
 
 def test_concurrent_threads_share_one_encoder(bert_embeddings):

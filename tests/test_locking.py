@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from instructor_core import locking
 from instructor_core.errors import InstructorError
 from instructor_core.locking import LOCK_FILE, StoreLockedError, store_lock
 
@@ -63,7 +64,7 @@ def test_second_holder_fails_after_its_timeout_naming_the_pid(tmp_path, holder):
     assert isinstance(info.value, InstructorError)  # the CLI maps it to one line and exit 2
 
 
-def test_waiter_gets_the_lock_when_the_holder_lets_go(tmp_path, holder):
+def test_waiter_gets_the_lock_when_the_holder_lets_go(tmp_path, holder, monkeypatch):
     folder = tmp_path / "store"
     acquired = threading.Event()
     errors: list[BaseException] = []
@@ -77,9 +78,18 @@ def test_waiter_gets_the_lock_when_the_holder_lets_go(tmp_path, holder):
         except BaseException as exc:  # noqa: BLE001 - reported to the test thread
             errors.append(exc)
 
+    polled = threading.Event()
+    real_sleep = locking._sleep
+
+    def sleep(seconds: float) -> None:  # called only after a try found the lock held
+        polled.set()
+        real_sleep(seconds)
+
+    monkeypatch.setattr(locking, "_sleep", sleep)
     waiter = threading.Thread(target=wait_for_lock)
     waiter.start()
-    assert not acquired.wait(0.3)  # still held by the other process
+    assert polled.wait(timeout=60), "the waiter never found the lock held"
+    assert not acquired.is_set()  # it waits: the other process still holds the lock
     holder.stdin.write("release\n")
     holder.stdin.flush()
     waiter.join(timeout=120)
@@ -113,3 +123,11 @@ def test_lock_is_exclusive_within_one_process_too_and_released_on_exit(tmp_path)
     with pytest.raises(ValueError, match="timeout"):
         with store_lock(folder, timeout=-1):
             pass
+
+
+def test_a_released_lock_file_names_no_holder(tmp_path):
+    """After a clean release the file is empty: a later reader finds no stale pid to blame."""
+    folder = tmp_path / "store"
+    with store_lock(folder, timeout=0):
+        assert json.loads((folder / LOCK_FILE).read_text())["pid"] == os.getpid()
+    assert (folder / LOCK_FILE).read_text() == ""

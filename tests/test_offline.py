@@ -1,4 +1,4 @@
-"""The suite runs with no network: only the allowed loopback hosts can be reached."""
+"""Offline use: with HF_HUB_OFFLINE=1 a hub id fails at once, without even an address lookup."""
 
 from __future__ import annotations
 
@@ -27,12 +27,3 @@ def test_hub_calls_fail_without_a_network_attempt(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="instructor-test/not-in-any-cache"):  # no cached copy to fall back on
         InstructorEncoder.from_pretrained("instructor-test/not-in-any-cache", device="cpu")
     assert lookups == []
-
-
-def test_hosts_outside_the_allow_list_are_blocked():
-    from pytest_socket import SocketConnectBlockedError
-
-    # 127.0.0.2 is loopback (nothing leaves the machine) but not on the allow list, so the block
-    # that would stop any outside address must stop it too.
-    with pytest.raises(SocketConnectBlockedError):
-        socket.create_connection(("127.0.0.2", 9), timeout=1)

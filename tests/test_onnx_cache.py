@@ -84,6 +84,31 @@ def test_a_planted_export_with_its_own_manifest_is_rebuilt(bert_cache, exports, 
     assert any(str(folder) in m and "exported from another model" in m for m in messages)
 
 
+def test_a_changed_export_of_the_same_size_is_rebuilt(bert_cache, tiny_bert_path, tiny_bert_encoder):
+    """The size is only a shortcut: a file of the recorded size but other bytes fails on its SHA-256."""
+    folder = _export_folder(bert_cache)
+    path = folder / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert path.stat().st_size == len(data)
+    encoder, messages = _load(tiny_bert_path, bert_cache)
+    assert any("model.onnx does not match the SHA-256" in m for m in messages)
+    assert np.abs(encoder.encode(PAIRS) - tiny_bert_encoder.encode(PAIRS)).max() <= 1e-5
+
+
+def test_an_export_missing_from_the_manifest_is_rebuilt(bert_cache, exports, tiny_bert_path, tiny_bert_encoder):
+    """A file the manifest does not list was not made here: it is never served unchecked."""
+    folder = _export_folder(bert_cache)
+    shutil.copyfile(_export_folder(exports / "t5") / "model.onnx", folder / "model.onnx")  # another model
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["exports"]["model.onnx"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    encoder, messages = _load(tiny_bert_path, bert_cache)
+    assert any("model.onnx is not in manifest.json" in m for m in messages)
+    assert np.abs(encoder.encode(PAIRS) - tiny_bert_encoder.encode(PAIRS)).max() <= 1e-5
+
+
 def test_a_truncated_export_is_rebuilt(bert_cache, tiny_bert_path, tiny_bert_encoder):
     folder = _export_folder(bert_cache)
     data = (folder / "model.onnx").read_bytes()

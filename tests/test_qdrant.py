@@ -323,3 +323,36 @@ def tiny_bert_like(encoder):
         instructions, dimension = encoder.instructions, encoder.dimension + 8
 
     return Wider()
+
+
+def test_edge_store_list_filter_matches_any_of_its_values(tmp_path, encoder):
+    """``qdrant:DIR`` (Qdrant Edge): ``{key: [a, b]}`` keeps the points whose value is a or b."""
+    pytest.importorskip("qdrant_edge")
+    from instructor_core.stores import open_store
+
+    store = open_store(f"qdrant:{tmp_path / 'edge'}")
+    try:
+        store.ingest("docs", records(8), encoder, model="tiny-t5", show_progress=False)
+        (hits,) = store.search("docs", ["cell"], encoder, k=8, filters={"n": [1, 6]})
+        assert sorted(h.id for h in hits) == ["doc-1", "doc-6"]
+        (hits,) = store.search("docs", ["cell"], encoder, k=8, filters={"n": 6})
+        assert [h.id for h in hits] == ["doc-6"]
+    finally:
+        store.close()
+
+
+def test_grpc_unavailable_and_deadline_exceeded_are_transport_errors():
+    """A gRPC client's connection failures are retried like HTTP ones; a refusal by the server is not."""
+    grpc = pytest.importorskip("grpc")
+    from instructor_qdrant.points import is_transport_error
+
+    class Failed(grpc.RpcError):
+        def __init__(self, code):
+            self._code = code
+
+        def code(self):
+            return self._code
+
+    codes = grpc.StatusCode
+    assert is_transport_error(Failed(codes.UNAVAILABLE)) and is_transport_error(Failed(codes.DEADLINE_EXCEEDED))
+    assert not is_transport_error(Failed(codes.INVALID_ARGUMENT)) and not is_transport_error(Failed(codes.NOT_FOUND))

@@ -251,6 +251,52 @@ def test_block_errors_name_the_record_and_its_shard():
     assert [(r.id, r.text, dict(r.metadata)) for r in records] == [("a", "x", {}), ("b", "y", {})]
 
 
+def test_datasink_write_checks_records_with_the_stores_rules(tiny_bert_path, tiny_bert_encoder, tmp_path):
+    """A write task validates its block with the store's own rules before anything of it is stored:
+    Qdrant keeps "id" and "text" in the payload itself, so a metadata key "text" is refused."""
+    import pyarrow as pa
+    from qdrant_client import QdrantClient
+    from ray.data.extensions import ArrowTensorArray
+
+    sink = QdrantDatasink(None, "docs", str(tiny_bert_path), path=tmp_path / "qdrant", encoder=tiny_bert_encoder)
+    sink.prepare()  # the collection exists: without the rules, the write would succeed
+    texts = ["first passage", "second passage"]
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "text": texts,
+            "metadata": [{"text": "fine"}, {"text": "not the document's text"}],
+            "embedding": ArrowTensorArray.from_numpy(tiny_bert_encoder.encode_documents(texts)),
+        }
+    )
+    with pytest.raises(RecordError, match=r"id 'a': metadata key 'text' is reserved"):
+        sink.write([table], None)
+    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    try:
+        assert client.count("docs", exact=True).count == 0
+    finally:
+        client.close()
+
+
+def test_embedder_uses_each_rows_instruction_column(tiny_bert_path, tiny_bert_encoder):
+    """The callable the actors run embeds ``(row's instruction, text)`` pairs, as ``encode`` does."""
+    import pyarrow as pa
+
+    from instructor_ray.embed import _Embedder
+    from instructor_ray.sinks import vectors_of
+
+    instructions = ["Represent the question: ", "Represent the passage: ", "", "Classify the sentiment: "]
+    texts = [f"sentence {i} " * (1 + i % 3) for i in range(8)]
+    table = pa.table({"id": [str(i) for i in range(8)], "text": texts, "task": [instructions[i % 4] for i in range(8)]})
+    embedder = _Embedder(str(tiny_bert_path), "document", None, "task", "text", "embedding", 4, None, None, None,
+                         None, "id", None)  # fmt: skip
+    got = vectors_of(embedder(table), "embedding")
+    expected = tiny_bert_encoder.encode([(instructions[i % 4], t) for i, t in enumerate(texts)])
+    assert np.abs(got - expected).max() <= 1e-6
+    plain = tiny_bert_encoder.encode_documents(texts)
+    assert np.abs(got - plain).max() > 1e-3  # the column's instructions, not the default one
+
+
 # ---------------------------------------------------------------------------------------------- cluster
 @pytest.mark.system
 def test_cluster_has_two_nodes(ray_cluster):
@@ -416,9 +462,10 @@ def _gate_on_first_write(port: int, collection: str, first_shard: str, bound_s: 
     first write task took 76 s from submission to its first point, and the embedders had finished
     all 480 rows 35 s before that): the first shard is embedded and written while the rest wait,
     then the rest keep the embedders busy for tens of seconds after the first point is visible.
-    Bounded: after ``bound_s`` a block passes anyway. The gate builds its own client instead of
-    calling ``_client``: Ray pickles a module-level test function by reference, so every worker
-    would import this test module to run it.
+    Bounded, and loud: a block still held after ``bound_s`` fails the job (naming the gate) rather
+    than passing, so a slow first write can never let the kill land after the job's end. The gate
+    builds its own client instead of calling ``_client``: Ray pickles a module-level test function
+    by reference, so every worker would import this test module to run it.
     """
 
     def gate(table):
@@ -429,11 +476,11 @@ def _gate_on_first_write(port: int, collection: str, first_shard: str, bound_s: 
         while time.monotonic() < deadline:
             try:
                 if client.get_collection(collection, embedding_function=None).count() > 0:
-                    break
+                    return table
             except Exception:  # noqa: BLE001 - not created yet, or the server is busy: ask again
                 pass
             time.sleep(0.5)
-        return table
+        raise RuntimeError(f"gate: {collection!r} still had no point after {bound_s:g} s; the first shard never landed")
 
     return gate
 
