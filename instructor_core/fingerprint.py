@@ -31,6 +31,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .cache import default_cache_dir, hash_file
+
 __all__ = ["FINGERPRINT_PREFIX", "fingerprint_files", "loaded_fingerprint", "model_fingerprint"]
 
 FINGERPRINT_PREFIX = "sha256:"
@@ -61,19 +63,13 @@ def fingerprint_files(folder: str | os.PathLike[str]) -> list[str]:
 
 
 def _hash_file(path: Path) -> str:
-    """SHA-256 hex of a file's content, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 hex of a file's content (tests count the calls)."""
+    return hash_file(path)
 
 
 def _cache_path(cache_dir: str | os.PathLike[str] | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir) / _CACHE_NAME
-    from .backends.onnxrt import default_cache_dir
-
     return default_cache_dir() / _CACHE_NAME
 
 
@@ -114,7 +110,7 @@ def model_fingerprint(folder: str | os.PathLike[str], *, cache_dir: str | os.Pat
     Args:
         folder: A model folder (sentence-transformers or plain Hugging Face layout).
         cache_dir: Where ``fingerprints.json`` lives; None uses ``$INSTRUCTOR_CACHE`` or
-            ``~/.cache/instructor`` (see :func:`instructor_core.backends.onnxrt.default_cache_dir`).
+            ``~/.cache/instructor`` (see :func:`instructor_core.cache.default_cache_dir`).
 
     Raises:
         FileNotFoundError: If ``folder`` is not a folder.

@@ -39,6 +39,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..cache import default_cache_dir, hash_file
+
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
 
 Variant = Literal["onnx", "onnx-int8"]
@@ -62,15 +64,6 @@ def _require_onnx() -> ModuleType:
     except ImportError as error:  # pragma: no cover - exercised only without the extra
         raise ImportError(_EXTRA_HINT) from error
     return onnxruntime
-
-
-def default_cache_dir() -> Path:
-    """``$INSTRUCTOR_CACHE``, else ``$XDG_CACHE_HOME/instructor``, else ``~/.cache/instructor``."""
-    explicit = os.environ.get("INSTRUCTOR_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "instructor"
 
 
 def _version(distribution: str) -> str:
@@ -270,9 +263,7 @@ class OnnxTransformer:
 
 # ---------------------------------------------------------------------------------------------- the cache
 def _sha256(path: Path) -> str:
-    from ..fingerprint import _hash_file  # one file hasher for the package
-
-    return _hash_file(path)
+    return hash_file(path)
 
 
 def _stamp(path: Path) -> dict[str, int]:
