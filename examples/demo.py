@@ -55,7 +55,7 @@ def compare(encoder: Any, query: str, instructions: tuple[str, str], k: int) -> 
     """Lines ranking ``query`` over the corpus with the instructions and without them, side by side."""
     import numpy as np
 
-    from instructor_core.records import read_jsonl
+    from instructor_core.readers import read_jsonl
 
     rows = list(read_jsonl(CORPUS))
     texts, ids = [r["text"] for r in rows], [r["id"] for r in rows]

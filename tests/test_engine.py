@@ -224,7 +224,8 @@ def test_a_batch_wide_store_error_is_placed_at_its_own_batch():
             super().write(records, vectors)
 
     sink = RefusesC()
-    with pytest.raises(RecordError, match=r"^record 2, id 'c': the store refused this batch$") as error:
+    placed = r"^record 2, id 'c': the store refused this batch \(2 records before it were written"
+    with pytest.raises(RecordError, match=placed) as error:
         run_ingest(docs(("a", "x"), ("b", "y"), ("c", "z"), ("d", "w")), sink, batch_size=2, show_progress=False)
     assert (error.value.index, error.value.record_id) == (2, "c") and sink.rows == {"a": "x", "b": "y"}
 

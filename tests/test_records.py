@@ -7,19 +7,8 @@ import uuid
 
 import pytest
 
-from instructor_core.records import (
-    NAMESPACE,
-    Record,
-    RecordError,
-    batched,
-    point_id,
-    read_corpus,
-    read_csv,
-    read_jsonl,
-    read_text_folder,
-    records_from_texts,
-    validate_batch,
-)
+from instructor_core.readers import read_corpus, read_csv, read_jsonl, read_text_folder, records_from_texts
+from instructor_core.records import NAMESPACE, Record, RecordError, batched, point_id, validate_batch
 
 
 def test_point_id_is_uuid5_of_document_id():
