@@ -1,7 +1,8 @@
-"""``instructor ingest --engine ray``: the same ingest on a Ray cluster (``instructor_ray``).
+"""``instructor ingest --engine ray``: the same ingest on a Ray cluster.
 
-The ``ingest`` command adds these options with :func:`add_ray_options` and hands over to
-:func:`run_ray_ingest` when ``--engine ray`` is given. Ray is imported only then.
+Registered as the ``ray`` entry point of ``instructor.engines`` (:data:`ENGINE`): the ``ingest``
+command adds these options with :func:`add_ray_options` and hands over to :func:`run_ray_ingest`
+when ``--engine ray`` is given. Ray is imported only then: loading this module stays cheap.
 """
 
 from __future__ import annotations
@@ -11,18 +12,12 @@ import os
 import sys
 from types import ModuleType
 
-__all__ = ["add_ray_options", "default_concurrency", "run_ray_ingest"]
+__all__ = ["ENGINE", "add_ray_options", "default_concurrency", "run_ray_ingest"]
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--engine``, ``--ray-address``, ``--concurrency``, ``--num-cpus`` and ``--num-gpus``."""
-    group = parser.add_argument_group('distributed ingest (pip install "instructor[ray]")')
-    group.add_argument(
-        "--engine",
-        choices=("local", "ray"),
-        default="local",
-        help="local: this process (default); ray: embed on a Ray cluster with Ray Data",
-    )
+    """Add ``--ray-address``, ``--concurrency``, ``--num-cpus`` and ``--num-gpus``."""
+    group = parser.add_argument_group('--engine ray: distributed ingest (pip install "instructor[ray]")')
     group.add_argument(
         "--ray-address",
         default=None,
@@ -80,10 +75,10 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     Returns:
         The exit code.
     """
-    from instructor_ray import ingest_dataset, read_corpus_dataset
-    from instructor_ray.stores import StoreTarget
+    from instructor_core.stores import StoreUnavailableError
 
-    from ..stores import StoreUnavailableError
+    from .ingest import ingest_dataset, read_corpus_dataset
+    from .stores import StoreTarget
 
     if not args.id_field:
         raise ValueError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
@@ -138,3 +133,21 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)
     return 0
+
+
+class _RayEngine:
+    """``--engine ray`` (the ``instructor.engines`` entry point ``ray``)."""
+
+    description = "embed on a Ray cluster with Ray Data"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """See :func:`add_ray_options`."""
+        add_ray_options(parser)
+
+    def run(self, args: argparse.Namespace, *, model: str, store: str) -> int:
+        """See :func:`run_ray_ingest`."""
+        return run_ray_ingest(args, model=model, store=store)
+
+
+#: The engine the CLI finds under ``instructor.engines``.
+ENGINE = _RayEngine()
