@@ -245,7 +245,7 @@ class CollectionLayout:
     fingerprint: str | None = None
     created: str | None = None
     distance: Literal["cosine"] = "cosine"
-    loading: Mapping[str, Any] = field(default_factory=dict)
+    loading: Mapping[str, Any] = field(default_factory=dict, compare=False)
     sparse: Literal["bm25"] | None = None
     quantization: Quantization = "none"
 
