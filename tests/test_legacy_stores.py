@@ -31,7 +31,10 @@ def test_collections_info_reads_a_legacy_collection(kind, legacy, capsys):
     row = json.loads(capsys.readouterr().out)
     assert (row["model"], row["dimension"], row["count"], row["fingerprint"]) == (MODEL, DIMENSION, 6, FINGERPRINT)
     encoder = FakeEncoder()
-    assert (row["query_instruction"], row["document_instruction"]) == (encoder.instructions.query, encoder.instructions.document)
+    assert (row["query_instruction"], row["document_instruction"]) == (
+        encoder.instructions.query,
+        encoder.instructions.document,
+    )
     assert main(["collections", "list", "--store", f"{kind}:{legacy / kind}"]) == 0
     assert capsys.readouterr().out.split() == ["legacy", "6", "documents", MODEL]
 

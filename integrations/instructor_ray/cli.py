@@ -78,7 +78,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     from instructor_core.stores import StoreUnavailableError
 
     from .ingest import ingest_dataset, read_corpus_dataset
-    from .stores import StoreTarget
+    from .stores import StoreTarget, open_target
 
     if not args.id_field:
         raise ValueError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
@@ -87,13 +87,16 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         if value is not None and value < 1:
             raise ValueError(f"--{name} must be >= 1, got {value}")
     target = StoreTarget(store, args.collection)
+    opened = open_target(target)  # an unknown or unreachable store fails before Ray starts
+    single_writer = opened.single_writer
+    opened.close()
     ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
     try:
         concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
         if not args.quiet:
             where = args.ray_address or "a local Ray instance"
             print(f"engine ray: {concurrency} embedding actor(s) on {where}", file=sys.stderr)
-            if target.embedded:
+            if single_writer:
                 print(
                     f"{target.describe()} is an embedded store: the cluster embeds, this process writes",
                     file=sys.stderr,
