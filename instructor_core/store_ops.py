@@ -18,7 +18,7 @@ store's sink. The CLI, the Ray engine and a user's own code call it the same way
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -42,7 +42,7 @@ from .validation import check_positive_int
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
-    "EncodingSink",
+    "EngineSink",
     "check_layout",
     "check_search",
     "check_vector",
@@ -52,6 +52,7 @@ __all__ = [
     "prepare_collection",
     "replace_empty_collection",
     "search",
+    "write_records",
 ]
 
 #: Records per write. Each batch is also one ``encode_documents`` call, and the encoder sorts a
@@ -197,31 +198,22 @@ def embed_views(records: Sequence[Record], encoder: Encoder, layout: CollectionL
     return [row.tolist() for row in matrix]
 
 
-class EncodingSink:
-    """The ingest engine's ``BatchSink`` over a store's sink: ``embed`` with the layout's document
-    instruction(s); rules, write and transport errors are the store sink's.
+class EngineSink:
+    """The ingest engine's ``BatchSink``: a store's sink and an embed step (the encoder's, or one
+    that hands back vectors made elsewhere); rules, write and transport errors are the store sink's.
 
     Args:
         sink: The store's sink for the collection.
-        encoder: The encoder the collection was made with.
-        layout: The collection's layout.
-        encode_batch_size: Texts per forward pass.
+        embed: The vectors (or named views) for a validated batch of records.
     """
 
-    def __init__(
-        self, sink: StoreSink, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32
-    ) -> None:
-        self.sink, self.encoder, self.layout = sink, encoder, layout
-        self.encode_batch_size = encode_batch_size
+    def __init__(self, sink: StoreSink, embed: Callable[[Sequence[Record]], list[Any]]) -> None:
+        self.sink, self.embed = sink, embed
 
     @property
     def rules(self) -> RecordRules:
         """The store's record rules."""
         return self.sink.rules
-
-    def embed(self, records: Sequence[Record]) -> list[Any]:
-        """Vectors (or named views) for the batch; the engine calls this in a worker thread."""
-        return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
 
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """The store sink's write."""
@@ -230,6 +222,49 @@ class EncodingSink:
     def is_transport_error(self, exc: BaseException) -> bool:
         """The store sink's judgement."""
         return self.sink.is_transport_error(exc)
+
+
+def write_records(
+    sink: StoreSink,
+    name: str,
+    documents: Iterable[Any],
+    embed: Callable[[Sequence[Record]], list[Any]],
+    *,
+    batch_size: int | None = None,
+    overlap: bool | None = None,
+    on_duplicate: DuplicatePolicy = "error",
+    show_progress: bool = True,
+    retry: RetryPolicy | None = None,
+) -> IngestReport:
+    """Run the ingest engine over ``documents`` into a store's sink: validation with the sink's
+    rules, ``embed`` one batch ahead (``overlap``; None: the sink's preference), ordered writes,
+    duplicate ids over the whole ingest, retries of transport errors.
+
+    Args:
+        sink: The store's sink for collection ``name``.
+        name: The collection (for the progress bar).
+        documents: Records ``{"id": str, "text": str, "metadata": {...}}``; any iterable.
+        embed: The vectors for a validated batch.
+        batch_size: Records per write (capped at the sink's limit); None: 256.
+        overlap: Embed batch k+1 while batch k is written; None: ``sink.overlap``.
+        on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
+        show_progress: A tqdm bar (records).
+        retry: Retries of a write that failed in transport; None: the engine's defaults.
+    """
+    size = DEFAULT_BATCH_SIZE if batch_size is None else check_positive_int(batch_size, "batch_size")
+    limit = getattr(sink, "max_batch_size", None)
+    if limit is not None:
+        size = min(size, limit)
+    return run_ingest(
+        documents,
+        EngineSink(sink, embed),
+        batch_size=size,
+        overlap=bool(getattr(sink, "overlap", True)) if overlap is None else overlap,
+        retry=retry,
+        on_duplicate=on_duplicate,
+        show_progress=show_progress,
+        desc=f"Ingesting into {name}",
+    )
 
 
 def prepare_collection(
@@ -292,23 +327,24 @@ def ingest(
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
     """
-    size = DEFAULT_BATCH_SIZE if batch_size is None else check_positive_int(batch_size, "batch_size")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
     layout, _ = prepare_collection(
         store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change
     )
-    sink = store.sink(name)
-    limit = getattr(sink, "max_batch_size", None)
-    if limit is not None:
-        size = min(size, limit)
-    return run_ingest(
+
+    def embed(records: Sequence[Record]) -> list[Any]:
+        return embed_views(records, encoder, layout, 32)
+
+    return write_records(
+        store.sink(name),
+        name,
         documents,
-        EncodingSink(sink, encoder, layout),
-        batch_size=size,
-        overlap=bool(getattr(sink, "overlap", True)),
-        retry=retry,
+        embed,
+        batch_size=batch_size,
         on_duplicate=on_duplicate,
         show_progress=show_progress,
-        desc=f"Ingesting into {name}",
+        retry=retry,
     )
 
 

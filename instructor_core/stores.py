@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from inspect import signature
@@ -413,6 +413,8 @@ class BaseStore:
     store_errors: tuple[type[BaseException], ...] = ()
     #: Layout features the store can hold (``sparse``, a ``quantization`` other than none).
     features: frozenset[str] = frozenset()
+    #: An embedded store's entered folder lock (``instructor_core.locking.store_lock``), released by close.
+    _lock: AbstractContextManager[Any] | None = None
 
     # ------------------------------------------------------------------ primitives
     def _names(self) -> list[str]:

@@ -108,3 +108,18 @@ def test_engines_are_entry_points():
     code = "import sys; from instructor_core.cli import build_parser; build_parser(); print('ray' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.strip() == "False", run.stderr  # finding the ray engine does not import Ray
+
+
+def test_a_collection_the_store_makes_leaves_chromas_registry_to_the_real_function(tmp_path):
+    from chromadb.utils.embedding_functions import known_embedding_functions
+
+    from instructor_chroma import InstructorEmbeddingFunction
+    from instructor_core.stores import open_store
+
+    store = open_store(f"chroma:{tmp_path / 'db'}")
+    try:
+        store.create_collection("notes", CollectionLayout(dimension=4, model="m", query_instruction=Q))
+        assert store.info("notes").query_instruction == Q
+    finally:
+        store.close()
+    assert known_embedding_functions["instructor_chroma"] is InstructorEmbeddingFunction

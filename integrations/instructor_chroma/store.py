@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.api.types import Documents, Embeddings
 from chromadb.config import Settings
 from chromadb.errors import ChromaError, NotFoundError
+from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core.stores import (
     BaseStore,
@@ -77,33 +78,24 @@ def where_clause(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"$and": [{key: value} for key, value in filters.items()]}
 
 
-class _StoredFunction(EmbeddingFunction[Documents]):
+class _StoredFunction(InstructorEmbeddingFunction):
     """The embedding-function entry a collection made by the store records (its config: model,
     instructions, fingerprint, loading), without a model: the store writes precomputed vectors.
     A process that opens the collection later rebuilds the real
-    :class:`~instructor_chroma.InstructorEmbeddingFunction` from this config."""
+    :class:`~instructor_chroma.InstructorEmbeddingFunction` from this config (same registered name)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:  # no model: nothing of the parent's to set up
         self._config = config
+        self.normalize = True
 
     def __call__(self, input: Documents) -> Embeddings:
         raise TypeError("this collection's vectors are written precomputed by instructor's store layer")
-
-    @staticmethod
-    def name() -> str:
-        return NAME
-
-    def default_space(self) -> Space:
-        return "cosine"
-
-    def supported_spaces(self) -> list[Space]:
-        return ["cosine"]
 
     def get_config(self) -> dict[str, Any]:
         return dict(self._config)
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> _StoredFunction:
+    def build_from_config(config: dict[str, Any]) -> _StoredFunction:  # chromadb calls it on create: no model
         return _StoredFunction(config)
 
 
@@ -192,12 +184,15 @@ class ChromaStore(BaseStore):
             raise CollectionMismatchError(
                 f"{self.describe()}: Chroma collections have one vector per document, not named vectors"
             )
-        self.client.create_collection(
-            name,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={CREATED_KEY: layout.created} if layout.created else None,
-            embedding_function=_StoredFunction(_function_config(layout)),
-        )
+        try:
+            self.client.create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={CREATED_KEY: layout.created} if layout.created else None,
+                embedding_function=_StoredFunction(_function_config(layout)),
+            )
+        finally:  # chromadb registers the class of the function it stores under its name: take the name back
+            register_embedding_function(InstructorEmbeddingFunction)
 
     def _drop(self, name: str) -> None:
         self.client.delete_collection(name)

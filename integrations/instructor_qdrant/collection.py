@@ -77,12 +77,12 @@ def ensure_collection(
     """
     wanted = layout_for(encoder, model, vectors)
     if not client.collection_exists(name):
-        client.create_collection(name, vectors_config=_vectors_config(wanted, on_disk), metadata=wanted.to_metadata())
+        client.create_collection(name, vectors_config=vectors_config(wanted, on_disk), metadata=wanted.to_metadata())
         return wanted
     return _check_existing(name, client.get_collection(name), wanted, allow_model_change)
 
 
-def _vectors_config(wanted: CollectionLayout, on_disk: bool) -> Any:
+def vectors_config(wanted: CollectionLayout, on_disk: bool) -> Any:
     params = models.VectorParams(size=wanted.dimension, distance=models.Distance.COSINE, on_disk=on_disk or None)
     return {key: params for key in wanted.vectors} if wanted.vectors else params
 
@@ -143,7 +143,7 @@ async def aensure_collection(
     """:func:`ensure_collection` for an ``AsyncQdrantClient`` (same checks, same errors)."""
     wanted = layout_for(encoder, model, vectors)
     if not await client.collection_exists(name):
-        config = _vectors_config(wanted, on_disk)
+        config = vectors_config(wanted, on_disk)
         await client.create_collection(name, vectors_config=config, metadata=wanted.to_metadata())
         return wanted
     return _check_existing(name, await client.get_collection(name), wanted, allow_model_change)

@@ -25,7 +25,6 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +214,7 @@ class EdgeStore(BaseStore):
             raise StoreNotFoundError(self.location)
         if not create and not (self.folder / MARKER).is_file():
             raise StoreNotFoundError(self.location, f"the folder holds no Qdrant Edge store: no {MARKER} in it")
-        self._lock: AbstractContextManager[Path] | None = store_lock(
-            self.folder, timeout=lock_timeout_s(lock_timeout), what="Qdrant store"
-        )
+        self._lock = store_lock(self.folder, timeout=lock_timeout_s(lock_timeout), what="Qdrant store")
         self._lock.__enter__()  # held until close()
         try:
             marker = self.folder / MARKER

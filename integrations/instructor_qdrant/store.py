@@ -17,7 +17,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from instructor_core.stores import BaseStore, CollectionLayout, Hit
 
-from .collection import _vectors_config, check_vector_params, read_layout
+from .collection import check_vector_params, read_layout, vectors_config
 from .edge import EdgeStore, open_edge_store
 from .points import QdrantSink, is_transport_error, search_vector
 
@@ -56,7 +56,7 @@ class QdrantStore(BaseStore):
         return int(self.client.count(name, exact=True).count)
 
     def _create(self, name: str, layout: CollectionLayout) -> None:
-        config = _vectors_config(layout, False)
+        config = vectors_config(layout, False)
         self.client.create_collection(name, vectors_config=config, metadata=layout.to_metadata())
 
     def _check_existing(self, name: str, layout: CollectionLayout) -> None:

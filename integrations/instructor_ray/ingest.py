@@ -18,11 +18,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
+from instructor_core.engine import IngestReport, RetryPolicy
 from instructor_core.instructions import Instructions
-from instructor_core.records import Record, RecordError, RecordRules
-from instructor_core.store_ops import prepare_collection
-from instructor_core.stores import Store, StoreSink
+from instructor_core.records import Record, RecordError
+from instructor_core.store_ops import prepare_collection, write_records
+from instructor_core.stores import Store
 
 from .blocks import RowFields, block_records, check_block, rebuild_error
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
@@ -157,51 +157,28 @@ def _duplicates(ds: Any, fields: RowFields, limit: int = 5) -> list[tuple[Any, l
     return [(i, shards[i]) for i in dup_ids]
 
 
-class _MadeVectors:
-    """The engine's ``BatchSink`` over a store sink, for vectors the cluster made: ``embed`` hands
-    back each record's vector by its id (ids are unique: the ingest refuses a duplicate)."""
-
-    def __init__(self, sink: StoreSink) -> None:
-        self.sink = sink
-        self.vectors: dict[str, Any] = {}
-
-    @property
-    def rules(self) -> RecordRules:
-        return self.sink.rules
-
-    def embed(self, records: Sequence[Record]) -> list[Any]:
-        return [self.vectors.pop(r.id) for r in records]
-
-    def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
-        self.sink.write(records, vectors)
-
-    def is_transport_error(self, exc: BaseException) -> bool:
-        return self.sink.is_transport_error(exc)
-
-
 def _write_from_driver(
     embedded: Any, store: Store, collection: str, fields: RowFields, batch_size: int, show_progress: bool
 ) -> IngestReport:
     """Stream the embedded rows to this process and write them through the store's sink with the
     single-process engine (validation, duplicate ids over the whole ingest, ordered writes,
-    retries), with the cluster's vectors."""
-    made = _MadeVectors(store.sink(collection))
+    retries), with the cluster's vectors: each record's, handed back by its id (ids are unique:
+    the engine refuses a duplicate)."""
+    made: dict[str, Any] = {}
 
     def rows() -> Iterator[dict]:
         for table in embedded.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
             records = block_records(table, fields)
             for record, vector in zip(records, vectors_of(table, fields.output_column), strict=True):
-                made.vectors.setdefault(record.id, vector.tolist())
+                made.setdefault(record.id, vector.tolist())
                 yield {"id": record.id, "text": record.text, "metadata": dict(record.metadata)}
 
-    return run_ingest(
-        rows(),
-        made,
-        batch_size=batch_size,
-        overlap=False,
-        show_progress=show_progress,
-        desc=f"Ingesting into {collection}",
-    )
+    def embed(records: Sequence[Record]) -> list[Any]:
+        return [made.pop(r.id) for r in records]
+
+    sink = store.sink(collection)
+    return write_records(sink, collection, rows(), embed, batch_size=batch_size, overlap=False,
+                         show_progress=show_progress)  # fmt: skip
 
 
 def _write(
