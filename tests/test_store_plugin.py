@@ -123,3 +123,12 @@ def test_a_collection_the_store_makes_leaves_chromas_registry_to_the_real_functi
     finally:
         store.close()
     assert known_embedding_functions["instructor_chroma"] is InstructorEmbeddingFunction
+
+
+@pytest.mark.parametrize("package", ["instructor_chroma", "instructor_qdrant", "instructor_ray"])
+def test_integrations_export_what_a_user_calls(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    assert len(module.__all__) <= 12
+    assert all(getattr(module, name) is not None for name in module.__all__)
