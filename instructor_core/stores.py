@@ -535,10 +535,15 @@ class BaseStore:
         check_positive_int(k, "k")
         rows = [list(map(float, v)) for v in vectors]
         with self.translated():
-            self._require(name)
-            if not rows:
-                return []
-            return self._query(name, rows, k, filters or None, vector)
+            self.check_name(name)
+            try:  # no existence check first: a search reads the collection once
+                return self._query(name, rows, k, filters or None, vector) if rows else []
+            except CollectionNotFoundError:
+                raise
+            except Exception:
+                if not self._exists(name):
+                    raise CollectionNotFoundError(name, self.describe(), self._names()) from None
+                raise
 
     def delete(self, name: str) -> None:
         """Delete the collection."""

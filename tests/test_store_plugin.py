@@ -132,3 +132,21 @@ def test_integrations_export_what_a_user_calls(package):
     module = importlib.import_module(package)
     assert len(module.__all__) <= 12
     assert all(getattr(module, name) is not None for name in module.__all__)
+
+
+def test_a_chroma_search_reads_the_collection_once(tmp_path, monkeypatch):
+    from instructor_core.stores import CollectionNotFoundError, open_store
+
+    store = open_store(f"chroma:{tmp_path / 'db'}")
+    try:
+        store.create_collection("notes", CollectionLayout(dimension=4, model="m"))
+        calls = []
+        real = store.client.get_collection
+        monkeypatch.setattr(store.client, "get_collection", lambda *a, **k: calls.append(a) or real(*a, **k))
+        info = store.info("notes")  # what store_ops.search reads first
+        assert store.search("notes", [[1.0, 0.0, 0.0, 0.0]], k=1) == [[]]
+        assert (info.count, len(calls)) == (0, 1)
+        with pytest.raises(CollectionNotFoundError, match="no collection 'other'"):
+            store.search("other", [[1.0, 0.0, 0.0, 0.0]], k=1)
+    finally:
+        store.close()

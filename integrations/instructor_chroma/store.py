@@ -24,6 +24,7 @@ from instructor_core.stores import (
     BaseStore,
     CollectionLayout,
     CollectionMismatchError,
+    CollectionNotFoundError,
     Hit,
     StoreNotFoundError,
     StoreUnavailableError,
@@ -133,6 +134,7 @@ class ChromaStore(BaseStore):
         self.remote = remote
         self.single_writer = not remote
         self._lock = lock
+        self._handles: dict[str, Any] = {}
 
     def check_name(self, name: str) -> str:
         """See :func:`check_collection_name`."""
@@ -146,14 +148,19 @@ class ChromaStore(BaseStore):
         return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
 
     def _get(self, name: str) -> Any:
-        """The collection, without rebuilding its embedding function (no model load); None if absent."""
-        try:
-            return self.client.get_collection(name, embedding_function=None)
-        except NotFoundError:
-            return None
+        """The collection, without rebuilding its embedding function (no model load): fetched (with
+        its config) by :meth:`_exists`, then kept for the store's other steps."""
+        if name not in self._handles and not self._exists(name):
+            raise CollectionNotFoundError(name, self.describe(), self._names())
+        return self._handles[name]
 
     def _exists(self, name: str) -> bool:
-        return self._get(name) is not None
+        try:
+            self._handles[name] = self.client.get_collection(name, embedding_function=None)
+        except NotFoundError:
+            self._handles.pop(name, None)
+            return False
+        return True
 
     def _layout(self, name: str) -> CollectionLayout:
         collection = self._get(name)
@@ -195,6 +202,7 @@ class ChromaStore(BaseStore):
             register_embedding_function(InstructorEmbeddingFunction)
 
     def _drop(self, name: str) -> None:
+        self._handles.pop(name, None)
         self.client.delete_collection(name)
 
     def _sink(self, name: str) -> ChromaSink:
