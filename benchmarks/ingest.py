@@ -9,7 +9,7 @@ Modes, each on the same first ``--docs`` SciFact abstracts, alternating within e
 - ``qdrant``: ``instructor_qdrant.ingest`` into an embedded ``QdrantClient(path=...)`` (overlapped
   the same way);
 - ``chroma-store`` / ``qdrant-edge``: the stores the CLI opens, ``open_store("chroma:DIR")`` and
-  ``open_store("qdrant:DIR")`` (Qdrant Edge, the embedded Rust engine), through ``Store.ingest``;
+  ``open_store("qdrant:DIR")`` (Qdrant Edge, the embedded Rust engine), through ``store_ops.ingest``;
 - ``langchain``: ``Chroma.from_documents`` with ``HuggingFaceEmbeddings`` (sentence-transformers
   under LangChain, how users ingest today), when langchain-huggingface and langchain-chroma import.
 
@@ -141,7 +141,8 @@ def build_modes(model: Path, backend: str, cache_dir: Path | None, wanted: list[
 
 
 def _store_mode(scheme: str, encoder, model: Path):
-    """``open_store(f"{scheme}:{folder}").ingest(...)``: what ``instructor ingest --store`` runs."""
+    """``store_ops.ingest(open_store(f"{scheme}:{folder}"), ...)``: what ``instructor ingest --store`` runs."""
+    from instructor_core import store_ops
     from instructor_core.stores import open_store
 
     def setup(folder):
@@ -149,7 +150,7 @@ def _store_mode(scheme: str, encoder, model: Path):
 
         def work(records):
             try:
-                return store.ingest("bench", records, encoder, model=str(model), show_progress=False).written
+                return store_ops.ingest(store, "bench", records, encoder, model=str(model), show_progress=False).written
             finally:
                 store.close()
 

@@ -89,11 +89,14 @@ def _store_url(store: str, tmp: Path, run: str, port: int) -> str:
 
 
 def _single(records: list[dict], url: str, name: str, model: str, encoder, batch_size: int) -> int:
+    from instructor_core import store_ops
     from instructor_core.stores import open_store
 
-    store = open_store(url)  # what `instructor ingest` runs: the store's ingest on the core engine
+    store = open_store(url)  # what `instructor ingest` runs: store_ops.ingest on the core engine
     try:
-        return store.ingest(name, records, encoder, model=model, batch_size=batch_size, show_progress=False).written
+        return store_ops.ingest(
+            store, name, records, encoder, model=model, batch_size=batch_size, show_progress=False
+        ).written
     finally:
         store.close()
 

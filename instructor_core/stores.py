@@ -10,37 +10,48 @@ party adds a store (pgvector, LanceDB, ...) by shipping its own entry point::
     [project.entry-points."instructor.stores"]
     lancedb = "instructor_lancedb:open_store"
 
+A store is storage only: it creates collections with a :class:`CollectionLayout`, hands out a
+:class:`StoreSink` that writes precomputed vectors, and searches by query vectors. Encoding lives
+once, above the stores, in :mod:`instructor_core.store_ops`. :class:`BaseStore` writes the bodies
+every store shares (existence checks, info from a layout, error translation, close), so a store
+implements only its primitives.
+
 No vector-store import happens here: the factory imports its stack when it is called.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from inspect import signature
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from .engine import DuplicatePolicy, IngestReport
+from .engine_errors import engine_failure
 from .errors import InstructorError
-from .protocols import Encoder
+from .records import Record, RecordRules
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BaseStore",
     "CollectionInfo",
+    "CollectionLayout",
+    "CollectionMismatchError",
     "CollectionNotFoundError",
     "Hit",
     "ModelMismatchError",
     "Store",
     "StoreError",
     "StoreNotFoundError",
+    "StoreSink",
     "StoreUnavailableError",
     "check_model",
     "encoder_fingerprint",
     "lock_timeout_s",
+    "hit_from_payload",
     "open_store",
-    "replace_empty_collection",
     "split_store_url",
     "store_schemes",
 ]
@@ -110,12 +121,12 @@ class ModelMismatchError(StoreError, ValueError):
         current: The encoder's fingerprint.
     """
 
-    def __init__(self, collection: str | None, stored: str, current: str) -> None:
+    def __init__(self, collection: str | None, stored: str, current: str, *, what: str = "model fingerprint") -> None:
         which = f"collection {collection!r}" if collection else "the collection"
+        why = " (other weights or configuration, even under the same path)" if what == "model fingerprint" else ""
         super().__init__(
-            f"{which} was made with model fingerprint {stored}, the encoder at hand has "
-            f"{current} (other weights or configuration, even under the same path): their vectors do not "
-            "compare. Use the model it was made with or a new collection, or pass allow_model_change=True "
+            f"{which} was made with {what} {stored}, the encoder at hand has {current}{why}: their vectors do "
+            "not compare. Use the model it was made with or a new collection, or pass allow_model_change=True "
             "(CLI: --allow-model-change) to mix them on purpose"
         )
         self.collection = collection
@@ -182,6 +193,7 @@ class CollectionInfo:
         fingerprint: The model's content fingerprint, where recorded.
         created: When it was created (ISO 8601, UTC), where recorded.
         vectors: Named vectors and their document instructions (Qdrant), else empty.
+        layout: The whole layout, where instructor made the collection (None otherwise).
     """
 
     name: str
@@ -193,14 +205,138 @@ class CollectionInfo:
     fingerprint: str | None = None
     created: str | None = None
     vectors: Mapping[str, str] = field(default_factory=dict)
+    layout: CollectionLayout | None = field(default=None, compare=False, repr=False)
+
+
+class CollectionMismatchError(StoreError, ValueError):
+    """An existing collection does not fit the encoder (dimension, distance, vector names, instructions)."""
+
+
+#: The key of a layout in a collection's metadata (Qdrant) or layout file (Qdrant Edge).
+META_KEY = "instructor"
+Quantization = Literal["none", "int8", "binary"]
+
+
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How a collection's vectors are made: what a store records when it creates one.
+
+    Attributes:
+        dimension: Vector length.
+        vectors: Named vectors and the document instruction each is made with; empty for one
+            unnamed vector made with ``document_instruction``.
+        query_instruction: Instruction for queries.
+        document_instruction: Instruction for documents (the unnamed vector).
+        model: The model name or path, where known.
+        fingerprint: The model's content fingerprint, where known.
+        created: When the collection was created (ISO 8601, UTC), where known.
+        distance: The similarity the store ranks by (instructor collections are cosine).
+        loading: How the model was loaded where a store rebuilds the encoder itself (Chroma's
+            embedding-function config): ``max_length``, ``instructor``.
+        sparse: Sparse vectors beside the dense ones (hybrid search, e.g. ``"bm25"``); reserved:
+            no store holds them yet.
+        quantization: How the dense vectors are kept; reserved: every store holds only ``"none"``.
+    """
+
+    dimension: int
+    vectors: Mapping[str, str] = field(default_factory=dict)
+    query_instruction: str = ""
+    document_instruction: str = ""
+    model: str | None = None
+    fingerprint: str | None = None
+    created: str | None = None
+    distance: Literal["cosine"] = "cosine"
+    loading: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    sparse: Literal["bm25"] | None = None
+    quantization: Quantization = "none"
+
+    def features(self) -> list[str]:
+        """The reserved features this layout asks for (``["sparse"]``, ``["int8 quantization"]``)."""
+        out = [f"{self.sparse} sparse-vector"] if self.sparse is not None else []
+        return out + ([f"{self.quantization}-quantized"] if self.quantization != "none" else [])
+
+    def to_metadata(self) -> dict[str, Any]:
+        """``{"instructor": {...}}``: the layout as collection metadata (the on-disk format)."""
+        return {
+            META_KEY: {
+                "model": self.model,
+                "dimension": self.dimension,
+                "query_instruction": self.query_instruction,
+                "document_instruction": self.document_instruction,
+                "vectors": dict(self.vectors),
+                "fingerprint": self.fingerprint,
+                "created": self.created,
+            }
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> CollectionLayout | None:
+        """The layout :meth:`to_metadata` wrote, or None where there is none."""
+        stored = (metadata or {}).get(META_KEY)
+        if not isinstance(stored, Mapping):
+            return None
+        return cls(
+            dimension=int(stored.get("dimension") or 0),
+            vectors=dict(stored.get("vectors") or {}),
+            query_instruction=str(stored.get("query_instruction") or ""),
+            document_instruction=str(stored.get("document_instruction") or ""),
+            model=stored.get("model"),
+            fingerprint=stored.get("fingerprint"),
+            created=stored.get("created"),
+        )
+
+    def to_info(self, name: str, count: int) -> CollectionInfo:
+        """The protocol's :class:`CollectionInfo` for collection ``name``."""
+        return CollectionInfo(
+            name=name,
+            model=self.model,
+            query_instruction=self.query_instruction,
+            document_instruction=self.document_instruction,
+            dimension=self.dimension,
+            count=count,
+            fingerprint=self.fingerprint,
+            created=self.created,
+            vectors=dict(self.vectors),
+            layout=self,
+        )
+
+
+class StoreSink(Protocol):
+    """Where an ingest writes one collection: the ingest engine's ``BatchSink`` without ``embed``
+    (the vectors come made: by :mod:`instructor_core.store_ops`, or by Ray workers).
+
+    Attributes:
+        rules: What the store keeps faithfully as metadata (checked for a whole batch first).
+        overlap: Whether encoding the next batch while this one is written pays (a server: yes;
+            an embedded store, whose writes need the encoder's cores: no).
+        max_batch_size: The most records one ``write`` takes (the client's limit), or None.
+    """
+
+    rules: RecordRules
+    overlap: bool
+    max_batch_size: int | None
+
+    def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
+        """Upsert the batch by deterministic id (a vector, or ``{name: vector}`` for named vectors)."""
+        ...
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """Whether a failed write may be retried: the request may not have reached the store."""
+        ...
 
 
 class Store(Protocol):
-    """A vector store the CLI and :mod:`instructor_ray` can use: one implementation per integration.
+    """A vector store, storage only: administration, a sink per collection, search by vectors.
 
     Every method raises :class:`StoreError` (or a subclass) for expected failures, with a one-line
-    message; a bad record raises ``instructor_core.records.RecordError``.
+    message. :class:`BaseStore` implements this protocol over a few primitives.
+
+    Attributes:
+        single_writer: The store is a folder one process owns (an embedded store): only the
+            process that opened it may write, so an engine's workers must not open sinks themselves.
     """
+
+    single_writer: bool
 
     def describe(self) -> str:
         """Where the store is, for messages: ``"chroma at ./db"``."""
@@ -211,41 +347,31 @@ class Store(Protocol):
         ...
 
     def info(self, name: str) -> CollectionInfo:
-        """What the collection records; :class:`CollectionNotFoundError` if it does not exist."""
+        """What the collection records (its ``layout`` where instructor made it); :class:`CollectionNotFoundError`
+        if it does not exist."""
         ...
 
-    def ingest(
-        self,
-        name: str,
-        documents: Iterable[Any],
-        encoder: Encoder,
-        *,
-        model: str,
-        batch_size: int | None = None,
-        on_duplicate: DuplicatePolicy = "error",
-        show_progress: bool = True,
-        allow_model_change: bool = False,
-    ) -> IngestReport:
-        """Create the collection (or check that it fits ``encoder`` and ``model``: dimension,
-        instructions, model fingerprint unless ``allow_model_change``), then embed and upsert
-        ``documents`` with the encoder's document instruction."""
+    def create_collection(self, name: str, layout: CollectionLayout) -> CollectionInfo:
+        """Create the collection for ``layout``, or, where it exists, return its info unchanged (the
+        caller compares the layouts); :class:`CollectionMismatchError` where the store itself sees
+        that it cannot hold ``layout``'s vectors (another dimension or distance)."""
+        ...
+
+    def sink(self, name: str) -> StoreSink:
+        """The writer of an existing collection's points."""
         ...
 
     def search(
         self,
         name: str,
-        queries: Sequence[str],
-        encoder: Encoder,
+        vectors: Sequence[Sequence[float]],
         *,
         k: int = 10,
         filters: Mapping[str, Any] | None = None,
-        instruction: str | None = None,
         vector: str | None = None,
-        allow_model_change: bool = False,
     ) -> list[list[Hit]]:
-        """The best ``k`` hits for each query, embedded with the query instruction (or
-        ``instruction``); ``filters`` are ``{metadata key: value}``, all of which must match. An
-        encoder of another fingerprint than the collection's is refused unless ``allow_model_change``."""
+        """The best ``k`` hits for each query vector; ``filters`` are ``{metadata key: value}``, all of
+        which must match; ``vector`` names the named vector to search."""
         ...
 
     def delete(self, name: str) -> None:
@@ -255,6 +381,189 @@ class Store(Protocol):
     def close(self) -> None:
         """Release the client (and the lock on an embedded store's folder, held from open to close)."""
         ...
+
+
+def hit_from_payload(payload: Mapping[str, Any] | None, score: float, point_id: object = "") -> Hit:
+    """A :class:`Hit` from a stored payload ``{"id", "text", **metadata}`` (Qdrant's points, and
+    any store that keeps the document beside its metadata)."""
+    rest = dict(payload or {})
+    doc_id = rest.pop("id", None)
+    text = rest.pop("text", "")
+    return Hit(id=str(doc_id), text=text or "", score=float(score), metadata=rest, point_id=str(point_id or ""))
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class BaseStore:
+    """The bodies every store shares, over the primitives a store implements.
+
+    A subclass sets :attr:`scheme`, :attr:`location`, :attr:`single_writer` and :attr:`store_errors`
+    (its library's documented errors for a refused request), and implements ``_exists``,
+    ``_layout``, ``_count``, ``_create``, ``_drop``, ``_sink``, ``_query``, ``_names`` and
+    ``_release``; it may override :meth:`is_transport_error`. Each public method checks that the
+    collection exists where it must, and turns the store's documented errors into one-line
+    :class:`StoreError` s in one place (:meth:`translated`).
+    """
+
+    scheme: str = "store"
+    location: str = ""
+    single_writer: bool = False
+    #: The library's errors that mean "the store refused the request" (shown as one line).
+    store_errors: tuple[type[BaseException], ...] = ()
+    #: Layout features the store can hold (``sparse``, a ``quantization`` other than none).
+    features: frozenset[str] = frozenset()
+    #: An embedded store's entered folder lock (``instructor_core.locking.store_lock``), released by close.
+    _lock: AbstractContextManager[Any] | None = None
+
+    # ------------------------------------------------------------------ primitives
+    def _names(self) -> list[str]:
+        raise NotImplementedError
+
+    def _exists(self, name: str) -> bool:
+        return name in self._names()
+
+    def _layout(self, name: str) -> CollectionLayout | None:
+        """The layout an existing collection records; None where instructor did not make it."""
+        raise NotImplementedError
+
+    def _count(self, name: str) -> int:
+        raise NotImplementedError
+
+    def _create(self, name: str, layout: CollectionLayout) -> None:
+        raise NotImplementedError
+
+    def _check_existing(self, name: str, layout: CollectionLayout) -> None:
+        """Refuse an existing collection that cannot hold ``layout``'s vectors (store-side check)."""
+
+    def _drop(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _sink(self, name: str) -> StoreSink:
+        raise NotImplementedError
+
+    def _query(
+        self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
+    ) -> list[list[Hit]]:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Close the client."""
+
+    def check_name(self, name: str) -> str:
+        """The store's rules for a collection name (ValueError naming the rule)."""
+        return name
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the store could not be reached (retried by a write, shown as
+        :class:`StoreUnavailableError`)."""
+        return isinstance(exc, (ConnectionError, TimeoutError))
+
+    # ------------------------------------------------------------------ written once
+    def describe(self) -> str:
+        """``"SCHEME at LOCATION"``."""
+        return f"{self.scheme} at {self.location}"
+
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """The store's documented errors as one-line :class:`StoreError`, and its engine's disk-full
+        and damage errors as one line naming the cause (:func:`~instructor_core.engine_errors.engine_failure`);
+        others unchanged."""
+        try:
+            yield
+        except InstructorError:
+            raise
+        except Exception as exc:
+            if (cause := engine_failure(exc, self.describe())) is not None:
+                raise StoreError(cause) from exc
+            if self.is_transport_error(exc):
+                raise StoreUnavailableError(f"cannot reach {self.describe()}: {_first_line(exc)}") from exc
+            if self.store_errors and isinstance(exc, self.store_errors):
+                text = f"{type(exc).__name__}: {_first_line(exc)}"
+                raise StoreError(f"{self.describe()} refused the request: {text}") from exc
+            raise
+
+    def _require(self, name: str) -> None:
+        if not self._exists(self.check_name(name)):
+            raise CollectionNotFoundError(name, self.describe(), self._names())
+
+    def list_collections(self) -> list[str]:
+        """Names of the collections."""
+        with self.translated():
+            return sorted(self._names())
+
+    def info(self, name: str) -> CollectionInfo:
+        """What the collection records, plus its size. A collection made outside instructor has
+        ``model=None`` and empty instructions."""
+        with self.translated():
+            self._require(name)
+            return self._info(name, self._layout(name))
+
+    def _info(self, name: str, layout: CollectionLayout | None) -> CollectionInfo:
+        count = int(self._count(name))
+        if layout is None:
+            return CollectionInfo(name=name, model=None, query_instruction="", document_instruction="",
+                                  dimension=0, count=count)  # fmt: skip
+        return layout.to_info(name, count)
+
+    def create_collection(self, name: str, layout: CollectionLayout) -> CollectionInfo:
+        """Create the collection for ``layout``, or return the existing one's info (see :class:`Store`)."""
+        missing = sorted(set(layout.features()) - self.features)
+        if missing:
+            raise StoreError(f"{self.describe()} cannot hold {' or '.join(missing)} collections yet")
+        with self.translated():
+            if self._exists(self.check_name(name)):
+                self._check_existing(name, layout)
+                return self._info(name, self._layout(name))
+            self._create(name, layout)
+            return layout.to_info(name, 0)
+
+    def sink(self, name: str) -> StoreSink:
+        """The writer of an existing collection's points."""
+        with self.translated():
+            self._require(name)
+            return self._sink(name)
+
+    def search(
+        self,
+        name: str,
+        vectors: Sequence[Sequence[float]],
+        *,
+        k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        vector: str | None = None,
+    ) -> list[list[Hit]]:
+        """The best ``k`` hits for each query vector (see :class:`Store`)."""
+        from .validation import check_positive_int
+
+        check_positive_int(k, "k")
+        rows = [list(map(float, v)) for v in vectors]
+        with self.translated():
+            self.check_name(name)
+            try:  # no existence check first: a search reads the collection once
+                return self._query(name, rows, k, filters or None, vector) if rows else []
+            except CollectionNotFoundError:
+                raise
+            except Exception:
+                if not self._exists(name):
+                    raise CollectionNotFoundError(name, self.describe(), self._names()) from None
+                raise
+
+    def delete(self, name: str) -> None:
+        """Delete the collection."""
+        with self.translated():
+            self._require(name)
+            self._drop(name)
+
+    def close(self) -> None:
+        """Release the client, then the folder's lock (an embedded store)."""
+        try:
+            self._release()
+        finally:
+            lock, self._lock = getattr(self, "_lock", None), None
+            if lock is not None:
+                lock.__exit__(None, None, None)
 
 
 def split_store_url(url: str) -> tuple[str, str]:
@@ -316,52 +625,3 @@ def _accepts_create(factory: Callable[..., Any]) -> bool:
         return "create" in signature(factory).parameters
     except (TypeError, ValueError):  # a builtin or C callable: no signature to read
         return False
-
-
-def _differences(info: CollectionInfo, encoder: Encoder, model: str) -> list[str]:
-    """What ``info`` records that the encoder at hand would not make (names of the fields)."""
-    out = []
-    if info.model is not None and info.model != model:
-        out.append("model")
-    if info.query_instruction != encoder.instructions.query:
-        out.append("query_instruction")
-    if info.vectors or info.document_instruction != encoder.instructions.document:
-        out.append("document_instruction")
-    if info.dimension and info.dimension != encoder.dimension:
-        out.append("dimension")
-    if info.fingerprint is not None and not out:
-        try:
-            current = getattr(encoder, "fingerprint", None)
-        except ValueError:  # an encoder not loaded from a folder has none
-            current = None
-        if isinstance(current, str) and current != info.fingerprint:
-            out.append("fingerprint")
-    return out
-
-
-def replace_empty_collection(store: Store, name: str, encoder: Encoder, *, model: str) -> list[str]:
-    """Delete a collection that holds nothing and was made for another model or other instructions,
-    so the ingest about to run makes it anew for ``encoder``.
-
-    A first ingest that failed before its first write (a bad record in the first batch, a wrong
-    instruction noticed at once) leaves an empty collection that records the model and
-    instructions of that run; without this, every retry with other ones is refused although no
-    vector would be mixed. A collection with documents, one made outside instructor (no recorded
-    model), or one that already fits is left alone; ``store.ingest`` checks those as usual.
-
-    Returns:
-        The recorded fields that differed (``["document_instruction"]``), empty where nothing was
-        deleted.
-    """
-    if name not in store.list_collections():  # (an unreachable store raises here, as it should)
-        return []
-    try:
-        info = store.info(name)
-    except StoreError:  # not made by instructor: the ingest decides
-        return []
-    if info.count != 0 or info.model is None:
-        return []
-    differing = _differences(info, encoder, model)
-    if differing:
-        store.delete(name)
-    return differing

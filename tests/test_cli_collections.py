@@ -304,7 +304,8 @@ def test_open_store_passes_create_only_to_factories_that_take_it(monkeypatch):
 
 
 def test_replace_empty_collection_touches_only_an_empty_collection_of_ours(tiny_t5_encoder):
-    from instructor_core.stores import CollectionInfo, replace_empty_collection
+    from instructor_core.store_ops import replace_empty_collection
+    from instructor_core.stores import CollectionInfo
 
     enc = tiny_t5_encoder
     fits = dict(model="m", query_instruction=enc.instructions.query, document_instruction=enc.instructions.document,

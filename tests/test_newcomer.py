@@ -109,7 +109,7 @@ def test_ray_is_started_with_warnings_only(address, monkeypatch):
     import sys
     import types
 
-    from instructor_core.commands.ray_ingest import _start_ray
+    from instructor_ray.cli import _start_ray
 
     calls = []
     fake = types.ModuleType("ray")

@@ -328,14 +328,15 @@ def tiny_bert_like(encoder):
 def test_edge_store_list_filter_matches_any_of_its_values(tmp_path, encoder):
     """``qdrant:DIR`` (Qdrant Edge): ``{key: [a, b]}`` keeps the points whose value is a or b."""
     pytest.importorskip("qdrant_edge")
+    from instructor_core import store_ops
     from instructor_core.stores import open_store
 
     store = open_store(f"qdrant:{tmp_path / 'edge'}")
     try:
-        store.ingest("docs", records(8), encoder, model="tiny-t5", show_progress=False)
-        (hits,) = store.search("docs", ["cell"], encoder, k=8, filters={"n": [1, 6]})
+        store_ops.ingest(store, "docs", records(8), encoder, model="tiny-t5", show_progress=False)
+        (hits,) = store_ops.search(store, "docs", ["cell"], encoder, k=8, filters={"n": [1, 6]})
         assert sorted(h.id for h in hits) == ["doc-1", "doc-6"]
-        (hits,) = store.search("docs", ["cell"], encoder, k=8, filters={"n": 6})
+        (hits,) = store_ops.search(store, "docs", ["cell"], encoder, k=8, filters={"n": 6})
         assert [h.id for h in hits] == ["doc-6"]
     finally:
         store.close()

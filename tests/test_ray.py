@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tests.plugin_store import registered
 from tests.shared_checks import scifact_subset
 
 # Ray reads its auth settings when it is imported: the test cluster's token is set before that.
@@ -86,7 +87,9 @@ def ray_cluster(tmp_path_factory):
     exe = Path(sys.executable).parent / "ray"
     logs = tmp_path_factory.mktemp("ray_logs")
     port = free_port()
-    paths = [str(REPO), str(REPO / "integrations"), os.environ.get("PYTHONPATH", "")]
+    # the test store's dist-info (registered only there: tests/plugin_store.py) for every node
+    plugin = registered(tmp_path_factory.mktemp("plugin"))
+    paths = [str(REPO), str(REPO / "integrations"), str(plugin), os.environ.get("PYTHONPATH", "")]
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"]}
     env = {
         **os.environ,
@@ -128,6 +131,7 @@ def ray_cluster(tmp_path_factory):
             if procs[1].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"second ray node did not join: {(logs / 'worker.log').read_text()}")
             time.sleep(1)
+        os.environ["INSTRUCTOR_TEST_PLUGIN"] = str(plugin)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
@@ -407,6 +411,30 @@ def test_cli_engine_ray_into_embedded_chroma(ray_cluster, tiny_bert_path, tiny_b
     expected = tiny_bert_encoder.encode_documents([r["text"] for r in rows])
     assert collection.count() == 90
     assert max(float(np.abs(stored[r["id"]] - expected[i]).max()) for i, r in enumerate(rows)) <= 1e-6
+
+
+@pytest.mark.system
+def test_cli_engine_ray_into_a_store_registered_only_by_entry_point(ray_cluster, tiny_bert_path, tiny_bert_encoder,
+                                                                    tmp_path):  # fmt: skip
+    """tests/plugin_store.py's ``jsondir:DIR`` (not a single-writer store): the Ray write tasks open it by URL
+    on both nodes and write through its sink; nothing in instructor_ray names it."""
+    rows = [{"id": f"p-{i}", "text": f"plugin passage {i} " * (1 + i % 3), "n": i} for i in range(60)]
+    write_shards(tmp_path / "shards", rows, 3)
+    paths = [str(REPO), str(REPO / "integrations"), os.environ["INSTRUCTOR_TEST_PLUGIN"]]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    command = [sys.executable, "-m", "instructor_core.cli", "ingest", str(tmp_path / "shards" / "shard*.jsonl")]
+    command += ["--engine", "ray", "--ray-address", ray_cluster, "--concurrency", "1", "--num-cpus", "0.5"]
+    command += ["--store", f"jsondir:{tmp_path / 'db'}", "--collection", "plugdocs", "--model", str(tiny_bert_path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "wrote 60 of 60 records" in done.stderr and "this process writes" not in done.stderr
+    saved = json.loads((tmp_path / "db" / "plugdocs.json").read_text(encoding="utf-8"))
+    assert sorted(saved["points"]) == sorted(r["id"] for r in rows)
+    assert saved["points"]["p-7"]["metadata"]["n"] == 7
+    expected = tiny_bert_encoder.encode_documents([r["text"] for r in rows])
+    stored = np.asarray([saved["points"][r["id"]]["vector"] for r in rows])
+    assert float(np.abs(stored - expected).max()) <= 1e-6
+    assert saved["metadata"]["instructor"]["model"] == str(Path(tiny_bert_path).resolve())
 
 
 @pytest.mark.system

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from instructor_core import store_ops
 from instructor_core.cli import main
 from tests.tiny_models import corpus_lines
 
@@ -120,7 +121,7 @@ def test_qdrant_dir_is_an_edge_store(tmp_path, tiny_t5_path, capsys):
         assert info.model == str(Path(tiny_t5_path).resolve()) and info.created
         enc = InstructorEncoder.from_pretrained(tiny_t5_path, device="cpu")
         assert info.dimension == enc.dimension
-        (hits,) = opened.search("notes", ["cell"], enc, k=20, filters={"topic": "even"}, instruction=Q)
+        (hits,) = store_ops.search(opened, "notes", ["cell"], enc, k=20, filters={"topic": "even"}, instruction=Q)
         assert len(hits) == 6 and all(h.metadata == {"topic": "even"} for h in hits)
         from instructor_core.records import point_id
 
@@ -165,7 +166,7 @@ def test_second_process_waits_then_fails_naming_the_holder(kind, tmp_path, tiny_
         from instructor_core.readers import read_jsonl
 
         model = str(Path(tiny_t5_path).resolve())
-        holder.ingest("notes", read_jsonl(first), encoder, model=model, show_progress=False)
+        store_ops.ingest(holder, "notes", read_jsonl(first), encoder, model=model, show_progress=False)
         run = subprocess.run(
             [sys.executable, "-m", "instructor_core.cli", *ingest_argv(second, store, tiny_t5_path)],
             env=cli_env(INSTRUCTOR_LOCK_TIMEOUT="1"),

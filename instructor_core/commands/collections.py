@@ -34,6 +34,7 @@ def _open(args: argparse.Namespace) -> Store:
 
 def _info_row(info: CollectionInfo) -> dict[str, Any]:
     row = asdict(info)
+    row.pop("layout", None)  # its fields are the row's own
     row["vectors"] = dict(info.vectors)
     return row
 

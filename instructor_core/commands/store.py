@@ -17,12 +17,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import store_ops
+from ..engines import add_engine_options, run_engine
 from ..errors import InstructorError
 from ..safe_paths import atomic_output, same_file
-from ..stores import Hit, Store, open_store, replace_empty_collection
+from ..stores import Hit, Store, open_store
 from ..terminal import printable
 from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
-from .ray_ingest import add_ray_options
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
 
@@ -184,20 +185,21 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    if args.engine == "ray":
-        from .ray_ingest import run_ray_ingest
+    return run_engine(args, model=_model_name(args.model), store=args.store)
 
-        return run_ray_ingest(args, model=_model_name(args.model), store=args.store)
+
+def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
+    """The single-process engine (``--engine local``, the default): read, embed and write here."""
     records = _records(args)  # fails early on a missing corpus
-    model = args.model = _model_name(args.model)
+    args.model = model
     encoder = load_encoder(args)  # a bad model folder or device fails before the store is touched
     encoder.instructions = encoder.instructions.replace(
         query=args.query_instruction, document=args.document_instruction
     )
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
-    store = _open(args)  # an embedded store's lock is held from here to close()
+    opened = _open(args)  # an embedded store's lock is held from here to close()
     try:
-        replaced = replace_empty_collection(store, args.collection, encoder, model=model)
+        replaced = store_ops.replace_empty_collection(opened, args.collection, encoder, model=model)
         if replaced and not args.quiet:
             print(
                 f"collection {args.collection!r} was empty and made for another {', '.join(replaced)}: "
@@ -205,7 +207,8 @@ def _ingest(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         count = None if args.quiet else count_records(Path(args.corpus))
-        report = store.ingest(
+        report = store_ops.ingest(
+            opened,
             args.collection,
             records if count is None else _Sized(records, count),
             encoder,
@@ -216,9 +219,9 @@ def _ingest(args: argparse.Namespace) -> int:
             allow_model_change=args.allow_model_change,
         )
     finally:
-        store.close()
+        opened.close()
     if not args.quiet:
-        print(f"{report.summary()} into collection {args.collection!r} ({store.describe()})", file=sys.stderr)
+        print(f"{report.summary()} into collection {args.collection!r} ({opened.describe()})", file=sys.stderr)
         _report_skipped(records)
     return 0
 
@@ -274,21 +277,11 @@ def read_queries(path: str) -> list[tuple[str, str]]:
 
 
 def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) -> list[list[Hit]]:
-    """Every query's hits, under one model load and one ``Store.search`` call."""
+    """Every query's hits, under one model load and one ``store_ops.search`` call (the collection read once)."""
     from ..instructions import Instructions
 
     info = store.info(args.collection)
-    if (
-        args.model is not None
-        and info.model is not None
-        and _model_name(args.model) != info.model
-        and not args.allow_model_change
-    ):
-        raise ValueError(
-            f"collection {args.collection!r} was made with model {info.model!r}, not {args.model!r}; "
-            "its vectors only compare with queries from that model (drop --model to use it, or pass "
-            "--allow-model-change to mix them on purpose)"
-        )
+    asked = _model_name(args.model) if args.model is not None else None
     model = args.model if args.model is not None else info.model
     if model is None:
         raise ValueError(f"collection {args.collection!r} does not record its model; pass --model")
@@ -297,7 +290,8 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
     args.model = model
     encoder = load_encoder(args, instructions)
-    return store.search(
+    return store_ops.search(
+        store,
         args.collection,
         list(queries),
         encoder,
@@ -305,7 +299,9 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         filters=parse_filters(args.filter) or None,
         instruction=args.query_instruction,
         vector=args.vector,
+        model=asked,
         allow_model_change=args.allow_model_change,
+        info=info,
     )
 
 
@@ -432,7 +428,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "first or the last copy",
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    add_ray_options(ingest)
+    add_engine_options(ingest)
     ingest.set_defaults(func=_ingest)
 
     search = subparsers.add_parser(
@@ -471,3 +467,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
     search.add_argument("--quiet", action="store_true", help="no progress bars (transformers' weight loading)")
     search.set_defaults(func=_search)
+
+
+class _LocalEngine:
+    """The single-process engine (``instructor.engines`` entry point ``local``)."""
+
+    description = "this process"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """None of its own: ``ingest``'s options are this engine's."""
+
+    def run(self, args: argparse.Namespace, *, model: str, store: str) -> int:
+        """See :func:`ingest_local`."""
+        return ingest_local(args, model=model, store=store)
+
+
+#: The ``local`` engine.
+LOCAL_ENGINE = _LocalEngine()

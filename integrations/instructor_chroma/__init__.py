@@ -14,25 +14,23 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError('instructor_chroma needs chromadb; install it with: pip install "instructor[chroma]"') from exc
 
-from instructor_core.engine import IngestError, IngestReport
+from instructor_core.engine import IngestError
 from instructor_core.records import RecordError
 
 from .embedding import InstructorEmbeddingFunction, clear_encoder_cache
-from .ingest import CHROMA_RULES, ChromaSink, ingest, is_remote, is_transport_error, open_collection
+from .ingest import ingest, is_remote, open_collection
 from .store import ChromaStore, open_store, where_clause
 
+# What a user calls; the rest stays importable from its module: ``.ingest`` (ChromaSink, CHROMA_RULES,
+# is_transport_error), ``instructor_core.engine`` (IngestReport).
 __all__ = [
-    "CHROMA_RULES",
-    "ChromaSink",
     "ChromaStore",
     "IngestError",
-    "IngestReport",
     "InstructorEmbeddingFunction",
     "RecordError",
     "clear_encoder_cache",
     "ingest",
     "is_remote",
-    "is_transport_error",
     "open_collection",
     "open_store",
     "where_clause",

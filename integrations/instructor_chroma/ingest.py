@@ -100,7 +100,7 @@ def _embedding_function_of(collection: Any) -> Any:
     return ef
 
 
-def _stored_dimension(collection: Any) -> int | None:
+def stored_dimension(collection: Any) -> int | None:
     """Length of the vectors already in the collection (None while it is empty)."""
     sample = collection.get(limit=1, include=["embeddings"])
     embeddings = sample.get("embeddings")
@@ -148,11 +148,14 @@ class ChromaSink:
     """
 
     rules = CHROMA_RULES
+    #: Embed the next batch while this one is written (a server: set by the store).
+    overlap = False
 
     def __init__(self, collection: Any, embedding_function: Any) -> None:
         self.collection = collection
         self.embedding_function = embedding_function
-        self._dimension = _stored_dimension(collection)
+        self._dimension = stored_dimension(collection)
+        self.max_batch_size = _max_batch_size(collection)
 
     def embed(self, records: Sequence[Record]) -> list[np.ndarray]:
         """Document vectors for the batch."""

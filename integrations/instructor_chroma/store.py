@@ -7,44 +7,37 @@ live in the collection's embedding-function configuration, so a search needs onl
 
 from __future__ import annotations
 
-import functools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+from chromadb.api.types import Documents, Embeddings
 from chromadb.config import Settings
 from chromadb.errors import ChromaError, NotFoundError
+from chromadb.utils.embedding_functions import register_embedding_function
 
-from instructor_core.engine import DuplicatePolicy, IngestReport
-from instructor_core.engine_errors import engine_failure
-from instructor_core.errors import InstructorError
-from instructor_core.protocols import Encoder
 from instructor_core.stores import (
-    CollectionInfo,
+    BaseStore,
+    CollectionLayout,
+    CollectionMismatchError,
     CollectionNotFoundError,
     Hit,
-    StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
-    check_model,
-    encoder_fingerprint,
     lock_timeout_s,
 )
 from instructor_core.terminal import short_repr
-from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction
-from .ingest import DEFAULT_BATCH_SIZE, _stored_dimension, ingest, is_transport_error, open_collection
+from .ingest import ChromaSink, is_transport_error, stored_dimension
 
 __all__ = ["ChromaStore", "check_collection_name", "open_store", "where_clause"]
 
 CREATED_KEY = "instructor_created"
-T = TypeVar("T")
 
 
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{1,510})[A-Za-z0-9]")
@@ -87,33 +80,43 @@ def where_clause(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"$and": [{key: value} for key, value in filters.items()]}
 
 
-def _one_line(method: Callable[..., T]) -> Callable[..., T]:
-    """chromadb's own errors (``ChromaError``: a rejected argument, an internal error) and transport
-    errors as one-line ``StoreError`` naming the store; anything else unchanged."""
+class _StoredFunction(InstructorEmbeddingFunction):
+    """The embedding-function entry a collection made by the store records (its config: model,
+    instructions, fingerprint, loading), without a model: the store writes precomputed vectors.
+    A process that opens the collection later rebuilds the real
+    :class:`~instructor_chroma.InstructorEmbeddingFunction` from this config (same registered name)."""
 
-    @functools.wraps(method)
-    def wrapper(self: ChromaStore, *args: Any, **kwargs: Any) -> T:
-        try:
-            return method(self, *args, **kwargs)
-        except ChromaError as exc:
-            if isinstance(exc, NotFoundError):
-                raise
-            if (cause := engine_failure(exc, self.describe())) is not None:  # disk full, damaged files
-                raise StoreError(cause) from exc
-            text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-            raise StoreError(f"{self.describe()} refused the request: {text}") from exc
-        except Exception as exc:
-            if not isinstance(exc, InstructorError) and (cause := engine_failure(exc, self.describe())) is not None:
-                raise StoreError(cause) from exc
-            if is_transport_error(exc):
-                text = f"{exc}".splitlines()[0] if str(exc) else type(exc).__name__
-                raise StoreUnavailableError(f"cannot reach {self.describe()}: {text}") from exc
-            raise
+    def __init__(self, config: dict[str, Any]) -> None:  # no model: nothing of the parent's to set up
+        self._config = config
+        self.normalize = True
 
-    return wrapper
+    def __call__(self, input: Documents) -> Embeddings:
+        raise TypeError("this collection's vectors are written precomputed by instructor's store layer")
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> _StoredFunction:  # chromadb calls it on create: no model
+        return _StoredFunction(config)
 
 
-class ChromaStore:
+def _function_config(layout: CollectionLayout) -> dict[str, Any]:
+    """What :class:`InstructorEmbeddingFunction` records for a collection of ``layout``."""
+    config: dict[str, Any] = {
+        "model": layout.model or "",
+        "query_instruction": layout.query_instruction,
+        "document_instruction": layout.document_instruction,
+        "normalize": True,
+        "max_length": layout.loading.get("max_length"),
+        "fingerprint": layout.fingerprint,
+    }
+    if layout.loading.get("instructor") is not None:
+        config["instructor"] = layout.loading["instructor"]
+    return config
+
+
+class ChromaStore(BaseStore):
     """A Chroma client (embedded folder or server) as an ``instructor_core.stores.Store``.
 
     Args:
@@ -123,30 +126,45 @@ class ChromaStore:
         lock: The entered ``store_lock`` of an embedded folder, released by :meth:`close`.
     """
 
+    scheme = "chroma"
+    store_errors = (ChromaError,)
+
     def __init__(self, client: Any, location: str, *, remote: bool, lock: Any = None) -> None:
         self.client = client
         self.location = location
         self.remote = remote
+        self.single_writer = not remote
         self._lock = lock
+        self._handles: dict[str, Any] = {}
 
-    def describe(self) -> str:
-        """``"chroma at DIR"`` or ``"chroma at http://HOST:PORT"``."""
-        return f"chroma at {self.location}"
+    def check_name(self, name: str) -> str:
+        """See :func:`check_collection_name`."""
+        return check_collection_name(name)
 
-    @_one_line
-    def list_collections(self) -> list[str]:
-        """Names of the collections."""
-        return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """See :func:`instructor_chroma.ingest.is_transport_error`."""
+        return is_transport_error(exc)
 
-    def _collection(self, name: str, embedding_function: Any = None) -> Any:
+    def _names(self) -> list[str]:
+        return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+
+    def _get(self, name: str) -> Any:
+        """The collection, without rebuilding its embedding function (no model load): fetched (with
+        its config) by :meth:`_exists`, then kept for the store's other steps."""
+        if name not in self._handles and not self._exists(name):
+            raise CollectionNotFoundError(name, self.describe(), self._names())
+        return self._handles[name]
+
+    def _exists(self, name: str) -> bool:
         try:
-            if embedding_function is None:
-                return self.client.get_collection(name)
-            return self.client.get_collection(name, embedding_function=embedding_function)
+            self._handles[name] = self.client.get_collection(name, embedding_function=None)
         except NotFoundError:
-            raise CollectionNotFoundError(name, self.describe(), self.list_collections()) from None
+            self._handles.pop(name, None)
+            return False
+        return True
 
-    def _config(self, name: str, collection: Any) -> dict[str, Any]:
+    def _layout(self, name: str) -> CollectionLayout:
+        collection = self._get(name)
         stored = (collection.configuration_json or {}).get("embedding_function") or {}
         if stored.get("name") != NAME:
             raise StoreUnavailableError(
@@ -155,102 +173,51 @@ class ChromaStore:
             )
         config = dict(stored.get("config") or {})
         InstructorEmbeddingFunction.validate_config(config)
-        return config
-
-    @_one_line
-    def info(self, name: str) -> CollectionInfo:
-        """What the collection's embedding-function config records, plus its size."""
-        check_collection_name(name)
-        if name not in self.list_collections():
-            raise CollectionNotFoundError(name, self.describe(), self.list_collections())
-        collection = self._raw_collection(name)
-        config = self._config(name, collection)
-        return CollectionInfo(
-            name=name,
-            model=config["model"],
+        loading = {key: config[key] for key in ("max_length", "instructor") if config.get(key) is not None}
+        return CollectionLayout(
+            dimension=stored_dimension(collection) or 0,
             query_instruction=config["query_instruction"],
             document_instruction=config["document_instruction"],
-            dimension=_stored_dimension(collection) or 0,
-            count=int(collection.count()),
+            model=config["model"],
             fingerprint=config.get("fingerprint"),
             created=(collection.metadata or {}).get(CREATED_KEY),
+            loading=loading,
         )
 
-    def _raw_collection(self, name: str) -> Any:
-        """The collection without rebuilding its embedding function (no model load): chromadb's
-        ``get_collection`` builds it from the config, so the model-free path lists the model."""
-        for collection in self.client.list_collections():
-            if not isinstance(collection, str) and collection.name == name:
-                return collection
-        return self._collection(name)
+    def _count(self, name: str) -> int:
+        return int(self._get(name).count())
 
-    def _function(self, encoder: Encoder, model: str) -> InstructorEmbeddingFunction:
-        return InstructorEmbeddingFunction(
-            model,
-            query_instruction=encoder.instructions.query,
-            document_instruction=encoder.instructions.document,
-            encoder=encoder,
-        )
+    def _create(self, name: str, layout: CollectionLayout) -> None:
+        if layout.vectors:
+            raise CollectionMismatchError(
+                f"{self.describe()}: Chroma collections have one vector per document, not named vectors"
+            )
+        try:
+            self.client.create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={CREATED_KEY: layout.created} if layout.created else None,
+                embedding_function=_StoredFunction(_function_config(layout)),
+            )
+        finally:  # chromadb registers the class of the function it stores under its name: take the name back
+            register_embedding_function(InstructorEmbeddingFunction)
 
-    @_one_line
-    def ingest(
-        self,
-        name: str,
-        documents: Iterable[Any],
-        encoder: Encoder,
-        *,
-        model: str,
-        batch_size: int | None = None,
-        on_duplicate: DuplicatePolicy = "error",
-        show_progress: bool = True,
-        allow_model_change: bool = False,
-    ) -> IngestReport:
-        """Create (or check) the collection for ``encoder`` and ``model``, then ingest ``documents``."""
-        check_collection_name(name)
-        ef = self._function(encoder, model)
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        collection = open_collection(
-            self.client, name, ef, metadata={CREATED_KEY: created}, allow_model_change=allow_model_change
-        )
-        return ingest(
-            collection,
-            documents,
-            embedding_function=ef,
-            batch_size=batch_size or DEFAULT_BATCH_SIZE,
-            show_progress=show_progress,
-            overlap=self.remote,
-            on_duplicate=on_duplicate,
-            allow_model_change=allow_model_change,
-        )
+    def _drop(self, name: str) -> None:
+        self._handles.pop(name, None)
+        self.client.delete_collection(name)
 
-    @_one_line
-    def search(
-        self,
-        name: str,
-        queries: Sequence[str],
-        encoder: Encoder,
-        *,
-        k: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        instruction: str | None = None,
-        vector: str | None = None,
-        allow_model_change: bool = False,
+    def _sink(self, name: str) -> ChromaSink:
+        sink = ChromaSink(self._get(name), None)
+        sink.overlap = self.remote
+        return sink
+
+    def _query(
+        self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
     ) -> list[list[Hit]]:
-        """Embed ``queries`` with the query instruction and query the collection."""
-        check_positive_int(k, "k")
         if vector is not None:
             raise ValueError("Chroma collections have one vector per document; drop the named vector")
         where = where_clause(filters)
-        check_collection_name(name)
-        collection = self._raw_collection(name)
-        config = self._config(name, collection)
-        check_model(
-            name, config.get("fingerprint"), encoder_fingerprint(encoder), allow_model_change=allow_model_change
-        )
-        if not queries:
-            return []
-        vectors = encoder.encode_queries(list(queries), instruction)
-        result = collection.query(query_embeddings=vectors, n_results=k, where=where)
+        result = self._get(name).query(query_embeddings=vectors, n_results=k, where=where)
         return [
             [
                 Hit(id=i, text=t or "", score=1.0 - float(d), metadata=dict(m or {}))
@@ -261,23 +228,10 @@ class ChromaStore:
             )
         ]
 
-    @_one_line
-    def delete(self, name: str) -> None:
-        """Delete the collection."""
-        if name not in self.list_collections():
-            raise CollectionNotFoundError(name, self.describe(), self.list_collections())
-        self.client.delete_collection(name)
-
-    def close(self) -> None:
-        """Release the client, then the folder's lock (an embedded store)."""
-        try:
-            close = getattr(self.client, "close", None)
-            if close is not None:
-                close()
-        finally:
-            lock, self._lock = self._lock, None
-            if lock is not None:
-                lock.__exit__(None, None, None)
+    def _release(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
 
 
 #: The file an embedded Chroma store keeps in its folder.

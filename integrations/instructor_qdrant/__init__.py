@@ -22,51 +22,28 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'instructor_qdrant needs qdrant-client; install it with: pip install "instructor[qdrant]"'
     ) from exc
 
-from instructor_core.engine import IngestError, IngestReport
-from instructor_core.records import NAMESPACE, RecordError, point_id
+from instructor_core.records import RecordError, point_id
 
-from .aio import AsyncQdrantSink, aingest, asearch, asearch_vector
-from .collection import (
-    CollectionLayout,
-    CollectionMismatchError,
-    aensure_collection,
-    aread_layout,
-    ensure_collection,
-    read_layout,
-)
-from .edge import EDGE_RULES, EdgeSink, EdgeStore, LocalModeStoreError, open_edge_store
-from .points import TRANSPORT_ERRORS, Hit, QdrantSink, build_filter, ingest, is_transport_error, search, search_vector
-from .store import QdrantStore, open_store
+from .aio import aingest, asearch
+from .collection import CollectionMismatchError, aread_layout, ensure_collection, read_layout
+from .points import build_filter, ingest, search
+from .store import open_store
 
+# What a user calls; the rest stays importable from its module: ``.points`` (search_vector, QdrantSink,
+# is_transport_error, TRANSPORT_ERRORS), ``.aio`` (asearch_vector, AsyncQdrantSink), ``.collection``
+# (aensure_collection, CollectionLayout), ``.edge`` (EdgeStore, EdgeSink, EDGE_RULES, open_edge_store,
+# LocalModeStoreError), ``.store`` (QdrantStore).
 __all__ = [
-    "NAMESPACE",
-    "TRANSPORT_ERRORS",
-    "EDGE_RULES",
-    "AsyncQdrantSink",
-    "CollectionLayout",
     "CollectionMismatchError",
-    "EdgeSink",
-    "EdgeStore",
-    "Hit",
-    "IngestError",
-    "IngestReport",
-    "LocalModeStoreError",
-    "QdrantSink",
-    "QdrantStore",
     "RecordError",
-    "aensure_collection",
     "aingest",
     "aread_layout",
     "asearch",
-    "asearch_vector",
     "build_filter",
     "ensure_collection",
     "ingest",
-    "is_transport_error",
-    "open_edge_store",
     "open_store",
     "point_id",
     "read_layout",
     "search",
-    "search_vector",
 ]

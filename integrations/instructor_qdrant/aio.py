@@ -12,15 +12,15 @@ from qdrant_client import models
 from instructor_core.engine import IngestReport, RetryPolicy, arun_ingest
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record
+from instructor_core.store_ops import check_search
+from instructor_core.stores import hit_from_payload
 
 from .collection import aensure_collection, layout_from_metadata
 from .points import (
     DEFAULT_BATCH_SIZE,
     Hit,
     _PointsSink,
-    _to_hit,
     check_ingest_args,
-    check_search_encoder,
     query_prefix,
     query_request,
     to_points,
@@ -90,7 +90,7 @@ async def asearch(
     prefix = query_prefix(query, instruction)
     info = await client.get_collection(name)
     layout = layout_from_metadata(getattr(info.config, "metadata", None))
-    check_search_encoder(name, layout, encoder, allow_model_change)
+    check_search(name, layout, encoder, allow_model_change=allow_model_change)
     matrix = await asyncio.to_thread(encoder.encode_queries, [query], prefix)
     return await asearch_vector(client, name, matrix[0].tolist(), limit=limit, filter=filter, vector=vector)
 
@@ -106,4 +106,4 @@ async def asearch_vector(
 ) -> list[Hit]:
     """:func:`instructor_qdrant.search_vector` for an ``AsyncQdrantClient``."""
     result = await client.query_points(**query_request(name, query_vector, limit, filter, vector))
-    return [_to_hit(p) for p in result.points]
+    return [hit_from_payload(p.payload, p.score, p.id) for p in result.points]

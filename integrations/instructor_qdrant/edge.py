@@ -23,31 +23,25 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from instructor_core.engine import DuplicatePolicy, IngestReport, run_ingest
-from instructor_core.engine_errors import named_failures
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record, RecordRules, point_id
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
+from instructor_core.store_ops import embed_views
 from instructor_core.stores import (
-    CollectionInfo,
-    CollectionNotFoundError,
+    BaseStore,
+    CollectionLayout,
     Hit,
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    hit_from_payload,
     lock_timeout_s,
 )
 from instructor_core.terminal import short_repr
-from instructor_core.validation import check_positive_int
-
-from .collection import CollectionLayout, CollectionMismatchError, check_layout, layout_from_metadata
-from .points import DEFAULT_BATCH_SIZE, _to_hit, check_search_encoder, embed_views
 
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
 
@@ -125,31 +119,38 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 
 
 class EdgeSink:
-    """The ingest engine's view of an Edge shard: embed with the layout's document
-    instruction(s), upsert points by ``point_id`` (a re-run changes nothing).
+    """The writer of an Edge shard's points: upsert by ``point_id`` (a re-run changes nothing).
+    With an encoder and a layout it is also the ingest engine's ``BatchSink`` (``embed``).
 
     Args:
         shard: An open ``qdrant_edge.EdgeShard``.
-        encoder: The encoder the collection was made with.
-        layout: The collection's layout.
+        encoder: The encoder the collection was made with (None: the vectors come made).
+        layout: The collection's layout (with ``encoder``).
         encode_batch_size: Texts per forward pass.
     """
 
     rules = EDGE_RULES
+    overlap = True
+    max_batch_size: int | None = None
 
-    def __init__(self, shard: Any, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32) -> None:
+    def __init__(
+        self, shard: Any, encoder: Encoder | None = None, layout: CollectionLayout | None = None,
+        encode_batch_size: int = 32,
+    ) -> None:  # fmt: skip
         self.shard, self.encoder, self.layout = shard, encoder, layout
         self.encode_batch_size = encode_batch_size
 
     def embed(self, records: Sequence[Record]) -> list[Any]:
         """Vectors (or named views) for the batch."""
+        if self.encoder is None or self.layout is None:
+            raise TypeError("this sink writes precomputed vectors: it was made without an encoder")
         return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
 
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points (one update: all of them or, on an error, none)."""
         edge = _edge()
         points = [
-            edge.Point(point_id(r.id), v, {"id": r.id, "text": r.text, **dict(r.metadata)})
+            edge.Point(point_id(r.id), _plain(v), {"id": r.id, "text": r.text, **dict(r.metadata)})
             for r, v in zip(records, vectors, strict=True)
         ]
         self.shard.update(edge.UpdateOperation.upsert_points(points))
@@ -157,6 +158,13 @@ class EdgeSink:
     def is_transport_error(self, exc: BaseException) -> bool:
         """Never: the shard is in this process, so a failed write is not retried."""
         return False
+
+
+def _plain(vector: Any) -> Any:
+    """A vector as Edge takes it: a list of floats, or ``{name: list}``."""
+    if isinstance(vector, Mapping):
+        return {key: _plain(v) for key, v in vector.items()}
+    return vector.tolist() if hasattr(vector, "tolist") else list(vector)
 
 
 def _filter(filters: Mapping[str, Any] | None) -> Any:
@@ -171,16 +179,7 @@ def _filter(filters: Mapping[str, Any] | None) -> Any:
     return edge.Filter(must=must)
 
 
-@contextmanager
-def _flushed(shard: Any) -> Iterator[None]:
-    """Flush the shard after the block, however it ends."""
-    try:
-        yield
-    finally:
-        shard.flush()
-
-
-class EdgeStore:
+class EdgeStore(BaseStore):
     """Embedded Qdrant (Qdrant Edge) in a folder, as an ``instructor_core.stores.Store``.
 
     The store's lock (``instructor_core.locking.store_lock``) is taken when it is opened and held
@@ -194,10 +193,15 @@ class EdgeStore:
             creating nothing.
     """
 
+    scheme = "qdrant"
+    single_writer = True
+
     def __init__(
         self, folder: str | os.PathLike[str], *, lock_timeout: float | None = None, create: bool = True
     ) -> None:
         from instructor_core.locking import store_lock
+
+        self._shards: dict[str, Any] = {}
 
         self.folder = Path(folder).expanduser()
         self.location = os.fspath(folder)
@@ -214,11 +218,8 @@ class EdgeStore:
             raise StoreNotFoundError(self.location)
         if not create and not (self.folder / MARKER).is_file():
             raise StoreNotFoundError(self.location, f"the folder holds no Qdrant Edge store: no {MARKER} in it")
-        self._lock: AbstractContextManager[Path] | None = store_lock(
-            self.folder, timeout=lock_timeout_s(lock_timeout), what="Qdrant store"
-        )
+        self._lock = store_lock(self.folder, timeout=lock_timeout_s(lock_timeout), what="Qdrant store")
         self._lock.__enter__()  # held until close()
-        self._shards: dict[str, Any] = {}
         try:
             marker = self.folder / MARKER
             if marker.is_file():
@@ -237,31 +238,38 @@ class EdgeStore:
             self.close()
             raise
 
-    # ------------------------------------------------------------------ layout on disk
+    # ------------------------------------------------------------------ the store's primitives
     def describe(self) -> str:
         """``"qdrant (embedded, Qdrant Edge) at DIR"``."""
         return f"qdrant (embedded, Qdrant Edge) at {self.location}"
+
+    def check_name(self, name: str) -> str:
+        """See :func:`check_collection_name`."""
+        return check_collection_name(name)
 
     def _dir(self, name: str) -> Path:
         """The collection's folder, resolved; never through a link (a folder handed over may hold one)."""
         return confined(self.folder, self.folder / "collections" / check_collection_name(name), what="collection")
 
-    def list_collections(self) -> list[str]:
-        """Names of the collections (those whose layout file is written)."""
+    def _names(self) -> list[str]:
         root = self.folder / "collections"
-        return sorted(p.name for p in root.iterdir() if (p / LAYOUT_FILE).is_file()) if root.is_dir() else []
+        return [p.name for p in root.iterdir() if (p / LAYOUT_FILE).is_file()] if root.is_dir() else []
+
+    def _exists(self, name: str) -> bool:
+        return (self._dir(name) / LAYOUT_FILE).is_file()
 
     def _layout(self, name: str) -> CollectionLayout:
         path = self._dir(name) / LAYOUT_FILE
-        if not path.is_file():
-            raise CollectionNotFoundError(name, self.describe(), self.list_collections())
         try:
-            layout = layout_from_metadata(load_json_object(path))
+            layout = CollectionLayout.from_metadata(load_json_object(path))
         except (OSError, ValueError, TypeError) as exc:  # TypeError: a field of the wrong kind
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: unreadable {path}: {exc}") from None
         if layout is None:
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: {path} holds no layout")
         return layout
+
+    def _count(self, name: str) -> int:
+        return int(self._shard(name).count(_edge().CountRequest(exact=True)))
 
     def _shard(self, name: str) -> Any:
         if name not in self._shards:
@@ -285,92 +293,23 @@ class EdgeStore:
         self._shards[name] = edge.EdgeShard.create(str(folder / "shard"), edge.EdgeConfig(vectors=vectors))
         _write_json_atomic(folder / LAYOUT_FILE, layout.to_metadata())
 
-    # ------------------------------------------------------------------ the Store protocol
-    def info(self, name: str) -> CollectionInfo:
-        """What the collection's layout file records, plus its size."""
-        layout = self._layout(name)
-        with named_failures(self.describe()):
-            return layout.to_info(name, int(self._shard(name).count(_edge().CountRequest(exact=True))))
+    def _sink(self, name: str) -> EdgeSink:
+        return EdgeSink(self._shard(name))
 
-    def ingest(
-        self,
-        name: str,
-        documents: Iterable[Any],
-        encoder: Encoder,
-        *,
-        model: str,
-        batch_size: int | None = None,
-        on_duplicate: DuplicatePolicy = "error",
-        show_progress: bool = True,
-        allow_model_change: bool = False,
-        vectors: Mapping[str, str] | None = None,
-    ) -> IngestReport:
-        """Create the collection (or check that ``encoder`` fits it), then ingest ``documents``."""
-        from .collection import _wanted
-
-        check_collection_name(name)
-        wanted = _wanted(encoder, vectors, model)
-        if name in self.list_collections():
-            stored = self._layout(name)
-            if bool(stored.vectors) != bool(wanted.vectors):
-                raise CollectionMismatchError(
-                    f"collection {name!r} has vectors {sorted(stored.vectors) or 'one unnamed'}, asked for "
-                    f"{sorted(wanted.vectors) or 'one unnamed'}"
-                )
-            layout = check_layout(name, stored, wanted, allow_model_change=allow_model_change)
-            layout = replace(layout, vectors=dict(stored.vectors))
-        else:
-            self._create(name, wanted)
-            layout = wanted
-        shard = self._shard(name)
-        with named_failures(self.describe()), _flushed(shard):
-            return run_ingest(
-                documents,
-                EdgeSink(shard, encoder, layout),
-                batch_size=batch_size or DEFAULT_BATCH_SIZE,
-                on_duplicate=on_duplicate,
-                show_progress=show_progress,
-                desc=f"Ingesting into {name}",
-            )
-
-    def search(
-        self,
-        name: str,
-        queries: Sequence[str],
-        encoder: Encoder,
-        *,
-        k: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        instruction: str | None = None,
-        vector: str | None = None,
-        allow_model_change: bool = False,
+    def _query(
+        self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
     ) -> list[list[Hit]]:
-        """Embed ``queries`` with the query instruction and search the collection's shard."""
-        check_positive_int(k, "k")
-        layout = self._layout(name)
-        check_search_encoder(name, layout, encoder, allow_model_change)
-        if vector is not None and vector not in layout.vectors:
-            raise ValueError(f"collection {name!r} has no named vector {vector!r} (it has: {sorted(layout.vectors)})")
-        if vector is None and layout.vectors:
-            raise ValueError(f"collection {name!r} has named vectors {sorted(layout.vectors)}; pick one with vector=")
-        shard = self._shard(name)
-        if not queries:
-            return []
-        edge = _edge()
-        matrix = encoder.encode_queries(list(queries), instruction)
-        where = _filter(filters)
+        edge, shard, where = _edge(), self._shard(name), _filter(filters)
         out = []
-        with named_failures(self.describe()):
-            for row in matrix:
-                request = edge.QueryRequest(
-                    limit=k, query=edge.Query.Nearest(row.tolist(), using=vector), filter=where, with_payload=True
-                )
-                out.append([_to_hit(p) for p in shard.query(request)])
+        for row in vectors:
+            request = edge.QueryRequest(
+                limit=k, query=edge.Query.Nearest(row, using=vector), filter=where, with_payload=True
+            )
+            out.append([hit_from_payload(p.payload, p.score, p.id) for p in shard.query(request)])
         return out
 
-    def delete(self, name: str) -> None:
-        """Delete the collection (its layout file first, so a half-deleted one no longer lists)."""
-        self._layout(name)
+    def _drop(self, name: str) -> None:
+        """Its layout file first, so a half-deleted collection no longer lists."""
         shard = self._shards.pop(name, None)
         if shard is not None:
             shard.close()
@@ -378,17 +317,14 @@ class EdgeStore:
         (folder / LAYOUT_FILE).unlink()
         safe_rmtree(self.folder, folder)
 
-    def close(self) -> None:
-        """Flush and close the shards, then release the folder's lock."""
+    def _release(self) -> None:
+        """Flush and close the shards."""
         try:
             for shard in self._shards.values():
                 shard.flush()
                 shard.close()
         finally:
             self._shards.clear()
-            lock, self._lock = getattr(self, "_lock", None), None
-            if lock is not None:
-                lock.__exit__(None, None, None)
 
 
 def open_edge_store(

@@ -16,10 +16,11 @@ from qdrant_client import models
 from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
 from instructor_core.protocols import Encoder
 from instructor_core.records import Record, RecordRules, point_id
-from instructor_core.stores import Hit, check_model, encoder_fingerprint
+from instructor_core.store_ops import DEFAULT_BATCH_SIZE, check_search, embed_views
+from instructor_core.stores import Hit, hit_from_payload
 from instructor_core.validation import check_instruction, check_positive_int
 
-from .collection import CollectionLayout, CollectionMismatchError, ensure_collection, layout_from_metadata
+from .collection import CollectionLayout, ensure_collection, layout_from_metadata
 
 __all__ = [
     "QDRANT_RULES",
@@ -27,7 +28,6 @@ __all__ = [
     "Hit",
     "QdrantSink",
     "build_filter",
-    "check_search_encoder",
     "ingest",
     "is_transport_error",
     "make_points",
@@ -35,9 +35,6 @@ __all__ = [
     "search_vector",
 ]
 
-#: Records per upsert. Each batch is also one ``encode_documents`` call, and the encoder sorts a
-#: call's texts by length: larger batches waste less padding (256 ~ 1 MB of float vectors per request).
-DEFAULT_BATCH_SIZE = 256
 #: The payload keeps the document's "id" and "text" beside its metadata; any JSON value is kept.
 QDRANT_RULES = RecordRules(metadata_values="json", reserved_keys=("id", "text"), dotted_keys=False)
 
@@ -77,20 +74,6 @@ def is_transport_error(exc: BaseException) -> bool:
     )
 
 
-def embed_views(records: Sequence[Record], encoder: Encoder, layout: CollectionLayout, batch_size: int) -> list[Any]:
-    """One vector per record under the layout's document instruction, or a ``{name: vector}`` dict
-    of views for a named-vector layout."""
-    texts = [r.text for r in records]
-    if layout.vectors:
-        views = {
-            key: encoder.encode_documents(texts, instruction, batch_size=batch_size)
-            for key, instruction in layout.vectors.items()
-        }
-        return [{key: views[key][i].tolist() for key in views} for i in range(len(records))]
-    matrix = encoder.encode_documents(texts, layout.document_instruction, batch_size=batch_size)
-    return [row.tolist() for row in matrix]
-
-
 def to_points(records: Sequence[Record], vectors: Sequence[Any]) -> list[models.PointStruct]:
     """Points with ids ``point_id(document id)`` and payload ``{"id", "text", **metadata}``."""
     return [
@@ -113,15 +96,24 @@ class _PointsSink:
     """What the sync and async Qdrant sinks share: the rules, the vectors, the transport check."""
 
     rules = QDRANT_RULES
+    overlap = True
+    max_batch_size: int | None = None
 
     def __init__(
-        self, client: Any, name: str, encoder: Encoder, layout: CollectionLayout, encode_batch_size: int = 32
+        self,
+        client: Any,
+        name: str,
+        encoder: Encoder | None = None,
+        layout: CollectionLayout | None = None,
+        encode_batch_size: int = 32,
     ) -> None:
         self.client, self.name, self.encoder, self.layout = client, name, encoder, layout
         self.encode_batch_size = encode_batch_size
 
     def embed(self, records: Sequence[Record]) -> list[Any]:
         """Vectors (or named views) for the batch; the engine calls this in a worker thread."""
+        if self.encoder is None or self.layout is None:
+            raise TypeError("this sink writes precomputed vectors: it was made without an encoder")
         return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
 
     def is_transport_error(self, exc: BaseException) -> bool:
@@ -236,13 +228,6 @@ def build_filter(conditions: Mapping[str, Any] | models.Filter | None) -> models
     return models.Filter(must=must)
 
 
-def _to_hit(point: Any) -> Hit:
-    payload = dict(point.payload or {})
-    doc_id = payload.pop("id", None)
-    text = payload.pop("text", "")
-    return Hit(id=str(doc_id), text=text, score=float(point.score), metadata=payload, point_id=str(point.id))
-
-
 def search(
     client: Any,
     name: str,
@@ -274,8 +259,8 @@ def search(
     """
     prefix = query_prefix(query, instruction)
     info = client.get_collection(name)
-    check_search_encoder(name, layout_from_metadata(getattr(info.config, "metadata", None)), encoder,
-                         allow_model_change)  # fmt: skip
+    check_search(name, layout_from_metadata(getattr(info.config, "metadata", None)), encoder,
+                 allow_model_change=allow_model_change)  # fmt: skip
     vec = encoder.encode_queries([query], prefix)[0].tolist()
     return search_vector(client, name, vec, limit=limit, filter=filter, vector=vector)
 
@@ -291,24 +276,7 @@ def search_vector(
 ) -> list[Hit]:
     """Like :func:`search`, for a query vector made already."""
     result = client.query_points(**query_request(name, query_vector, limit, filter, vector))
-    return [_to_hit(p) for p in result.points]
-
-
-def check_search_encoder(
-    name: str, layout: CollectionLayout | None, encoder: Any, allow_model_change: bool = False
-) -> None:
-    """Refuse to search a collection with an encoder it was not made with: another dimension, or
-    another model fingerprint (unless ``allow_model_change``). A collection that records no
-    layout (made outside instructor) is not checked."""
-    if layout is None:
-        return
-    dimension = int(encoder.dimension)
-    if layout.dimension and layout.dimension != dimension:
-        raise CollectionMismatchError(
-            f"collection {name!r} holds {layout.dimension}-dimensional vectors, the encoder makes "
-            f"{dimension}-dimensional ones; search with the model it was made with ({layout.model!r})"
-        )
-    check_model(name, layout.fingerprint, encoder_fingerprint(encoder), allow_model_change=allow_model_change)
+    return [hit_from_payload(p.payload, p.score, p.id) for p in result.points]
 
 
 def query_prefix(query: Any, instruction: str | None) -> str | None:

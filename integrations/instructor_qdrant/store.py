@@ -9,128 +9,71 @@ the collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from qdrant_client import QdrantClient
+from qdrant_client.http.exceptions import UnexpectedResponse
 
-from instructor_core.engine import DuplicatePolicy, IngestReport
-from instructor_core.protocols import Encoder
-from instructor_core.stores import (
-    CollectionInfo,
-    CollectionNotFoundError,
-    Hit,
-    StoreUnavailableError,
-)
-from instructor_core.validation import check_positive_int
+from instructor_core.stores import BaseStore, CollectionLayout, Hit
 
-from .collection import read_layout
+from .collection import check_vector_params, read_layout, vectors_config
 from .edge import EdgeStore, open_edge_store
-from .points import DEFAULT_BATCH_SIZE, check_search_encoder, ingest, is_transport_error, search_vector
+from .points import QdrantSink, is_transport_error, search_vector
 
 __all__ = ["QdrantStore", "open_store"]
 
 
-class QdrantStore:
-    """A ``QdrantClient`` as an ``instructor_core.stores.Store``.
+class QdrantStore(BaseStore):
+    """A ``QdrantClient`` (a server) as an ``instructor_core.stores.Store``.
 
     Args:
         client: A ``QdrantClient``.
-        location: The folder or URL it was opened from (for messages).
+        location: The URL it was opened from (for messages).
     """
+
+    scheme = "qdrant"
+    store_errors = (UnexpectedResponse,)
 
     def __init__(self, client: Any, location: str) -> None:
         self.client = client
         self.location = location
 
-    def describe(self) -> str:
-        """``"qdrant at DIR"`` or ``"qdrant at http://HOST:PORT"``."""
-        return f"qdrant at {self.location}"
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """See :func:`instructor_qdrant.is_transport_error`."""
+        return is_transport_error(exc)
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if is_transport_error(exc):
-                raise StoreUnavailableError(f"cannot reach {self.describe()}: {exc}".splitlines()[0]) from exc
-            raise
+    def _names(self) -> list[str]:
+        return [c.name for c in self.client.get_collections().collections]
 
-    def list_collections(self) -> list[str]:
-        """Names of the collections."""
-        return sorted(c.name for c in self._call(self.client.get_collections).collections)
+    def _exists(self, name: str) -> bool:
+        return bool(self.client.collection_exists(name))
 
-    def _require(self, name: str) -> None:
-        if not self._call(self.client.collection_exists, name):
-            raise CollectionNotFoundError(name, self.describe(), self.list_collections())
+    def _layout(self, name: str) -> CollectionLayout | None:
+        return read_layout(self.client, name)
 
-    def info(self, name: str) -> CollectionInfo:
-        """What the collection metadata records, plus its size. A collection made outside instructor
-        (or on a server without collection metadata) has ``model=None`` and empty instructions."""
-        self._require(name)
-        layout = read_layout(self.client, name)
-        count = int(self.client.count(name, exact=True).count)
-        if layout is None:
-            return CollectionInfo(name=name, model=None, query_instruction="", document_instruction="", dimension=0,
-                                  count=count)  # fmt: skip
-        return layout.to_info(name, count)
+    def _count(self, name: str) -> int:
+        return int(self.client.count(name, exact=True).count)
 
-    def ingest(
-        self,
-        name: str,
-        documents: Iterable[Any],
-        encoder: Encoder,
-        *,
-        model: str,
-        batch_size: int | None = None,
-        on_duplicate: DuplicatePolicy = "error",
-        show_progress: bool = True,
-        allow_model_change: bool = False,
-    ) -> IngestReport:
-        """Create (or check) the collection for ``encoder`` and ``model``, then ingest ``documents``."""
-        return self._call(
-            ingest,
-            self.client,
-            name,
-            documents,
-            encoder,
-            model=model,
-            batch_size=batch_size or DEFAULT_BATCH_SIZE,
-            show_progress=show_progress,
-            on_duplicate=on_duplicate,
-            allow_model_change=allow_model_change,
-        )
+    def _create(self, name: str, layout: CollectionLayout) -> None:
+        config = vectors_config(layout, False)
+        self.client.create_collection(name, vectors_config=config, metadata=layout.to_metadata())
 
-    def search(
-        self,
-        name: str,
-        queries: Sequence[str],
-        encoder: Encoder,
-        *,
-        k: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        instruction: str | None = None,
-        vector: str | None = None,
-        allow_model_change: bool = False,
-    ) -> list[list[Hit]]:
-        """Embed ``queries`` with the query instruction and search the collection."""
-        check_positive_int(k, "k")
-        self._require(name)
-        check_search_encoder(name, read_layout(self.client, name), encoder, allow_model_change)
-        if not queries:
-            return []
-        vectors = encoder.encode_queries(list(queries), instruction)
-        return [
-            search_vector(self.client, name, row.tolist(), limit=k, filter=filters or None, vector=vector)
-            for row in vectors
-        ]
+    def _check_existing(self, name: str, layout: CollectionLayout) -> None:
+        check_vector_params(name, self.client.get_collection(name).config.params.vectors, layout)
 
-    def delete(self, name: str) -> None:
-        """Delete the collection."""
-        self._require(name)
+    def _drop(self, name: str) -> None:
         self.client.delete_collection(name)
 
-    def close(self) -> None:
-        """Release the client (and the folder of an embedded store)."""
+    def _sink(self, name: str) -> QdrantSink:
+        return QdrantSink(self.client, name)
+
+    def _query(
+        self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
+    ) -> list[list[Hit]]:
+        return [search_vector(self.client, name, row, limit=k, filter=filters, vector=vector) for row in vectors]
+
+    def _release(self) -> None:
         self.client.close()
 
 
@@ -147,3 +90,9 @@ def open_store(location: str, *, create: bool = True) -> QdrantStore | EdgeStore
     if location.startswith(("http://", "https://")):
         return QdrantStore(QdrantClient(url=location), location)
     return open_edge_store(location, create=create)
+
+
+def open_local_mode(path: str) -> QdrantStore:
+    """A qdrant-client local-mode folder (``QdrantClient(path=)``) as a store. qdrant-client
+    unpickles its storage: for folders you trust only (tests, ``instructor_ray.QdrantDatasink(path=)``)."""
+    return QdrantStore(QdrantClient(path=path), path)

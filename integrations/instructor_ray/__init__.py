@@ -13,16 +13,47 @@ Install with ``pip install "instructor[ray]"``.
 
 from __future__ import annotations
 
-try:
-    import ray.data  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('instructor_ray needs Ray Data; install it with: pip install "instructor[ray]"') from exc
+import importlib
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
 
-from .blocks import RowFields, ShardRecordError
-from .embed import embed_dataset
-from .ingest import PATH_COLUMN, ingest_dataset, read_corpus_dataset
-from .sinks import ChromaDatasink, QdrantDatasink
-from .stores import StoreTarget
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from .blocks import RowFields, ShardRecordError
+    from .embed import embed_dataset
+    from .ingest import PATH_COLUMN, ingest_dataset, read_corpus_dataset
+    from .sinks import ChromaDatasink, QdrantDatasink, StoreDatasink
+    from .stores import StoreTarget
+
+if find_spec("ray") is None:  # pragma: no cover - depends on the environment
+    raise ImportError('instructor_ray needs Ray Data; install it with: pip install "instructor[ray]"')
+
+#: Where each public name lives: imported on first use, so ``instructor_ray.cli`` (the CLI's engine
+#: entry point) loads without importing Ray.
+_HOME = {
+    "PATH_COLUMN": "ingest",
+    "ChromaDatasink": "sinks",
+    "QdrantDatasink": "sinks",
+    "RowFields": "blocks",
+    "ShardRecordError": "blocks",
+    "StoreDatasink": "sinks",
+    "StoreTarget": "stores",
+    "embed_dataset": "embed",
+    "ingest_dataset": "ingest",
+    "read_corpus_dataset": "ingest",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'instructor_ray' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])
+
 
 __all__ = [
     "PATH_COLUMN",
@@ -30,6 +61,7 @@ __all__ = [
     "QdrantDatasink",
     "RowFields",
     "ShardRecordError",
+    "StoreDatasink",
     "StoreTarget",
     "embed_dataset",
     "ingest_dataset",

@@ -1,9 +1,10 @@
 """``ingest_dataset``: validate, embed and write a Ray dataset into a store in one call, and
 ``read_corpus_dataset``: JSONL / Parquet / CSV shards as a Ray dataset that remembers each row's file.
 
-Server stores (``chroma+http://``, ``qdrant+http://``) are written by the workers through the
-datasinks. An embedded store (``chroma:DIR``, ``qdrant:DIR``) is a folder one process must own: the
-cluster embeds, and the driver writes the streamed blocks itself, in order, one block at a time.
+Any store registered under ``instructor.stores`` works, through the core's store protocol. A store
+the workers may write (a server) is written by the Ray write tasks through :class:`StoreDatasink`; a
+``single_writer`` store (an embedded folder one process must own: ``chroma:DIR``, ``qdrant:DIR``) is
+written by the driver through the same sink, with the streamed blocks, in order.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Any
 
 from instructor_core.engine import IngestReport, RetryPolicy
 from instructor_core.instructions import Instructions
-from instructor_core.records import RecordError
-from instructor_core.stores import open_store
+from instructor_core.records import Record, RecordError
+from instructor_core.store_ops import prepare_collection, write_records
+from instructor_core.stores import Store
 
 from .blocks import RowFields, block_records, check_block, rebuild_error
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
-from .sinks import DEFAULT_RETRY, _StoreDatasink, load_driver_encoder, vectors_of
-from .stores import PrecomputedEncoder, StoreTarget, count_points, prepare_collection, rules_for
+from .sinks import DEFAULT_RETRY, StoreDatasink, load_driver_encoder, vectors_of
+from .stores import StoreTarget, count_points, open_target
 
 __all__ = ["PATH_COLUMN", "ingest_dataset", "read_corpus_dataset"]
 
@@ -156,34 +158,59 @@ def _duplicates(ds: Any, fields: RowFields, limit: int = 5) -> list[tuple[Any, l
 
 
 def _write_from_driver(
-    embedded: Any,
-    target: StoreTarget,
-    encoder: Any,
-    model: str,
-    fields: RowFields,
-    batch_size: int,
-    show_progress: bool,
+    embedded: Any, store: Store, collection: str, fields: RowFields, batch_size: int, show_progress: bool
 ) -> IngestReport:
-    """Stream the embedded rows to this process and ingest them with the store's own ``ingest``
-    (the single-process engine: validation, duplicate ids over the whole ingest, ordered writes,
-    retries), with the cluster's vectors in place of the encoder's."""
-    stand_in = PrecomputedEncoder(encoder, encoder.instructions.document)
+    """Stream the embedded rows to this process and write them through the store's sink with the
+    single-process engine (validation, duplicate ids over the whole ingest, ordered writes,
+    retries), with the cluster's vectors: each record's, handed back by its id (ids are unique:
+    the engine refuses a duplicate)."""
+    made: dict[str, Any] = {}
 
     def rows() -> Iterator[dict]:
         for table in embedded.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
             records = block_records(table, fields)
-            stand_in.add([r.text for r in records], vectors_of(table, fields.output_column))
-            for record in records:
+            for record, vector in zip(records, vectors_of(table, fields.output_column), strict=True):
+                made.setdefault(record.id, vector.tolist())
                 yield {"id": record.id, "text": record.text, "metadata": dict(record.metadata)}
 
-    store = open_store(target.url)
+    def embed(records: Sequence[Record]) -> list[Any]:
+        return [made.pop(r.id) for r in records]
+
+    sink = store.sink(collection)
+    return write_records(sink, collection, rows(), embed, batch_size=batch_size, overlap=False,
+                         show_progress=show_progress)  # fmt: skip
+
+
+def _write(
+    embedded: Any,
+    store: Store,
+    target: StoreTarget,
+    fields: RowFields,
+    batch_size: int,
+    retry: RetryPolicy,
+    write_concurrency: int | None,
+    task_args: dict[str, Any],
+    before: int,
+    show_progress: bool,
+) -> tuple[IngestReport, int | None]:
+    """Write the embedded rows: from this process into a single-writer store, else from the Ray
+    write tasks; the report and the points the collection holds after (None: not counted)."""
     try:
-        return store.ingest(
-            target.collection, rows(), stand_in, model=model, batch_size=batch_size, show_progress=show_progress
-        )
-    finally:
-        stand_in.close()
-        store.close()
+        if store.single_writer:
+            logger.info("%s is embedded: the cluster embeds, this process writes", store.describe())
+            # the single-process engine refuses a duplicate id itself: no count to compare
+            return _write_from_driver(embedded, store, target.collection, fields, batch_size, show_progress), None
+        sink = StoreDatasink(target, target.collection, "", fields=fields, batch_size=batch_size, retry=retry)
+        sink._state.before = before  # the collection was prepared on the driver
+        embedded.write_datasink(sink, concurrency=write_concurrency, ray_remote_args=dict(task_args))
+        report = sink.report
+        assert report is not None
+        return report, count_points(store, target)
+    except Exception as exc:
+        found = _record_error_in(exc)
+        if found is None:
+            raise
+        raise rebuild_error(str(found), found.record_id, getattr(found, "shard", None)) from None
 
 
 def ingest_dataset(
@@ -273,55 +300,36 @@ def ingest_dataset(
     encoder.instructions = encoder.instructions.replace(query=query_instruction, document=document_instruction)
     instructions: Instructions = encoder.instructions
 
-    before = prepare_collection(target, encoder, model)  # fails before anything is embedded
-    task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
-    kwargs = {"fields": fields, "rules": rules_for(target)}
-    checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
-    embedded = embed_dataset(
-        checked,
-        model,
-        role="document",
-        instruction=instructions.document,
-        text_column=text_field,
-        output_column=fields.output_column,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
-        backend=backend,
-        dtype=dtype,
-        max_length=encoder.max_length,
-        id_column=id_field,
-        path_column=path_column,
-        instructor=instructor,
-    )
+    opened = open_target(target)
     try:
-        if target.embedded:
-            logger.info("%s is embedded: the cluster embeds, this process writes", target.describe())
-            return _write_from_driver(embedded, target, encoder, model, fields, batch_size, show_progress)
-        sink = _StoreDatasink(
-            target,
+        _, before = prepare_collection(opened, target.collection, encoder, model=model)  # before anything is embedded
+        rules = opened.sink(target.collection).rules
+        task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
+        kwargs = {"fields": fields, "rules": rules}
+        checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
+        embedded = embed_dataset(
+            checked,
             model,
-            query_instruction=instructions.query,
-            document_instruction=instructions.document,
-            max_length=encoder.max_length,
-            fields=fields,
+            role="document",
+            instruction=instructions.document,
+            text_column=text_field,
+            output_column=fields.output_column,
             batch_size=batch_size,
-            retry=retry,
-            encoder=None,
-            local_ok=False,
+            concurrency=concurrency,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            backend=backend,
+            dtype=dtype,
+            max_length=encoder.max_length,
+            id_column=id_field,
+            path_column=path_column,
+            instructor=instructor,
         )
-        sink._state.before = before  # the collection was prepared above
-        embedded.write_datasink(sink, concurrency=write_concurrency, ray_remote_args=dict(task_args))
-        report = sink.report
-        assert report is not None
-        after = count_points(target)
-    except Exception as exc:
-        found = _record_error_in(exc)
-        if found is None:
-            raise
-        raise rebuild_error(str(found), found.record_id, getattr(found, "shard", None)) from None
-    if before == 0 and after != report.written:
+        report, after = _write(embedded, opened, target, fields, batch_size, retry, write_concurrency, task_args,
+                               before, show_progress)  # fmt: skip
+    finally:
+        opened.close()
+    if after is not None and before == 0 and after != report.written:
         duplicates = _duplicates(ds, fields)
         named = "; ".join(f"id {i!r} in {', '.join(s) or 'one shard'}" for i, s in duplicates)
         raise RecordError(

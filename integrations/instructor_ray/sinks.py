@@ -1,16 +1,19 @@
-"""Ray Data datasinks that upsert embedded rows into a Chroma or Qdrant server.
+"""A Ray Data datasink that upserts embedded rows into any store's collection: :class:`StoreDatasink`.
 
-Each write task turns its blocks into records with the core's checks, then upserts them with their
-precomputed vectors under the same deterministic ids and payload as the single-process helpers
-(Chroma: the document id; Qdrant: ``uuid5`` of it, payload id + text + metadata). A write that Ray
-retries (a lost worker, a lost node) therefore rewrites the same points: it can never duplicate one.
-Transport errors of an upsert are retried with bounded backoff; nothing else is.
+Each write task opens the store by URL and writes through ``store.sink(collection)`` (the core's
+store protocol): its blocks become records under the store's rules, upserted with their
+precomputed vectors under the same deterministic ids and payload as the single-process path. A
+write that Ray retries (a lost worker, a lost node) therefore rewrites the same points: it can
+never duplicate one. Transport errors of an upsert are retried with bounded backoff; nothing else is.
 
 The collection is created or checked once, on the driver, before the first write.
+:class:`ChromaDatasink` and :class:`QdrantDatasink` are the same datasink for a Chroma or Qdrant
+server URL.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,11 +26,20 @@ from ray.data.block import BlockAccessor
 from instructor_core.engine import IngestReport, RetryPolicy, call_with_retry
 from instructor_core.instructions import Instructions
 from instructor_core.records import Record
+from instructor_core.store_ops import prepare_collection
 
 from .blocks import RowFields, block_records
-from .stores import StoreTarget, open_worker_sink, prepare_collection
+from .stores import StoreTarget, open_target
 
-__all__ = ["ChromaDatasink", "QdrantDatasink", "WriteCounts", "load_driver_encoder", "vectors_of", "write_table"]
+__all__ = [
+    "ChromaDatasink",
+    "QdrantDatasink",
+    "StoreDatasink",
+    "WriteCounts",
+    "load_driver_encoder",
+    "vectors_of",
+    "write_table",
+]
 
 #: Records per upsert call (a write task's blocks are cut into upserts of at most this many).
 DEFAULT_WRITE_BATCH = 256
@@ -109,32 +121,42 @@ class _State:
     counts: list[WriteCounts] = field(default_factory=list)
 
 
-class _StoreDatasink(Datasink):
-    """Shared datasink body; see :class:`ChromaDatasink` and :class:`QdrantDatasink`."""
+class StoreDatasink(Datasink):
+    """Upsert embedded rows into a collection of any store that Ray workers may write (not a
+    ``single_writer`` one: :func:`~instructor_ray.ingest_dataset` writes those from the driver).
+
+    Args:
+        store: The store URL (``SCHEME+http://HOST:PORT``, or any registered form) or a
+            :class:`~instructor_ray.StoreTarget`.
+        collection: Collection name; created for ``model`` if absent, else checked against it.
+        model: The model folder or hub id the vectors were made with (recorded with the
+            collection; the driver loads it once on CPU to check the collection).
+        query_instruction: Stored for searches; None takes the model's default.
+        document_instruction: The instruction the vectors were made with; None the model's default.
+        max_length: The token limit the vectors were made with; None the model's own.
+        fields: Which columns make a record (id, text, metadata, shard path, vectors).
+        batch_size: Records per upsert.
+        retry: Attempts and backoff for upserts that fail on the transport.
+        encoder: An already-loaded encoder for ``model`` to check the collection with.
+    """
 
     def __init__(
         self,
-        target: StoreTarget,
+        store: str | StoreTarget,
+        collection: str,
         model: str | os.PathLike[str],
         *,
-        query_instruction: str | None,
-        document_instruction: str | None,
-        max_length: int | None,
-        fields: RowFields,
-        batch_size: int,
-        retry: RetryPolicy,
-        encoder: Any,
-        local_ok: bool,
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        max_length: int | None = None,
+        fields: RowFields = DEFAULT_FIELDS,
+        batch_size: int = DEFAULT_WRITE_BATCH,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        encoder: Any = None,
     ) -> None:
-        if target.embedded and not local_ok:
-            raise ValueError(
-                f"{target.describe()} is an embedded store that one process must own; Ray workers cannot "
-                "write it. Use ingest_dataset, which embeds on the cluster and writes from the driver."
-            )
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.target = target
-        self.local_ok = local_ok
+        self.target = store if isinstance(store, StoreTarget) else StoreTarget(store, collection)
         self.model = os.fspath(model)
         self.query_instruction = query_instruction
         self.document_instruction = document_instruction
@@ -155,7 +177,16 @@ class _StoreDatasink(Datasink):
         encoder.instructions = encoder.instructions.replace(
             query=self.query_instruction, document=self.document_instruction
         )
-        self._state.before = prepare_collection(self.target, encoder, self.model)
+        store = open_target(self.target)
+        try:
+            if store.single_writer:
+                raise ValueError(
+                    f"{store.describe()} is a store that one process must own; Ray workers cannot write it. "
+                    "Use ingest_dataset, which embeds on the cluster and writes from the driver."
+                )
+            _, self._state.before = prepare_collection(store, self.target.collection, encoder, model=self.model)
+        finally:
+            store.close()
         self._state.encoder = None  # no longer needed; frees the driver's copy of the weights
 
     def on_write_start(self, schema: Any = None) -> None:
@@ -186,17 +217,16 @@ class _StoreDatasink(Datasink):
         return self.batch_size
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> WriteCounts:
-        opened = open_worker_sink(self.target, allow_local=self.local_ok)
+        store = open_target(self.target)
         try:
+            sink = store.sink(self.target.collection)
             counts = WriteCounts()
             for block in blocks:
                 table = BlockAccessor.for_block(block).to_arrow()
-                counts = counts + write_table(
-                    opened.sink, table, self.fields, batch_size=self.batch_size, retry=self.retry
-                )
+                counts = counts + write_table(sink, table, self.fields, batch_size=self.batch_size, retry=self.retry)
             return counts
         finally:
-            opened.close()
+            store.close()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -204,68 +234,18 @@ class _StoreDatasink(Datasink):
         return state
 
 
-class ChromaDatasink(_StoreDatasink):
-    """Upsert embedded rows into a collection on a Chroma server.
+class ChromaDatasink(StoreDatasink):
+    """:class:`StoreDatasink` for a Chroma server at ``url`` (``http://host:port``)."""
 
-    Args:
-        url: The server, ``http://host:port``.
-        collection: Collection name; created for ``model`` if absent, else checked against it.
-        model: The model folder or hub id the vectors were made with (stored in the collection
-            config; the driver loads it once on CPU to check the collection).
-        query_instruction: Stored for searches; None takes the model's default.
-        document_instruction: The instruction the vectors were made with; None the model's default.
-        max_length: The token limit the vectors were made with; None the model's own.
-        fields: Which columns make a record (id, text, metadata, shard path, vectors).
-        batch_size: Records per upsert.
-        retry: Attempts and backoff for upserts that fail on the transport.
-        encoder: An already-loaded encoder for ``model`` to check the collection with.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        collection: str,
-        model: str | os.PathLike[str],
-        *,
-        query_instruction: str | None = None,
-        document_instruction: str | None = None,
-        max_length: int | None = None,
-        fields: RowFields = DEFAULT_FIELDS,
-        batch_size: int = DEFAULT_WRITE_BATCH,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        encoder: Any = None,
-    ) -> None:
-        super().__init__(
-            StoreTarget(f"chroma+{url.rstrip('/')}", collection),
-            model,
-            query_instruction=query_instruction,
-            document_instruction=document_instruction,
-            max_length=max_length,
-            fields=fields,
-            batch_size=batch_size,
-            retry=retry,
-            encoder=encoder,
-            local_ok=False,
-        )
+    def __init__(self, url: str, collection: str, model: str | os.PathLike[str], **options: Any) -> None:
+        super().__init__(f"chroma+{url.rstrip('/')}", collection, model, **options)
 
 
-class QdrantDatasink(_StoreDatasink):
-    """Upsert embedded rows into a Qdrant collection (one unnamed vector, the document instruction's).
-
-    Args:
-        url: The server, ``http://host:port``; or None with ``path``.
-        collection: Collection name; created for ``model`` if absent, else checked against it.
-        model: The model folder or hub id the vectors were made with.
-        path: A local-mode folder instead of a server. One process may hold it at a time: write
-            with ``ds.write_datasink(sink, concurrency=1)`` and nothing else opened on it (tests).
-        query_instruction: Stored for searches; None takes the model's default.
-        document_instruction: The instruction the vectors were made with; None the model's default.
-        max_length: The token limit the vectors were made with; None the model's own.
-        fields: Which columns make a record.
-        batch_size: Records per upsert.
-        retry: Attempts and backoff for upserts that fail on the transport.
-        encoder: An already-loaded encoder for ``model`` to check the collection with.
-    """
+class QdrantDatasink(StoreDatasink):
+    """:class:`StoreDatasink` for a Qdrant server at ``url`` (``http://host:port``), or, with
+    ``path=`` instead, a qdrant-client local-mode folder. One process may hold such a folder at a
+    time: write with ``ds.write_datasink(sink, concurrency=1)`` and nothing else opened on it
+    (tests); qdrant-client unpickles its storage, so for trusted folders only."""
 
     def __init__(
         self,
@@ -274,29 +254,15 @@ class QdrantDatasink(_StoreDatasink):
         model: str | os.PathLike[str],
         *,
         path: str | os.PathLike[str] | None = None,
-        query_instruction: str | None = None,
-        document_instruction: str | None = None,
-        max_length: int | None = None,
-        fields: RowFields = DEFAULT_FIELDS,
-        batch_size: int = DEFAULT_WRITE_BATCH,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        encoder: Any = None,
+        **options: Any,
     ) -> None:
         if (url is None) == (path is None):
             raise ValueError("QdrantDatasink needs exactly one of url (a server) or path= (a local-mode folder)")
         if path is not None:
-            target = StoreTarget(f"qdrant:{os.fspath(path)}", collection, local_mode=True)
+            from instructor_qdrant.store import open_local_mode
+
+            folder = os.fspath(path)
+            target = StoreTarget(f"qdrant:{folder}", collection, opener=functools.partial(open_local_mode, folder))
         else:
             target = StoreTarget(f"qdrant+{str(url).rstrip('/')}", collection)
-        super().__init__(
-            target,
-            model,
-            query_instruction=query_instruction,
-            document_instruction=document_instruction,
-            max_length=max_length,
-            fields=fields,
-            batch_size=batch_size,
-            retry=retry,
-            encoder=encoder,
-            local_ok=True,  # a local-mode folder, written by one write task at a time
-        )
+        super().__init__(target, collection, model, **options)

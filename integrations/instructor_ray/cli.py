@@ -1,7 +1,8 @@
-"""``instructor ingest --engine ray``: the same ingest on a Ray cluster (``instructor_ray``).
+"""``instructor ingest --engine ray``: the same ingest on a Ray cluster.
 
-The ``ingest`` command adds these options with :func:`add_ray_options` and hands over to
-:func:`run_ray_ingest` when ``--engine ray`` is given. Ray is imported only then.
+Registered as the ``ray`` entry point of ``instructor.engines`` (:data:`ENGINE`): the ``ingest``
+command adds these options with :func:`add_ray_options` and hands over to :func:`run_ray_ingest`
+when ``--engine ray`` is given. Ray is imported only then: loading this module stays cheap.
 """
 
 from __future__ import annotations
@@ -12,18 +13,12 @@ import os
 import sys
 from types import ModuleType
 
-__all__ = ["add_ray_options", "default_concurrency", "run_ray_ingest"]
+__all__ = ["ENGINE", "add_ray_options", "default_concurrency", "run_ray_ingest"]
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--engine``, ``--ray-address``, ``--concurrency``, ``--num-cpus`` and ``--num-gpus``."""
-    group = parser.add_argument_group('distributed ingest (pip install "instructor[ray]")')
-    group.add_argument(
-        "--engine",
-        choices=("local", "ray"),
-        default="local",
-        help="local: this process (default); ray: embed on a Ray cluster with Ray Data",
-    )
+    """Add ``--ray-address``, ``--concurrency``, ``--num-cpus`` and ``--num-gpus``."""
+    group = parser.add_argument_group('--engine ray: distributed ingest (pip install "instructor[ray]")')
     group.add_argument(
         "--ray-address",
         default=None,
@@ -85,10 +80,10 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     Returns:
         The exit code.
     """
-    from instructor_ray import ingest_dataset, read_corpus_dataset
-    from instructor_ray.stores import StoreTarget
+    from instructor_core.stores import StoreUnavailableError
 
-    from ..stores import StoreUnavailableError
+    from .ingest import ingest_dataset, read_corpus_dataset
+    from .stores import StoreTarget, open_target
 
     if not args.id_field:
         raise ValueError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
@@ -97,13 +92,16 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         if value is not None and value < 1:
             raise ValueError(f"--{name} must be >= 1, got {value}")
     target = StoreTarget(store, args.collection)
+    opened = open_target(target)  # an unknown or unreachable store fails before Ray starts
+    single_writer = opened.single_writer
+    opened.close()
     ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
     try:
         concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
         if not args.quiet:
             where = args.ray_address or "a local Ray instance"
             print(f"engine ray: {concurrency} embedding actor(s) on {where}", file=sys.stderr)
-            if target.embedded:
+            if single_writer:
                 print(
                     f"{target.describe()} is an embedded store: the cluster embeds, this process writes",
                     file=sys.stderr,
@@ -143,3 +141,21 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)
     return 0
+
+
+class _RayEngine:
+    """``--engine ray`` (the ``instructor.engines`` entry point ``ray``)."""
+
+    description = "embed on a Ray cluster with Ray Data"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """See :func:`add_ray_options`."""
+        add_ray_options(parser)
+
+    def run(self, args: argparse.Namespace, *, model: str, store: str) -> int:
+        """See :func:`run_ray_ingest`."""
+        return run_ray_ingest(args, model=model, store=store)
+
+
+#: The engine the CLI finds under ``instructor.engines``.
+ENGINE = _RayEngine()

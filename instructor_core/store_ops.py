@@ -1,0 +1,461 @@
+"""Ingest into and search a :class:`~instructor_core.stores.Store` with an encoder: the one layer
+where encoding meets storage.
+
+A store is storage only (collections with a layout, a sink of precomputed vectors, search by
+vectors). This layer builds a collection's :class:`~instructor_core.stores.CollectionLayout` from
+the encoder, creates or checks the collection, checks the model once per operation (one error type,
+:class:`~instructor_core.stores.ModelMismatchError`), embeds documents with the document
+instruction(s) and queries with the query instruction, and runs the ingest engine through the
+store's sink. The CLI, the Ray engine and a user's own code call it the same way::
+
+    store = open_store("qdrant:./db")
+    try:
+        ingest(store, "notes", records, encoder, model="hkunlp/instructor-base")
+        hits = search(store, "notes", ["a question"], encoder, k=5)
+    finally:
+        store.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from .engine import DuplicatePolicy, IngestReport, RetryPolicy, run_ingest
+from .engine_errors import engine_failure
+from .errors import InstructorError
+from .protocols import Encoder
+from .records import Record, RecordRules
+from .stores import (
+    CollectionInfo,
+    CollectionLayout,
+    CollectionMismatchError,
+    Hit,
+    ModelMismatchError,
+    Store,
+    StoreError,
+    StoreSink,
+    check_model,
+    encoder_fingerprint,
+)
+from .validation import check_positive_int
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "EngineSink",
+    "check_layout",
+    "check_search",
+    "check_vector",
+    "embed_views",
+    "ingest",
+    "layout_for",
+    "prepare_collection",
+    "replace_empty_collection",
+    "search",
+    "write_records",
+]
+
+#: Records per write. Each batch is also one ``encode_documents`` call, and the encoder sorts a
+#: call's texts by length: larger batches waste less padding (256 ~ 1 MB of float vectors per request).
+DEFAULT_BATCH_SIZE = 256
+
+
+def _check_vectors(vectors: Mapping[str, str] | None) -> dict[str, str]:
+    if vectors is None:
+        return {}
+    if not isinstance(vectors, Mapping) or not vectors:
+        raise TypeError("vectors must be a non-empty mapping {vector name: document instruction}")
+    for key, instruction in vectors.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"vector names must be non-empty str, got {key!r}")
+        if not isinstance(instruction, str):
+            raise TypeError(f"vectors[{key!r}] (the instruction) must be a str, got {type(instruction).__name__}")
+    return dict(vectors)
+
+
+def layout_for(encoder: Encoder, model: str | None, vectors: Mapping[str, str] | None = None) -> CollectionLayout:
+    """The layout a new collection for ``encoder`` records: its dimension, instructions, fingerprint,
+    ``model`` (name or path), the named vectors ``{name: document instruction}`` if any, and now."""
+    loading: dict[str, Any] = {}
+    max_length = getattr(encoder, "max_length", None)
+    if isinstance(max_length, int):
+        loading["max_length"] = max_length
+    stated = getattr(getattr(encoder, "spec", None), "instructor_stated", None)
+    if isinstance(stated, bool):
+        loading["instructor"] = stated
+    return CollectionLayout(
+        dimension=int(encoder.dimension),
+        vectors=_check_vectors(vectors),
+        query_instruction=encoder.instructions.query,
+        document_instruction=encoder.instructions.document,
+        model=model,
+        fingerprint=encoder_fingerprint(encoder),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        loading=loading,
+    )
+
+
+def check_layout(
+    name: str, stored: CollectionLayout, wanted: CollectionLayout, *, allow_model_change: bool = False
+) -> CollectionLayout:
+    """The stored layout, if ``wanted`` (the encoder at hand) fits it: same dimension, vector names,
+    instructions, model name and model fingerprint. Else an error naming what differs.
+
+    Raises:
+        CollectionMismatchError: Another dimension, vector names, instructions or model name.
+        ModelMismatchError: Another model fingerprint (unless ``allow_model_change``).
+    """
+    named, dimension, model = dict(wanted.vectors), wanted.dimension, wanted.model
+    if stored.dimension and stored.dimension != dimension:
+        raise CollectionMismatchError(
+            f"collection {name!r} holds {stored.dimension}-dimensional vectors, the encoder makes {dimension}-"
+            "dimensional ones; nothing was written. Use another collection or the model it was made with."
+        )
+    checks: list[tuple[str, object, object]] = [
+        ("query_instruction", stored.query_instruction, wanted.query_instruction)
+    ]
+    if named or stored.vectors:
+        checks.append(("vectors", dict(stored.vectors), named))
+    else:
+        checks.append(("document_instruction", stored.document_instruction, wanted.document_instruction))
+    if stored.model is not None and model is not None and not allow_model_change:
+        checks.append(("model", stored.model, model))
+    for what, old, new in checks:
+        if old != new:
+            raise CollectionMismatchError(
+                f"collection {name!r} was made with {what}={old!r}, the encoder has {new!r}: cannot change {what} "
+                "of an existing collection, mixing them would make its vectors incomparable. Use that one or a "
+                "new collection."
+            )
+    check_model(name, stored.fingerprint, wanted.fingerprint, allow_model_change=allow_model_change)
+    return replace(
+        stored,
+        dimension=dimension,
+        vectors=named,
+        model=stored.model or model,
+        fingerprint=stored.fingerprint or wanted.fingerprint,
+    )
+
+
+def check_search(
+    name: str,
+    layout: CollectionLayout | None,
+    encoder: Encoder,
+    *,
+    model: str | None = None,
+    allow_model_change: bool = False,
+) -> None:
+    """Refuse to search a collection with an encoder it was not made with: another dimension, or
+    another model (its fingerprint; where either side has none, its name), unless
+    ``allow_model_change``. A collection that records no layout (made outside instructor) is not
+    checked.
+
+    Raises:
+        CollectionMismatchError: Another dimension.
+        ModelMismatchError: Another model.
+    """
+    if layout is None:
+        return
+    current = encoder_fingerprint(encoder)
+    if layout.fingerprint is not None and current is not None:
+        check_model(name, layout.fingerprint, current, allow_model_change=allow_model_change)
+    elif model is not None and layout.model is not None and model != layout.model and not allow_model_change:
+        raise ModelMismatchError(name, layout.model, model, what="model")
+    dimension = int(encoder.dimension)
+    if layout.dimension and layout.dimension != dimension:
+        raise CollectionMismatchError(
+            f"collection {name!r} holds {layout.dimension}-dimensional vectors, the encoder makes "
+            f"{dimension}-dimensional ones; search with the model it was made with ({layout.model!r})"
+        )
+
+
+def check_vector(name: str, layout: CollectionLayout | None, vector: str | None) -> None:
+    """Refuse a named vector the collection does not have, or none where it has several.
+
+    Raises:
+        ValueError: Naming the collection's vectors.
+    """
+    if layout is None:
+        return
+    if vector is not None and vector not in layout.vectors:
+        have = f"it has: {sorted(layout.vectors)}" if layout.vectors else "it has one vector per document"
+        raise ValueError(f"collection {name!r} has no named vector {vector!r} ({have}); drop --vector")
+    if vector is None and layout.vectors:
+        raise ValueError(f"collection {name!r} has named vectors {sorted(layout.vectors)}; pick one with vector=")
+
+
+def embed_views(records: Sequence[Record], encoder: Encoder, layout: CollectionLayout, batch_size: int) -> list[Any]:
+    """One vector per record under the layout's document instruction, or a ``{name: vector}`` dict
+    of views for a named-vector layout."""
+    texts = [r.text for r in records]
+    if layout.vectors:
+        views = {
+            key: encoder.encode_documents(texts, instruction, batch_size=batch_size)
+            for key, instruction in layout.vectors.items()
+        }
+        return [{key: views[key][i].tolist() for key in views} for i in range(len(records))]
+    matrix = encoder.encode_documents(texts, layout.document_instruction, batch_size=batch_size)
+    return [row.tolist() for row in matrix]
+
+
+class EngineSink:
+    """The ingest engine's ``BatchSink``: a store's sink and an embed step (the encoder's, or one
+    that hands back vectors made elsewhere); rules, write and transport errors are the store sink's.
+
+    Args:
+        sink: The store's sink for the collection.
+        embed: The vectors (or named views) for a validated batch of records.
+    """
+
+    def __init__(self, sink: StoreSink, embed: Callable[[Sequence[Record]], list[Any]]) -> None:
+        self.sink, self.embed = sink, embed
+
+    @property
+    def rules(self) -> RecordRules:
+        """The store's record rules."""
+        return self.sink.rules
+
+    def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
+        """The store sink's write."""
+        self.sink.write(records, vectors)
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """The store sink's judgement."""
+        return self.sink.is_transport_error(exc)
+
+
+def write_records(
+    sink: StoreSink,
+    name: str,
+    documents: Iterable[Any],
+    embed: Callable[[Sequence[Record]], list[Any]],
+    *,
+    batch_size: int | None = None,
+    overlap: bool | None = None,
+    on_duplicate: DuplicatePolicy = "error",
+    show_progress: bool = True,
+    retry: RetryPolicy | None = None,
+) -> IngestReport:
+    """Run the ingest engine over ``documents`` into a store's sink: validation with the sink's
+    rules, ``embed`` one batch ahead (``overlap``; None: the sink's preference), ordered writes,
+    duplicate ids over the whole ingest, retries of transport errors.
+
+    Args:
+        sink: The store's sink for collection ``name``.
+        name: The collection (for the progress bar).
+        documents: Records ``{"id": str, "text": str, "metadata": {...}}``; any iterable.
+        embed: The vectors for a validated batch.
+        batch_size: Records per write (capped at the sink's limit); None: 256.
+        overlap: Embed batch k+1 while batch k is written; None: ``sink.overlap``.
+        on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
+        show_progress: A tqdm bar (records).
+        retry: Retries of a write that failed in transport; None: the engine's defaults.
+    """
+    size = DEFAULT_BATCH_SIZE if batch_size is None else check_positive_int(batch_size, "batch_size")
+    limit = getattr(sink, "max_batch_size", None)
+    if limit is not None:
+        size = min(size, limit)
+    return run_ingest(
+        documents,
+        EngineSink(sink, embed),
+        batch_size=size,
+        overlap=bool(getattr(sink, "overlap", True)) if overlap is None else overlap,
+        retry=retry,
+        on_duplicate=on_duplicate,
+        show_progress=show_progress,
+        desc=f"Ingesting into {name}",
+    )
+
+
+def prepare_collection(
+    store: Store,
+    name: str,
+    encoder: Encoder,
+    *,
+    model: str | None,
+    vectors: Mapping[str, str] | None = None,
+    allow_model_change: bool = False,
+) -> tuple[CollectionLayout, int]:
+    """Create ``name`` for ``encoder`` and ``model``, or check the existing collection against them
+    (dimension, instructions, vector names, model name and fingerprint), writing nothing.
+
+    Returns:
+        The collection's layout and the points it holds.
+
+    Raises:
+        CollectionMismatchError: The collection records another dimension, instructions or model name.
+        ModelMismatchError: Another model fingerprint (unless ``allow_model_change``).
+    """
+    wanted = layout_for(encoder, model, vectors)
+    info = store.create_collection(name, wanted)
+    if info.layout is None:  # made outside instructor: the store checked what it could
+        return wanted, info.count
+    layout = check_layout(name, info.layout, wanted, allow_model_change=allow_model_change)
+    return replace(layout, vectors=dict(info.layout.vectors)), info.count
+
+
+def ingest(
+    store: Store,
+    name: str,
+    documents: Iterable[Any],
+    encoder: Encoder,
+    *,
+    model: str | None,
+    vectors: Mapping[str, str] | None = None,
+    batch_size: int | None = None,
+    on_duplicate: DuplicatePolicy = "error",
+    show_progress: bool = True,
+    allow_model_change: bool = False,
+    retry: RetryPolicy | None = None,
+) -> IngestReport:
+    """Create (or check) the collection for ``encoder`` and ``model``, then embed ``documents`` with
+    the document instruction(s) and write them through the store's sink with the ingest engine.
+
+    Args:
+        store: An open store.
+        name: Collection name.
+        documents: Records ``{"id": str, "text": str, "metadata": {...}}``; any iterable.
+        encoder: The encoder; its document instruction makes the vectors.
+        model: The model's name or path, recorded with the collection for later searches.
+        vectors: Named vectors ``{name: document instruction}`` (stores that hold them).
+        batch_size: Records per write (capped at the store's limit); None: 256.
+        on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
+        show_progress: A tqdm bar (records).
+        allow_model_change: Accept an encoder whose model differs from the collection's, on purpose.
+        retry: Retries of a write that failed in transport; None: the engine's defaults.
+
+    Returns:
+        IngestReport(seen, written, batches, skipped, retried, duplicates).
+    """
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
+    layout, _ = prepare_collection(
+        store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change
+    )
+
+    def embed(records: Sequence[Record]) -> list[Any]:
+        return embed_views(records, encoder, layout, 32)
+
+    with translated(store):  # a write the store's engine fails (a full disk, damaged files): one line
+        return write_records(
+            store.sink(name),
+            name,
+            documents,
+            embed,
+            batch_size=batch_size,
+            on_duplicate=on_duplicate,
+            show_progress=show_progress,
+            retry=retry,
+        )
+
+
+@contextmanager
+def translated(store: Store) -> Iterator[None]:
+    """The store's own error translation (:meth:`BaseStore.translated`) around a block; for a store
+    without one, its engine's disk-full and damage errors still become one line."""
+    own = getattr(store, "translated", None)
+    if callable(own):
+        with own():
+            yield
+        return
+    try:
+        yield
+    except InstructorError:
+        raise
+    except Exception as exc:
+        if (cause := engine_failure(exc, store.describe())) is not None:
+            raise StoreError(cause) from exc
+        raise
+
+
+def search(
+    store: Store,
+    name: str,
+    queries: Sequence[str],
+    encoder: Encoder,
+    *,
+    k: int = 10,
+    filters: Mapping[str, Any] | None = None,
+    instruction: str | None = None,
+    vector: str | None = None,
+    model: str | None = None,
+    allow_model_change: bool = False,
+    info: CollectionInfo | None = None,
+) -> list[list[Hit]]:
+    """The best ``k`` hits for each query, embedded with the query instruction (or ``instruction``).
+
+    Args:
+        store: An open store.
+        name: Collection name.
+        queries: Query texts.
+        encoder: The encoder the collection was made with.
+        k: Hits per query.
+        filters: ``{metadata key: value}``, all of which must match.
+        instruction: Query instruction; None takes the encoder's.
+        vector: The named vector to search (collections with several).
+        model: The model name the caller asked for, checked against the collection's where neither
+            side has a fingerprint.
+        allow_model_change: Search with another model on purpose.
+        info: The collection's info, if the caller read it already (read once per search).
+
+    Raises:
+        ModelMismatchError: Another model than the collection's.
+        CollectionMismatchError: Another dimension.
+    """
+    check_positive_int(k, "k")
+    info = store.info(name) if info is None else info
+    check_search(name, info.layout, encoder, model=model, allow_model_change=allow_model_change)
+    check_vector(name, info.layout, vector)
+    if not queries:
+        return []
+    matrix = encoder.encode_queries(list(queries), instruction)
+    return store.search(name, [row.tolist() for row in matrix], k=k, filters=filters, vector=vector)
+
+
+def _differences(info: CollectionInfo, encoder: Encoder, model: str) -> list[str]:
+    """What ``info`` records that the encoder at hand would not make (names of the fields)."""
+    out = []
+    if info.model is not None and info.model != model:
+        out.append("model")
+    if info.query_instruction != encoder.instructions.query:
+        out.append("query_instruction")
+    if info.vectors or info.document_instruction != encoder.instructions.document:
+        out.append("document_instruction")
+    if info.dimension and info.dimension != encoder.dimension:
+        out.append("dimension")
+    if info.fingerprint is not None and not out:
+        current = encoder_fingerprint(encoder)
+        if current is not None and current != info.fingerprint:
+            out.append("fingerprint")
+    return out
+
+
+def replace_empty_collection(store: Store, name: str, encoder: Encoder, *, model: str) -> list[str]:
+    """Delete a collection that holds nothing and was made for another model or other instructions,
+    so the ingest about to run makes it anew for ``encoder``.
+
+    A first ingest that failed before its first write (a bad record in the first batch, a wrong
+    instruction noticed at once) leaves an empty collection that records the model and
+    instructions of that run; without this, every retry with other ones is refused although no
+    vector would be mixed. A collection with documents, one made outside instructor (no recorded
+    model), or one that already fits is left alone; :func:`ingest` checks those as usual.
+
+    Returns:
+        The recorded fields that differed (``["document_instruction"]``), empty where nothing was
+        deleted.
+    """
+    if name not in store.list_collections():  # (an unreachable store raises here, as it should)
+        return []
+    try:
+        info = store.info(name)
+    except StoreError:  # not made by instructor: the ingest decides
+        return []
+    if info.count != 0 or info.model is None:
+        return []
+    differing = _differences(info, encoder, model)
+    if differing:
+        store.delete(name)
+    return differing

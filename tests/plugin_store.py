@@ -1,0 +1,152 @@
+"""A store defined in the test suite and registered ONLY through an entry point (``jsondir:DIR``),
+to show that a third party's store works with ``ingest``, ``search``, ``collections`` and
+``--engine ray`` with no change elsewhere.
+
+One JSON file per collection (``DIR/NAME.json``: the layout and the points), exact cosine search,
+writes under an ``fcntl`` lock so that several processes (Ray write tasks) may write at once: not a
+``single_writer`` store. :func:`registered` writes the ``dist-info`` folder that registers it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instructor_core.records import Record, RecordRules
+from instructor_core.stores import BaseStore, CollectionLayout, Hit, StoreNotFoundError
+
+SCHEME = "jsondir"
+DIST = "tests_plugin_store-0.dist-info"
+
+
+def registered(root: Path) -> Path:
+    """A folder holding ``tests_plugin_store-0.dist-info`` (METADATA + entry_points.txt naming
+    ``instructor.stores``): put it on ``sys.path``/``PYTHONPATH`` and ``jsondir:`` is a store."""
+    dist = root / DIST
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tests-plugin-store\nVersion: 0\n", encoding="utf-8")
+    (dist / "entry_points.txt").write_text(
+        f"[instructor.stores]\n{SCHEME} = tests.plugin_store:open_store\n", encoding="utf-8"
+    )
+    return root
+
+
+class JsonSink:
+    """Upserts points by document id into the collection's file, under the folder's lock."""
+
+    rules = RecordRules(metadata_values="json", reserved_keys=("id", "text"))
+    overlap = False
+    max_batch_size: int | None = None
+
+    def __init__(self, store: JsonDirStore, name: str) -> None:
+        self.store, self.name = store, name
+
+    def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
+        with self.store.locked():
+            data = self.store.read(self.name)
+            for record, vector in zip(records, vectors, strict=True):
+                data["points"][record.id] = {
+                    "text": record.text,
+                    "metadata": dict(record.metadata),
+                    "vector": [float(x) for x in vector],
+                }
+            self.store.write_file(self.name, data)
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        return False
+
+
+class JsonDirStore(BaseStore):
+    """``jsondir:DIR``: one JSON file per collection."""
+
+    scheme = SCHEME
+    single_writer = False
+
+    def __init__(self, folder: str) -> None:
+        self.location = folder
+        self.folder = Path(folder)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with (self.folder / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.json"
+
+    def read(self, name: str) -> dict[str, Any]:
+        return json.loads(self.path(name).read_text(encoding="utf-8"))
+
+    def write_file(self, name: str, data: Mapping[str, Any]) -> None:
+        tmp = self.path(name).with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self.path(name))
+
+    # the primitives
+    def _names(self) -> list[str]:
+        return [p.stem for p in self.folder.glob("*.json")]
+
+    def _exists(self, name: str) -> bool:
+        return self.path(name).is_file()
+
+    def _layout(self, name: str) -> CollectionLayout | None:
+        return CollectionLayout.from_metadata(self.read(name)["metadata"])
+
+    def _count(self, name: str) -> int:
+        return len(self.read(name)["points"])
+
+    def _create(self, name: str, layout: CollectionLayout) -> None:
+        with self.locked():
+            if not self._exists(name):
+                self.write_file(name, {"metadata": layout.to_metadata(), "points": {}})
+
+    def _drop(self, name: str) -> None:
+        self.path(name).unlink()
+
+    def _sink(self, name: str) -> JsonSink:
+        return JsonSink(self, name)
+
+    def _query(
+        self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
+    ) -> list[list[Hit]]:
+        points = [
+            (pid, p)
+            for pid, p in self.read(name)["points"].items()
+            if all(p["metadata"].get(key) == value for key, value in (filters or {}).items())
+        ]
+        if not points:
+            return [[] for _ in vectors]
+        matrix = np.asarray([p["vector"] for _, p in points], dtype=np.float64)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        out = []
+        for row in vectors:
+            query = np.asarray(row, dtype=np.float64)
+            scores = matrix @ (query / np.linalg.norm(query))
+            best = np.argsort(-scores, kind="stable")[:k]
+            out.append([
+                Hit(id=points[i][0], text=points[i][1]["text"], score=float(scores[i]),
+                    metadata=points[i][1]["metadata"])
+                for i in best
+            ])  # fmt: skip
+        return out
+
+
+def open_store(location: str, *, create: bool = True) -> JsonDirStore:
+    """The ``instructor.stores`` factory of ``jsondir:DIR``."""
+    folder = Path(location)
+    if not folder.is_dir():
+        if not create:
+            raise StoreNotFoundError(location)
+        folder.mkdir(parents=True)
+    return JsonDirStore(location)
