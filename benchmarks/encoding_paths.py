@@ -300,13 +300,13 @@ def _ablation(name: str, model: Path, batch_size: int) -> EncoderPath:
 
     from instructor_core import InstructorEncoder
 
-    with mock.patch("instructor_core.backends.onednn.pack_linears", lambda transformer: 0):
+    with mock.patch("instructor_core.model.backends.onednn.pack_linears", lambda transformer: 0):
         encoder = InstructorEncoder.from_pretrained(model, device="cpu")
 
     def call(method):
         def run(texts: list[str]) -> np.ndarray:
             if name == "ours-plain":
-                with mock.patch("instructor_core.encoder.token_budget_batches", _fixed_count_batches):
+                with mock.patch("instructor_core.model.encoder.token_budget_batches", _fixed_count_batches):
                     return method(texts, batch_size=batch_size)
             return method(texts, batch_size=batch_size)
 

@@ -142,8 +142,8 @@ def build_modes(model: Path, backend: str, cache_dir: Path | None, wanted: list[
 
 def _store_mode(scheme: str, encoder, model: Path):
     """``store_ops.ingest(open_store(f"{scheme}:{folder}"), ...)``: what ``instructor ingest --store`` runs."""
-    from instructor_core import store_ops
-    from instructor_core.stores import open_store
+    from instructor_core.ingest import store_ops
+    from instructor_core.ingest.stores import open_store
 
     def setup(folder):
         store = open_store(f"{scheme}:{folder}")  # opening is a one-time cost: not timed

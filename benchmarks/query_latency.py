@@ -35,8 +35,8 @@ def profile(backend: str, model: Path, claims: list[str], calls: int, warmup: in
     import torch.nn.functional as F
 
     from instructor_core import InstructorEncoder
-    from instructor_core.batching import token_budget_batches
-    from instructor_core.pooling import pool
+    from instructor_core.model.batching import token_budget_batches
+    from instructor_core.model.pooling import pool
 
     options = {} if backend == "torch" else {"backend": backend, "backend_cache_dir": cache_dir}
     encoder = InstructorEncoder.from_pretrained(model, device="cpu", **options)

@@ -89,8 +89,8 @@ def _store_url(store: str, tmp: Path, run: str, port: int) -> str:
 
 
 def _single(records: list[dict], url: str, name: str, model: str, encoder, batch_size: int) -> int:
-    from instructor_core import store_ops
-    from instructor_core.stores import open_store
+    from instructor_core.ingest import store_ops
+    from instructor_core.ingest.stores import open_store
 
     store = open_store(url)  # what `instructor ingest` runs: store_ops.ingest on the core engine
     try:

@@ -55,7 +55,7 @@ def compare(encoder: Any, query: str, instructions: tuple[str, str], k: int) -> 
     """Lines ranking ``query`` over the corpus with the instructions and without them, side by side."""
     import numpy as np
 
-    from instructor_core.readers import read_jsonl
+    from instructor_core.ingest.readers import read_jsonl
 
     rows = list(read_jsonl(CORPUS))
     texts, ids = [r["text"] for r in rows], [r["id"] for r in rows]
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from chromadb.config import Settings
 
     from instructor_chroma import InstructorEmbeddingFunction, ingest, open_collection
-    from instructor_core.readers import read_jsonl
+    from instructor_core.ingest.readers import read_jsonl
 
     model = args.model or default_model()
     with tempfile.TemporaryDirectory(prefix="instructor-demo-") as tmp:

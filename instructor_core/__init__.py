@@ -6,12 +6,12 @@ No LangChain, LlamaIndex, Chroma or Qdrant import happens here.
 
 from __future__ import annotations
 
-from .detect import AmbiguousInstructorWarning
-from .encoder import InstructorEncoder, TokenBatch
-from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
-from .load_options import LoadOptions, LoadOptionsError
-from .loading import ModelFolderError
-from .version import __version__
+from instructor_core.instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
+from instructor_core.model.detect import AmbiguousInstructorWarning
+from instructor_core.model.encoder import InstructorEncoder, TokenBatch
+from instructor_core.model.load_options import LoadOptions, LoadOptionsError
+from instructor_core.model.loading import ModelFolderError
+from instructor_core.version import __version__
 
 __all__ = [
     "INSTRUCTOR_RETRIEVAL",

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import StoreLockedError
-from .safe_paths import UnsafePathError, open_regular_file
+from instructor_core.errors import StoreLockedError
+from instructor_core.safe_paths import UnsafePathError, open_regular_file
 
 __all__ = ["LOCK_FILE", "StoreLockedError", "UnsafePathError", "store_lock"]
 

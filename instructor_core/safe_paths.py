@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
-from .errors import InstructorError
+from instructor_core.errors import InstructorError
 
 __all__ = [
     "UnsafePathError",

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from instructor_core.records import Record, RecordRules
-from instructor_core.stores import BaseStore, CollectionLayout, Hit, StoreNotFoundError
+from instructor_core.ingest.records import Record, RecordRules
+from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit, StoreNotFoundError
 
 SCHEME = "jsondir"
 DIST = "tests_plugin_store-0.dist-info"

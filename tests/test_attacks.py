@@ -111,7 +111,7 @@ def test_the_onnx_cache_lock_refuses_a_link(tmp_path):
     pytest.importorskip("onnxruntime")
     import torch
 
-    from instructor_core.backends.onnxrt import OnnxTransformer, export_key
+    from instructor_core.model.backends.onnxrt import OnnxTransformer, export_key
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -172,7 +172,7 @@ def test_confined_allows_plain_paths_and_refuses_escapes(tmp_path):
 
 # ------------------------------------------------------------------------ 7. valid records before a read error
 def test_batched_yields_the_partial_batch_before_the_error():
-    from instructor_core.records import batched
+    from instructor_core.ingest.records import batched
 
     def items():
         yield from range(5)
@@ -186,7 +186,7 @@ def test_batched_yields_the_partial_batch_before_the_error():
 
 
 def _edge_count(folder: Path) -> int:
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     opened = open_store(f"qdrant:{folder}", create=False)
     try:
@@ -211,7 +211,7 @@ def test_every_valid_record_before_a_read_error_is_written_and_counted(bad_at, t
 
 # ------------------------------------------------------------------------ 14. Ctrl-C during an ingest
 def test_ctrl_c_during_an_ingest_is_one_line_exit_130(tmp_path, tiny_t5_path, capsys, monkeypatch):
-    from instructor_core.commands import store as store_command
+    from instructor_core.cli.commands import store as store_command
 
     rows = [json.loads(line) for line in write_corpus(tmp_path / "c.jsonl", 20).read_text().splitlines()]
 
@@ -247,7 +247,7 @@ def test_a_dotted_metadata_key_is_refused_for_qdrant_naming_key_and_record(tmp_p
 
 
 def test_the_qdrant_server_rules_refuse_dotted_keys_too():
-    from instructor_core.records import RecordError, validate_batch
+    from instructor_core.ingest.records import RecordError, validate_batch
     from instructor_qdrant.points import QDRANT_RULES
 
     with pytest.raises(RecordError, match="'a.b'"):
@@ -285,8 +285,8 @@ def test_a_malformed_layout_file_is_one_line(content, tmp_path, tiny_t5_path, ca
 
 
 def test_a_record_nested_too_deeply_is_a_record_error_naming_its_line(tmp_path):
-    from instructor_core.readers import read_jsonl
-    from instructor_core.records import RecordError
+    from instructor_core.ingest.readers import read_jsonl
+    from instructor_core.ingest.records import RecordError
 
     corpus = tmp_path / "c.jsonl"
     deep = '{"a": ' * 5000 + "1" + "}" * 5000
@@ -328,7 +328,7 @@ def test_an_empty_or_whitespace_text_is_refused_naming_the_id(text, tmp_path, ti
 
 
 def test_an_empty_file_in_a_folder_corpus_is_listed_as_skipped(tmp_path):
-    from instructor_core.readers import TextFolderReader
+    from instructor_core.ingest.readers import TextFolderReader
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("text")

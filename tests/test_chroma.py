@@ -27,7 +27,7 @@ from instructor_chroma import (  # noqa: E402
     open_collection,
 )
 from instructor_core import InstructorEncoder  # noqa: E402
-from instructor_core.stores import ModelMismatchError  # noqa: E402
+from instructor_core.ingest.stores import ModelMismatchError  # noqa: E402
 from tests.tiny_models import corpus_lines  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -277,7 +277,7 @@ def test_every_store_option_has_help():
 
 # ---------------------------------------------------------------------------------------------- core pieces
 def test_open_store_passes_create_only_to_factories_that_take_it(monkeypatch):
-    from instructor_core import stores
+    from instructor_core.ingest import stores
 
     calls = []
 
@@ -304,8 +304,8 @@ def test_open_store_passes_create_only_to_factories_that_take_it(monkeypatch):
 
 
 def test_replace_empty_collection_touches_only_an_empty_collection_of_ours(tiny_t5_encoder):
-    from instructor_core.store_ops import replace_empty_collection
-    from instructor_core.stores import CollectionInfo
+    from instructor_core.ingest.store_ops import replace_empty_collection
+    from instructor_core.ingest.stores import CollectionInfo
 
     enc = tiny_t5_encoder
     fits = dict(model="m", query_instruction=enc.instructions.query, document_instruction=enc.instructions.document,

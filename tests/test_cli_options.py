@@ -1,4 +1,4 @@
-"""The shared CLI options (instructor_core.commands.options): one spelling, one check, one loader."""
+"""The shared CLI options (instructor_core.cli.commands.options): one spelling, one check, one loader."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from instructor_core.cli import build_parser, main
-from instructor_core.commands.options import (
+from instructor_core.cli.commands.options import (
     add_model_options,
     add_write_batch_size_option,
     load_encoder,

@@ -1,4 +1,4 @@
-"""instructor_core.engine: the one ingest path every store and both engines share."""
+"""instructor_core.ingest.engine: the one ingest path every store and both engines share."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from instructor_core.engine import (
+from instructor_core.ingest.engine import (
     IngestError,
     IngestReport,
     RetryPolicy,
@@ -18,8 +18,8 @@ from instructor_core.engine import (
     pipelined,
     run_ingest,
 )
-from instructor_core.ids import SeenIds
-from instructor_core.records import RecordError, RecordRules, validate_batch
+from instructor_core.ingest.ids import SeenIds
+from instructor_core.ingest.records import RecordError, RecordRules, validate_batch
 
 
 class _Log:

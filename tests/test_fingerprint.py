@@ -1,4 +1,4 @@
-"""instructor_core.fingerprint: a model is its weights and configuration, not its path."""
+"""instructor_core.model.fingerprint: a model is its weights and configuration, not its path."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from instructor_core import InstructorEncoder
-from instructor_core import fingerprint as fp
-from instructor_core.fingerprint import fingerprint_files, model_fingerprint
+from instructor_core.model import fingerprint as fp
+from instructor_core.model.fingerprint import fingerprint_files, model_fingerprint
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_a_folder_without_weights_is_refused(tmp_path, cache):
 
 
 def test_encoder_fingerprint_is_its_folders(model, cache, monkeypatch):
-    from instructor_core.fingerprint import loaded_fingerprint
+    from instructor_core.model.fingerprint import loaded_fingerprint
 
     encoder = InstructorEncoder.from_pretrained(model, device="cpu")
     expected = loaded_fingerprint(model_fingerprint(model), include_prompt=encoder.spec.include_prompt)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from instructor_core.cli import main
-from instructor_core.records import point_id
-from instructor_core.stores import open_store
+from instructor_core.ingest.records import point_id
+from instructor_core.ingest.stores import open_store
 from tests.data.legacy_stores.make_legacy_stores import DIMENSION, DOCS, FINGERPRINT, MODEL, FakeEncoder, vector
 
 ARCHIVE = Path(__file__).parent / "data" / "legacy_stores" / "stores.tar.gz"
@@ -57,7 +57,7 @@ def test_a_search_by_vector_returns_the_stored_ids(kind, legacy):
 
 @pytest.mark.parametrize("kind", ["chroma", "qdrant"])
 def test_a_legacy_collection_takes_more_documents_from_the_new_code(kind, legacy):
-    from instructor_core import store_ops
+    from instructor_core.ingest import store_ops
 
     store = open_store(f"{kind}:{legacy / kind}")
     try:

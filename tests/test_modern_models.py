@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from instructor_core import InstructorEncoder, LoadOptions, ModelFolderError
-from instructor_core.prompts import UnknownPromptError
-from instructor_core.quantization import PRECISIONS, quantize_embeddings
+from instructor_core.model.prompts import UnknownPromptError
+from instructor_core.model.quantization import PRECISIONS, quantize_embeddings
 from tests import modern_models
 from tests.tiny_models import corpus_lines
 

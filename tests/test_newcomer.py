@@ -50,7 +50,7 @@ def test_search_accepts_quiet_and_hides_the_loading_bar(tmp_path, tiny_t5_path, 
     ("c.txt", "a\nb\n", None),
 ])  # fmt: skip
 def test_count_records_for_the_progress_bar(tmp_path, name, content, count):
-    from instructor_core.commands.store import count_records
+    from instructor_core.cli.commands.store import count_records
 
     (tmp_path / name).write_text(content)
     assert count_records(tmp_path / name) == count

@@ -14,8 +14,8 @@ from tests.tiny_models import corpus_lines
 pytest.importorskip("onnxruntime", reason='the ONNX backends need the "onnx" extra')
 pytest.importorskip("onnxscript", reason='the ONNX backends need the "onnx" extra')
 
-from instructor_core.backends import onnxrt  # noqa: E402
-from instructor_core.backends.onnxrt import OnnxCacheWarning  # noqa: E402
+from instructor_core.model.backends import onnxrt  # noqa: E402
+from instructor_core.model.backends.onnxrt import OnnxCacheWarning  # noqa: E402
 
 PAIRS = [
     (("", "Represent the passage: ", "Represent the question for retrieval: ")[k % 3], t)

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from instructor_core.records import point_id
+from instructor_core.ingest.records import point_id
 
 PINNED = {
     "doc-1": "e443052b-6549-5388-a20f-ff5722cd66f8",

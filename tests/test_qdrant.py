@@ -12,7 +12,7 @@ from qdrant_client import QdrantClient, models  # noqa: E402
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse  # noqa: E402
 
 from instructor_core import Instructions, InstructorEncoder  # noqa: E402
-from instructor_core.engine import IngestError  # noqa: E402
+from instructor_core.ingest.engine import IngestError  # noqa: E402
 from instructor_qdrant import (  # noqa: E402
     CollectionMismatchError,
     RecordError,
@@ -328,8 +328,8 @@ def tiny_bert_like(encoder):
 def test_edge_store_list_filter_matches_any_of_its_values(tmp_path, encoder):
     """``qdrant:DIR`` (Qdrant Edge): ``{key: [a, b]}`` keeps the points whose value is a or b."""
     pytest.importorskip("qdrant_edge")
-    from instructor_core import store_ops
-    from instructor_core.stores import open_store
+    from instructor_core.ingest import store_ops
+    from instructor_core.ingest.stores import open_store
 
     store = open_store(f"qdrant:{tmp_path / 'edge'}")
     try:

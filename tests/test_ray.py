@@ -39,7 +39,7 @@ from chromadb.config import Settings  # noqa: E402
 from instructor_chroma import InstructorEmbeddingFunction, open_collection  # noqa: E402
 from instructor_core import InstructorEncoder  # noqa: E402
 from instructor_core.evaluation import rank_by_cosine, retrieval_metrics  # noqa: E402
-from instructor_core.records import RecordError  # noqa: E402
+from instructor_core.ingest.records import RecordError  # noqa: E402
 from instructor_ray import (  # noqa: E402
     PATH_COLUMN,
     QdrantDatasink,
@@ -345,7 +345,7 @@ def test_bad_record_in_shard_3_is_named_and_a_rerun_completes(ray_cluster, chrom
 def test_qdrant_datasink_local_folder(ray_cluster, tiny_bert_path, tiny_bert_encoder, tmp_path):
     from qdrant_client import QdrantClient
 
-    from instructor_core.records import point_id
+    from instructor_core.ingest.records import point_id
 
     rows = [{"id": f"q-{i}", "text": f"text {i} " * (1 + i % 7), "lang": "en"} for i in range(120)]
     ds = ray.data.from_items(rows)

@@ -1,6 +1,6 @@
-"""instructor_core.readers: readers refuse what they cannot read faithfully, and drop nothing valid.
+"""instructor_core.ingest.readers: readers refuse what they cannot read faithfully, and drop nothing valid.
 
-The reader functions are imported from instructor_core.records (their old home, which re-exports
+The reader functions are imported from instructor_core.ingest.records (their old home, which re-exports
 them), so these tests also hold the re-export.
 """
 
@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from instructor_core.readers import read_corpus, read_csv, read_jsonl, read_text_folder
-from instructor_core.records import RecordError
+from instructor_core.ingest.readers import read_corpus, read_csv, read_jsonl, read_text_folder
+from instructor_core.ingest.records import RecordError
 
 
 def _pull(reader):
@@ -106,7 +106,7 @@ def test_jsonl_bom_is_dropped(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- text checks
 def test_check_text_refuses_lone_surrogates_and_keeps_nul():
-    from instructor_core.readers import check_text
+    from instructor_core.ingest.readers import check_text
 
     surrogate = json.loads('"ab\\ud800c"')  # what a JSON escape in a corpus line produces
     problem = check_text(surrogate)
@@ -148,7 +148,7 @@ def test_title_must_be_a_string(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- folders
 def test_text_folder_glob_and_skipped_files(tmp_path):
-    from instructor_core.readers import SkippedFile, TextFolderReader
+    from instructor_core.ingest.readers import SkippedFile, TextFolderReader
 
     (tmp_path / "docs" / "deep").mkdir(parents=True)
     (tmp_path / "a.txt").write_text("A", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""instructor_core.records: reading corpora, validating batches, batching lazily."""
+"""instructor_core.ingest.records: reading corpora, validating batches, batching lazily."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from instructor_core.readers import read_corpus, read_csv, read_jsonl, read_text_folder, records_from_texts
-from instructor_core.records import NAMESPACE, Record, RecordError, batched, point_id, validate_batch
+from instructor_core.ingest.readers import read_corpus, read_csv, read_jsonl, read_text_folder, records_from_texts
+from instructor_core.ingest.records import NAMESPACE, Record, RecordError, batched, point_id, validate_batch
 
 
 def test_point_id_is_uuid5_of_document_id():

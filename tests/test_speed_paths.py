@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from instructor_core import InstructorEncoder
-from instructor_core.backends.onednn import PackedLinear, onednn_available, pack_linears
-from instructor_core.batching import pad_right, padding_waste, token_budget_batches
+from instructor_core.model.backends.onednn import PackedLinear, onednn_available, pack_linears
+from instructor_core.model.batching import pad_right, padding_waste, token_budget_batches
 from tests.tiny_models import corpus_lines
 
 INSTRUCTIONS = [
@@ -175,7 +175,7 @@ def test_onnx_export_falls_back_to_dynamo_when_torchscript_fails(
     tiny_bert_path, tiny_bert_encoder, tmp_path, monkeypatch
 ):
     pytest.importorskip("onnxscript", reason='the ONNX backends need the "onnx" extra')
-    from instructor_core.backends import onnxrt
+    from instructor_core.model.backends import onnxrt
 
     def broken(*args, **kwargs):
         raise RuntimeError("TorchScript exporter removed")

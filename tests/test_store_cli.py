@@ -13,8 +13,8 @@ import pytest
 
 from instructor_core import InstructorEncoder
 from instructor_core.cli import main
-from instructor_core.commands.store import DEFAULT_STORE, parse_filters
-from instructor_core.stores import split_store_url
+from instructor_core.cli.commands.store import DEFAULT_STORE, parse_filters
+from instructor_core.ingest.stores import split_store_url
 from tests.test_chroma import chroma_server  # noqa: F401  (fixture: a chroma server on loopback)
 from tests.tiny_models import corpus_lines
 
@@ -92,7 +92,7 @@ def test_ingest_then_search_without_model(kind, tmp_path, corpus, tiny_t5_path, 
         count = PersistentClient(str(tmp_path / "store"), Settings(anonymized_telemetry=False))
         assert count.get_collection("notes").count() == 24
     else:
-        from instructor_core.stores import open_store
+        from instructor_core.ingest.stores import open_store
 
         opened = open_store(store)  # Qdrant Edge, not qdrant-client's local mode
         assert opened.info("notes").count == 24

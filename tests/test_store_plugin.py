@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from instructor_core.stores import CollectionLayout, StoreError
+from instructor_core.ingest.stores import CollectionLayout, StoreError
 from tests.conftest import REPO
 from tests.plugin_store import registered
 from tests.tiny_models import corpus_lines
@@ -37,7 +37,7 @@ def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
 
 
 def test_the_test_store_is_registered_only_through_its_entry_point():
-    from instructor_core.stores import store_schemes
+    from instructor_core.ingest.stores import store_schemes
 
     assert "jsondir" not in store_schemes()  # not in this process: only the subprocesses' PYTHONPATH has it
 
@@ -99,10 +99,10 @@ def test_the_core_imports_no_integration():
 def test_engines_are_entry_points():
     from importlib.metadata import entry_points
 
-    from instructor_core.engines import engines
+    from instructor_core.cli.engines import engines
 
     registered_engines = {ep.name: ep.value for ep in entry_points(group="instructor.engines")}
-    assert registered_engines == {"local": "instructor_core.commands.store:LOCAL_ENGINE",
+    assert registered_engines == {"local": "instructor_core.cli.commands.store:LOCAL_ENGINE",
                                   "ray": "instructor_ray.cli:ENGINE"}  # fmt: skip
     assert sorted(engines()) == ["local", "ray"]
     code = "import sys; from instructor_core.cli import build_parser; build_parser(); print('ray' in sys.modules)"
@@ -114,7 +114,7 @@ def test_a_collection_the_store_makes_leaves_chromas_registry_to_the_real_functi
     from chromadb.utils.embedding_functions import known_embedding_functions
 
     from instructor_chroma import InstructorEmbeddingFunction
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     store = open_store(f"chroma:{tmp_path / 'db'}")
     try:
@@ -135,7 +135,7 @@ def test_integrations_export_what_a_user_calls(package):
 
 
 def test_a_chroma_search_reads_the_collection_once(tmp_path, monkeypatch):
-    from instructor_core.stores import CollectionNotFoundError, open_store
+    from instructor_core.ingest.stores import CollectionNotFoundError, open_store
 
     store = open_store(f"chroma:{tmp_path / 'db'}")
     try:

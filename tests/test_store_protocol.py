@@ -8,8 +8,8 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from instructor_core import stores
-from instructor_core.stores import CollectionNotFoundError, open_store, split_store_url, store_schemes
+from instructor_core.ingest import stores
+from instructor_core.ingest.stores import CollectionNotFoundError, open_store, split_store_url, store_schemes
 
 BLOCKER = """
 import importlib.abc, sys

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from instructor_core import store_ops
 from instructor_core.cli import main
+from instructor_core.ingest import store_ops
 from tests.tiny_models import corpus_lines
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def plant_pickle(folder: Path, marker: Path) -> None:
 def test_qdrant_dir_never_unpickles_a_planted_store(tmp_path, tiny_t5_path, capsys):
     from qdrant_client import QdrantClient
 
-    from instructor_core.stores import StoreError, open_store
+    from instructor_core.ingest.stores import StoreError, open_store
 
     folder, marker = tmp_path / "qdb", tmp_path / "PWNED"
     plant_pickle(folder, marker)
@@ -106,7 +106,7 @@ def test_qdrant_dir_never_unpickles_a_planted_store(tmp_path, tiny_t5_path, caps
 
 def test_qdrant_dir_is_an_edge_store(tmp_path, tiny_t5_path, capsys):
     from instructor_core import InstructorEncoder
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     corpus = write_corpus(tmp_path / "c.jsonl", 12)
     store = f"qdrant:{tmp_path / 'edge'}"
@@ -123,7 +123,7 @@ def test_qdrant_dir_is_an_edge_store(tmp_path, tiny_t5_path, capsys):
         assert info.dimension == enc.dimension
         (hits,) = store_ops.search(opened, "notes", ["cell"], enc, k=20, filters={"topic": "even"}, instruction=Q)
         assert len(hits) == 6 and all(h.metadata == {"topic": "even"} for h in hits)
-        from instructor_core.records import point_id
+        from instructor_core.ingest.records import point_id
 
         assert all(h.point_id == point_id(h.id) for h in hits)
         # scores are the cosine of the same vectors computed here
@@ -140,7 +140,7 @@ def test_qdrant_dir_is_an_edge_store(tmp_path, tiny_t5_path, capsys):
 
 @pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "x" * 256])
 def test_edge_collection_names_stay_inside_the_folder(tmp_path, name):
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     opened = open_store(f"qdrant:{tmp_path / 'edge'}")
     try:
@@ -154,7 +154,7 @@ def test_edge_collection_names_stay_inside_the_folder(tmp_path, name):
 @pytest.mark.parametrize("kind", ["chroma", "qdrant"])
 def test_second_process_waits_then_fails_naming_the_holder(kind, tmp_path, tiny_t5_path, monkeypatch):
     from instructor_core import Instructions, InstructorEncoder
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     folder = tmp_path / "store"
     store = f"{kind}:{folder}"
@@ -163,7 +163,7 @@ def test_second_process_waits_then_fails_naming_the_holder(kind, tmp_path, tiny_
     encoder = InstructorEncoder.from_pretrained(tiny_t5_path, Instructions(Q, D), device="cpu")
     holder = open_store(store)  # this process holds the store's lock until close()
     try:
-        from instructor_core.readers import read_jsonl
+        from instructor_core.ingest.readers import read_jsonl
 
         model = str(Path(tiny_t5_path).resolve())
         store_ops.ingest(holder, "notes", read_jsonl(first), encoder, model=model, show_progress=False)
@@ -201,7 +201,7 @@ def assert_store_whole(kind: str, folder: Path, count: int, dimension: int) -> N
         assert collection.count() == count and len(got["ids"]) == count == len(set(got["ids"]))
         assert all(len(v) == dimension for v in got["embeddings"])
         return
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     opened = open_store(f"qdrant:{folder}")
     try:
@@ -262,7 +262,7 @@ def test_python_helpers_refuse_another_model_of_the_same_dimension(tmp_path):
     import instructor_chroma
     import instructor_qdrant
     from instructor_core import Instructions, InstructorEncoder
-    from instructor_core.stores import ModelMismatchError
+    from instructor_core.ingest.stores import ModelMismatchError
 
     a_path, b_path = same_dimension_model(tmp_path, 0), same_dimension_model(tmp_path, 1)
     a = InstructorEncoder.from_pretrained(a_path, Instructions(Q, D), device="cpu")
@@ -493,7 +493,7 @@ def one_error_line(capsys, command: str) -> str:
 @pytest.mark.parametrize("name", ["ab", "x", "a..b", "abc-", "10.0.0.1"])
 def test_chroma_collection_names_refused_before_the_store_is_touched(name, chroma_with_notes, tmp_path,
                                                                      tiny_t5_path, capsys):  # fmt: skip
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     capsys.readouterr()
     argv = ingest_argv(write_corpus(tmp_path / "d.jsonl", 2), chroma_with_notes, tiny_t5_path)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from instructor_core.pooling import pool
+from instructor_core.model.pooling import pool
 from instructor_core.training import InfoNCELoss, TrainingRow, contrastive_step
 
 

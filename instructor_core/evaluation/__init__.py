@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from .classification import evaluate_classification, load_classification_csv
-from .retrieval import BeirData, evaluate_retrieval, load_beir, load_qrels, rank_by_cosine, retrieval_metrics
-from .sts import evaluate_sts, load_sts, spearman
+from instructor_core.evaluation.classification import evaluate_classification, load_classification_csv
+from instructor_core.evaluation.retrieval import (
+    BeirData,
+    evaluate_retrieval,
+    load_beir,
+    load_qrels,
+    rank_by_cosine,
+    retrieval_metrics,
+)
+from instructor_core.evaluation.sts import evaluate_sts, load_sts, spearman
 
 __all__ = [
     "BeirData",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..encoder import InstructorEncoder
+    from instructor_core.model.encoder import InstructorEncoder
 
 __all__ = ["evaluate_classification", "load_classification_csv"]
 

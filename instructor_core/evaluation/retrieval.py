@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..encoder import InstructorEncoder
+    from instructor_core.model.encoder import InstructorEncoder
 
 __all__ = ["BeirData", "evaluate_retrieval", "load_beir", "rank_by_cosine", "retrieval_metrics"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..encoder import InstructorEncoder
+    from instructor_core.model.encoder import InstructorEncoder
 
 __all__ = ["evaluate_sts", "load_sts", "spearman"]
 

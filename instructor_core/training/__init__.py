@@ -11,8 +11,8 @@ makes large batches fit small memory. Training needs only the core; the ``train`
 
 from __future__ import annotations
 
-from .batching import task_batches
-from .data import (
+from instructor_core.training.batching import task_batches
+from instructor_core.training.data import (
     DataError,
     TrainingRow,
     read_rows,
@@ -21,10 +21,10 @@ from .data import (
     rows_from_sts,
     write_rows,
 )
-from .gradcache import contrastive_step
-from .loss import InfoNCELoss
-from .mining import mine_hard_negatives
-from .trainer import TrainConfig, TrainResult, prepare_encoder, train
+from instructor_core.training.gradcache import contrastive_step
+from instructor_core.training.loss import InfoNCELoss
+from instructor_core.training.mining import mine_hard_negatives
+from instructor_core.training.trainer import TrainConfig, TrainResult, prepare_encoder, train
 
 __all__ = [
     "DataError",

@@ -13,7 +13,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from .data import TrainingRow
+from instructor_core.training.data import TrainingRow
 
 __all__ = ["task_batches"]
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InstructorError
+from instructor_core.errors import InstructorError
 
 __all__ = [
     "DataError",
@@ -194,7 +194,7 @@ def rows_from_beir(
     Negatives are left empty; fill them with :func:`~instructor_core.training.mine_hard_negatives`.
     The task name defaults to the folder's name.
     """
-    from ..evaluation import load_beir
+    from instructor_core.evaluation import load_beir
 
     data = load_beir(folder, split=split)
     name = task or Path(folder).name
@@ -218,7 +218,7 @@ def rows_from_sts(
     path: str | os.PathLike[str], *, instruction: str, min_score: float = 4.0, task: str = "sts"
 ) -> list[TrainingRow]:
     """Rows from an STS file: pairs scored >= ``min_score`` become (sentence1, sentence2) positives."""
-    from ..evaluation import load_sts
+    from instructor_core.evaluation import load_sts
 
     rows = []
     for first, second, gold in load_sts(path):
@@ -243,7 +243,7 @@ def rows_from_classification(
         seed: Seed of the draws, so the rows are reproducible.
     """
     if isinstance(examples, (str, os.PathLike)):
-        from ..evaluation.classification import load_classification_csv
+        from instructor_core.evaluation.classification import load_classification_csv
 
         examples = load_classification_csv(examples)
     by_label: dict[str, list[str]] = defaultdict(list)

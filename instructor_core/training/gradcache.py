@@ -24,9 +24,9 @@ from types import ModuleType
 
 import torch
 
-from ..encoder import InstructorEncoder
-from .data import TrainingRow
-from .loss import InfoNCELoss
+from instructor_core.model.encoder import InstructorEncoder
+from instructor_core.training.data import TrainingRow
+from instructor_core.training.loss import InfoNCELoss
 
 __all__ = ["contrastive_step"]
 

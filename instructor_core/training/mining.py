@@ -15,8 +15,8 @@ from dataclasses import replace
 
 import torch
 
-from ..encoder import InstructorEncoder
-from .data import DataError, TrainingRow
+from instructor_core.model.encoder import InstructorEncoder
+from instructor_core.training.data import DataError, TrainingRow
 
 __all__ = ["mine_hard_negatives"]
 

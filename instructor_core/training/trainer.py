@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..encoder import InstructorEncoder
-from ..instructions import Instructions
-from .batching import task_batches
-from .data import TrainingRow
-from .gradcache import contrastive_step
-from .loss import InfoNCELoss
+from instructor_core.instructions import Instructions
+from instructor_core.model.encoder import InstructorEncoder
+from instructor_core.training.batching import task_batches
+from instructor_core.training.data import TrainingRow
+from instructor_core.training.gradcache import contrastive_step
+from instructor_core.training.loss import InfoNCELoss
 
 __all__ = ["TrainConfig", "TrainResult", "prepare_encoder", "train"]
 

@@ -14,15 +14,15 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError('instructor_chroma needs chromadb; install it with: pip install "instructor[chroma]"') from exc
 
-from instructor_core.engine import IngestError
-from instructor_core.records import RecordError
+from instructor_core.ingest.engine import IngestError
+from instructor_core.ingest.records import RecordError
 
 from .embedding import InstructorEmbeddingFunction, clear_encoder_cache
 from .ingest import ingest, is_remote, open_collection
 from .store import ChromaStore, open_store, where_clause
 
 # What a user calls; the rest stays importable from its module: ``.ingest`` (ChromaSink, CHROMA_RULES,
-# is_transport_error), ``instructor_core.engine`` (IngestReport).
+# is_transport_error), ``instructor_core.ingest.engine`` (IngestReport).
 __all__ = [
     "ChromaStore",
     "IngestError",

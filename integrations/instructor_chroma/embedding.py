@@ -19,8 +19,8 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core import Instructions, InstructorEncoder, LoadOptions
-from instructor_core.prompts import resolve_prompt
-from instructor_core.stores import ModelMismatchError, check_model, encoder_fingerprint
+from instructor_core.ingest.stores import ModelMismatchError, check_model, encoder_fingerprint
+from instructor_core.model.prompts import resolve_prompt
 from instructor_core.validation import check_instruction, check_texts
 
 __all__ = ["InstructorEmbeddingFunction", "ModelMismatchError", "clear_encoder_cache"]

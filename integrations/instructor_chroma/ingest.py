@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
-from instructor_core.records import Record, RecordError, RecordRules
-from instructor_core.stores import check_model
+from instructor_core.ingest.engine import IngestReport, RetryPolicy, run_ingest
+from instructor_core.ingest.records import Record, RecordError, RecordRules
+from instructor_core.ingest.stores import check_model
 from instructor_core.validation import check_positive_int
 
 from .embedding import NAME, InstructorEmbeddingFunction
@@ -198,7 +198,7 @@ def ingest(
 ) -> IngestReport:
     """Embed records with the document instruction and upsert them into a Chroma collection.
 
-    Runs the core ingest engine (:func:`instructor_core.engine.run_ingest`): ``documents`` is read
+    Runs the core ingest engine (:func:`instructor_core.ingest.engine.run_ingest`): ``documents`` is read
     one batch at a time, each batch is validated whole before it is embedded or written (a bad
     record raises :class:`RecordError` and nothing of its batch is written), ids are checked for
     duplicates over the whole ingest, and batches are upserted by document id, in order, none after

@@ -1,4 +1,4 @@
-"""Chroma behind the core's store protocol (``instructor_core.stores.Store``), for the CLI and Ray.
+"""Chroma behind the core's store protocol (``instructor_core.ingest.stores.Store``), for the CLI and Ray.
 
 Registered as the ``chroma`` entry point of ``instructor.stores``: ``chroma:DIR`` opens an embedded
 ``PersistentClient``, ``chroma+http://HOST:PORT`` an ``HttpClient``. The model and both instructions
@@ -20,7 +20,8 @@ from chromadb.config import Settings
 from chromadb.errors import ChromaError, NotFoundError
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from instructor_core.stores import (
+from instructor_core.cli.terminal import short_repr
+from instructor_core.ingest.stores import (
     BaseStore,
     CollectionLayout,
     CollectionMismatchError,
@@ -30,7 +31,6 @@ from instructor_core.stores import (
     StoreUnavailableError,
     lock_timeout_s,
 )
-from instructor_core.terminal import short_repr
 
 from .embedding import NAME, InstructorEmbeddingFunction
 from .ingest import ChromaSink, is_transport_error, stored_dimension
@@ -117,7 +117,7 @@ def _function_config(layout: CollectionLayout) -> dict[str, Any]:
 
 
 class ChromaStore(BaseStore):
-    """A Chroma client (embedded folder or server) as an ``instructor_core.stores.Store``.
+    """A Chroma client (embedded folder or server) as an ``instructor_core.ingest.stores.Store``.
 
     Args:
         client: A chromadb client.
@@ -244,7 +244,7 @@ def open_store(location: str, *, create: bool = True) -> ChromaStore:
     Args:
         location: The folder or the server's URL.
         create: Make an embedded store where there is none; False raises
-            ``instructor_core.stores.StoreNotFoundError`` instead, creating nothing.
+            ``instructor_core.ingest.stores.StoreNotFoundError`` instead, creating nothing.
     """
     settings = Settings(anonymized_telemetry=False)
     if location.startswith(("http://", "https://")):

@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from instructor_core import Instructions, InstructorEncoder, LoadOptions
-from instructor_core.quantization import Precision
+from instructor_core.model.quantization import Precision
 
 __all__ = ["ENCODE_KWARGS", "QUERY_ENCODE_KWARGS", "InstructorEmbeddings"]
 

@@ -22,7 +22,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'instructor_qdrant needs qdrant-client; install it with: pip install "instructor[qdrant]"'
     ) from exc
 
-from instructor_core.records import RecordError, point_id
+from instructor_core.ingest.records import RecordError, point_id
 
 from .aio import aingest, asearch
 from .collection import CollectionMismatchError, aread_layout, ensure_collection, read_layout

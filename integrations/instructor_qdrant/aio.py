@@ -9,11 +9,11 @@ from typing import Any
 
 from qdrant_client import models
 
-from instructor_core.engine import IngestReport, RetryPolicy, arun_ingest
-from instructor_core.protocols import Encoder
-from instructor_core.records import Record
-from instructor_core.store_ops import check_search
-from instructor_core.stores import hit_from_payload
+from instructor_core.ingest.engine import IngestReport, RetryPolicy, arun_ingest
+from instructor_core.ingest.records import Record
+from instructor_core.ingest.store_ops import check_search
+from instructor_core.ingest.stores import hit_from_payload
+from instructor_core.model.protocols import Encoder
 
 from .collection import aensure_collection, layout_from_metadata
 from .points import (
@@ -56,7 +56,7 @@ async def aingest(
 ) -> IngestReport:
     """:func:`instructor_qdrant.ingest` for an ``AsyncQdrantClient`` (no progress bar).
 
-    Runs the core engine's async path (:func:`instructor_core.engine.arun_ingest`): the same
+    Runs the core engine's async path (:func:`instructor_core.ingest.engine.arun_ingest`): the same
     validation, duplicate check, ordering and retries; batch k+1 is encoded in a worker thread
     while batch k's upsert is awaited.
     """

@@ -13,8 +13,8 @@ from typing import Any
 
 from qdrant_client import models
 
-from instructor_core.store_ops import check_layout, layout_for
-from instructor_core.stores import CollectionLayout, CollectionMismatchError
+from instructor_core.ingest.store_ops import check_layout, layout_for
+from instructor_core.ingest.stores import CollectionLayout, CollectionMismatchError
 
 __all__ = [
     "CollectionLayout",
@@ -73,7 +73,7 @@ def ensure_collection(
         CollectionMismatchError: The existing collection has another dimension, distance, vector
             names, model or instructions. Raised before anything is written.
         ModelMismatchError: The encoder's model fingerprint differs from the collection's
-            (``instructor_core.stores``; a ``ValueError`` too).
+            (``instructor_core.ingest.stores``; a ``ValueError`` too).
     """
     wanted = layout_for(encoder, model, vectors)
     if not client.collection_exists(name):

@@ -27,11 +27,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from instructor_core.protocols import Encoder
-from instructor_core.records import Record, RecordRules, point_id
-from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
-from instructor_core.store_ops import embed_views
-from instructor_core.stores import (
+from instructor_core.cli.terminal import short_repr
+from instructor_core.ingest.records import Record, RecordRules, point_id
+from instructor_core.ingest.store_ops import embed_views
+from instructor_core.ingest.stores import (
     BaseStore,
     CollectionLayout,
     Hit,
@@ -41,7 +40,8 @@ from instructor_core.stores import (
     hit_from_payload,
     lock_timeout_s,
 )
-from instructor_core.terminal import short_repr
+from instructor_core.model.protocols import Encoder
+from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
 
@@ -180,7 +180,7 @@ def _filter(filters: Mapping[str, Any] | None) -> Any:
 
 
 class EdgeStore(BaseStore):
-    """Embedded Qdrant (Qdrant Edge) in a folder, as an ``instructor_core.stores.Store``.
+    """Embedded Qdrant (Qdrant Edge) in a folder, as an ``instructor_core.ingest.stores.Store``.
 
     The store's lock (``instructor_core.locking.store_lock``) is taken when it is opened and held
     until :meth:`close`: a second process waits up to ``lock_timeout`` seconds, then fails with one

@@ -1,6 +1,6 @@
 """Ingest records into Qdrant and search them, with the encoder's document and query instructions.
 
-Point ids are ``uuid5(NAMESPACE, document_id)`` (``instructor_core.records.point_id``), so a re-run
+Point ids are ``uuid5(NAMESPACE, document_id)`` (``instructor_core.ingest.records.point_id``), so a re-run
 upserts instead of duplicating; the payload is ``{"id": ..., "text": ..., **metadata}``, so every
 hit maps back to its document.
 """
@@ -13,11 +13,11 @@ from typing import Any
 
 from qdrant_client import models
 
-from instructor_core.engine import IngestReport, RetryPolicy, run_ingest
-from instructor_core.protocols import Encoder
-from instructor_core.records import Record, RecordRules, point_id
-from instructor_core.store_ops import DEFAULT_BATCH_SIZE, check_search, embed_views
-from instructor_core.stores import Hit, hit_from_payload
+from instructor_core.ingest.engine import IngestReport, RetryPolicy, run_ingest
+from instructor_core.ingest.records import Record, RecordRules, point_id
+from instructor_core.ingest.store_ops import DEFAULT_BATCH_SIZE, check_search, embed_views
+from instructor_core.ingest.stores import Hit, hit_from_payload
+from instructor_core.model.protocols import Encoder
 from instructor_core.validation import check_instruction, check_positive_int
 
 from .collection import CollectionLayout, ensure_collection, layout_from_metadata
@@ -165,13 +165,13 @@ def ingest(
     """Embed records with the document instruction(s) and upsert them into a Qdrant collection.
 
     The collection is created (or checked, see :func:`ensure_collection`) first, then the core
-    ingest engine (:func:`instructor_core.engine.run_ingest`) runs: ``documents`` is read one batch
+    ingest engine (:func:`instructor_core.ingest.engine.run_ingest`) runs: ``documents`` is read one batch
     at a time; each batch is validated whole before it is embedded or written (a bad record raises
     ``RecordError`` and nothing of its batch is written); ids are checked for duplicates over the
     whole ingest. Batch k+1 is encoded in a worker thread while batch k is upserted from the
     calling thread; batches are written in order, and after any failure no later batch is written.
     Only the upsert is retried, and only on transport errors, with exponential backoff; a store
-    that stays unreachable raises ``instructor_core.engine.IngestError`` saying what was written.
+    that stays unreachable raises ``instructor_core.ingest.engine.IngestError`` saying what was written.
 
     Args:
         client: A ``QdrantClient``.

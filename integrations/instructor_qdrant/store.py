@@ -1,4 +1,4 @@
-"""Qdrant behind the core's store protocol (``instructor_core.stores.Store``), for the CLI and Ray.
+"""Qdrant behind the core's store protocol (``instructor_core.ingest.stores.Store``), for the CLI and Ray.
 
 Registered as the ``qdrant`` entry point of ``instructor.stores``: ``qdrant+http(s)://HOST:PORT``
 opens a ``QdrantClient(url=...)``; ``qdrant:DIR`` an embedded Qdrant Edge store in a folder
@@ -15,7 +15,7 @@ from typing import Any
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from instructor_core.stores import BaseStore, CollectionLayout, Hit
+from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit
 
 from .collection import check_vector_params, read_layout, vectors_config
 from .edge import EdgeStore, open_edge_store
@@ -25,7 +25,7 @@ __all__ = ["QdrantStore", "open_store"]
 
 
 class QdrantStore(BaseStore):
-    """A ``QdrantClient`` (a server) as an ``instructor_core.stores.Store``.
+    """A ``QdrantClient`` (a server) as an ``instructor_core.ingest.stores.Store``.
 
     Args:
         client: A ``QdrantClient``.
@@ -85,7 +85,7 @@ def open_store(location: str, *, create: bool = True) -> QdrantStore | EdgeStore
     Args:
         location: The folder or the server's URL.
         create: Make an embedded store where there is none; False raises
-            ``instructor_core.stores.StoreNotFoundError`` instead, creating nothing.
+            ``instructor_core.ingest.stores.StoreNotFoundError`` instead, creating nothing.
     """
     if location.startswith(("http://", "https://")):
         return QdrantStore(QdrantClient(url=location), location)

@@ -1,6 +1,6 @@
 """Rows of a Ray Data block as validated records, with errors that name the record id and its shard.
 
-The checks are the core's (``instructor_core.records.validate_batch``: missing id or text, a
+The checks are the core's (``instructor_core.ingest.records.validate_batch``: missing id or text, a
 non-string id or text, duplicate ids, metadata the store cannot hold); this module only maps
 columns to records and says which shard file a bad row came from.
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from instructor_core.records import Record, RecordError, RecordRules, validate_batch
+from instructor_core.ingest.records import Record, RecordError, RecordRules, validate_batch
 
 __all__ = ["RowFields", "ShardRecordError", "block_records", "check_block", "rebuild_error"]
 

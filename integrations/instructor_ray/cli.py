@@ -80,7 +80,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     Returns:
         The exit code.
     """
-    from instructor_core.stores import StoreUnavailableError
+    from instructor_core.ingest.stores import StoreUnavailableError
 
     from .ingest import ingest_dataset, read_corpus_dataset
     from .stores import StoreTarget, open_target

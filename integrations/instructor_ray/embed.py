@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal, cast
 
-from instructor_core.backends import Backend
+from instructor_core.model.backends import Backend
 
 __all__ = ["DEFAULT_BATCH_SIZE", "embed_dataset"]
 

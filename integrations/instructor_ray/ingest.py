@@ -18,11 +18,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from instructor_core.engine import IngestReport, RetryPolicy
+from instructor_core.ingest.engine import IngestReport, RetryPolicy
+from instructor_core.ingest.records import Record, RecordError
+from instructor_core.ingest.store_ops import prepare_collection, write_records
+from instructor_core.ingest.stores import Store
 from instructor_core.instructions import Instructions
-from instructor_core.records import Record, RecordError
-from instructor_core.store_ops import prepare_collection, write_records
-from instructor_core.stores import Store
 
 from .blocks import RowFields, block_records, check_block, rebuild_error
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset

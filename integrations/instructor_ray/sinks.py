@@ -23,10 +23,10 @@ import numpy as np
 from ray.data import Datasink
 from ray.data.block import BlockAccessor
 
-from instructor_core.engine import IngestReport, RetryPolicy, call_with_retry
+from instructor_core.ingest.engine import IngestReport, RetryPolicy, call_with_retry
+from instructor_core.ingest.records import Record
+from instructor_core.ingest.store_ops import prepare_collection
 from instructor_core.instructions import Instructions
-from instructor_core.records import Record
-from instructor_core.store_ops import prepare_collection
 
 from .blocks import RowFields, block_records
 from .stores import StoreTarget, open_target

@@ -1,7 +1,7 @@
 """Where a Ray job writes: any store registered under ``instructor.stores``, through the core's
-store protocol only (``instructor_core.stores.Store``); no store is named here.
+store protocol only (``instructor_core.ingest.stores.Store``); no store is named here.
 
-- The driver creates or checks the collection with ``instructor_core.store_ops.prepare_collection``:
+- The driver creates or checks the collection with ``instructor_core.ingest.store_ops.prepare_collection``:
   the same model, instruction, dimension and metadata checks as a single-process ingest.
 - A store whose folder one process owns (``store.single_writer``: ``chroma:DIR``, ``qdrant:DIR``) is
   written by the driver, through the store's sink, with the vectors the cluster made.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from instructor_core.stores import Store, open_store, split_store_url
+from instructor_core.ingest.stores import Store, open_store, split_store_url
 
 __all__ = ["StoreTarget", "count_points", "open_target"]
 

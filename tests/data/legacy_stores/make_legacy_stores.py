@@ -49,7 +49,7 @@ class FakeEncoder:
 
 
 def main() -> None:
-    from instructor_core.stores import open_store
+    from instructor_core.ingest.stores import open_store
 
     for scheme in ("chroma", "qdrant"):
         folder = HERE / scheme

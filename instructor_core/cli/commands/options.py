@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from ..backends import BACKENDS
-from ..load_options import DTYPES, LoadOptions
+from instructor_core.model.backends import BACKENDS
+from instructor_core.model.load_options import DTYPES, LoadOptions
 
 if TYPE_CHECKING:
-    from ..encoder import InstructorEncoder
-    from ..instructions import Instructions
+    from instructor_core.instructions import Instructions
+    from instructor_core.model.encoder import InstructorEncoder
 
 __all__ = [
     "DTYPES",
@@ -189,8 +189,8 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
             it first).
         ModelLoadError: The folder cannot be read (a broken config, truncated or corrupt weights).
     """
-    from ..encoder import InstructorEncoder
-    from ..errors import InstructorError, ModelLoadError
+    from instructor_core.errors import InstructorError, ModelLoadError
+    from instructor_core.model.encoder import InstructorEncoder
 
     if args.model is None:
         raise ValueError("no model given: pass --model")

@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from .detect import INSTRUCTOR_HUB_IDS, instructor_evidence, looks_like_instructor, warn_if_ambiguous
-from .errors import InstructorError
-from .instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
-from .prompts import slots_from_prompts
+from instructor_core.errors import InstructorError
+from instructor_core.instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
+from instructor_core.model.detect import (
+    INSTRUCTOR_HUB_IDS,
+    instructor_evidence,
+    looks_like_instructor,
+    warn_if_ambiguous,
+)
+from instructor_core.model.prompts import slots_from_prompts
 
 __all__ = [
     "DenseSpec",
@@ -391,7 +396,7 @@ def read_model_folder(root: Path, *, hub_id: str | None = None, instructor: bool
     config says ``include_prompt: true``) and defaults to the paper's retrieval instructions. It is
     recognised by ``InstructorEmbedding`` module types, an ``hkunlp/instructor-*`` hub id, a path
     such as ``.../models--hkunlp--instructor-large/snapshots/<rev>``, its config's
-    ``_name_or_path`` or its model card (see :mod:`instructor_core.detect`).
+    ``_name_or_path`` or its model card (see :mod:`instructor_core.model.detect`).
 
     Args:
         root: The model folder.

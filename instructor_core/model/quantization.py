@@ -14,7 +14,7 @@ from typing import Literal, cast
 
 import numpy as np
 
-from .errors import InstructorError
+from instructor_core.errors import InstructorError
 
 __all__ = ["PRECISIONS", "Precision", "PrecisionError", "quantize_embeddings"]
 

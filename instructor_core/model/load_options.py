@@ -4,7 +4,7 @@
 each adapter (``InstructorEmbeddings(..., options=...)``, ``InstructorEmbedding(..., options=...)``,
 ``InstructorEmbeddingFunction(..., options=...)``, ``instructor_ray.embed_dataset(..., options=...)``)
 take the same object; the CLI's ``--device``, ``--dtype``, ``--backend``, ... are made from its fields
-(:func:`instructor_core.commands.options.add_model_options`). A new loading option is one field here.
+(:func:`instructor_core.cli.commands.options.add_model_options`). A new loading option is one field here.
 
 The names the host stacks' own classes used (``cache_folder`` for ``cache_dir``; LangChain's
 ``model_kwargs``) map onto it through :meth:`LoadOptions.from_mapping`.
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Literal
 
-from .backends import BACKENDS, Backend
-from .errors import InstructorError
+from instructor_core.errors import InstructorError
+from instructor_core.model.backends import BACKENDS, Backend
 
 __all__ = ["DTYPES", "LoadOptions", "LoadOptionsError", "prompt_pairs"]
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..safe_paths import atomic_output, same_file
+from instructor_core.safe_paths import atomic_output, same_file
 
 if TYPE_CHECKING:
     import numpy as np
-from ..quantization import PRECISIONS
-from .options import add_batch_size_option, add_model_options, add_prompt_name_option
+from instructor_core.cli.commands.options import add_batch_size_option, add_model_options, add_prompt_name_option
+from instructor_core.model.quantization import PRECISIONS
 
 __all__ = ["OUTPUT_SUFFIXES", "read_texts", "register"]
 
@@ -102,7 +102,7 @@ def _write(out: Path | None, ids: list[str | None], vectors: np.ndarray) -> None
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .options import load_encoder
+    from instructor_core.cli.commands.options import load_encoder
 
     source = Path(args.input)
     if not source.is_file():

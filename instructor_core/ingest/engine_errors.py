@@ -15,13 +15,10 @@ ingest again (see docs/reliability.md).
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from .errors import InstructorError
-from .safe_paths import disk_full
+from instructor_core.safe_paths import disk_full
 
-__all__ = ["DAMAGE_MARKERS", "DISK_FULL_MARKERS", "engine_failure", "named_failures"]
+__all__ = ["DAMAGE_MARKERS", "DISK_FULL_MARKERS", "engine_failure"]
 
 #: Texts of the engines' errors that mean the disk is full.
 DISK_FULL_MARKERS: tuple[str, ...] = (
@@ -66,20 +63,3 @@ def engine_failure(exc: BaseException, where: str) -> str | None:
             "full; free space and retry, else restore the store from a copy or ingest it anew"
         )
     return None
-
-
-@contextmanager
-def named_failures(where: str) -> Iterator[None]:
-    """Turn a store engine's damage or disk-full error raised in the block into a one-line
-    ``StoreError`` (see :func:`engine_failure`); anything else passes unchanged."""
-    try:
-        yield
-    except InstructorError:
-        raise
-    except Exception as exc:
-        line = engine_failure(exc, where)
-        if line is None:
-            raise
-        from .stores import StoreError
-
-        raise StoreError(line) from exc

@@ -1,10 +1,10 @@
-"""Ingest into and search a :class:`~instructor_core.stores.Store` with an encoder: the one layer
+"""Ingest into and search a :class:`~instructor_core.ingest.stores.Store` with an encoder: the one layer
 where encoding meets storage.
 
 A store is storage only (collections with a layout, a sink of precomputed vectors, search by
-vectors). This layer builds a collection's :class:`~instructor_core.stores.CollectionLayout` from
+vectors). This layer builds a collection's :class:`~instructor_core.ingest.stores.CollectionLayout` from
 the encoder, creates or checks the collection, checks the model once per operation (one error type,
-:class:`~instructor_core.stores.ModelMismatchError`), embeds documents with the document
+:class:`~instructor_core.ingest.stores.ModelMismatchError`), embeds documents with the document
 instruction(s) and queries with the query instruction, and runs the ingest engine through the
 store's sink. The CLI, the Ray engine and a user's own code call it the same way::
 
@@ -24,12 +24,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from .engine import DuplicatePolicy, IngestReport, RetryPolicy, run_ingest
-from .engine_errors import engine_failure
-from .errors import InstructorError
-from .protocols import Encoder
-from .records import Record, RecordRules
-from .stores import (
+from instructor_core.errors import InstructorError
+from instructor_core.ingest.engine import DuplicatePolicy, IngestReport, RetryPolicy, run_ingest
+from instructor_core.ingest.engine_errors import engine_failure
+from instructor_core.ingest.records import Record, RecordRules
+from instructor_core.ingest.stores import (
     CollectionInfo,
     CollectionLayout,
     CollectionMismatchError,
@@ -41,7 +40,8 @@ from .stores import (
     check_model,
     encoder_fingerprint,
 )
-from .validation import check_positive_int
+from instructor_core.model.protocols import Encoder
+from instructor_core.validation import check_positive_int
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..cache import default_cache_dir, hash_file
+from instructor_core.model.cache import default_cache_dir, hash_file
 
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
 
@@ -233,7 +233,7 @@ class OnnxTransformer:
         _spinning()  # a bad setting is the user's to fix, not a broken cache to rebuild
         if variant not in ("onnx", "onnx-int8"):
             raise ValueError(f"variant must be 'onnx' or 'onnx-int8', got {variant!r}")
-        from ..locking import store_lock
+        from instructor_core.locking import store_lock
 
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         folder = root / "onnx" / export_key(transformer_path)

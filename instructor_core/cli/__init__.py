@@ -1,4 +1,4 @@
-"""The ``instructor`` command: one subcommand module per job under ``instructor_core.commands``.
+"""The ``instructor`` command: one subcommand module per job under ``instructor_core.cli.commands``.
 
 Each module there exposes ``register(subparsers)``, which adds its parser and sets ``func``; a
 command that needs an optional stack imports it inside ``func``, so ``instructor --help`` works
@@ -15,17 +15,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-from .version import __version__
+from instructor_core.version import __version__
 
 __all__ = ["build_parser", "main", "quiet_transformers"]
 
 # Subcommand modules, in the order `instructor --help` lists them.
 COMMAND_MODULES = (
-    "instructor_core.commands.embed",
-    "instructor_core.commands.store",
-    "instructor_core.commands.collections",
-    "instructor_core.commands.train",
-    "instructor_core.commands.evaluate",
+    "instructor_core.cli.commands.embed",
+    "instructor_core.cli.commands.store",
+    "instructor_core.cli.commands.collections",
+    "instructor_core.cli.commands.train",
+    "instructor_core.cli.commands.evaluate",
 )
 
 
@@ -113,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     or unreachable). Anything else is a bug and keeps its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .engine import IngestError
-    from .errors import InstructorError
+    from instructor_core.errors import InstructorError
+    from instructor_core.ingest.engine import IngestError
 
     quiet = quiet_transformers() if getattr(args, "quiet", False) else contextlib.nullcontext()
     try:
@@ -133,7 +133,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"instructor {args.command}: {text}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return int(result or 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from .options import add_batch_size_option, add_model_options, load_encoder, positive_int
+from instructor_core.cli.commands.options import add_batch_size_option, add_model_options, load_encoder, positive_int
 
 __all__ = ["register"]
 
 
 def _retrieval(args: argparse.Namespace) -> dict:
-    from ..evaluation import evaluate_retrieval
+    from instructor_core.evaluation import evaluate_retrieval
 
     return evaluate_retrieval(
         load_encoder(args),
@@ -25,7 +25,7 @@ def _retrieval(args: argparse.Namespace) -> dict:
 
 
 def _sts(args: argparse.Namespace) -> dict:
-    from ..evaluation import evaluate_sts
+    from instructor_core.evaluation import evaluate_sts
 
     return evaluate_sts(
         load_encoder(args),
@@ -37,7 +37,7 @@ def _sts(args: argparse.Namespace) -> dict:
 
 
 def _classification(args: argparse.Namespace) -> dict:
-    from ..evaluation.classification import evaluate_classification
+    from instructor_core.evaluation.classification import evaluate_classification
 
     return evaluate_classification(
         load_encoder(args),

@@ -1,6 +1,6 @@
 """``instructor ingest`` and ``instructor search``: a corpus into a vector store, and queries against it.
 
-Stores are opened by URL through ``instructor_core.stores.open_store`` (entry points of the group
+Stores are opened by URL through ``instructor_core.ingest.stores.open_store`` (entry points of the group
 ``instructor.stores``): ``chroma:DIR`` (embedded, the default at ``.instructor/chroma``),
 ``qdrant:DIR``, ``chroma+http://HOST:PORT`` and ``qdrant+http(s)://HOST:PORT`` (servers), or any
 store a third party registers. This module only dispatches: the model and instructions are stored
@@ -17,13 +17,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import store_ops
-from ..engines import add_engine_options, run_engine
-from ..errors import InstructorError
-from ..safe_paths import atomic_output, same_file
-from ..stores import Hit, Store, open_store
-from ..terminal import printable
-from .options import add_model_options, add_write_batch_size_option, load_encoder, positive_int
+from instructor_core.cli.commands.options import (
+    add_model_options,
+    add_write_batch_size_option,
+    load_encoder,
+    positive_int,
+)
+from instructor_core.cli.engines import add_engine_options, run_engine
+from instructor_core.cli.terminal import printable
+from instructor_core.errors import InstructorError
+from instructor_core.ingest import store_ops
+from instructor_core.ingest.stores import Hit, Store, open_store
+from instructor_core.safe_paths import atomic_output, same_file
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
 
@@ -117,7 +122,7 @@ def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
 
 # ---------------------------------------------------------------------------------------------- ingest
 def _records(args: argparse.Namespace) -> Iterable[dict]:
-    from ..readers import DEFAULT_TEXT_PATTERNS, read_corpus
+    from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, read_corpus
 
     metadata_fields = None
     if args.metadata_fields is not None:
@@ -172,7 +177,7 @@ SHOWN_SKIPPED = 10
 
 def _report_skipped(records: Iterable[dict]) -> None:
     """After a folder ingest, say on stderr which files the reader left out and why."""
-    from ..readers import TextFolderReader
+    from instructor_core.ingest.readers import TextFolderReader
 
     if not isinstance(records, TextFolderReader) or not records.skipped:
         return
@@ -185,7 +190,7 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    return run_engine(args, model=_model_name(args.model), store=args.store)
+    return run_engine(args, model=_model_name(args.model), store=args.store, local=LOCAL_ENGINE)
 
 
 def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
@@ -278,7 +283,7 @@ def read_queries(path: str) -> list[tuple[str, str]]:
 
 def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) -> list[list[Hit]]:
     """Every query's hits, under one model load and one ``store_ops.search`` call (the collection read once)."""
-    from ..instructions import Instructions
+    from instructor_core.instructions import Instructions
 
     info = store.info(args.collection)
     asked = _model_name(args.model) if args.model is not None else None
@@ -428,7 +433,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "first or the last copy",
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    add_engine_options(ingest)
+    add_engine_options(ingest, local=LOCAL_ENGINE)
     ingest.set_defaults(func=_ingest)
 
     search = subparsers.add_parser(

@@ -31,7 +31,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .cache import default_cache_dir, hash_file
+from instructor_core.model.cache import default_cache_dir, hash_file
 
 __all__ = ["FINGERPRINT_PREFIX", "fingerprint_files", "loaded_fingerprint", "model_fingerprint"]
 
@@ -110,7 +110,7 @@ def model_fingerprint(folder: str | os.PathLike[str], *, cache_dir: str | os.Pat
     Args:
         folder: A model folder (sentence-transformers or plain Hugging Face layout).
         cache_dir: Where ``fingerprints.json`` lives; None uses ``$INSTRUCTOR_CACHE`` or
-            ``~/.cache/instructor`` (see :func:`instructor_core.cache.default_cache_dir`).
+            ``~/.cache/instructor`` (see :func:`instructor_core.model.cache.default_cache_dir`).
 
     Raises:
         FileNotFoundError: If ``folder`` is not a folder.

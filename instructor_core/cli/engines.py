@@ -2,7 +2,7 @@
 
 ``instructor ingest --engine NAME`` runs the engine registered under ``NAME`` in the entry-point
 group ``instructor.engines``; its value is an :class:`Engine` object. This package registers
-``local`` (this process, the default; :mod:`instructor_core.commands.store`) and ``ray``
+``local`` (this process, the default; :mod:`instructor_core.cli.commands.store`) and ``ray``
 (:mod:`instructor_ray.cli`); a third party adds one by shipping its own entry point::
 
     [project.entry-points."instructor.engines"]
@@ -60,34 +60,35 @@ class _Unavailable:
         raise ImportError(f"--engine {self.name}: {self.error}") from self.error
 
 
-def _local() -> Engine:
-    from .commands.store import LOCAL_ENGINE
-
-    return LOCAL_ENGINE
-
-
 @functools.lru_cache(maxsize=1)
-def engines() -> dict[str, Engine]:
-    """The registered engines, ``{name: engine}``, ``local`` always among them."""
+def _registered() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             found[ep.name] = ep.load()
         except ImportError as exc:
             found[ep.name] = _Unavailable(ep.name, exc)
-    found.setdefault(DEFAULT_ENGINE, _local())
     return found
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
+def engines(local: Engine | None = None) -> dict[str, Engine]:
+    """The registered engines, ``{name: engine}``; ``local`` (the caller's single-process engine,
+    registered too) stands in where the package metadata lacks the entry point."""
+    found = dict(_registered())
+    if local is not None:
+        found.setdefault(DEFAULT_ENGINE, local)
+    return found
+
+
+def add_engine_options(parser: argparse.ArgumentParser, *, local: Engine | None = None) -> None:
     """``--engine`` (one choice per registered engine) and each engine's own options."""
-    found = engines()
+    found = engines(local)
     listed = "; ".join(f"{name}: {found[name].description}" for name in sorted(found))
     parser.add_argument("--engine", choices=sorted(found), default=DEFAULT_ENGINE, help=f"{listed} (default: local)")
     for name in sorted(found):
         found[name].add_options(parser)
 
 
-def run_engine(args: argparse.Namespace, *, model: str, store: str) -> int:
+def run_engine(args: argparse.Namespace, *, model: str, store: str, local: Engine | None = None) -> int:
     """Run the engine ``args.engine`` names."""
-    return engines()[getattr(args, "engine", DEFAULT_ENGINE)].run(args, model=model, store=store)
+    return engines(local)[getattr(args, "engine", DEFAULT_ENGINE)].run(args, model=model, store=store)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .loading import PoolingMode
+from instructor_core.model.loading import PoolingMode
 
 __all__ = ["pool", "pooling_mask"]
 

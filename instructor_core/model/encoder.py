@@ -19,22 +19,22 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .backends import Backend
-from .batching import pad, token_budget_batches
-from .errors import DeviceError
-from .instructions import Instructions
-from .load_options import LoadOptions, prompt_pairs
-from .loading import ModelSpec, read_model_folder, resolve_model_path
-from .modules import hidden_size, load_post_module, load_tokenizer, load_transformer, out_features
-from .pooling import pool
-from .prompts import DOCUMENT_PROMPT_NAMES, resolve_prompt
-from .quantization import Precision, PrecisionError, check_precision, quantize_embeddings
-from .validation import check_instruction, check_pairs, check_positive_int, check_texts
+from instructor_core.errors import DeviceError
+from instructor_core.instructions import Instructions
+from instructor_core.model.backends import Backend
+from instructor_core.model.batching import pad, token_budget_batches
+from instructor_core.model.load_options import LoadOptions, prompt_pairs
+from instructor_core.model.loading import ModelSpec, read_model_folder, resolve_model_path
+from instructor_core.model.modules import hidden_size, load_post_module, load_tokenizer, load_transformer, out_features
+from instructor_core.model.pooling import pool
+from instructor_core.model.prompts import DOCUMENT_PROMPT_NAMES, resolve_prompt
+from instructor_core.model.quantization import Precision, PrecisionError, check_precision, quantize_embeddings
+from instructor_core.validation import check_instruction, check_pairs, check_positive_int, check_texts
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from .backends.onnxrt import OnnxTransformer
+    from instructor_core.model.backends.onnxrt import OnnxTransformer
 
 __all__ = ["InstructorEncoder", "TokenBatch"]
 
@@ -191,7 +191,7 @@ class InstructorEncoder(torch.nn.Module):
     ) -> InstructorEncoder:
         """Load an encoder from a local folder or a Hugging Face hub id.
 
-        The loading options are the fields of :class:`~instructor_core.load_options.LoadOptions`
+        The loading options are the fields of :class:`~instructor_core.model.load_options.LoadOptions`
         (documented there): pass them as ``options=LoadOptions(...)`` or as the keywords of the same
         names (``device="cpu"``), which override ``options``' defaults; a keyword that contradicts a
         value ``options`` sets is an error. ``dtype`` also takes a ``torch.dtype``.
@@ -279,11 +279,11 @@ class InstructorEncoder(torch.nn.Module):
         if opts.truncate_dim is not None:
             encoder.truncate_dim = opts.truncate_dim
         if opts.backend == "torch" and encoder.device.type == "cpu" and torch_dtype == torch.float32:
-            from .backends.onednn import pack_linears
+            from instructor_core.model.backends.onednn import pack_linears
 
             pack_linears(transformer)  # same float32 math, oneDNN kernels; plain Linear when training
         if opts.backend != "torch":
-            from .backends.onnxrt import OnnxTransformer
+            from instructor_core.model.backends.onnxrt import OnnxTransformer
 
             encoder._runtime = OnnxTransformer.prepare(
                 transformer, spec.transformer_path, opts.backend, opts.backend_cache_dir
@@ -375,14 +375,14 @@ class InstructorEncoder(torch.nn.Module):
 
     @property
     def backend(self) -> Backend:
-        """Where eval-mode passes run the transformer: one of :data:`~instructor_core.backends.BACKENDS`."""
+        """Where eval-mode passes run the transformer: one of :data:`~instructor_core.model.backends.BACKENDS`."""
         return self._backend
 
     @property
     def fingerprint(self) -> str:
         """``"sha256:..."`` of the model as loaded: the folder's weights and configuration (see
-        :func:`instructor_core.fingerprint.model_fingerprint`) and whether instruction tokens are
-        pooled (:func:`~instructor_core.fingerprint.loaded_fingerprint`); computed on first use.
+        :func:`instructor_core.model.fingerprint.model_fingerprint`) and whether instruction tokens are
+        pooled (:func:`~instructor_core.model.fingerprint.loaded_fingerprint`); computed on first use.
 
         It describes the folder this encoder was loaded from or last saved to: a refit
         (``prepare_encoder``) forgets it until :meth:`save_pretrained` (the trainer saves the
@@ -394,7 +394,7 @@ class InstructorEncoder(torch.nn.Module):
         if self._fingerprint is None:
             if self._model_root is None:
                 raise ValueError("this encoder's weights are not those of a folder: save_pretrained() it first")
-            from .fingerprint import loaded_fingerprint, model_fingerprint
+            from instructor_core.model.fingerprint import loaded_fingerprint, model_fingerprint
 
             folder = model_fingerprint(self._model_root)
             self._fingerprint = loaded_fingerprint(folder, include_prompt=self.spec.include_prompt)
@@ -430,7 +430,7 @@ class InstructorEncoder(torch.nn.Module):
             show_progress: Show a tqdm bar over batches.
             truncate_dim: Keep the first N dimensions (Matryoshka); None: :attr:`truncate_dim`.
             precision: "float32" (default), "int8", "uint8", "binary" or "ubinary", as
-                sentence-transformers' ``encode(precision=...)`` (see :mod:`instructor_core.quantization`).
+                sentence-transformers' ``encode(precision=...)`` (see :mod:`instructor_core.model.quantization`).
             calibration_embeddings: Float embeddings to compute the int8/uint8 ranges from.
 
         Returns:
@@ -674,7 +674,7 @@ class InstructorEncoder(torch.nn.Module):
         The instructions are saved as ``config_sentence_transformers.json`` prompts
         ("query" / "document").
         """
-        from .saving import save_model_folder
+        from instructor_core.model.saving import save_model_folder
 
         saved = save_model_folder(self, Path(path))
         self._model_root, self._fingerprint = saved, None  # the weights are now that folder's

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from .validation import check_positive_int
+from instructor_core.validation import check_positive_int
 
 __all__ = ["SeenIds"]
 

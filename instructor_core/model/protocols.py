@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .instructions import Instructions
+from instructor_core.instructions import Instructions
 
 __all__ = ["Encoder"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import InstructorError
-from .instructions import Instructions
+from instructor_core.errors import InstructorError
+from instructor_core.instructions import Instructions
 
 __all__ = ["DOCUMENT_PROMPT_NAMES", "UnknownPromptError", "resolve_prompt", "slots_from_prompts"]
 

@@ -22,10 +22,10 @@ from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
-from .errors import InstructorError
-from .ids import SeenIds
-from .records import Record, RecordError, RecordRules, batched, validate_batch
-from .validation import check_positive_int
+from instructor_core.errors import InstructorError
+from instructor_core.ingest.ids import SeenIds
+from instructor_core.ingest.records import Record, RecordError, RecordRules, batched, validate_batch
+from instructor_core.validation import check_positive_int
 
 __all__ = [
     "AsyncBatchSink",

@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .options import add_batch_size_option, add_model_options, load_encoder, positive_int
+from instructor_core.cli.commands.options import add_batch_size_option, add_model_options, load_encoder, positive_int
 
 if TYPE_CHECKING:
-    from ..encoder import InstructorEncoder
+    from instructor_core.model.encoder import InstructorEncoder
 
 __all__ = ["register"]
 
 
 def _make_rows(args: argparse.Namespace) -> int:
-    from ..training import rows_from_beir, rows_from_classification, rows_from_sts, write_rows
+    from instructor_core.training import rows_from_beir, rows_from_classification, rows_from_sts, write_rows
 
     if args.kind == "sts":
         rows = rows_from_sts(
@@ -48,13 +48,13 @@ def _make_rows(args: argparse.Namespace) -> int:
 
 
 def _mine(args: argparse.Namespace) -> int:
-    from ..training import mine_hard_negatives, read_rows, rows_from_beir, write_rows
+    from instructor_core.training import mine_hard_negatives, read_rows, rows_from_beir, write_rows
 
     if (args.beir is None) == (args.rows is None):
         raise ValueError("give exactly one of --beir FOLDER or --rows FILE")
     corpus = None
     if args.beir is not None:
-        from ..evaluation import load_beir
+        from instructor_core.evaluation import load_beir
 
         rows = rows_from_beir(
             args.beir,
@@ -84,7 +84,7 @@ def _mine(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..training import TrainConfig, read_rows, train
+    from instructor_core.training import TrainConfig, read_rows, train
 
     rows = [row for path in args.data for row in read_rows(path)]
     encoder = load_encoder(args)
@@ -113,7 +113,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.eval_beir is not None or args.eval_sts is not None or args.save_epochs:
 
         def on_epoch_end(epoch: int, model: InstructorEncoder) -> dict:
-            from ..evaluation import evaluate_retrieval, evaluate_sts
+            from instructor_core.evaluation import evaluate_retrieval, evaluate_sts
 
             metrics: dict = {"epoch": epoch}
             if args.save_epochs:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, cast
 
 import torch
 
-from .loading import Activation, DenseSpec, LayerNormSpec, ModelFolderError
+from instructor_core.model.loading import Activation, DenseSpec, LayerNormSpec, ModelFolderError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast

@@ -12,7 +12,7 @@ party adds a store (pgvector, LanceDB, ...) by shipping its own entry point::
 
 A store is storage only: it creates collections with a :class:`CollectionLayout`, hands out a
 :class:`StoreSink` that writes precomputed vectors, and searches by query vectors. Encoding lives
-once, above the stores, in :mod:`instructor_core.store_ops`. :class:`BaseStore` writes the bodies
+once, above the stores, in :mod:`instructor_core.ingest.store_ops`. :class:`BaseStore` writes the bodies
 every store shares (existence checks, info from a layout, error translation, close), so a store
 implements only its primitives.
 
@@ -29,9 +29,9 @@ from importlib.metadata import EntryPoint, entry_points
 from inspect import signature
 from typing import Any, Literal, Protocol
 
-from .engine_errors import engine_failure
-from .errors import InstructorError
-from .records import Record, RecordRules
+from instructor_core.errors import InstructorError
+from instructor_core.ingest.engine_errors import engine_failure
+from instructor_core.ingest.records import Record, RecordRules
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -303,7 +303,7 @@ class CollectionLayout:
 
 class StoreSink(Protocol):
     """Where an ingest writes one collection: the ingest engine's ``BatchSink`` without ``embed``
-    (the vectors come made: by :mod:`instructor_core.store_ops`, or by Ray workers).
+    (the vectors come made: by :mod:`instructor_core.ingest.store_ops`, or by Ray workers).
 
     Attributes:
         rules: What the store keeps faithfully as metadata (checked for a whole batch first).
@@ -468,7 +468,7 @@ class BaseStore:
     @contextmanager
     def translated(self) -> Iterator[None]:
         """The store's documented errors as one-line :class:`StoreError`, and its engine's disk-full
-        and damage errors as one line naming the cause (:func:`~instructor_core.engine_errors.engine_failure`);
+        and damage errors as one line naming the cause (:func:`~instructor_core.ingest.engine_errors.engine_failure`);
         others unchanged."""
         try:
             yield
@@ -535,7 +535,7 @@ class BaseStore:
         vector: str | None = None,
     ) -> list[list[Hit]]:
         """The best ``k`` hits for each query vector (see :class:`Store`)."""
-        from .validation import check_positive_int
+        from instructor_core.validation import check_positive_int
 
         check_positive_int(k, "k")
         rows = [list(map(float, v)) for v in vectors]

@@ -14,10 +14,10 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from ..errors import InstructorError
-from ..stores import CollectionInfo, Store, StoreError, open_store
-from ..terminal import printable
-from .store import DEFAULT_STORE, check_collection_name_early, check_store_kind
+from instructor_core.cli.commands.store import DEFAULT_STORE, check_collection_name_early, check_store_kind
+from instructor_core.cli.terminal import printable
+from instructor_core.errors import InstructorError
+from instructor_core.ingest.stores import CollectionInfo, Store, StoreError, open_store
 
 __all__ = ["register"]
 

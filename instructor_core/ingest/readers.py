@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from .records import RecordError
-from .validation import check_text
+from instructor_core.ingest.records import RecordError
+from instructor_core.validation import check_text
 
 __all__ = [
     "DEFAULT_TEXT_PATTERNS",

@@ -2,10 +2,10 @@
 
 A record is a mapping ``{"id": str, "text": str, "metadata": {...}}`` (metadata optional), the shape
 a JSONL line already has. The readers (JSONL, CSV/TSV, a folder of text files, Python iterables)
-live in :mod:`instructor_core.readers`. This module validates a whole
+live in :mod:`instructor_core.ingest.readers`. This module validates a whole
 batch before anything is encoded or written (errors name the record by index and id, under a
 store's :class:`RecordRules`) and cuts an iterable into batches without reading it all; the ingest
-engine (:mod:`instructor_core.engine`) runs them.
+engine (:mod:`instructor_core.ingest.engine`) runs them.
 No vector-store import happens here.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal, TypeVar
 
-from .errors import InstructorError
-from .validation import check_positive_int, check_text
+from instructor_core.errors import InstructorError
+from instructor_core.validation import check_positive_int, check_text
 
 __all__ = [
     "NAMESPACE",

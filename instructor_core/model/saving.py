@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import torch
 from safetensors.torch import save_file
 
-from .modules import LayerNorm, hidden_size
+from instructor_core.model.modules import LayerNorm, hidden_size
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from .instructions import Instructions
-    from .loading import ModelSpec
-    from .modules import Dense
+    from instructor_core.instructions import Instructions
+    from instructor_core.model.loading import ModelSpec
+    from instructor_core.model.modules import Dense
 
 
 class SavableEncoder(Protocol):
@@ -133,7 +133,7 @@ def _save_sentence_transformers_config(encoder: SavableEncoder, root: Path) -> N
     ``query`` and ``document``, beside any other named prompt)."""
     import transformers
 
-    from .version import __version__
+    from instructor_core.version import __version__
 
     _write_json(
         root / "config_sentence_transformers.json",
