@@ -34,6 +34,8 @@ from pathlib import Path
 
 from encoding_paths import DEFAULT_DATA, default_model, machine
 
+from instructor_core import LoadOptions
+
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -110,7 +112,7 @@ def _ray(shards: Path, url: str, name: str, model: str, encoder, batch_size: int
         name,
         model,
         encoder=encoder,
-        max_length=max_length,
+        options=LoadOptions(max_length=max_length),
         batch_size=batch_size,
         concurrency=workers,
         num_cpus=1,

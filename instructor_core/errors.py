@@ -6,11 +6,32 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["DeviceError", "InstructorError", "ModelLoadError", "StoreLockedError"]
+__all__ = [
+    "DeviceError",
+    "InputError",
+    "InputFileError",
+    "InputTypeError",
+    "InstructorError",
+    "ModelLoadError",
+    "StoreLockedError",
+]
 
 
 class InstructorError(Exception):
     """An expected failure whose message says what went wrong and what to do, in one line."""
+
+
+class InputError(InstructorError, ValueError):
+    """A value the caller or the user gave that cannot be used (a malformed URL, filter, option,
+    file or argument); the message names it and what was expected. Also a ``ValueError``."""
+
+
+class InputFileError(InstructorError, FileNotFoundError):
+    """An input file the user named does not exist. Also a ``FileNotFoundError``."""
+
+
+class InputTypeError(InstructorError, TypeError):
+    """An argument of the wrong type; the message names it and the type expected. Also a ``TypeError``."""
 
 
 class ModelLoadError(InstructorError, OSError):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from instructor_core.errors import InputError, InputTypeError
+
 __all__ = [
     "INSTRUCTOR_RETRIEVAL",
     "Instructions",
@@ -34,7 +36,7 @@ class Instructions:
         for field in ("query", "document"):
             value = getattr(self, field)
             if not isinstance(value, str):
-                raise TypeError(
+                raise InputTypeError(
                     f"Instructions.{field} must be a str (use '' for none), got {type(value).__name__}: {value!r}"
                 )
 
@@ -72,8 +74,8 @@ def template(text_type: str, objective: str, domain: str = "") -> str:
     """
     for name, value in (("text_type", text_type), ("objective", objective), ("domain", domain)):
         if not isinstance(value, str):
-            raise TypeError(f"template(): {name} must be a str, got {type(value).__name__}")
+            raise InputTypeError(f"template(): {name} must be a str, got {type(value).__name__}")
     if not text_type.strip() or not objective.strip():
-        raise ValueError("template(): text_type and objective must be non-empty")
+        raise InputError("template(): text_type and objective must be non-empty")
     subject = f"{domain} {text_type}" if domain.strip() else text_type
     return f"Represent the {subject} for {objective}: "

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from instructor_core.errors import StoreLockedError
+from instructor_core.errors import InputError, StoreLockedError
 from instructor_core.safe_paths import UnsafePathError, open_regular_file
 
 __all__ = ["LOCK_FILE", "StoreLockedError", "UnsafePathError", "store_lock"]
@@ -64,7 +64,7 @@ def store_lock(folder: str | os.PathLike[str], *, timeout: float, what: str = "s
     except ImportError as exc:  # pragma: no cover - Windows
         raise RuntimeError("store_lock needs fcntl (POSIX); embedded stores are not locked on this platform") from exc
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
-        raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        raise InputError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_FILE

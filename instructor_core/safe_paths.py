@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputError, InstructorError
 
 __all__ = [
     "UnsafePathError",
@@ -167,13 +167,13 @@ def load_json_object(path: str | os.PathLike[str]) -> dict:
     try:
         data = json.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ValueError("not UTF-8") from None
+        raise InputError("not UTF-8") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise InputError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
-        raise ValueError("the JSON is nested too deeply to read") from None
+        raise InputError("the JSON is nested too deeply to read") from None
     if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+        raise InputError(f"expected a JSON object, found {type(data).__name__}")
     return data
 
 

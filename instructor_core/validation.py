@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from instructor_core.errors import InputError, InputTypeError
+
 __all__ = ["check_instruction", "check_pairs", "check_positive_int", "check_text", "check_texts"]
 
 
@@ -42,7 +44,7 @@ def _describe(value: object) -> str:
 def check_positive_int(value: object, what: str) -> int:
     """Return ``value`` if it is an int >= 1 (not a bool), else raise a ValueError naming ``what``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
+        raise InputError(f"{what} must be a positive int, got {value!r}")
     return value
 
 
@@ -53,22 +55,22 @@ def check_texts(texts: object, what: str = "texts") -> list[str]:
         TypeError: If ``texts`` is a bare string, not iterable, or holds a non-string.
     """
     if isinstance(texts, (str, bytes)):
-        raise TypeError(
+        raise InputTypeError(
             f"{what} must be a list of strings, got a single {type(texts).__name__}; wrap it: [{_describe(texts)}]"
         )
     if texts is None or not isinstance(texts, Iterable):
-        raise TypeError(f"{what} must be a list of strings, got {type(texts).__name__}")
+        raise InputTypeError(f"{what} must be a list of strings, got {type(texts).__name__}")
     items = list(texts)
     for index, item in enumerate(items):
         if not isinstance(item, str):
-            raise TypeError(f"{what}[{index}] must be a str, got {type(item).__name__}: {_describe(item)}")
+            raise InputTypeError(f"{what}[{index}] must be a str, got {type(item).__name__}: {_describe(item)}")
     return items
 
 
 def check_instruction(instruction: object, what: str = "instruction") -> str:
     """Return ``instruction`` if it is a str, else raise a TypeError saying what was given."""
     if not isinstance(instruction, str):
-        raise TypeError(
+        raise InputTypeError(
             f"{what} must be a str (use '' for none), got {type(instruction).__name__}: {_describe(instruction)}"
         )
     return instruction
@@ -77,21 +79,21 @@ def check_instruction(instruction: object, what: str = "instruction") -> str:
 def check_pairs(pairs: object, what: str = "pairs") -> list[tuple[str, str]]:
     """Return ``pairs`` as a list of (instruction, text) tuples, or raise naming the bad item."""
     if isinstance(pairs, (str, bytes)) or pairs is None or not isinstance(pairs, Iterable):
-        raise TypeError(f"{what} must be a list of (instruction, text) pairs, got {type(pairs).__name__}")
+        raise InputTypeError(f"{what} must be a list of (instruction, text) pairs, got {type(pairs).__name__}")
     out: list[tuple[str, str]] = []
     for index, pair in enumerate(pairs):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise TypeError(
+            raise InputTypeError(
                 f"{what}[{index}] must be an (instruction, text) pair, got {type(pair).__name__}: {_describe(pair)}"
             )
         instruction, text = pair
         if not isinstance(instruction, str):
-            raise TypeError(
+            raise InputTypeError(
                 f"{what}[{index}][0] (the instruction) must be a str, got {type(instruction).__name__}: "
                 f"{_describe(instruction)}"
             )
         if not isinstance(text, str):
-            raise TypeError(
+            raise InputTypeError(
                 f"{what}[{index}][1] (the text) must be a str, got {type(text).__name__}: {_describe(text)}"
             )
         out.append((instruction, text))

@@ -80,3 +80,21 @@ def test_quiet_silences_the_loading_weights_bar(tmp_path, tiny_t5_path, quiet, c
     else:
         assert "Loading weights" in err and "wrote 1 x" in err
     assert hf_logging.is_progress_bar_enabled()  # --quiet does not leak into the rest of the process
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
+    """Issue 20: the CLI maps only expected failures (InstructorError and the file system's refusals)
+    to one line; a ValueError planted inside a command, as a bug would raise it, propagates."""
+    from instructor_core.cli import main
+    from instructor_core.cli.commands import embed
+
+    def planted(path, field):
+        raise ValueError("a bug: an unexpected value deep inside")
+
+    monkeypatch.setattr(embed, "read_texts", planted)
+    source = tmp_path / "in.txt"
+    source.write_text("a\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="a bug"):
+        main(["embed", str(source), "-o", str(tmp_path / "v.npy"), "--model", "m"])
+    # the same command's expected failures stay one line, exit 2
+    assert main(["embed", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "v.npy"), "--model", "m"]) == 2

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from instructor_core import LoadOptions
 from tests.conftest import REPO
 from tests.plugin_store import registered
 from tests.shared_checks import scifact_subset
@@ -292,8 +293,8 @@ def test_embedder_uses_each_rows_instruction_column(tiny_bert_path, tiny_bert_en
     instructions = ["Represent the question: ", "Represent the passage: ", "", "Classify the sentiment: "]
     texts = [f"sentence {i} " * (1 + i % 3) for i in range(8)]
     table = pa.table({"id": [str(i) for i in range(8)], "text": texts, "task": [instructions[i % 4] for i in range(8)]})
-    embedder = _Embedder(str(tiny_bert_path), "document", None, "task", "text", "embedding", 4, None, None, None,
-                         None, "id", None)  # fmt: skip
+    embedder = _Embedder(str(tiny_bert_path), "document", None, "task", "text", "embedding", 4, None, LoadOptions(),
+                         "id", None)  # fmt: skip
     got = vectors_of(embedder(table), "embedding")
     expected = tiny_bert_encoder.encode([(instructions[i % 4], t) for i, t in enumerate(texts)])
     assert np.abs(got - expected).max() <= 1e-6
@@ -449,7 +450,7 @@ def test_scifact_into_chroma_server_equals_single_process(ray_cluster, chroma_po
         f"chroma+http://127.0.0.1:{chroma_port}",
         "scifact",
         str(minilm_path),
-        max_length=MAX_LENGTH,
+        options=LoadOptions(max_length=MAX_LENGTH),
         encoder=scifact["encoder"],
         **EMBED,
     )
@@ -532,7 +533,7 @@ def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port,
             store,
             "fault",
             str(minilm_path),
-            max_length=MAX_LENGTH,
+            options=LoadOptions(max_length=MAX_LENGTH),
             encoder=scifact["encoder"],
             **{**EMBED, "batch_size": 32},
         )

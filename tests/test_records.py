@@ -8,7 +8,15 @@ import uuid
 import pytest
 
 from instructor_core.ingest.readers import read_corpus, read_csv, read_jsonl, read_text_folder, records_from_texts
-from instructor_core.ingest.records import NAMESPACE, Record, RecordError, batched, point_id, validate_batch
+from instructor_core.ingest.records import (
+    NAMESPACE,
+    Record,
+    RecordError,
+    RecordRules,
+    batched,
+    point_id,
+    validate_batch,
+)
 
 
 def test_point_id_is_uuid5_of_document_id():
@@ -62,12 +70,12 @@ def test_validate_batch_names_the_bad_record(batch, pattern):
 
 def test_validate_batch_metadata_modes():
     nested = [{"id": "a", "text": "x", "metadata": {"tags": ["a", "b"]}}]
-    assert validate_batch(nested, metadata_values="json")[0].metadata == {"tags": ["a", "b"]}
+    assert validate_batch(nested, rules=RecordRules(metadata_values="json"))[0].metadata == {"tags": ["a", "b"]}
     with pytest.raises(RecordError, match=r"metadata\['tags'\] must be a str, int, float or bool"):
-        validate_batch(nested, metadata_values="scalar")
+        validate_batch(nested, rules=RecordRules(metadata_values="scalar"))
     with pytest.raises(RecordError, match="reserved"):
         bad = [{"id": "a", "text": "x", "metadata": {"text": "t"}}]
-        validate_batch(bad, reserved_metadata_keys=("id", "text"))
+        validate_batch(bad, rules=RecordRules(reserved_keys=("id", "text")))
 
 
 def test_read_jsonl_fields_and_metadata(tmp_path):

@@ -96,6 +96,10 @@ def quiet_transformers() -> Iterator[None]:
 #: The exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
 
+#: The operating system's refusals of a path the user gave: mapped to one line. Every other exception
+#: (a ValueError or TypeError of a bug included) keeps its traceback.
+FILE_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
 #: What the ImportError of a missing optional stack says (``pip install "instructor[chroma]"``).
 EXTRA_HINT = 'pip install "instructor['
 
@@ -109,20 +113,20 @@ def _fail(command: str, exc: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code: 0, or 2 with one line on stderr for an
-    expected failure (bad input, a model folder, a device, a missing extra, a store refusing, locked
-    or unreachable). Anything else is a bug and keeps its traceback."""
+    expected failure: an :class:`~instructor_core.errors.InstructorError` (bad input, a model folder,
+    a device, a store refusing, locked or unreachable), a path the file system refuses, a missing
+    extra; 130 after Ctrl-C. Anything else is a bug and keeps its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     from instructor_core.errors import InstructorError
-    from instructor_core.ingest.engine import IngestError
 
     quiet = quiet_transformers() if getattr(args, "quiet", False) else contextlib.nullcontext()
     try:
         with quiet:
             result = args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+    except InstructorError as exc:  # bad input, a store, a lock, a device, an unreachable server
         return _fail(args.command, exc)
-    except (InstructorError, IngestError) as exc:  # a store, a lock, a device, an unreachable server
+    except FILE_ERRORS as exc:  # a path the user gave that the file system refuses (no such file, no permission)
         return _fail(args.command, exc)
     except ImportError as exc:
         if EXTRA_HINT not in str(exc):

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from instructor_core.errors import InputError
+
 if TYPE_CHECKING:
     from instructor_core.model.encoder import InstructorEncoder
 
@@ -35,15 +37,15 @@ def load_classification_csv(
         header = reader.fieldnames or []
         for column in (text_column, label_column):
             if column not in header:
-                raise ValueError(f"{path}: no column {column!r} in the header {header}")
+                raise InputError(f"{path}: no column {column!r} in the header {header}")
         rows = []
         for row in reader:
             text, label = row.get(text_column), row.get(label_column)
             if not text or not text.strip() or not label:
-                raise ValueError(f"{path}:{reader.line_num}: empty text or label")
+                raise InputError(f"{path}:{reader.line_num}: empty text or label")
             rows.append((text, label))
     if not rows:
-        raise ValueError(f"{path}: no rows")
+        raise InputError(f"{path}: no rows")
     return rows
 
 
@@ -97,7 +99,7 @@ def evaluate_classification(
     if max_per_label is not None:
         train_rows = _subsample(train_rows, max_per_label, seed)
     if len({label for _, label in train_rows}) < 2:
-        raise ValueError("classification needs at least two labels in the train set")
+        raise InputError("classification needs at least two labels in the train set")
     x_train = encoder.encode_queries(
         [t for t, _ in train_rows], instruction, batch_size=batch_size, show_progress=show_progress
     )

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from instructor_core.errors import InputError
+
 if TYPE_CHECKING:
     from instructor_core.model.encoder import InstructorEncoder
 
@@ -48,7 +50,7 @@ def _read_jsonl(path: Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+                raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
     return rows
 
 
@@ -59,10 +61,10 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
         reader = csv.reader(fh, delimiter="\t")
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:3]] != ["query-id", "corpus-id", "score"]:
-            raise ValueError(f"{path}: expected a header 'query-id<TAB>corpus-id<TAB>score', got {header!r}")
+            raise InputError(f"{path}: expected a header 'query-id<TAB>corpus-id<TAB>score', got {header!r}")
         for number, row in enumerate(reader, start=2):
             if len(row) < 3:
-                raise ValueError(f"{path}:{number}: expected 3 tab-separated fields, got {row!r}")
+                raise InputError(f"{path}:{number}: expected 3 tab-separated fields, got {row!r}")
             qrels.setdefault(row[0], {})[row[1]] = int(float(row[2]))
     return qrels
 
@@ -81,7 +83,7 @@ def load_beir(folder: str | os.PathLike[str], split: str = "test") -> BeirData:
     all_queries = {str(row["_id"]): str(row["text"]) for row in _read_jsonl(root / "queries.jsonl")}
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:
-        raise ValueError(f"{root}: qrels/{split}.tsv names queries absent from queries.jsonl: {missing[:5]}")
+        raise InputError(f"{root}: qrels/{split}.tsv names queries absent from queries.jsonl: {missing[:5]}")
     queries = {qid: all_queries[qid] for qid in qrels}
     return BeirData(corpus=corpus, queries=queries, qrels=qrels)
 
@@ -135,7 +137,7 @@ def retrieval_metrics(
         first = next((rank for rank, doc in enumerate(ranked[:10]) if doc in relevant), None)
         mrr.append(0.0 if first is None else 1.0 / (first + 1))
     if not ndcg:
-        raise ValueError("no query in qrels has a relevant document")
+        raise InputError("no query in qrels has a relevant document")
     return {
         "ndcg@10": float(np.mean(ndcg)),
         "recall@100": float(np.mean(recall)),

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from instructor_core.errors import InputError
+
 if TYPE_CHECKING:
     from instructor_core.model.encoder import InstructorEncoder
 
@@ -28,11 +30,11 @@ def load_sts(path: str | os.PathLike[str]) -> list[tuple[str, str, float]]:
                 continue
             fields = line.split("\t")
             if len(fields) < 7:
-                raise ValueError(f"{path}:{number}: expected at least 7 tab-separated fields, got {len(fields)}")
+                raise InputError(f"{path}:{number}: expected at least 7 tab-separated fields, got {len(fields)}")
             try:
                 score = float(fields[4])
             except ValueError as exc:
-                raise ValueError(f"{path}:{number}: score {fields[4]!r} is not a number") from exc
+                raise InputError(f"{path}:{number}: score {fields[4]!r} is not a number") from exc
             triples.append((fields[5], fields[6], score))
     return triples
 

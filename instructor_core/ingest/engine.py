@@ -22,7 +22,7 @@ from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputError, InstructorError
 from instructor_core.ingest.ids import SeenIds
 from instructor_core.ingest.records import Record, RecordError, RecordRules, batched, validate_batch
 from instructor_core.validation import check_positive_int
@@ -120,7 +120,7 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         check_positive_int(self.max_attempts, "max_attempts")
         if self.backoff < 0 or self.max_backoff < 0:
-            raise ValueError(f"backoff and max_backoff must be >= 0, got {self.backoff}, {self.max_backoff}")
+            raise InputError(f"backoff and max_backoff must be >= 0, got {self.backoff}, {self.max_backoff}")
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -401,7 +401,7 @@ def _counted(counts: _Counts) -> Iterator[None]:
 def _check_args(batch_size: int, on_duplicate: str) -> None:
     check_positive_int(batch_size, "batch_size")
     if on_duplicate not in DUPLICATE_POLICIES:
-        raise ValueError(f"on_duplicate must be one of {DUPLICATE_POLICIES}, got {on_duplicate!r}")
+        raise InputError(f"on_duplicate must be one of {DUPLICATE_POLICIES}, got {on_duplicate!r}")
 
 
 def _failed(exc: BaseException, counts: _Counts, retry: RetryPolicy) -> IngestError:

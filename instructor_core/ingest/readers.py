@@ -17,14 +17,17 @@ retrieval evaluation does (``title + " " + text``; an empty title leaves the tex
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from instructor_core.errors import InputError, InputFileError
 from instructor_core.ingest.records import RecordError
 from instructor_core.validation import check_text
 
@@ -36,6 +39,7 @@ __all__ = [
     "read_corpus",
     "read_csv",
     "read_jsonl",
+    "read_queries",
     "read_text_folder",
     "records_from_texts",
 ]
@@ -297,9 +301,9 @@ class TextFolderReader:
             raise FileNotFoundError(f"{self.folder} is not a folder")
         self.patterns = (patterns,) if isinstance(patterns, str) else tuple(patterns)
         if not self.patterns or not all(isinstance(p, str) and p for p in self.patterns):
-            raise ValueError(f"patterns must be non-empty glob strings, got {patterns!r}")
+            raise InputError(f"patterns must be non-empty glob strings, got {patterns!r}")
         if on_unreadable not in ("error", "skip"):
-            raise ValueError(f"on_unreadable must be 'error' or 'skip', got {on_unreadable!r}")
+            raise InputError(f"on_unreadable must be 'error' or 'skip', got {on_unreadable!r}")
         self.on_unreadable = on_unreadable
         #: Files left out so far, in path order: not matching the patterns, or unreadable ("skip").
         self.skipped: list[SkippedFile] = []
@@ -389,7 +393,7 @@ def read_corpus(
         return read_csv(
             path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields, title_field=title_field
         )
-    raise ValueError(f"{path}: unknown corpus type {suffix!r}; use .jsonl, .csv, .tsv or a folder of text files")
+    raise InputError(f"{path}: unknown corpus type {suffix!r}; use .jsonl, .csv, .tsv or a folder of text files")
 
 
 def records_from_texts(
@@ -416,3 +420,51 @@ def records_from_texts(
     for name, rest in (("ids", id_iter), ("metadatas", meta_iter)):
         if rest is not None and next(rest, sentinel) is not sentinel:
             raise RecordError(f"{name} is longer than texts")
+
+
+# ---------------------------------------------------------------------------------------------- queries
+def read_queries(path: str) -> list[tuple[str, str]]:
+    """``(query_id, text)`` pairs from a queries file, in file order (``instructor search --queries``).
+
+    A ``.jsonl``/``.ndjson`` file holds one object per line with a ``"text"`` string and an
+    optional ``"id"`` (or BEIR's ``"_id"``); any other file (or ``-``, stdin) holds one query per
+    line, kept as written but for the line ending. The id is the line's ``id``/``_id``, else its
+    line number (1-based). Blank lines are skipped. Lines are decoded as the corpus readers decode
+    them (UTF-8, a leading BOM dropped).
+
+    Raises:
+        InputFileError: The file does not exist.
+        RecordError: Naming ``file:line``: not UTF-8.
+        InputError: Naming ``file:line``: not a JSON object, no string ``"text"``; or no query at all.
+    """
+    if path == "-":
+        handle: BinaryIO = io.BytesIO(
+            sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+        )
+        where = Path("<stdin>")
+    else:
+        source = Path(path)
+        if not source.is_file():
+            raise InputFileError(f"--queries: no file {path}")
+        handle = source.open("rb")
+        where = source
+    is_jsonl = Path(path).suffix.lower() in (".jsonl", ".ndjson")
+    out: list[tuple[str, str]] = []
+    with handle:
+        for line_no, line in enumerate(_decoded_lines(handle, where, [0]), start=1):
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            if not is_jsonl:
+                out.append((str(line_no), text))
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{where}:{line_no}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise InputError(f"{where}:{line_no}: expected a JSON object with a string field 'text'")
+            out.append((str(row.get("id", row.get("_id", line_no))), row["text"]))
+    if not out:
+        raise InputError(f"--queries {where}: no queries in it")
+    return out

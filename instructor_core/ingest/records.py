@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal, TypeVar
 
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputTypeError, InstructorError
 from instructor_core.validation import check_positive_int, check_text
 
 __all__ = [
@@ -104,7 +104,7 @@ class RecordRules:
 def point_id(document_id: str) -> str:
     """The deterministic point id of a document: ``str(uuid5(NAMESPACE, document_id))``."""
     if not isinstance(document_id, str):
-        raise TypeError(f"document id must be a str, got {type(document_id).__name__}")
+        raise InputTypeError(f"document id must be a str, got {type(document_id).__name__}")
     return str(uuid.uuid5(NAMESPACE, document_id))
 
 
@@ -228,8 +228,6 @@ def validate_batch(
     start: int = 0,
     rules: RecordRules | None = None,
     check_duplicates: bool = True,
-    metadata_values: MetadataMode = "json",
-    reserved_metadata_keys: Sequence[str] = (),
 ) -> list[Record]:
     """Check a whole batch of records before anything of it is encoded or written.
 
@@ -237,13 +235,10 @@ def validate_batch(
         items: Mappings with "id" (str), "text" (str) and optional "metadata" (mapping), or
             :class:`Record` objects.
         start: Stream position of ``items[0]``, so errors name the record's place in the corpus.
-        rules: What the store accepts as metadata; None builds them from ``metadata_values`` and
-            ``reserved_metadata_keys``.
+        rules: What the store accepts as metadata; None: :class:`RecordRules`' defaults (any JSON
+            value, no reserved key).
         check_duplicates: Refuse an id that occurs twice in the batch (the ingest engine checks
             duplicates over the whole ingest itself and turns this off).
-        metadata_values: "scalar" (str/int/float/bool) or "json" (any JSON value); used when
-            ``rules`` is None.
-        reserved_metadata_keys: Metadata keys the store uses itself; used when ``rules`` is None.
 
     Returns:
         The batch as :class:`Record` objects (metadata None values dropped).
@@ -255,7 +250,7 @@ def validate_batch(
             twins ("é" composed and decomposed) are two ids.
     """
     if rules is None:
-        rules = RecordRules(metadata_values=metadata_values, reserved_keys=tuple(reserved_metadata_keys))
+        rules = RecordRules()
     records: list[Record] = []
     first_seen: dict[str, int] = {}
     for offset, item in enumerate(items):

@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputError, InputTypeError, InstructorError
 from instructor_core.ingest.engine import DuplicatePolicy, IngestReport, RetryPolicy, run_ingest
 from instructor_core.ingest.engine_errors import engine_failure
 from instructor_core.ingest.records import Record, RecordRules
@@ -67,12 +67,12 @@ def _check_vectors(vectors: Mapping[str, str] | None) -> dict[str, str]:
     if vectors is None:
         return {}
     if not isinstance(vectors, Mapping) or not vectors:
-        raise TypeError("vectors must be a non-empty mapping {vector name: document instruction}")
+        raise InputTypeError("vectors must be a non-empty mapping {vector name: document instruction}")
     for key, instruction in vectors.items():
         if not isinstance(key, str) or not key:
-            raise TypeError(f"vector names must be non-empty str, got {key!r}")
+            raise InputTypeError(f"vector names must be non-empty str, got {key!r}")
         if not isinstance(instruction, str):
-            raise TypeError(f"vectors[{key!r}] (the instruction) must be a str, got {type(instruction).__name__}")
+            raise InputTypeError(f"vectors[{key!r}] (the instruction) must be a str, got {type(instruction).__name__}")
     return dict(vectors)
 
 
@@ -182,9 +182,9 @@ def check_vector(name: str, layout: CollectionLayout | None, vector: str | None)
         return
     if vector is not None and vector not in layout.vectors:
         have = f"it has: {sorted(layout.vectors)}" if layout.vectors else "it has one vector per document"
-        raise ValueError(f"collection {name!r} has no named vector {vector!r} ({have}); drop --vector")
+        raise InputError(f"collection {name!r} has no named vector {vector!r} ({have}); drop --vector")
     if vector is None and layout.vectors:
-        raise ValueError(f"collection {name!r} has named vectors {sorted(layout.vectors)}; pick one with vector=")
+        raise InputError(f"collection {name!r} has named vectors {sorted(layout.vectors)}; pick one with vector=")
 
 
 def embed_views(records: Sequence[Record], encoder: Encoder, layout: CollectionLayout, batch_size: int) -> list[Any]:

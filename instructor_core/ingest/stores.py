@@ -29,7 +29,7 @@ from importlib.metadata import EntryPoint, entry_points
 from inspect import signature
 from typing import Any, Literal, Protocol
 
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputError, InputTypeError, InstructorError
 from instructor_core.ingest.engine_errors import engine_failure
 from instructor_core.ingest.records import Record, RecordRules
 
@@ -79,7 +79,7 @@ def lock_timeout_s(timeout: float | None = None) -> float:
     except ValueError:
         value = -1.0
     if not value >= 0:
-        raise ValueError(f"INSTRUCTOR_LOCK_TIMEOUT={raw!r}: expected a number of seconds >= 0")
+        raise InputError(f"INSTRUCTOR_LOCK_TIMEOUT={raw!r}: expected a number of seconds >= 0")
     return value
 
 
@@ -574,16 +574,16 @@ def split_store_url(url: str) -> tuple[str, str]:
     """
     forms = "SCHEME:DIR (an embedded store) or SCHEME+http://HOST:PORT (a server), e.g. chroma:./db"
     if not isinstance(url, str):
-        raise TypeError(f"a store URL must be a str, got {type(url).__name__}")
+        raise InputTypeError(f"a store URL must be a str, got {type(url).__name__}")
     plus, colon = url.find("+"), url.find(":")
     if 0 < plus < colon:
         scheme, rest = url[:plus], url[plus + 1 :]
         if not rest.startswith(("http://", "https://")):
-            raise ValueError(f"store {url!r}: expected {scheme}+http://HOST:PORT")
+            raise InputError(f"store {url!r}: expected {scheme}+http://HOST:PORT")
         return scheme, rest.rstrip("/")
     if colon > 0 and url[colon + 1 :]:
         return url[:colon], url[colon + 1 :]
-    raise ValueError(f"store {url!r}: expected {forms}")
+    raise InputError(f"store {url!r}: expected {forms}")
 
 
 def store_schemes() -> dict[str, EntryPoint]:
@@ -613,7 +613,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
     schemes = store_schemes()
     if scheme not in schemes:
         known = ", ".join(sorted(schemes)) or "none (is the package installed?)"
-        raise ValueError(f"store {url!r}: unknown store {scheme!r}; registered stores: {known}")
+        raise InputError(f"store {url!r}: unknown store {scheme!r}; registered stores: {known}")
     factory: Callable[..., Store] = schemes[scheme].load()
     if _accepts_create(factory):
         return factory(location, create=create)

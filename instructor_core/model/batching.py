@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from instructor_core.errors import InputError
+
 __all__ = ["pad", "pad_right", "padding_waste", "token_budget_batches"]
 
 
@@ -45,7 +47,7 @@ def token_budget_batches(
         ValueError: If ``max_tokens`` is not a positive int.
     """
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        raise InputError(f"max_tokens must be a positive int, got {max_tokens!r}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from instructor_core.errors import DeviceError
+from instructor_core.errors import DeviceError, InputError, InputTypeError
 from instructor_core.instructions import Instructions
 from instructor_core.model.backends import Backend
 from instructor_core.model.batching import pad, token_budget_batches
@@ -109,7 +109,7 @@ def _pick_dtype(dtype: DTypeName | None) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
+        raise InputError(f"dtype must be one of {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
     return _DTYPES[dtype]
 
 
@@ -227,7 +227,7 @@ class InstructorEncoder(torch.nn.Module):
             DeviceError: A device this torch build or machine lacks (before any weights are read).
         """
         if instructions is not None and not isinstance(instructions, Instructions):
-            raise TypeError(
+            raise InputTypeError(
                 f"instructions must be an Instructions(query=..., document=...), got {type(instructions).__name__}"
             )
         torch_dtype = _pick_dtype(dtype)
@@ -314,7 +314,7 @@ class InstructorEncoder(torch.nn.Module):
     @instructions.setter
     def instructions(self, value: Instructions) -> None:
         if not isinstance(value, Instructions):
-            raise TypeError(f"instructions must be an Instructions, got {type(value).__name__}")
+            raise InputTypeError(f"instructions must be an Instructions, got {type(value).__name__}")
         self._instructions = value
 
     @property
@@ -345,9 +345,9 @@ class InstructorEncoder(torch.nn.Module):
             ValueError: Not a positive int, or above :attr:`model_dimension` (naming both numbers).
         """
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"truncate_dim must be a positive int, got {value!r}")
+            raise InputError(f"truncate_dim must be a positive int, got {value!r}")
         if value > self.model_dimension:
-            raise ValueError(
+            raise InputError(
                 f"truncate_dim={value} is above this model's dimension {self.model_dimension}: "
                 f"pass at most {self.model_dimension}"
             )
@@ -393,7 +393,7 @@ class InstructorEncoder(torch.nn.Module):
         """
         if self._fingerprint is None:
             if self._model_root is None:
-                raise ValueError("this encoder's weights are not those of a folder: save_pretrained() it first")
+                raise InputError("this encoder's weights are not those of a folder: save_pretrained() it first")
             from instructor_core.model.fingerprint import loaded_fingerprint, model_fingerprint
 
             folder = model_fingerprint(self._model_root)
@@ -506,7 +506,7 @@ class InstructorEncoder(torch.nn.Module):
             pairs = [(prefix, text) for text in check_texts(items, "texts")]
         else:
             if prompt_name is not None:
-                raise ValueError("prompt_name applies to plain texts; (instruction, text) pairs carry their own")
+                raise InputError("prompt_name applies to plain texts; (instruction, text) pairs carry their own")
             pairs = check_pairs(items)
         return self._encode_pairs(
             pairs, batch_size, normalize, show_progress, _Output(truncate_dim, precision, calibration_embeddings)
@@ -514,7 +514,7 @@ class InstructorEncoder(torch.nn.Module):
 
     def _pick_prompt(self, instruction: str | None, prompt_name: str | None, slot: str) -> str:
         if instruction is not None and prompt_name is not None:
-            raise ValueError("pass instruction or prompt_name, not both")
+            raise InputError("pass instruction or prompt_name, not both")
         if prompt_name is not None:
             return resolve_prompt(self.prompts, prompt_name)
         return slot if instruction is None else check_instruction(instruction)
@@ -538,7 +538,7 @@ class InstructorEncoder(torch.nn.Module):
             self._prompt_cache[instruction] = cached
         count, full = cached
         if full >= self.max_length:
-            raise ValueError(
+            raise InputError(
                 f"instruction {instruction[:80]!r} takes {full} tokens with special tokens, and max_length is "
                 f"{self.max_length}: no room is left for the text. Shorten the instruction or raise max_length."
             )

@@ -31,6 +31,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from instructor_core.errors import InputError
 from instructor_core.model.cache import default_cache_dir, hash_file
 
 __all__ = ["FINGERPRINT_PREFIX", "fingerprint_files", "loaded_fingerprint", "model_fingerprint"]
@@ -121,7 +122,7 @@ def model_fingerprint(folder: str | os.PathLike[str], *, cache_dir: str | os.Pat
         raise FileNotFoundError(f"{root} is not a model folder")
     names = fingerprint_files(root)
     if not any(Path(n).suffix.lower() in _WEIGHT_SUFFIXES for n in names):
-        raise ValueError(f"{root} holds no weight file (*.safetensors, *.bin, *.pt, *.pth) to fingerprint")
+        raise InputError(f"{root} holds no weight file (*.safetensors, *.bin, *.pt, *.pth) to fingerprint")
     cache_file = _cache_path(cache_dir)
     cache = _load_cache(cache_file)
     changed = False

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputTypeError, InstructorError
 from instructor_core.instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
 from instructor_core.model.detect import (
     INSTRUCTOR_HUB_IDS,
@@ -130,7 +130,7 @@ def resolve_model_path(
         ModelFolderError: If the path is neither a folder nor a hub id that can be fetched.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise TypeError(f"model must be a hub id or a folder path, got {type(name_or_path).__name__}")
+        raise InputTypeError(f"model must be a hub id or a folder path, got {type(name_or_path).__name__}")
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -369,7 +369,7 @@ def _decide_instructor(
     """
     if instructor is not None:
         if not isinstance(instructor, bool):
-            raise TypeError(f"instructor must be True, False or None, got {instructor!r}")
+            raise InputTypeError(f"instructor must be True, False or None, got {instructor!r}")
         return instructor
     shaped = pipeline.include_prompt is None and looks_like_instructor(
         pipeline.transformer_path, len(pipeline.dense), folder_instructions is not None

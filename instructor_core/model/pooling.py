@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from instructor_core.errors import InputError
 from instructor_core.model.loading import PoolingMode
 
 __all__ = ["pool", "pooling_mask"]
@@ -82,7 +83,7 @@ def pool(
         values, flipped = mask.flip(1).max(dim=1)
         index = torch.where(values == 0, torch.zeros_like(flipped), seq_len - 1 - flipped)
     else:
-        raise ValueError(f"unknown pooling mode {mode!r}")
+        raise InputError(f"unknown pooling mode {mode!r}")
     gather = index.view(-1, 1, 1).expand(-1, 1, hidden)
     if mode == "lasttoken":  # a row with no kept token pools to zeros, as in sentence-transformers
         token_embeddings = token_embeddings * mask.unsqueeze(-1).to(token_embeddings.dtype)

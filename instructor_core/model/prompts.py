@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputTypeError, InstructorError
 from instructor_core.instructions import Instructions
 
 __all__ = ["DOCUMENT_PROMPT_NAMES", "UnknownPromptError", "resolve_prompt", "slots_from_prompts"]
@@ -33,7 +33,7 @@ def resolve_prompt(prompts: Mapping[str, str], prompt_name: str) -> str:
         UnknownPromptError: Naming it and listing the known names.
     """
     if not isinstance(prompt_name, str):
-        raise TypeError(f"prompt_name must be a str, got {type(prompt_name).__name__}")
+        raise InputTypeError(f"prompt_name must be a str, got {type(prompt_name).__name__}")
     if prompt_name not in prompts:
         known = ", ".join(repr(name) for name in prompts) or "none"
         raise UnknownPromptError(f"prompt_name {prompt_name!r} is not one of this model's prompts: {known}")

@@ -13,6 +13,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
+from instructor_core.errors import InputError
 from instructor_core.training.data import TrainingRow
 
 __all__ = ["task_batches"]
@@ -62,7 +63,7 @@ def task_batches(
         Lists of indices into ``rows``.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
     rng = random.Random(f"{seed}:{epoch}")
     by_task: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(rows):

@@ -24,6 +24,7 @@ from types import ModuleType
 
 import torch
 
+from instructor_core.errors import InputError
 from instructor_core.model.encoder import InstructorEncoder
 from instructor_core.training.data import TrainingRow
 from instructor_core.training.loss import InfoNCELoss
@@ -78,14 +79,14 @@ def contrastive_step(
         The loss value.
     """
     if not rows:
-        raise ValueError("an empty batch")
+        raise InputError("an empty batch")
     if encoder.backend != "torch":
-        raise ValueError(
+        raise InputError(
             f"the encoder runs backend={encoder.backend!r}, whose ONNX export would not follow the refit weights; "
             "call training.prepare_encoder(encoder) first (train() does), which drops it"
         )
     if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+        raise InputError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     pairs = [r.query for r in rows] + [r.pos for r in rows] + [n for r in rows for n in r.neg]
     size = len(rows)
     ids = encoder.tokenize(pairs)

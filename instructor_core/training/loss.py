@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from instructor_core.errors import InputError
+
 __all__ = ["InfoNCELoss"]
 
 
@@ -34,7 +36,7 @@ class InfoNCELoss(torch.nn.Module):
     def __init__(self, temperature: float = 0.05, symmetric: bool = False) -> None:
         super().__init__()
         if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+            raise InputError(f"temperature must be > 0, got {temperature!r}")
         self.temperature = float(temperature)
         self.symmetric = bool(symmetric)
 
@@ -49,7 +51,7 @@ class InfoNCELoss(torch.nn.Module):
             negatives: ``(m, dim)`` every hard negative of the batch, any number; or None.
         """
         if queries.shape != positives.shape:
-            raise ValueError(f"queries {tuple(queries.shape)} and positives {tuple(positives.shape)} differ")
+            raise InputError(f"queries {tuple(queries.shape)} and positives {tuple(positives.shape)} differ")
         q = F.normalize(queries.float(), dim=-1)
         p = F.normalize(positives.float(), dim=-1)
         candidates = p

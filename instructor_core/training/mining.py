@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import torch
 
+from instructor_core.errors import InputError
 from instructor_core.model.encoder import InstructorEncoder
 from instructor_core.training.data import DataError, TrainingRow
 
@@ -57,9 +58,9 @@ def mine_hard_negatives(
     if not rows:
         return []
     if not 0 <= start < end:
-        raise ValueError(f"need 0 <= start < end, got start={start}, end={end}")
+        raise InputError(f"need 0 <= start < end, got start={start}, end={end}")
     if num_negatives < 1:
-        raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
+        raise InputError(f"num_negatives must be >= 1, got {num_negatives}")
     instruction = rows[0].pos[0] if document_instruction is None else document_instruction
     documents = list(dict.fromkeys(r.pos[1] for r in rows)) if corpus is None else list(corpus)
     if not documents:

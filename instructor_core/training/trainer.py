@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from instructor_core.errors import InputError
 from instructor_core.instructions import Instructions
 from instructor_core.model.encoder import InstructorEncoder
 from instructor_core.training.batching import task_batches
@@ -240,11 +241,11 @@ def train(
 
 def _check_run(encoder: InstructorEncoder, rows: Sequence[TrainingRow], config: TrainConfig) -> None:
     if not rows:
-        raise ValueError("no training rows")
+        raise InputError("no training rows")
     if config.epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {config.epochs}")
+        raise InputError(f"epochs must be >= 1, got {config.epochs}")
     if config.bf16 and encoder.device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("bf16 was asked for, but this GPU does not support bfloat16")
+        raise InputError("bf16 was asked for, but this GPU does not support bfloat16")
 
 
 @dataclass

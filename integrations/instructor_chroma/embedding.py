@@ -19,6 +19,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core import Instructions, InstructorEncoder, LoadOptions
+from instructor_core.errors import InputError, InputTypeError
 from instructor_core.ingest.stores import ModelMismatchError, check_model, encoder_fingerprint
 from instructor_core.model.prompts import resolve_prompt
 from instructor_core.validation import check_instruction, check_texts
@@ -72,7 +73,7 @@ def _pick_instructions(
     each side's own, else the model's defaults."""
     if instruction is not None:
         if query_instruction is not None or document_instruction is not None:
-            raise ValueError(
+            raise InputError(
                 "pass instruction (one for queries and documents, as chroma's built-in function) or "
                 "query_instruction/document_instruction, not both"
             )
@@ -143,15 +144,15 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         truncate_dim: int | None = None,
     ) -> None:
         if model is not None and model_name is not None:
-            raise ValueError("pass model or model_name (chroma's name for it), not both")
+            raise InputError("pass model or model_name (chroma's name for it), not both")
         model = model if model is not None else model_name
         if model is None:
-            raise ValueError(
+            raise InputError(
                 "pass model (a hub id or a folder, e.g. 'hkunlp/instructor-base', the default of chroma's "
                 "built-in InstructorEmbeddingFunction)"
             )
         if not isinstance(model, (str, os.PathLike)):
-            raise TypeError(f"model must be a hub id or folder path, got {type(model).__name__}")
+            raise InputTypeError(f"model must be a hub id or folder path, got {type(model).__name__}")
         self.model = os.fspath(model)
         loading = (options or LoadOptions()).merged({"device": device}, where="InstructorEmbeddingFunction")
         if encoder is None:
@@ -159,7 +160,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         else:
             max_length = loading.max_length
             if max_length is not None and encoder.max_length != max_length:
-                raise ValueError(f"max_length={max_length} differs from the encoder's {encoder.max_length}")
+                raise InputError(f"max_length={max_length} differs from the encoder's {encoder.max_length}")
             replace(loading, max_length=None, device=None).for_encoder("InstructorEmbeddingFunction(encoder=...)")
             _remember(self.model, LoadOptions(max_length=encoder.max_length), encoder)
         self._encoder = encoder
@@ -168,7 +169,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             ("document", document_prompt_name, document_instruction if instruction is None else instruction),
         ):
             if prompt_name is not None and explicit is not None:
-                raise ValueError(f"pass {name}_instruction or {name}_prompt_name, not both")
+                raise InputError(f"pass {name}_instruction or {name}_prompt_name, not both")
         self.instructions = _pick_instructions(
             encoder.instructions,
             instruction,
@@ -179,7 +180,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         )
         self.truncate_dim = None if truncate_dim is None else encoder.check_truncate_dim(truncate_dim)
         if not isinstance(normalize, bool):
-            raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+            raise InputTypeError(f"normalize must be a bool, got {type(normalize).__name__}")
         self.normalize = normalize
         self.max_length = int(encoder.max_length)
         self.batch_size = batch_size
@@ -280,23 +281,23 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
         if not isinstance(config, dict):
-            raise ValueError(f"{NAME} config must be a dict, got {type(config).__name__}")
+            raise InputError(f"{NAME} config must be a dict, got {type(config).__name__}")
         for key in ("model", "query_instruction", "document_instruction"):
             if not isinstance(config.get(key), str):
-                raise ValueError(f"{NAME} config needs a str {key!r}, got {config.get(key)!r}")
+                raise InputError(f"{NAME} config needs a str {key!r}, got {config.get(key)!r}")
         if not isinstance(config.get("normalize", True), bool):
-            raise ValueError(f"{NAME} config 'normalize' must be a bool")
+            raise InputError(f"{NAME} config 'normalize' must be a bool")
         max_length = config.get("max_length")
         if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
-            raise ValueError(f"{NAME} config 'max_length' must be an int >= 2 or null")
+            raise InputError(f"{NAME} config 'max_length' must be an int >= 2 or null")
         if config.get("instructor") is not None and not isinstance(config["instructor"], bool):
-            raise ValueError(f"{NAME} config 'instructor' must be a bool or absent, got {config['instructor']!r}")
+            raise InputError(f"{NAME} config 'instructor' must be a bool or absent, got {config['instructor']!r}")
         truncate_dim = config.get("truncate_dim")
         if truncate_dim is not None and (not isinstance(truncate_dim, int) or truncate_dim < 1):
-            raise ValueError(f"{NAME} config 'truncate_dim' must be a positive int or absent, got {truncate_dim!r}")
+            raise InputError(f"{NAME} config 'truncate_dim' must be a positive int or absent, got {truncate_dim!r}")
         fingerprint = config.get("fingerprint")
         if fingerprint is not None and not isinstance(fingerprint, str):
-            raise ValueError(f"{NAME} config 'fingerprint' must be a str or null, got {fingerprint!r}")
+            raise InputError(f"{NAME} config 'fingerprint' must be a str or null, got {fingerprint!r}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         """Refuse a change of model (its fingerprint or its name) or instructions: the stored vectors
@@ -304,7 +305,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         check_model(None, old_config.get("fingerprint"), new_config.get("fingerprint"))
         for key in ("model", "query_instruction", "document_instruction", "truncate_dim"):
             if key in new_config and old_config.get(key) != new_config[key]:
-                raise ValueError(
+                raise InputError(
                     f"cannot change {key} of an existing collection ({old_config.get(key)!r} -> "
                     f"{new_config[key]!r}): its vectors were made with the old one. Create a new "
                     "collection and re-ingest instead."

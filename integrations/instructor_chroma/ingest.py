@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, run_ingest
 from instructor_core.ingest.records import Record, RecordError, RecordRules
 from instructor_core.ingest.stores import check_model
@@ -67,7 +68,7 @@ def open_collection(
         collection = client.get_collection(name)
         stored = (collection.configuration_json or {}).get("embedding_function") or {}
         if stored.get("name") != NAME:
-            raise ValueError(
+            raise InputError(
                 f"collection {name!r} was not made with {NAME} (its embedding function: "
                 f"{stored.get('name', 'none')!r}); pass the embedding function explicitly"
             )
@@ -96,7 +97,7 @@ def _embedding_function_of(collection: Any) -> Any:
     """The function the collection stores in its configuration (rebuilt from it by chromadb)."""
     ef = collection.configuration.get("embedding_function")
     if ef is None or not hasattr(ef, "embed_query"):
-        raise ValueError(f"collection {collection.name!r} has no embedding function; pass embedding_function=")
+        raise InputError(f"collection {collection.name!r} has no embedding function; pass embedding_function=")
     return ef
 
 

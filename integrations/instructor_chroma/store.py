@@ -21,6 +21,7 @@ from chromadb.errors import ChromaError, NotFoundError
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core.cli.terminal import short_repr
+from instructor_core.errors import InputError, InputTypeError
 from instructor_core.ingest.stores import (
     BaseStore,
     CollectionLayout,
@@ -53,11 +54,11 @@ def check_collection_name(name: Any) -> str:
     """
     rule = "Chroma takes 3-512 characters from a-z A-Z 0-9 . _ -, starting and ending with a letter or digit"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"collection name {short_repr(name)}: {rule}")
+        raise InputError(f"collection name {short_repr(name)}: {rule}")
     if ".." in name:
-        raise ValueError(f"collection name {name!r}: Chroma refuses two periods in a row")
+        raise InputError(f"collection name {name!r}: Chroma refuses two periods in a row")
     if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", name):
-        raise ValueError(f"collection name {name!r}: Chroma refuses a name that is an IP address")
+        raise InputError(f"collection name {name!r}: Chroma refuses a name that is an IP address")
     return name
 
 
@@ -72,9 +73,9 @@ def where_clause(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     for key, value in filters.items():
         if not isinstance(key, str) or not key or key.startswith("$"):
-            raise ValueError(f"filter key {key!r}: expected a metadata key (not empty, not a $ operator)")
+            raise InputError(f"filter key {key!r}: expected a metadata key (not empty, not a $ operator)")
         if not isinstance(value, (str, int, float, bool)):
-            raise ValueError(f"filter {key!r}: the value must be a str, int, float or bool, got {value!r}")
+            raise InputError(f"filter {key!r}: the value must be a str, int, float or bool, got {value!r}")
     if len(filters) == 1:
         return dict(filters)
     return {"$and": [{key: value} for key, value in filters.items()]}
@@ -91,7 +92,7 @@ class _StoredFunction(InstructorEmbeddingFunction):
         self.normalize = True
 
     def __call__(self, input: Documents) -> Embeddings:
-        raise TypeError("this collection's vectors are written precomputed by instructor's store layer")
+        raise InputTypeError("this collection's vectors are written precomputed by instructor's store layer")
 
     def get_config(self) -> dict[str, Any]:
         return dict(self._config)
@@ -215,7 +216,7 @@ class ChromaStore(BaseStore):
         self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
     ) -> list[list[Hit]]:
         if vector is not None:
-            raise ValueError("Chroma collections have one vector per document; drop the named vector")
+            raise InputError("Chroma collections have one vector per document; drop the named vector")
         where = where_clause(filters)
         result = self._get(name).query(query_embeddings=vectors, n_results=k, where=where)
         return [
@@ -250,7 +251,7 @@ def open_store(location: str, *, create: bool = True) -> ChromaStore:
     if location.startswith(("http://", "https://")):
         url = urlparse(location)
         if not url.hostname:
-            raise ValueError(f"store chroma+{location!r}: expected chroma+http://HOST:PORT")
+            raise InputError(f"store chroma+{location!r}: expected chroma+http://HOST:PORT")
         try:
             client = chromadb.HttpClient(
                 host=url.hostname,

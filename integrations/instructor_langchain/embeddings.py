@@ -15,6 +15,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from instructor_core import Instructions, InstructorEncoder, LoadOptions
+from instructor_core.errors import InputError, InputTypeError
 from instructor_core.model.quantization import Precision
 
 __all__ = ["ENCODE_KWARGS", "QUERY_ENCODE_KWARGS", "InstructorEmbeddings"]
@@ -41,16 +42,16 @@ def _merge_encode_kwargs(data: dict[str, Any], bag: str, known: dict[str, str]) 
     if given is None:
         return
     if not isinstance(given, dict):
-        raise ValueError(f"{bag} must be a dict, got {type(given).__name__}")
+        raise InputError(f"{bag} must be a dict, got {type(given).__name__}")
     for key, value in given.items():
         if key not in known:
-            raise ValueError(
+            raise InputError(
                 f"{bag} key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
                 f"supported: {', '.join(known)}"
             )
         field = known[key]
         if field in data and data[field] != value:
-            raise ValueError(f"{bag}[{key!r}]={value!r} contradicts {field}={data[field]!r}; pass one of them")
+            raise InputError(f"{bag}[{key!r}]={value!r} contradicts {field}={data[field]!r}; pass one of them")
         if bag == "encode_kwargs" or key == "prompt_name":
             data[field] = value
 
@@ -61,10 +62,10 @@ def _gather_loading(data: dict[str, Any]) -> None:
     and two different values for one option."""
     bag = data.get("model_kwargs")
     if bag is not None and not isinstance(bag, dict):
-        raise ValueError(f"model_kwargs must be a dict, got {type(bag).__name__}")
+        raise InputError(f"model_kwargs must be a dict, got {type(bag).__name__}")
     for key in bag or {}:
         if LoadOptions.canonical(key) is None:
-            raise ValueError(
+            raise InputError(
                 f"model_kwargs key {key!r} is not supported by instructor_langchain.InstructorEmbeddings; "
                 f"supported: {', '.join(LoadOptions.names())}, cache_folder"
             )
@@ -73,12 +74,12 @@ def _gather_loading(data: dict[str, Any]) -> None:
         return
     options = data.get("options")
     if options is not None and not isinstance(options, LoadOptions):
-        raise ValueError(f"options must be a LoadOptions, got {type(options).__name__}")
+        raise InputError(f"options must be a LoadOptions, got {type(options).__name__}")
     data["given_options"] = sorted({LoadOptions.canonical(k) or k for k in (*keywords, *(bag or {}))})
     for key, value in (bag or {}).items():  # a model_kwargs key and its keyword twin must agree
         twin = next((k for k in keywords if LoadOptions.canonical(k) == LoadOptions.canonical(key)), None)
         if twin is not None and keywords[twin] != value:
-            raise ValueError(f"model_kwargs[{key!r}]={value!r} contradicts {twin}={keywords[twin]!r}; pass one of them")
+            raise InputError(f"model_kwargs[{key!r}]={value!r} contradicts {twin}={keywords[twin]!r}; pass one of them")
     merged = LoadOptions.from_mapping({**(bag or {}), **keywords}, where="InstructorEmbeddings", base=options)
     data["options"] = merged
 
@@ -164,7 +165,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         data = dict(data)
         if "embed_instruction" in data:
             if "document_instruction" in data:
-                raise ValueError("pass embed_instruction (LangChain's name) or document_instruction, not both")
+                raise InputError("pass embed_instruction (LangChain's name) or document_instruction, not both")
             data["document_instruction"] = data.pop("embed_instruction")
         _gather_loading(data)
         _merge_encode_kwargs(data, "encode_kwargs", ENCODE_KWARGS)
@@ -180,18 +181,18 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     def _load_encoder(self) -> InstructorEmbeddings:
         if self.encoder is None:
             if self.model_name is None:
-                raise ValueError(
+                raise InputError(
                     "pass model_name (a hub id or a folder, e.g. 'hkunlp/instructor-large', the default of "
                     "LangChain's HuggingFaceInstructEmbeddings) or encoder (an InstructorEncoder)"
                 )
             self.encoder = InstructorEncoder.from_pretrained(self.model_name, options=self.options)
         elif self.model_name is not None:
-            raise ValueError("pass either model_name or encoder, not both")
+            raise InputError("pass either model_name or encoder, not both")
         elif self.options is not None:
             given = self.given_options or sorted(self.options.changed())
             if given:
                 verb = "applies" if len(given) == 1 else "apply"
-                raise ValueError(
+                raise InputError(
                     f"{', '.join(given)} only {verb} when loading model_name; a shared encoder keeps its own "
                     "settings (move it with encoder.to(device))"
                 )
@@ -266,7 +267,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
             TypeError: If ``text`` is not a str.
         """
         if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
+            raise InputTypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
         options = {**self._call_options(query=True), "batch_size": 1, "show_progress": False}
         vectors = self._model.encode_queries(
             [text], **self._side(self.query_instruction, self.query_prompt_name), **options

@@ -19,6 +19,7 @@ from llama_index.core.storage.kvstore.types import BaseKVStore
 from pydantic import Field, PrivateAttr
 
 from instructor_core import Instructions, InstructorEncoder, LoadOptions
+from instructor_core.errors import InputError, InputTypeError
 
 __all__ = ["InstructorEmbedding"]
 
@@ -124,7 +125,7 @@ class InstructorEmbedding(BaseEmbedding):
         )
         if encoder is None:
             if model_name is None:
-                raise ValueError(
+                raise InputError(
                     "pass model_name (a hub id or a folder, e.g. 'hkunlp/instructor-base', the default of "
                     "llama-index-embeddings-instructor) or encoder=InstructorEncoder"
                 )
@@ -132,9 +133,9 @@ class InstructorEmbedding(BaseEmbedding):
             name = os.fspath(model_name)
         else:
             if not isinstance(encoder, InstructorEncoder):
-                raise TypeError(f"encoder must be an InstructorEncoder, got {type(encoder).__name__}")
+                raise InputTypeError(f"encoder must be an InstructorEncoder, got {type(encoder).__name__}")
             if model_name is not None:
-                raise ValueError("pass either model_name or encoder, not both")
+                raise InputError("pass either model_name or encoder, not both")
             loading.for_encoder("InstructorEmbedding(encoder=...)")
             name = str(encoder.spec.transformer_path)
         super().__init__(
@@ -186,12 +187,12 @@ class InstructorEmbedding(BaseEmbedding):
 
     def _get_query_embedding(self, query: str) -> list[float]:
         if not isinstance(query, str):
-            raise TypeError(f"query must be a str, got {type(query).__name__}: {query!r:.60}")
+            raise InputTypeError(f"query must be a str, got {type(query).__name__}: {query!r:.60}")
         return self._embed_queries([query])[0]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
+            raise InputTypeError(f"text must be a str, got {type(text).__name__}: {text!r:.60}")
         return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:

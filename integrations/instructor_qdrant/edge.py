@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from instructor_core.cli.terminal import short_repr
+from instructor_core.errors import InputError, InputTypeError
 from instructor_core.ingest.records import Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import embed_views
 from instructor_core.ingest.stores import (
@@ -79,7 +80,7 @@ def check_collection_name(name: Any) -> str:
         ValueError: Naming the rule.
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(
+        raise InputError(
             f"collection name {short_repr(name)}: use 1-255 letters, digits, '_', '.' or '-', "
             "not starting with '.' or '-'"
         )
@@ -143,7 +144,7 @@ class EdgeSink:
     def embed(self, records: Sequence[Record]) -> list[Any]:
         """Vectors (or named views) for the batch."""
         if self.encoder is None or self.layout is None:
-            raise TypeError("this sink writes precomputed vectors: it was made without an encoder")
+            raise InputTypeError("this sink writes precomputed vectors: it was made without an encoder")
         return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
 
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:

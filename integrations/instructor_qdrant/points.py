@@ -13,6 +13,7 @@ from typing import Any
 
 from qdrant_client import models
 
+from instructor_core.errors import InputTypeError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, run_ingest
 from instructor_core.ingest.records import Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import DEFAULT_BATCH_SIZE, check_search, embed_views
@@ -113,7 +114,7 @@ class _PointsSink:
     def embed(self, records: Sequence[Record]) -> list[Any]:
         """Vectors (or named views) for the batch; the engine calls this in a worker thread."""
         if self.encoder is None or self.layout is None:
-            raise TypeError("this sink writes precomputed vectors: it was made without an encoder")
+            raise InputTypeError("this sink writes precomputed vectors: it was made without an encoder")
         return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
 
     def is_transport_error(self, exc: BaseException) -> bool:
@@ -217,7 +218,9 @@ def build_filter(conditions: Mapping[str, Any] | models.Filter | None) -> models
     if conditions is None or isinstance(conditions, models.Filter):
         return conditions
     if not isinstance(conditions, Mapping):
-        raise TypeError(f"filter must be a mapping or a qdrant_client.models.Filter, got {type(conditions).__name__}")
+        raise InputTypeError(
+            f"filter must be a mapping or a qdrant_client.models.Filter, got {type(conditions).__name__}"
+        )
     must: list[Any] = []
     for key, value in conditions.items():
         if isinstance(value, (list, tuple)):
@@ -282,7 +285,7 @@ def search_vector(
 def query_prefix(query: Any, instruction: str | None) -> str | None:
     """Check a search's query text and instruction; returns the instruction (None: the encoder's)."""
     if not isinstance(query, str):
-        raise TypeError(f"query must be a str, got {type(query).__name__}")
+        raise InputTypeError(f"query must be a str, got {type(query).__name__}")
     return None if instruction is None else check_instruction(instruction)
 
 

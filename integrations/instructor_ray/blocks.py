@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from instructor_core.errors import InputError
 from instructor_core.ingest.records import Record, RecordError, RecordRules, validate_batch
 
 __all__ = ["RowFields", "ShardRecordError", "block_records", "check_block", "rebuild_error"]
@@ -69,7 +70,7 @@ class RowFields:
         if self.metadata_fields is not None:
             missing = [f for f in self.metadata_fields if f not in names]
             if missing:
-                raise ValueError(f"the dataset has no metadata column(s) {missing} (columns: {list(names)})")
+                raise InputError(f"the dataset has no metadata column(s) {missing} (columns: {list(names)})")
             return list(self.metadata_fields)
         if "metadata" in names:
             return None
@@ -81,7 +82,7 @@ def _rows(table: Any, fields: RowFields) -> tuple[list[dict], list[str | None]]:
     names = list(table.column_names)
     for needed, what in ((fields.id_field, "id"), (fields.text_field, "text")):
         if needed not in names:
-            raise ValueError(f"the dataset has no {what} column {needed!r} (columns: {names})")
+            raise InputError(f"the dataset has no {what} column {needed!r} (columns: {names})")
     ids = table.column(fields.id_field).to_pylist()
     texts = table.column(fields.text_field).to_pylist()
     shards: list[str | None] = (

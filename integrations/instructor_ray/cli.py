@@ -13,6 +13,9 @@ import os
 import sys
 from types import ModuleType
 
+from instructor_core.cli.commands.options import load_options
+from instructor_core.errors import InputError
+
 __all__ = ["ENGINE", "add_ray_options", "default_concurrency", "run_ray_ingest"]
 
 
@@ -86,11 +89,11 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     from .stores import StoreTarget, open_target
 
     if not args.id_field:
-        raise ValueError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
+        raise InputError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
     for name in ("concurrency",):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"--{name} must be >= 1, got {value}")
+            raise InputError(f"--{name} must be >= 1, got {value}")
     target = StoreTarget(store, args.collection)
     opened = open_target(target)  # an unknown or unreachable store fails before Ray starts
     single_writer = opened.single_writer
@@ -124,11 +127,8 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             show_progress=not args.quiet,
             query_instruction=args.query_instruction,
             document_instruction=args.document_instruction,
-            max_length=args.max_length,
+            options=load_options(args),
             batch_size=getattr(args, "write_batch_size", None) or 256,
-            backend=getattr(args, "backend", None),
-            dtype=getattr(args, "dtype", None),
-            instructor=getattr(args, "instructor", None),
             concurrency=concurrency,
             num_cpus=args.num_cpus,
             num_gpus=args.num_gpus,

@@ -8,9 +8,10 @@ encoder object itself never travels: only its name and settings are sent to the 
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from instructor_core.model.backends import Backend
+from instructor_core.errors import InputError, InputTypeError
+from instructor_core.model.load_options import LoadOptions
 
 __all__ = ["DEFAULT_BATCH_SIZE", "embed_dataset"]
 
@@ -47,12 +48,9 @@ class _Embedder:
         output_column: str,
         encode_batch_size: int,
         threads: int | None,
-        backend: str | None,
-        dtype: str | None,
-        max_length: int | None,
+        options: LoadOptions,
         id_column: str | None,
         path_column: str | None,
-        instructor: bool | None = None,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
@@ -61,13 +59,7 @@ class _Embedder:
 
         if threads is not None:
             torch.set_num_threads(threads)
-        self.encoder = InstructorEncoder.from_pretrained(
-            model,
-            max_length=max_length,
-            dtype=dtype,
-            backend=cast(Backend, backend or "torch"),
-            instructor=instructor,
-        )
+        self.encoder = InstructorEncoder.from_pretrained(model, options=options)
         defaults = self.encoder.instructions
         self.instruction = instruction if instruction is not None else getattr(defaults, role)
         self.instruction_column = instruction_column
@@ -79,12 +71,12 @@ class _Embedder:
 
     def _strings(self, table: Any, column: str, what: str) -> list[str]:
         if column not in table.column_names:
-            raise ValueError(f"the dataset has no {what} column {column!r} (columns: {table.column_names})")
+            raise InputError(f"the dataset has no {what} column {column!r} (columns: {table.column_names})")
         values = table.column(column).to_pylist()
         for row, value in enumerate(values):
             if not isinstance(value, str):
                 where = _describe_row(table, row, self.id_column, self.path_column)
-                raise TypeError(f"{where}: {what} must be a str, got {type(value).__name__}")
+                raise InputTypeError(f"{where}: {what} must be a str, got {type(value).__name__}")
         return values
 
     def __call__(self, table: Any) -> Any:
@@ -116,12 +108,9 @@ def embed_dataset(
     concurrency: int | tuple[int, int] = 1,
     num_cpus: float | None = None,
     num_gpus: float | None = None,
-    backend: str | None = None,
-    dtype: str | None = None,
-    max_length: int | None = None,
+    options: LoadOptions | None = None,
     id_column: str | None = "id",
     path_column: str | None = None,
-    instructor: bool | None = None,
 ) -> Any:
     """Add an embedding column to a Ray dataset, lazily (nothing runs until the dataset is consumed).
 
@@ -145,14 +134,11 @@ def embed_dataset(
         num_cpus: CPUs reserved per actor; also its torch thread count (rounded, at least 1) on a
             CPU actor. None reserves 1 CPU (0 with GPUs).
         num_gpus: GPUs per actor (e.g. 1); the encoder then runs on the actor's GPU.
-        backend: "torch" (default), "onnx" or "onnx-int8" (see InstructorEncoder.from_pretrained).
-        dtype: "float32" (default), "bfloat16" or "float16".
-        max_length: Token limit; None takes the model's own.
+        options: How each actor loads the model (:class:`~instructor_core.LoadOptions`: backend,
+            dtype, max_length, instructor, ...); its device is the actor's own.
         id_column: Column named in errors about a bad row (None or absent: the row's position).
         path_column: Column with each row's source file, named in errors (e.g. the ``path``
             column of ``ray.data.read_json(..., include_paths=True)``).
-        instructor: Whether the model is an INSTRUCTOR checkpoint (instruction left out of
-            pooling); None detects it (see ``InstructorEncoder.from_pretrained``).
 
     Returns:
         The dataset with ``output_column`` added.
@@ -162,12 +148,12 @@ def embed_dataset(
             str, naming the row's id and file.
     """
     if role not in ("document", "query"):
-        raise ValueError(f'role must be "document" or "query", got {role!r}')
+        raise InputError(f'role must be "document" or "query", got {role!r}')
     for name, value in (("batch_size", batch_size), ("encode_batch_size", encode_batch_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+            raise InputError(f"{name} must be a positive int, got {value!r}")
     if instruction is not None and not isinstance(instruction, str):
-        raise TypeError(f"instruction must be a str (use '' for none), got {type(instruction).__name__}")
+        raise InputTypeError(f"instruction must be a str (use '' for none), got {type(instruction).__name__}")
     if num_cpus is None:
         num_cpus = 0 if num_gpus else 1
     threads = None if num_gpus else max(1, round(num_cpus))
@@ -194,11 +180,8 @@ def embed_dataset(
             "output_column": output_column,
             "encode_batch_size": encode_batch_size,
             "threads": threads,
-            "backend": backend,
-            "dtype": dtype,
-            "max_length": max_length,
+            "options": options or LoadOptions(),
             "id_column": id_column,
             "path_column": path_column,
-            "instructor": instructor,
         },
     )

@@ -15,14 +15,17 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy
 from instructor_core.ingest.records import Record, RecordError
 from instructor_core.ingest.store_ops import prepare_collection, write_records
 from instructor_core.ingest.stores import Store
 from instructor_core.instructions import Instructions
+from instructor_core.model.load_options import LoadOptions
 
 from .blocks import RowFields, block_records, check_block, rebuild_error
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
@@ -93,10 +96,10 @@ def read_corpus_dataset(
     files = _files(corpus)
     bad = [f for f in files if Path(f).suffix.lower() not in _READERS][:3]
     if bad:
-        raise ValueError(f"unknown corpus file type: {bad}; use .jsonl, .parquet or .csv shards")
+        raise InputError(f"unknown corpus file type: {bad}; use .jsonl, .parquet or .csv shards")
     kinds = {_READERS[Path(f).suffix.lower()] for f in files}
     if len(kinds) != 1:
-        raise ValueError(f"corpus mixes file kinds {sorted(kinds)}; give shards of one kind")
+        raise InputError(f"corpus mixes file kinds {sorted(kinds)}; give shards of one kind")
     kind = kinds.pop()
     files = [str(Path(f).resolve()) for f in files]
     options: dict[str, Any] = {"include_paths": True}
@@ -225,9 +228,7 @@ def ingest_dataset(
     path_column: str | None = PATH_COLUMN,
     query_instruction: str | None = None,
     document_instruction: str | None = None,
-    max_length: int | None = None,
-    backend: str | None = None,
-    dtype: str | None = None,
+    options: LoadOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     concurrency: int | tuple[int, int] = 1,
     num_cpus: float | None = None,
@@ -237,7 +238,6 @@ def ingest_dataset(
     retry: RetryPolicy = DEFAULT_RETRY,
     encoder: Any = None,
     show_progress: bool = False,
-    instructor: bool | None = None,
 ) -> IngestReport:
     """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
 
@@ -263,9 +263,8 @@ def ingest_dataset(
         path_column: Column with each row's shard file (named in errors, never stored).
         query_instruction: Stored with the collection for searches; None: the model's default.
         document_instruction: The instruction documents are embedded with; None: the model's default.
-        max_length: Token limit; None takes the model's own.
-        backend: "torch", "onnx" or "onnx-int8" for the actors.
-        dtype: "float32" (default), "bfloat16" or "float16".
+        options: How the actors load the model (:class:`~instructor_core.LoadOptions`: backend,
+            dtype, max_length, instructor, ...); the driver loads it on CPU with the same options.
         batch_size: Rows per actor call and per upsert.
         concurrency: Embedding actors (or ``(min, max)``).
         num_cpus: CPUs per actor (also its torch threads); None: 1 (0 with GPUs).
@@ -277,7 +276,6 @@ def ingest_dataset(
         encoder: An already-loaded encoder for ``model`` (driver side, to check the collection).
         show_progress: The single-process engine's progress bar while the driver writes an embedded
             store (Ray Data's own progress is set in its ``DataContext``).
-        instructor: Whether the model is an INSTRUCTOR checkpoint; None detects it.
 
     Returns:
         IngestReport(seen, written, skipped, retried, batches).
@@ -296,7 +294,7 @@ def ingest_dataset(
         path_column=path_column,
     )
     if encoder is None:
-        encoder = load_driver_encoder(model, None, max_length, instructor)
+        encoder = load_driver_encoder(model, None, options or LoadOptions())
     encoder.instructions = encoder.instructions.replace(query=query_instruction, document=document_instruction)
     instructions: Instructions = encoder.instructions
 
@@ -318,12 +316,9 @@ def ingest_dataset(
             concurrency=concurrency,
             num_cpus=num_cpus,
             num_gpus=num_gpus,
-            backend=backend,
-            dtype=dtype,
-            max_length=encoder.max_length,
+            options=replace(options or LoadOptions(), max_length=encoder.max_length),
             id_column=id_field,
             path_column=path_column,
-            instructor=instructor,
         )
         report, after = _write(embedded, opened, target, fields, batch_size, retry, write_concurrency, task_args,
                                before, show_progress)  # fmt: skip

@@ -16,17 +16,19 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from ray.data import Datasink
 from ray.data.block import BlockAccessor
 
+from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, call_with_retry
 from instructor_core.ingest.records import Record
 from instructor_core.ingest.store_ops import prepare_collection
 from instructor_core.instructions import Instructions
+from instructor_core.model.load_options import LoadOptions
 
 from .blocks import RowFields, block_records
 from .stores import StoreTarget, open_target
@@ -99,13 +101,12 @@ def write_table(
     return counts
 
 
-def load_driver_encoder(
-    model: str, instructions: Instructions | None, max_length: int | None, instructor: bool | None = None
-) -> Any:
-    """The encoder the driver checks a collection against (CPU; it embeds nothing)."""
+def load_driver_encoder(model: str, instructions: Instructions | None, options: LoadOptions) -> Any:
+    """The encoder the driver checks a collection against (CPU, the torch backend; it embeds nothing)."""
     from instructor_core import InstructorEncoder
 
-    encoder = InstructorEncoder.from_pretrained(model, device="cpu", max_length=max_length, instructor=instructor)
+    driver = replace(options, device="cpu", backend="torch", dtype=None)
+    encoder = InstructorEncoder.from_pretrained(model, options=driver)
     if instructions is not None:
         encoder.instructions = instructions
     return encoder
@@ -133,7 +134,8 @@ class StoreDatasink(Datasink):
             collection; the driver loads it once on CPU to check the collection).
         query_instruction: Stored for searches; None takes the model's default.
         document_instruction: The instruction the vectors were made with; None the model's default.
-        max_length: The token limit the vectors were made with; None the model's own.
+        options: How the vectors' model was loaded (:class:`~instructor_core.LoadOptions`; its
+            ``max_length`` and ``instructor`` decide what the collection records); None: defaults.
         fields: Which columns make a record (id, text, metadata, shard path, vectors).
         batch_size: Records per upsert.
         retry: Attempts and backoff for upserts that fail on the transport.
@@ -148,19 +150,19 @@ class StoreDatasink(Datasink):
         *,
         query_instruction: str | None = None,
         document_instruction: str | None = None,
-        max_length: int | None = None,
+        options: LoadOptions | None = None,
         fields: RowFields = DEFAULT_FIELDS,
         batch_size: int = DEFAULT_WRITE_BATCH,
         retry: RetryPolicy = DEFAULT_RETRY,
         encoder: Any = None,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
         self.target = store if isinstance(store, StoreTarget) else StoreTarget(store, collection)
         self.model = os.fspath(model)
         self.query_instruction = query_instruction
         self.document_instruction = document_instruction
-        self.max_length = max_length
+        self.options = options or LoadOptions()
         self.fields = fields
         self.batch_size = batch_size
         self.retry = retry
@@ -173,14 +175,14 @@ class StoreDatasink(Datasink):
             return
         encoder = self._state.encoder
         if encoder is None:
-            encoder = load_driver_encoder(self.model, None, self.max_length)
+            encoder = load_driver_encoder(self.model, None, self.options)
         encoder.instructions = encoder.instructions.replace(
             query=self.query_instruction, document=self.document_instruction
         )
         store = open_target(self.target)
         try:
             if store.single_writer:
-                raise ValueError(
+                raise InputError(
                     f"{store.describe()} is a store that one process must own; Ray workers cannot write it. "
                     "Use ingest_dataset, which embeds on the cluster and writes from the driver."
                 )
@@ -257,7 +259,7 @@ class QdrantDatasink(StoreDatasink):
         **options: Any,
     ) -> None:
         if (url is None) == (path is None):
-            raise ValueError("QdrantDatasink needs exactly one of url (a server) or path= (a local-mode folder)")
+            raise InputError("QdrantDatasink needs exactly one of url (a server) or path= (a local-mode folder)")
         if path is not None:
             from instructor_qdrant.store import open_local_mode
 

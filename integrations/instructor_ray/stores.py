@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from instructor_core.errors import InputError
 from instructor_core.ingest.stores import Store, open_store, split_store_url
 
 __all__ = ["StoreTarget", "count_points", "open_target"]
@@ -40,7 +41,7 @@ class StoreTarget:
     def __post_init__(self) -> None:
         split_store_url(self.url)  # a malformed URL fails here, naming the accepted forms
         if not isinstance(self.collection, str) or not self.collection:
-            raise ValueError(f"collection must be a non-empty str, got {self.collection!r}")
+            raise InputError(f"collection must be a non-empty str, got {self.collection!r}")
 
     @property
     def scheme(self) -> str:

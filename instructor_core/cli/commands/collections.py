@@ -16,7 +16,7 @@ from typing import Any
 
 from instructor_core.cli.commands.store import DEFAULT_STORE, check_collection_name_early, check_store_kind
 from instructor_core.cli.terminal import printable
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputError, InstructorError
 from instructor_core.ingest.stores import CollectionInfo, Store, StoreError, open_store
 
 __all__ = ["register"]
@@ -29,7 +29,7 @@ def _open(args: argparse.Namespace) -> Store:
     except InstructorError:
         raise  # a store's own refusal (a lock file that is a link, ...) names its file already
     except ValueError as exc:
-        raise ValueError(f"--store: {exc}") from None
+        raise InputError(f"--store: {exc}") from None
 
 
 def _info_row(info: CollectionInfo) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def _delete(args: argparse.Namespace) -> int:
     try:
         info = store.info(args.name)  # a missing collection fails here, listing the ones there
         if not args.yes:
-            raise ValueError(
+            raise InputError(
                 f"deleting collection {args.name!r} ({info.count} documents) from {store.describe()} cannot be "
                 "undone; add --yes to delete it"
             )

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from instructor_core.errors import InputError
 from instructor_core.safe_paths import atomic_output, same_file
 
 if TYPE_CHECKING:
@@ -47,10 +48,10 @@ def read_texts(path: Path, field: str | None) -> tuple[list[str], list[str | Non
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+                raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
             key = field or "text"
             if not isinstance(row, dict) or not isinstance(row.get(key), str):
-                raise ValueError(f"{path}:{number}: expected an object with a string field {key!r}")
+                raise InputError(f"{path}:{number}: expected an object with a string field {key!r}")
             texts.append(row[key])
             row_id = row.get("id", row.get("_id"))
             ids.append(None if row_id is None else str(row_id))
@@ -68,12 +69,12 @@ def _check_output(output: str, source: Path) -> Path | None:
         return None
     out = Path(output)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ValueError(
+        raise InputError(
             f"-o {output!r}: expected a file ending in .npy (float32 matrix), .jsonl or .ndjson "
             f"(one {{id, vector}} per line), or - (JSONL on stdout); got {out.suffix or 'no suffix'!r}"
         )
     if out.exists() and same_file(out, source):
-        raise ValueError(f"-o {output!r} is the input file itself; write the vectors to another file")
+        raise InputError(f"-o {output!r} is the input file itself; write the vectors to another file")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(f"-o {output!r}: folder {parent} does not exist (it is not created for you)")

@@ -148,16 +148,13 @@ class _DeprecatedAlias(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def add_write_batch_size_option(
-    parser: argparse.ArgumentParser, *, default: int | None = None, legacy_batch_size: bool = True
-) -> None:
-    """Add ``--write-batch-size``: records per write to a vector store.
+def add_write_batch_size_option(parser: argparse.ArgumentParser, *, default: int | None = None) -> None:
+    """Add ``--write-batch-size``: records per write to a vector store, and ``--batch-size``, its
+    spelling before the split (with a note on stderr; ``ingest`` has no ``--batch-size`` of its own).
 
     Args:
         parser: The subcommand's parser (``ingest``).
         default: None leaves the choice to the store's own default.
-        legacy_batch_size: Also accept ``--batch-size`` (its spelling before the split), with a note
-            on stderr; only where the parser has no ``--batch-size`` of its own.
     """
     default_text = "the store's default" if default is None else str(default)
     parser.add_argument(
@@ -166,15 +163,14 @@ def add_write_batch_size_option(
         default=default,
         help=f"records per write to the store (default: {default_text})",
     )
-    if legacy_batch_size:
-        parser.add_argument(
-            "--batch-size",
-            dest="write_batch_size",
-            type=positive_int,
-            action=_DeprecatedAlias,
-            new="--write-batch-size",
-            help="the old spelling of --write-batch-size",
-        )
+    parser.add_argument(
+        "--batch-size",
+        dest="write_batch_size",
+        type=positive_int,
+        action=_DeprecatedAlias,
+        new="--write-batch-size",
+        help="the old spelling of --write-batch-size",
+    )
 
 
 def load_encoder(args: argparse.Namespace, instructions: Instructions | None = None) -> InstructorEncoder:
@@ -189,11 +185,11 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
             it first).
         ModelLoadError: The folder cannot be read (a broken config, truncated or corrupt weights).
     """
-    from instructor_core.errors import InstructorError, ModelLoadError
+    from instructor_core.errors import InputError, InstructorError, ModelLoadError
     from instructor_core.model.encoder import InstructorEncoder
 
     if args.model is None:
-        raise ValueError("no model given: pass --model")
+        raise InputError("no model given: pass --model")
     try:
         return InstructorEncoder.from_pretrained(args.model, instructions, options=load_options(args))
     except InstructorError:

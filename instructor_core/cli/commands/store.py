@@ -25,8 +25,9 @@ from instructor_core.cli.commands.options import (
 )
 from instructor_core.cli.engines import add_engine_options, run_engine
 from instructor_core.cli.terminal import printable
-from instructor_core.errors import InstructorError
+from instructor_core.errors import InputError, InstructorError
 from instructor_core.ingest import store_ops
+from instructor_core.ingest.readers import read_queries
 from instructor_core.ingest.stores import Hit, Store, open_store
 from instructor_core.safe_paths import atomic_output, same_file
 
@@ -42,7 +43,7 @@ def parse_filters(items: Sequence[str] | None) -> dict[str, Any]:
     for item in items or ():
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--filter {item!r}: expected KEY=VALUE")
+            raise InputError(f"--filter {item!r}: expected KEY=VALUE")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -105,7 +106,7 @@ def check_store_kind(url: str) -> None:
     folder = Path(location).expanduser()
     for other, (marker, what) in _STORE_MARKERS.items():
         if other != scheme and (folder / marker).is_file() and not (folder / _STORE_MARKERS[scheme][0]).is_file():
-            raise ValueError(f"--store {url}: {location} is {what} ({marker}); use --store {other}:{location}")
+            raise InputError(f"--store {url}: {location} is {what} ({marker}); use --store {other}:{location}")
 
 
 def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
@@ -117,7 +118,7 @@ def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
     except InstructorError:
         raise  # a store's own refusal (a lock file that is a link, ...) names its file already
     except ValueError as exc:
-        raise ValueError(f"--store: {exc}") from None
+        raise InputError(f"--store: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------- ingest
@@ -129,9 +130,9 @@ def _records(args: argparse.Namespace) -> Iterable[dict]:
         metadata_fields = [f for f in args.metadata_fields.split(",") if f]
     corpus = Path(args.corpus)
     if corpus.is_dir() and args.title_field:
-        raise ValueError(f"--title-field applies to a JSONL or CSV corpus, and {corpus} is a folder")
+        raise InputError(f"--title-field applies to a JSONL or CSV corpus, and {corpus} is a folder")
     if args.glob and corpus.exists() and not corpus.is_dir():
-        raise ValueError(f"--glob applies to a folder corpus, and {corpus} is a file")
+        raise InputError(f"--glob applies to a folder corpus, and {corpus} is a file")
     return read_corpus(
         corpus,
         id_field=args.id_field or None,
@@ -232,55 +233,6 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- search
-def read_queries(path: str) -> list[tuple[str, str]]:
-    """``(query_id, text)`` pairs from a queries file, in file order.
-
-    A ``.jsonl``/``.ndjson`` file holds one object per line with a ``"text"`` string and an
-    optional ``"id"`` (or BEIR's ``"_id"``); any other file (or ``-``, stdin) holds one query per
-    line, kept as written but for the line ending. The id is the line's ``id``/``_id``, else its
-    line number (1-based). Blank lines are skipped.
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        ValueError: Naming ``file:line``: not UTF-8, not a JSON object, no string ``"text"``.
-    """
-    if path == "-":
-        raw_lines = [line.encode("utf-8") for line in sys.stdin]
-        where = "<stdin>"
-    else:
-        source = Path(path)
-        if not source.is_file():
-            raise FileNotFoundError(f"--queries: no file {path}")
-        raw_lines = source.read_bytes().splitlines(keepends=True)
-        where = path
-    is_jsonl = Path(path).suffix.lower() in (".jsonl", ".ndjson")
-    out: list[tuple[str, str]] = []
-    for line_no, raw in enumerate(raw_lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{where}:{line_no}: not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
-        if line_no == 1:
-            line = line.removeprefix("\ufeff")
-        text = line.rstrip("\r\n")
-        if not text.strip():
-            continue
-        if not is_jsonl:
-            out.append((str(line_no), text))
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}:{line_no}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise ValueError(f"{where}:{line_no}: expected a JSON object with a string field 'text'")
-        qid = row.get("id", row.get("_id", line_no))
-        out.append((str(qid), row["text"]))
-    if not out:
-        raise ValueError(f"--queries {where}: no queries in it")
-    return out
-
-
 def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) -> list[list[Hit]]:
     """Every query's hits, under one model load and one ``store_ops.search`` call (the collection read once)."""
     from instructor_core.instructions import Instructions
@@ -289,7 +241,7 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     asked = _model_name(args.model) if args.model is not None else None
     model = args.model if args.model is not None else info.model
     if model is None:
-        raise ValueError(f"collection {args.collection!r} does not record its model; pass --model")
+        raise InputError(f"collection {args.collection!r} does not record its model; pass --model")
     # a collection made outside instructor records no instructions: the model's own apply
     recorded = info.model is not None
     instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
@@ -344,14 +296,14 @@ def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results
 
 def _search(args: argparse.Namespace) -> int:
     if (args.query is None) == (args.queries is None):
-        raise ValueError("give one QUERY or --queries FILE")
+        raise InputError("give one QUERY or --queries FILE")
     if args.output is not None and args.queries is None:
-        raise ValueError("-o/--output goes with --queries (a single query prints its hits)")
+        raise InputError("-o/--output goes with --queries (a single query prints its hits)")
     if args.output not in (None, "-") and not Path(args.output).parent.is_dir():
         raise FileNotFoundError(f"-o {args.output}: the folder {Path(args.output).parent} does not exist")
     if args.output not in (None, "-") and args.queries not in (None, "-") and Path(args.output).exists():
         if same_file(args.output, args.queries):
-            raise ValueError(f"-o {args.output!r} is the --queries file itself; write the results to another file")
+            raise InputError(f"-o {args.output!r} is the --queries file itself; write the results to another file")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)

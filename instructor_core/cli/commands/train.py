@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from instructor_core.cli.commands.options import add_batch_size_option, add_model_options, load_encoder, positive_int
+from instructor_core.errors import InputError
 
 if TYPE_CHECKING:
     from instructor_core.model.encoder import InstructorEncoder
@@ -51,7 +52,7 @@ def _mine(args: argparse.Namespace) -> int:
     from instructor_core.training import mine_hard_negatives, read_rows, rows_from_beir, write_rows
 
     if (args.beir is None) == (args.rows is None):
-        raise ValueError("give exactly one of --beir FOLDER or --rows FILE")
+        raise InputError("give exactly one of --beir FOLDER or --rows FILE")
     corpus = None
     if args.beir is not None:
         from instructor_core.evaluation import load_beir

@@ -39,6 +39,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from instructor_core.errors import InputError
 from instructor_core.model.cache import default_cache_dir, hash_file
 
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
@@ -192,7 +193,7 @@ def _spinning() -> bool:
     "0" is then faster (docs/performance.md has both measured)."""
     value = os.environ.get("INSTRUCTOR_ORT_SPINNING", "1").strip().lower()
     if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
-        raise ValueError(f"INSTRUCTOR_ORT_SPINNING must be 1 or 0, got {value!r}")
+        raise InputError(f"INSTRUCTOR_ORT_SPINNING must be 1 or 0, got {value!r}")
     return value in ("1", "true", "yes", "on")
 
 
@@ -232,7 +233,7 @@ class OnnxTransformer:
         _require_onnx()
         _spinning()  # a bad setting is the user's to fix, not a broken cache to rebuild
         if variant not in ("onnx", "onnx-int8"):
-            raise ValueError(f"variant must be 'onnx' or 'onnx-int8', got {variant!r}")
+            raise InputError(f"variant must be 'onnx' or 'onnx-int8', got {variant!r}")
         from instructor_core.locking import store_lock
 
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
