@@ -265,3 +265,28 @@ def test_cli_embed_takes_prompt_name_dim_and_precision(folders, pair, tmp_path):
     assert main([*argv, "--kind", "query", "--precision", "ubinary", "--quiet"]) == 0
     np.testing.assert_array_equal(np.load(out), theirs.encode_query(TEXTS, precision="ubinary"))
     assert main([*argv, "--prompt-name", "nope", "--quiet"]) == 2
+
+
+def test_cli_ingest_and_search_take_prompt_name_and_dim(folders, pair, tmp_path, capsys):
+    """``ingest --prompt-name --dim`` stores the prompt's text as the document instruction and the
+    truncated dimension; ``search --prompt-name`` embeds queries with that prompt; a search at
+    another dimension is refused."""
+    from instructor_core.cli import main
+
+    _, theirs = pair("embeddinggemma")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+    model = str(folders["embeddinggemma"])
+    store = ["--store", f"qdrant:{tmp_path / 'db'}", "--collection", "c", "--model", model, "--device", "cpu"]
+    assert main(["ingest", str(corpus), *store, "--prompt-name", "Retrieval-document", "--dim", "8", "--quiet"]) == 0
+    assert main(["collections", "info", "c", "--store", f"qdrant:{tmp_path / 'db'}", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["document_instruction"] == "title: none | text: " and info["dimension"] == 8
+    docs = theirs.encode(TEXTS, prompt_name="Retrieval-document", truncate_dim=8, normalize_embeddings=True)
+    query = theirs.encode([TEXTS[3]], prompt_name="Retrieval-query", truncate_dim=8, normalize_embeddings=True)[0]
+    best = f"d{int(np.argmax(docs @ query))}"
+    argv = ["search", TEXTS[3], *store, "--prompt-name", "Retrieval-query", "--dim", "8", "--json", "-k", "1"]
+    assert main([*argv, "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["id"] == best
+    assert main(["search", TEXTS[3], *store, "--quiet"]) == 2  # the model's full dimension: refused
+    assert "dimension" in capsys.readouterr().err

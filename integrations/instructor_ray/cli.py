@@ -83,6 +83,10 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     Returns:
         The exit code.
     """
+    if getattr(args, "prompt_name", None) is not None:
+        raise InputError(
+            "--prompt-name is not taken by --engine ray yet: pass the prompt's text as --document-instruction"
+        )
     from instructor_core.ingest.stores import StoreUnavailableError
 
     from .ingest import ingest_dataset, read_corpus_dataset

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from instructor_core.errors import InputError
 from instructor_core.model.backends import BACKENDS
 from instructor_core.model.load_options import DTYPES, LoadOptions
 
@@ -35,6 +36,7 @@ __all__ = [
     "add_batch_size_option",
     "add_model_options",
     "add_prompt_name_option",
+    "prompt_or_instruction",
     "add_write_batch_size_option",
     "load_encoder",
     "load_options",
@@ -118,6 +120,24 @@ def add_prompt_name_option(parser: argparse.ArgumentParser) -> None:
         help="one of the model's named prompts (its config_sentence_transformers.json, e.g. EmbeddingGemma's "
         "STS or e5-mistral's web_search_query) in place of the instruction",
     )
+
+
+def prompt_or_instruction(
+    encoder: InstructorEncoder, prompt_name: str | None, instruction: str | None, flag: str
+) -> str | None:
+    """The text of the prompt ``--prompt-name`` names, else ``instruction`` (None: the model's own).
+
+    Raises:
+        InputError: Both given.
+        UnknownPromptError: A name the model does not have (listing the ones it has).
+    """
+    if prompt_name is None:
+        return instruction
+    if instruction is not None:
+        raise InputError(f"pass --prompt-name or {flag}, not both")
+    from instructor_core.model.prompts import resolve_prompt
+
+    return resolve_prompt(encoder.prompts, prompt_name)
 
 
 def add_batch_size_option(parser: argparse.ArgumentParser, *, default: int = 32) -> None:

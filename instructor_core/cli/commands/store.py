@@ -19,9 +19,11 @@ from typing import Any
 
 from instructor_core.cli.commands.options import (
     add_model_options,
+    add_prompt_name_option,
     add_write_batch_size_option,
     load_encoder,
     positive_int,
+    prompt_or_instruction,
 )
 from instructor_core.cli.engines import add_engine_options, run_engine
 from instructor_core.cli.terminal import printable
@@ -199,9 +201,8 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     records = _records(args)  # fails early on a missing corpus
     args.model = model
     encoder = load_encoder(args)  # a bad model folder or device fails before the store is touched
-    encoder.instructions = encoder.instructions.replace(
-        query=args.query_instruction, document=args.document_instruction
-    )
+    document = prompt_or_instruction(encoder, args.prompt_name, args.document_instruction, "--document-instruction")
+    encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
     opened = _open(args)  # an embedded store's lock is held from here to close()
     try:
@@ -254,7 +255,7 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         encoder,
         k=args.k,
         filters=parse_filters(args.filter) or None,
-        instruction=args.query_instruction,
+        instruction=prompt_or_instruction(encoder, args.prompt_name, args.query_instruction, "--query-instruction"),
         vector=args.vector,
         model=asked,
         allow_model_change=args.allow_model_change,
@@ -355,6 +356,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_store_args(ingest)
     add_model_options(ingest, required_model=True)
     ingest.add_argument("--document-instruction", default=None, help="document instruction; default: the model's")
+    add_prompt_name_option(ingest)
     ingest.add_argument("--text-field", default="text", help="field/column with the text (default: text)")
     ingest.add_argument(
         "--id-field", default="id", help="field/column with the id (default: id, else BEIR's _id; '' numbers rows)"
@@ -419,6 +421,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         model_help="model folder or hub id; default: the one stored with the collection (if given, it must be "
         "that one)",
     )
+    add_prompt_name_option(search)
     search.add_argument("--filter", action="append", metavar="KEY=VALUE", help="metadata filter (repeatable)")
     search.add_argument("--vector", default=None, help="named vector to search (Qdrant collections with several)")
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
