@@ -306,7 +306,7 @@ class CollectionLayout:
         )
 
 
-def _quantization(value: Any) -> Quantization:
+def _quantization(value: object) -> Quantization:
     """A recorded quantization mode (absent: ``"none"``).
 
     Raises:
@@ -316,7 +316,7 @@ def _quantization(value: Any) -> Quantization:
         return "none"
     if value not in ("none", "int8", "binary"):
         raise ValueError(f"quantization {value!r}: expected none, int8 or binary")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 class StoreSink(Protocol):

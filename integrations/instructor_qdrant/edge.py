@@ -34,6 +34,7 @@ from instructor_core.ingest.stores import (
     BaseStore,
     CollectionLayout,
     Hit,
+    Quantization,
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
@@ -214,7 +215,7 @@ class EdgeStore(BaseStore):
         from instructor_core.locking import store_lock
 
         self._shards: dict[str, Any] = {}
-        self._quantization: dict[str, str] = {}  # collection -> its layout's quantization, once read
+        self._quantization: dict[str, Quantization] = {}  # collection -> its layout's quantization, once read
         self._unoptimized: set[str] = set()  # quantized collections written since their last optimize
 
         self.folder = Path(folder).expanduser()
@@ -316,7 +317,7 @@ class EdgeStore(BaseStore):
             self._unoptimized.add(name)  # (optimized at close too: a writer that never calls finish)
         return sink
 
-    def _quantized_mode(self, name: str) -> str:
+    def _quantized_mode(self, name: str) -> Quantization:
         if name not in self._quantization:
             self._quantization[name] = self._layout(name).quantization
         return self._quantization[name]

@@ -39,7 +39,7 @@ OVERSAMPLING: dict[str, float] = {"int8": 2.0, "binary": 3.0}
 QUANTIZED_FEATURES = frozenset({"int8-quantized", "binary-quantized"})
 
 
-def check_quantization(value: Any) -> Quantization:
+def check_quantization(value: object) -> Quantization:
     """``value`` if it names a quantization mode (``"none"``, ``"int8"``, ``"binary"``).
 
     Raises:
@@ -47,7 +47,7 @@ def check_quantization(value: Any) -> Quantization:
     """
     if value not in QUANTIZATIONS:
         raise ValueError(f"quantization {value!r}: expected one of {', '.join(QUANTIZATIONS)}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def client_quantization_config(quantization: Quantization) -> Any:
