@@ -167,3 +167,12 @@ def test_server_store_asks_for_rescoring():
     config = client_quantization_config("int8")
     assert isinstance(config, models.ScalarQuantization) and config.scalar.type == models.ScalarType.INT8
     assert isinstance(client_quantization_config("binary"), models.BinaryQuantization)
+
+
+def test_ray_engine_refuses_to_make_a_quantized_collection(tmp_path, minilm_path, capsys):
+    pytest.importorskip("instructor_ray")
+    args = _ingest_args(f"qdrant:{tmp_path / 'db'}", "quant", minilm_path, "--quantization", "binary")
+    assert main([*args, "--engine", "ray"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--engine local only" in err
+    assert not (tmp_path / "db").exists()
