@@ -7,8 +7,9 @@ three collections of one embedded Qdrant Edge store (``qdrant:DIR``) through the
 claims (encoded once too) are then searched one at a time through ``store.search`` in each
 collection, timed with ``perf_counter``; nDCG@10 is scored against ``qrels/test.tsv``.
 
-Memory is read from the store folder: the float vectors' file (``vector_storage/matrix.dat``, all
-segments), Qdrant's quantized vectors (``quantized.data``, what a quantized collection keeps in
+Memory is read from the store folder: the float vectors' files (every file under a segment's
+``vector_storage`` but the quantized ones; an appendable segment's are preallocated chunks), Qdrant's
+quantized vectors (``quantized.data``, what a quantized collection keeps in
 RAM), and the whole collection folder (``du``: WAL, payloads, HNSW graph and preallocated pages
 included).
 
@@ -56,6 +57,17 @@ def encode_once(encoder, texts: list[str], what: str, cache: Path, kind: str) ->
 
 def file_bytes(folder: Path, name: str) -> int:
     return sum(p.stat().st_size for p in folder.rglob(name) if p.is_file())
+
+
+def float_bytes(folder: Path) -> int:
+    """Bytes of the float vectors' files: every file under a segment's ``vector_storage`` but the
+    quantized ones (an indexed segment's ``matrix.dat``; an appendable one's chunk files, which
+    are preallocated)."""
+    return sum(
+        p.stat().st_size
+        for p in folder.rglob("*")
+        if p.is_file() and "vector_storage" in p.parts and not p.name.startswith("quantized")
+    )
 
 
 def du_bytes(folder: Path) -> int:
@@ -130,7 +142,7 @@ def main() -> None:
                     "ndcg": retrieval_metrics(rankings, data.qrels)["ndcg@10"],
                     "p50_ms": 1000 * float(np.median(latencies)),
                     "p90_ms": 1000 * float(np.percentile(latencies, 90)),
-                    "float_mb": file_bytes(folder, "matrix.dat") / 1e6,
+                    "float_mb": float_bytes(folder) / 1e6,
                     "quant_mb": file_bytes(folder, "quantized.data") / 1e6,
                     "folder_mb": du_bytes(folder) / 1e6,
                     "write_s": seconds,
