@@ -34,6 +34,7 @@ from instructor_core.ingest.stores import (
     CollectionMismatchError,
     Hit,
     ModelMismatchError,
+    Quantization,
     Store,
     StoreError,
     StoreSink,
@@ -47,6 +48,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "EngineSink",
     "check_layout",
+    "check_quantization",
     "check_search",
     "check_vector",
     "embed_views",
@@ -76,9 +78,12 @@ def _check_vectors(vectors: Mapping[str, str] | None) -> dict[str, str]:
     return dict(vectors)
 
 
-def layout_for(encoder: Encoder, model: str | None, vectors: Mapping[str, str] | None = None) -> CollectionLayout:
+def layout_for(
+    encoder: Encoder, model: str | None, vectors: Mapping[str, str] | None = None, quantization: Quantization = "none"
+) -> CollectionLayout:
     """The layout a new collection for ``encoder`` records: its dimension, instructions, fingerprint,
-    ``model`` (name or path), the named vectors ``{name: document instruction}`` if any, and now."""
+    ``model`` (name or path), the named vectors ``{name: document instruction}`` if any, how its
+    vectors are kept (``quantization``), and now."""
     loading: dict[str, Any] = {}
     max_length = getattr(encoder, "max_length", None)
     if isinstance(max_length, int):
@@ -95,6 +100,7 @@ def layout_for(encoder: Encoder, model: str | None, vectors: Mapping[str, str] |
         fingerprint=encoder_fingerprint(encoder),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         loading=loading,
+        quantization=quantization,
     )
 
 
@@ -270,6 +276,20 @@ def write_records(
     )
 
 
+def check_quantization(name: str, stored: CollectionLayout, quantization: Quantization | None) -> None:
+    """Refuse a quantization other than the one the collection keeps its vectors with (None: any).
+
+    Raises:
+        CollectionMismatchError: Naming both.
+    """
+    if quantization is not None and stored.quantization != quantization:
+        raise CollectionMismatchError(
+            f"collection {name!r} keeps its vectors with quantization={stored.quantization!r}, asked for "
+            f"{quantization!r}: a collection's quantization is set when it is made. Drop the option or use a "
+            "new collection."
+        )
+
+
 def prepare_collection(
     store: Store,
     name: str,
@@ -278,21 +298,29 @@ def prepare_collection(
     model: str | None,
     vectors: Mapping[str, str] | None = None,
     allow_model_change: bool = False,
+    quantization: Quantization | None = None,
 ) -> tuple[CollectionLayout, int]:
     """Create ``name`` for ``encoder`` and ``model``, or check the existing collection against them
-    (dimension, instructions, vector names, model name and fingerprint), writing nothing.
+    (dimension, instructions, vector names, model name and fingerprint, quantization), writing nothing.
+
+    Args:
+        quantization: How a new collection keeps its vectors (``"none"``, ``"int8"``, ``"binary"``;
+            None: ``"none"``); for an existing one, None accepts its own and any other is refused.
 
     Returns:
         The collection's layout and the points it holds.
 
     Raises:
-        CollectionMismatchError: The collection records another dimension, instructions or model name.
+        CollectionMismatchError: The collection records another dimension, instructions, model name
+            or quantization.
         ModelMismatchError: Another model fingerprint (unless ``allow_model_change``).
+        StoreError: The store cannot keep quantized vectors (before anything is created).
     """
-    wanted = layout_for(encoder, model, vectors)
+    wanted = layout_for(encoder, model, vectors, quantization or "none")
     info = store.create_collection(name, wanted)
     if info.layout is None:  # made outside instructor: the store checked what it could
         return wanted, info.count
+    check_quantization(name, info.layout, quantization)
     layout = check_layout(name, info.layout, wanted, allow_model_change=allow_model_change)
     return replace(layout, vectors=dict(info.layout.vectors)), info.count
 
@@ -310,6 +338,7 @@ def ingest(
     show_progress: bool = True,
     allow_model_change: bool = False,
     retry: RetryPolicy | None = None,
+    quantization: Quantization | None = None,
 ) -> IngestReport:
     """Create (or check) the collection for ``encoder`` and ``model``, then embed ``documents`` with
     the document instruction(s) and write them through the store's sink with the ingest engine.
@@ -326,6 +355,10 @@ def ingest(
         show_progress: A tqdm bar (records).
         allow_model_change: Accept an encoder whose model differs from the collection's, on purpose.
         retry: Retries of a write that failed in transport; None: the engine's defaults.
+        quantization: Keep a new collection's vectors quantized, ``"int8"`` or ``"binary"`` (stores
+            that can: Qdrant; searches rescore on the float vectors), or ``"none"``; None: ``"none"``
+            for a new collection, the existing one's otherwise. Another than an existing
+            collection's is refused.
 
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
@@ -333,15 +366,17 @@ def ingest(
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
     layout, _ = prepare_collection(
-        store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change
-    )
+        store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change,
+        quantization=quantization,
+    )  # fmt: skip
 
     def embed(records: Sequence[Record]) -> list[Any]:
         return embed_views(records, encoder, layout, 32)
 
     with translated(store):  # a write the store's engine fails (a full disk, damaged files): one line
-        return write_records(
-            store.sink(name),
+        sink = store.sink(name)
+        report = write_records(
+            sink,
             name,
             documents,
             embed,
@@ -350,6 +385,10 @@ def ingest(
             show_progress=show_progress,
             retry=retry,
         )
+        finish = getattr(sink, "finish", None)  # optional: a store's work after the last write
+        if callable(finish):
+            finish()
+        return report
 
 
 @contextmanager
@@ -415,9 +454,13 @@ def search(
     return store.search(name, [row.tolist() for row in matrix], k=k, filters=filters, vector=vector)
 
 
-def _differences(info: CollectionInfo, encoder: Encoder, model: str) -> list[str]:
+def _differences(
+    info: CollectionInfo, encoder: Encoder, model: str, quantization: Quantization | None = None
+) -> list[str]:
     """What ``info`` records that the encoder at hand would not make (names of the fields)."""
     out = []
+    if quantization is not None and info.layout is not None and info.layout.quantization != quantization:
+        out.append("quantization")
     if info.model is not None and info.model != model:
         out.append("model")
     if info.query_instruction != encoder.instructions.query:
@@ -433,7 +476,9 @@ def _differences(info: CollectionInfo, encoder: Encoder, model: str) -> list[str
     return out
 
 
-def replace_empty_collection(store: Store, name: str, encoder: Encoder, *, model: str) -> list[str]:
+def replace_empty_collection(
+    store: Store, name: str, encoder: Encoder, *, model: str, quantization: Quantization | None = None
+) -> list[str]:
     """Delete a collection that holds nothing and was made for another model or other instructions,
     so the ingest about to run makes it anew for ``encoder``.
 
@@ -455,7 +500,7 @@ def replace_empty_collection(store: Store, name: str, encoder: Encoder, *, model
         return []
     if info.count != 0 or info.model is None:
         return []
-    differing = _differences(info, encoder, model)
+    differing = _differences(info, encoder, model, quantization)
     if differing:
         store.delete(name)
     return differing

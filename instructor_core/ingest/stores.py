@@ -42,6 +42,7 @@ __all__ = [
     "CollectionNotFoundError",
     "Hit",
     "ModelMismatchError",
+    "Quantization",
     "Store",
     "StoreError",
     "StoreNotFoundError",
@@ -235,7 +236,9 @@ class CollectionLayout:
             embedding-function config): ``max_length``, ``instructor``.
         sparse: Sparse vectors beside the dense ones (hybrid search, e.g. ``"bm25"``); reserved:
             no store holds them yet.
-        quantization: How the dense vectors are kept; reserved: every store holds only ``"none"``.
+        quantization: How the dense vectors are kept: ``"none"`` (float32), ``"int8"`` (scalar) or
+            ``"binary"`` (1 bit per dimension), beside the float vectors a search rescores with;
+            stores that cannot keep them refuse the layout (their ``features``).
     """
 
     dimension: int
@@ -266,6 +269,7 @@ class CollectionLayout:
                 "vectors": dict(self.vectors),
                 "fingerprint": self.fingerprint,
                 "created": self.created,
+                **({"quantization": self.quantization} if self.quantization != "none" else {}),
             }
         }
 
@@ -283,6 +287,7 @@ class CollectionLayout:
             model=stored.get("model"),
             fingerprint=stored.get("fingerprint"),
             created=stored.get("created"),
+            quantization=_quantization(stored.get("quantization")),
         )
 
     def to_info(self, name: str, count: int) -> CollectionInfo:
@@ -299,6 +304,19 @@ class CollectionLayout:
             vectors=dict(self.vectors),
             layout=self,
         )
+
+
+def _quantization(value: object) -> Quantization:
+    """A recorded quantization mode (absent: ``"none"``).
+
+    Raises:
+        ValueError: A value that is not one of the modes.
+    """
+    if value is None:
+        return "none"
+    if value not in ("none", "int8", "binary"):
+        raise ValueError(f"quantization {value!r}: expected none, int8 or binary")
+    return value
 
 
 class StoreSink(Protocol):

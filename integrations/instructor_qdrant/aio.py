@@ -12,7 +12,7 @@ from qdrant_client import models
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, arun_ingest
 from instructor_core.ingest.records import Record
 from instructor_core.ingest.store_ops import check_search
-from instructor_core.ingest.stores import hit_from_payload
+from instructor_core.ingest.stores import Quantization, hit_from_payload
 from instructor_core.model.protocols import Encoder
 
 from .collection import aensure_collection, layout_from_metadata
@@ -23,6 +23,7 @@ from .points import (
     check_ingest_args,
     query_prefix,
     query_request,
+    search_params,
     to_points,
 )
 
@@ -53,6 +54,7 @@ async def aingest(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_duplicate: str = "error",
     allow_model_change: bool = False,
+    quantization: Quantization | None = None,
 ) -> IngestReport:
     """:func:`instructor_qdrant.ingest` for an ``AsyncQdrantClient`` (no progress bar).
 
@@ -62,8 +64,9 @@ async def aingest(
     """
     check_ingest_args(batch_size, max_attempts)
     layout = await aensure_collection(
-        client, name, encoder, vectors=vectors, model=model, allow_model_change=allow_model_change
-    )
+        client, name, encoder, vectors=vectors, model=model, allow_model_change=allow_model_change,
+        quantization=quantization,
+    )  # fmt: skip
     return await arun_ingest(
         documents,
         AsyncQdrantSink(client, name, encoder, layout, encode_batch_size),
@@ -92,7 +95,10 @@ async def asearch(
     layout = layout_from_metadata(getattr(info.config, "metadata", None))
     check_search(name, layout, encoder, allow_model_change=allow_model_change)
     matrix = await asyncio.to_thread(encoder.encode_queries, [query], prefix)
-    return await asearch_vector(client, name, matrix[0].tolist(), limit=limit, filter=filter, vector=vector)
+    params = search_params(client, layout)
+    return await asearch_vector(
+        client, name, matrix[0].tolist(), limit=limit, filter=filter, vector=vector, params=params
+    )
 
 
 async def asearch_vector(
@@ -103,7 +109,8 @@ async def asearch_vector(
     limit: int = 10,
     filter: Mapping[str, Any] | models.Filter | None = None,
     vector: str | None = None,
+    params: models.SearchParams | None = None,
 ) -> list[Hit]:
     """:func:`instructor_qdrant.search_vector` for an ``AsyncQdrantClient``."""
-    result = await client.query_points(**query_request(name, query_vector, limit, filter, vector))
+    result = await client.query_points(**query_request(name, query_vector, limit, filter, vector, params))
     return [hit_from_payload(p.payload, p.score, p.id) for p in result.points]

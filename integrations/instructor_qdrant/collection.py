@@ -13,8 +13,10 @@ from typing import Any
 
 from qdrant_client import models
 
-from instructor_core.ingest.store_ops import check_layout, layout_for
-from instructor_core.ingest.stores import CollectionLayout, CollectionMismatchError
+from instructor_core.ingest.store_ops import check_layout, check_quantization, layout_for
+from instructor_core.ingest.stores import CollectionLayout, CollectionMismatchError, Quantization
+
+from .quantization import client_quantization_config
 
 __all__ = [
     "CollectionLayout",
@@ -52,6 +54,7 @@ def ensure_collection(
     model: str | None = None,
     on_disk: bool = False,
     allow_model_change: bool = False,
+    quantization: Quantization | None = None,
 ) -> CollectionLayout:
     """Create a cosine collection for ``encoder``, or check that an existing one fits it.
 
@@ -65,21 +68,34 @@ def ensure_collection(
         on_disk: Keep the vectors on disk (new collections only).
         allow_model_change: Accept an encoder whose model fingerprint (or model name) differs from
             the one the collection records, on purpose.
+        quantization: Keep a new collection's vectors quantized too, ``"int8"`` (scalar) or
+            ``"binary"``, rescored on the float vectors at search (see
+            :mod:`instructor_qdrant.quantization`); None: ``"none"`` for a new collection, whatever
+            an existing one has. Another than an existing collection's is refused.
 
     Returns:
         The collection's layout.
 
     Raises:
         CollectionMismatchError: The existing collection has another dimension, distance, vector
-            names, model or instructions. Raised before anything is written.
+            names, model, instructions or quantization. Raised before anything is written.
         ModelMismatchError: The encoder's model fingerprint differs from the collection's
             (``instructor_core.ingest.stores``; a ``ValueError`` too).
     """
-    wanted = layout_for(encoder, model, vectors)
+    wanted = layout_for(encoder, model, vectors, quantization or "none")
     if not client.collection_exists(name):
-        client.create_collection(name, vectors_config=vectors_config(wanted, on_disk), metadata=wanted.to_metadata())
+        client.create_collection(name, **create_args(wanted, on_disk))
         return wanted
-    return _check_existing(name, client.get_collection(name), wanted, allow_model_change)
+    return _check_existing(name, client.get_collection(name), wanted, allow_model_change, quantization)
+
+
+def create_args(wanted: CollectionLayout, on_disk: bool) -> dict[str, Any]:
+    """``create_collection``'s arguments for a layout: vectors, quantization, metadata."""
+    return {
+        "vectors_config": vectors_config(wanted, on_disk),
+        "quantization_config": client_quantization_config(wanted.quantization),
+        "metadata": wanted.to_metadata(),
+    }
 
 
 def vectors_config(wanted: CollectionLayout, on_disk: bool) -> Any:
@@ -116,11 +132,14 @@ def check_vector_params(name: str, existing: Any, wanted: CollectionLayout) -> N
             )
 
 
-def _check_existing(name: str, info: Any, wanted: CollectionLayout, allow_model_change: bool) -> CollectionLayout:
+def _check_existing(
+    name: str, info: Any, wanted: CollectionLayout, allow_model_change: bool, quantization: Quantization | None = None
+) -> CollectionLayout:
     """The existing collection's layout if it fits ``wanted``; else CollectionMismatchError."""
     check_vector_params(name, info.config.params.vectors, wanted)
     stored = _layout_from_info(info)
     if stored is not None:
+        check_quantization(name, stored, quantization)
         return check_layout(name, stored, wanted, allow_model_change=allow_model_change)
     return wanted
 
@@ -139,11 +158,11 @@ async def aensure_collection(
     model: str | None = None,
     on_disk: bool = False,
     allow_model_change: bool = False,
+    quantization: Quantization | None = None,
 ) -> CollectionLayout:
     """:func:`ensure_collection` for an ``AsyncQdrantClient`` (same checks, same errors)."""
-    wanted = layout_for(encoder, model, vectors)
+    wanted = layout_for(encoder, model, vectors, quantization or "none")
     if not await client.collection_exists(name):
-        config = vectors_config(wanted, on_disk)
-        await client.create_collection(name, vectors_config=config, metadata=wanted.to_metadata())
+        await client.create_collection(name, **create_args(wanted, on_disk))
         return wanted
-    return _check_existing(name, await client.get_collection(name), wanted, allow_model_change)
+    return _check_existing(name, await client.get_collection(name), wanted, allow_model_change, quantization)

@@ -35,6 +35,7 @@ from instructor_core.ingest.stores import (
     BaseStore,
     CollectionLayout,
     Hit,
+    Quantization,
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
@@ -43,6 +44,8 @@ from instructor_core.ingest.stores import (
 )
 from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
+
+from .quantization import QUANTIZED_FEATURES, edge_quantization_config, edge_search_params
 
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
 
@@ -140,6 +143,9 @@ class EdgeSink:
     ) -> None:  # fmt: skip
         self.shard, self.encoder, self.layout = shard, encoder, layout
         self.encode_batch_size = encode_batch_size
+        #: Optimize the shard once the ingest is written (a quantized collection: Qdrant builds its
+        #: quantized vectors when it optimizes a segment).
+        self.optimize = False
 
     def embed(self, records: Sequence[Record]) -> list[Any]:
         """Vectors (or named views) for the batch."""
@@ -159,6 +165,12 @@ class EdgeSink:
     def is_transport_error(self, exc: BaseException) -> bool:
         """Never: the shard is in this process, so a failed write is not retried."""
         return False
+
+    def finish(self) -> None:
+        """After the last write: optimize a quantized collection's shard, which builds its quantized
+        vectors (and the HNSW index they are searched through)."""
+        if self.optimize:
+            self.shard.optimize()
 
 
 def _plain(vector: Any) -> Any:
@@ -196,6 +208,7 @@ class EdgeStore(BaseStore):
 
     scheme = "qdrant"
     single_writer = True
+    features = QUANTIZED_FEATURES
 
     def __init__(
         self, folder: str | os.PathLike[str], *, lock_timeout: float | None = None, create: bool = True
@@ -203,6 +216,8 @@ class EdgeStore(BaseStore):
         from instructor_core.locking import store_lock
 
         self._shards: dict[str, Any] = {}
+        self._quantization: dict[str, Quantization] = {}  # collection -> its layout's quantization, once read
+        self._unoptimized: set[str] = set()  # quantized collections written since their last optimize
 
         self.folder = Path(folder).expanduser()
         self.location = os.fspath(folder)
@@ -291,20 +306,32 @@ class EdgeStore(BaseStore):
         folder.mkdir(parents=True, exist_ok=True)
         params = edge.EdgeVectorParams(size=layout.dimension, distance=edge.Distance.Cosine)
         vectors = {key: params for key in layout.vectors} if layout.vectors else params
-        self._shards[name] = edge.EdgeShard.create(str(folder / "shard"), edge.EdgeConfig(vectors=vectors))
+        config = edge.EdgeConfig(vectors=vectors, **_quantized(edge, layout))
+        self._shards[name] = edge.EdgeShard.create(str(folder / "shard"), config)
         _write_json_atomic(folder / LAYOUT_FILE, layout.to_metadata())
+        self._quantization[name] = layout.quantization
 
     def _sink(self, name: str) -> EdgeSink:
-        return EdgeSink(self._shard(name))
+        sink = EdgeSink(self._shard(name))
+        if self._quantized_mode(name) != "none":
+            sink.optimize = True
+            self._unoptimized.add(name)  # (optimized at close too: a writer that never calls finish)
+        return sink
+
+    def _quantized_mode(self, name: str) -> Quantization:
+        if name not in self._quantization:
+            self._quantization[name] = self._layout(name).quantization
+        return self._quantization[name]
 
     def _query(
         self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
     ) -> list[list[Hit]]:
         edge, shard, where = _edge(), self._shard(name), _filter(filters)
+        params = edge_search_params(edge, self._quantized_mode(name))  # rescored on the float vectors
         out = []
         for row in vectors:
             request = edge.QueryRequest(
-                limit=k, query=edge.Query.Nearest(row, using=vector), filter=where, with_payload=True
+                limit=k, query=edge.Query.Nearest(row, using=vector), filter=where, with_payload=True, params=params
             )
             out.append([hit_from_payload(p.payload, p.score, p.id) for p in shard.query(request)])
         return out
@@ -312,6 +339,8 @@ class EdgeStore(BaseStore):
     def _drop(self, name: str) -> None:
         """Its layout file first, so a half-deleted collection no longer lists."""
         shard = self._shards.pop(name, None)
+        self._quantization.pop(name, None)
+        self._unoptimized.discard(name)
         if shard is not None:
             shard.close()
         folder = self._dir(name)
@@ -321,11 +350,23 @@ class EdgeStore(BaseStore):
     def _release(self) -> None:
         """Flush and close the shards."""
         try:
-            for shard in self._shards.values():
+            for name, shard in self._shards.items():
+                if name in self._unoptimized:
+                    shard.optimize()  # returns at once where the sink's finish did it already
                 shard.flush()
                 shard.close()
         finally:
             self._shards.clear()
+            self._unoptimized.clear()
+
+
+def _quantized(edge: Any, layout: CollectionLayout) -> dict[str, Any]:
+    """The shard settings of a quantized collection: the quantization, and optimizers that index
+    (and so quantize) any segment, however small; empty for ``"none"``."""
+    config = edge_quantization_config(edge, layout.quantization)
+    if config is None:
+        return {}
+    return {"quantization_config": config, "optimizers": edge.EdgeOptimizersConfig(indexing_threshold=1)}
 
 
 def open_edge_store(

@@ -17,11 +17,12 @@ from instructor_core.errors import InputTypeError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, run_ingest
 from instructor_core.ingest.records import Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import DEFAULT_BATCH_SIZE, check_search, embed_views
-from instructor_core.ingest.stores import Hit, hit_from_payload
+from instructor_core.ingest.stores import Hit, Quantization, hit_from_payload
 from instructor_core.model.protocols import Encoder
 from instructor_core.validation import check_instruction, check_positive_int
 
 from .collection import CollectionLayout, ensure_collection, layout_from_metadata
+from .quantization import client_search_params
 
 __all__ = [
     "QDRANT_RULES",
@@ -162,6 +163,7 @@ def ingest(
     sleep: Callable[[float], None] = time.sleep,
     on_duplicate: str = "error",
     allow_model_change: bool = False,
+    quantization: Quantization | None = None,
 ) -> IngestReport:
     """Embed records with the document instruction(s) and upsert them into a Qdrant collection.
 
@@ -191,14 +193,17 @@ def ingest(
         on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
         allow_model_change: Accept an encoder whose model fingerprint differs from the one the
             collection records (``ModelMismatchError`` otherwise), on purpose.
+        quantization: Keep a new collection's vectors quantized too, ``"int8"`` or ``"binary"``
+            (searches rescore on the float vectors); see :func:`ensure_collection`.
 
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
     """
     check_ingest_args(batch_size, max_attempts)
     layout = ensure_collection(
-        client, name, encoder, vectors=vectors, model=model, allow_model_change=allow_model_change
-    )
+        client, name, encoder, vectors=vectors, model=model, allow_model_change=allow_model_change,
+        quantization=quantization,
+    )  # fmt: skip
     return run_ingest(
         documents,
         QdrantSink(client, name, encoder, layout, encode_batch_size),
@@ -262,10 +267,20 @@ def search(
     """
     prefix = query_prefix(query, instruction)
     info = client.get_collection(name)
-    check_search(name, layout_from_metadata(getattr(info.config, "metadata", None)), encoder,
-                 allow_model_change=allow_model_change)  # fmt: skip
+    layout = layout_from_metadata(getattr(info.config, "metadata", None))
+    check_search(name, layout, encoder, allow_model_change=allow_model_change)
     vec = encoder.encode_queries([query], prefix)[0].tolist()
-    return search_vector(client, name, vec, limit=limit, filter=filter, vector=vector)
+    params = search_params(client, layout)
+    return search_vector(client, name, vec, limit=limit, filter=filter, vector=vector, params=params)
+
+
+def search_params(client: Any, layout: CollectionLayout | None) -> Any:
+    """The ``search_params`` a collection's searches need: rescoring where its vectors are kept
+    quantized (see :mod:`instructor_qdrant.quantization`); None otherwise, and in qdrant-client's
+    local mode, which searches the float vectors exactly and warns of any search parameter."""
+    if layout is None or type(getattr(client, "_client", None)).__name__ in ("QdrantLocal", "AsyncQdrantLocal"):
+        return None
+    return client_search_params(layout.quantization)
 
 
 def search_vector(
@@ -276,9 +291,11 @@ def search_vector(
     limit: int = 10,
     filter: Mapping[str, Any] | models.Filter | None = None,
     vector: str | None = None,
+    params: models.SearchParams | None = None,
 ) -> list[Hit]:
-    """Like :func:`search`, for a query vector made already."""
-    result = client.query_points(**query_request(name, query_vector, limit, filter, vector))
+    """Like :func:`search`, for a query vector made already; ``params``: Qdrant's search parameters
+    (:func:`search_params` for the collection's rescoring)."""
+    result = client.query_points(**query_request(name, query_vector, limit, filter, vector, params))
     return [hit_from_payload(p.payload, p.score, p.id) for p in result.points]
 
 
@@ -295,10 +312,13 @@ def query_request(
     limit: int,
     filter: Mapping[str, Any] | models.Filter | None,
     vector: str | None,
+    params: models.SearchParams | None = None,
 ) -> dict[str, Any]:
     """The ``query_points`` arguments shared by the sync and async searches, after checking ``limit``."""
     check_positive_int(limit, "limit")
+    extra = {"search_params": params} if params is not None else {}
     return {
+        **extra,
         "collection_name": name,
         "query": list(query_vector),
         "using": vector,

@@ -17,9 +17,10 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit
 
-from .collection import check_vector_params, read_layout, vectors_config
+from .collection import check_vector_params, create_args, read_layout
 from .edge import EdgeStore, open_edge_store
-from .points import QdrantSink, is_transport_error, search_vector
+from .points import QdrantSink, is_transport_error, search_params, search_vector
+from .quantization import QUANTIZED_FEATURES
 
 __all__ = ["QdrantStore", "open_store"]
 
@@ -34,6 +35,7 @@ class QdrantStore(BaseStore):
 
     scheme = "qdrant"
     store_errors = (UnexpectedResponse,)
+    features = QUANTIZED_FEATURES
 
     def __init__(self, client: Any, location: str) -> None:
         self.client = client
@@ -56,8 +58,7 @@ class QdrantStore(BaseStore):
         return int(self.client.count(name, exact=True).count)
 
     def _create(self, name: str, layout: CollectionLayout) -> None:
-        config = vectors_config(layout, False)
-        self.client.create_collection(name, vectors_config=config, metadata=layout.to_metadata())
+        self.client.create_collection(name, **create_args(layout, False))
 
     def _check_existing(self, name: str, layout: CollectionLayout) -> None:
         check_vector_params(name, self.client.get_collection(name).config.params.vectors, layout)
@@ -71,7 +72,11 @@ class QdrantStore(BaseStore):
     def _query(
         self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
     ) -> list[list[Hit]]:
-        return [search_vector(self.client, name, row, limit=k, filter=filters, vector=vector) for row in vectors]
+        params = search_params(self.client, read_layout(self.client, name))  # rescoring a quantized collection
+        return [
+            search_vector(self.client, name, row, limit=k, filter=filters, vector=vector, params=params)
+            for row in vectors
+        ]
 
     def _release(self) -> None:
         self.client.close()

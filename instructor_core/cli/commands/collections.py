@@ -36,7 +36,14 @@ def _info_row(info: CollectionInfo) -> dict[str, Any]:
     row = asdict(info)
     row.pop("layout", None)  # its fields are the row's own
     row["vectors"] = dict(info.vectors)
+    row["quantization"] = _quantization(info)
     return row
+
+
+def _quantization(info: CollectionInfo) -> str | None:
+    """How the collection keeps its vectors (``"none"``, ``"int8"``, ``"binary"``); None where it
+    records no layout."""
+    return info.layout.quantization if info.layout is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- list
@@ -107,12 +114,20 @@ def _info(args: argparse.Namespace) -> int:
         ("dimension", str(info.dimension) if info.dimension else "(unknown: no vectors yet)"),
         ("count", str(info.count)),
         ("created", info.created or "(not recorded)"),
+        ("quantization", _quantization_text(info)),
     ]
     fields += [(f"vector {key!r}", repr(instruction)) for key, instruction in info.vectors.items()]
     width = max(len(label) for label, _ in fields)
     for label, value in fields:
         print(f"{label + ':':<{width + 1}} {printable(value)}")
     return 0
+
+
+def _quantization_text(info: CollectionInfo) -> str:
+    mode = _quantization(info)
+    if mode is None:
+        return "(not recorded)"
+    return mode if mode == "none" else f"{mode} (searches rescore on the float vectors)"
 
 
 # ---------------------------------------------------------------------------------------------- delete

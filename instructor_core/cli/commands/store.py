@@ -193,6 +193,11 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if getattr(args, "quantization", None) not in (None, "none") and getattr(args, "engine", "local") != "local":
+        raise ValueError(
+            f"--quantization {args.quantization} makes a collection with --engine local only; make it so with a "
+            "first (small) local ingest, then ingest into it with --engine ray without --quantization"
+        )
     return run_engine(args, model=_model_name(args.model), store=args.store, local=LOCAL_ENGINE)
 
 
@@ -206,7 +211,9 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
     opened = _open(args)  # an embedded store's lock is held from here to close()
     try:
-        replaced = store_ops.replace_empty_collection(opened, args.collection, encoder, model=model)
+        replaced = store_ops.replace_empty_collection(
+            opened, args.collection, encoder, model=model, quantization=args.quantization
+        )
         if replaced and not args.quiet:
             print(
                 f"collection {args.collection!r} was empty and made for another {', '.join(replaced)}: "
@@ -224,6 +231,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
             on_duplicate=args.on_duplicate,
             show_progress=not args.quiet,
             allow_model_change=args.allow_model_change,
+            quantization=args.quantization,
         )
     finally:
         opened.close()
@@ -385,6 +393,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="error",
         help="an id that occurs twice in the corpus: error (default, naming both records), or keep the "
         "first or the last copy",
+    )
+    ingest.add_argument(
+        "--quantization",
+        choices=("none", "int8", "binary"),
+        default=None,
+        help="keep a new collection's vectors quantized too, int8 (scalar) or binary, rescored on the float "
+        "vectors at search (Qdrant stores only); default: none for a new collection, the existing one's otherwise",
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_engine_options(ingest, local=LOCAL_ENGINE)
