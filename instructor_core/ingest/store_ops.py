@@ -31,9 +31,13 @@ from instructor_core.ingest.records import Record, RecordRules
 from instructor_core.ingest.stores import (
     CollectionInfo,
     CollectionLayout,
+    SPARSE_FEATURE,
     CollectionMismatchError,
+    Fusion,
     Hit,
     ModelMismatchError,
+    NoKeywordIndexError,
+    SearchMode,
     Store,
     StoreError,
     StoreSink,
@@ -54,6 +58,7 @@ __all__ = [
     "layout_for",
     "prepare_collection",
     "replace_empty_collection",
+    "resolve_mode",
     "search",
     "write_records",
 ]
@@ -76,9 +81,12 @@ def _check_vectors(vectors: Mapping[str, str] | None) -> dict[str, str]:
     return dict(vectors)
 
 
-def layout_for(encoder: Encoder, model: str | None, vectors: Mapping[str, str] | None = None) -> CollectionLayout:
+def layout_for(
+    encoder: Encoder, model: str | None, vectors: Mapping[str, str] | None = None, *, hybrid: bool = False
+) -> CollectionLayout:
     """The layout a new collection for ``encoder`` records: its dimension, instructions, fingerprint,
-    ``model`` (name or path), the named vectors ``{name: document instruction}`` if any, and now."""
+    ``model`` (name or path), the named vectors ``{name: document instruction}`` if any, and now;
+    with ``hybrid``, a BM25 keyword index beside the vectors (the store records its settings)."""
     loading: dict[str, Any] = {}
     max_length = getattr(encoder, "max_length", None)
     if isinstance(max_length, int):
@@ -95,6 +103,7 @@ def layout_for(encoder: Encoder, model: str | None, vectors: Mapping[str, str] |
         fingerprint=encoder_fingerprint(encoder),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         loading=loading,
+        sparse="bm25" if hybrid else None,
     )
 
 
@@ -130,6 +139,11 @@ def check_layout(
                 "of an existing collection, mixing them would make its vectors incomparable. Use that one or a "
                 "new collection."
             )
+    if wanted.sparse is not None and stored.sparse != wanted.sparse:
+        raise CollectionMismatchError(
+            f"collection {name!r} was made without a keyword index, so --hybrid cannot add one to it; ingest "
+            "with --hybrid into a new collection (or delete this one first)"
+        )
     check_model(name, stored.fingerprint, wanted.fingerprint, allow_model_change=allow_model_change)
     return replace(
         stored,
@@ -278,6 +292,7 @@ def prepare_collection(
     model: str | None,
     vectors: Mapping[str, str] | None = None,
     allow_model_change: bool = False,
+    hybrid: bool = False,
 ) -> tuple[CollectionLayout, int]:
     """Create ``name`` for ``encoder`` and ``model``, or check the existing collection against them
     (dimension, instructions, vector names, model name and fingerprint), writing nothing.
@@ -289,7 +304,7 @@ def prepare_collection(
         CollectionMismatchError: The collection records another dimension, instructions or model name.
         ModelMismatchError: Another model fingerprint (unless ``allow_model_change``).
     """
-    wanted = layout_for(encoder, model, vectors)
+    wanted = layout_for(encoder, model, vectors, hybrid=hybrid)
     info = store.create_collection(name, wanted)
     if info.layout is None:  # made outside instructor: the store checked what it could
         return wanted, info.count
@@ -310,6 +325,7 @@ def ingest(
     show_progress: bool = True,
     allow_model_change: bool = False,
     retry: RetryPolicy | None = None,
+    hybrid: bool = False,
 ) -> IngestReport:
     """Create (or check) the collection for ``encoder`` and ``model``, then embed ``documents`` with
     the document instruction(s) and write them through the store's sink with the ingest engine.
@@ -326,6 +342,9 @@ def ingest(
         show_progress: A tqdm bar (records).
         allow_model_change: Accept an encoder whose model differs from the collection's, on purpose.
         retry: Retries of a write that failed in transport; None: the engine's defaults.
+        hybrid: Make the collection with a keyword index: the store writes, beside each dense
+            vector, a BM25 sparse vector of the record's raw text (Qdrant stores; others refuse).
+            An existing collection keeps what it has (refused: adding the index to one without it).
 
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
@@ -333,7 +352,7 @@ def ingest(
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
     layout, _ = prepare_collection(
-        store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change
+        store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change, hybrid=hybrid
     )
 
     def embed(records: Sequence[Record]) -> list[Any]:
@@ -384,8 +403,14 @@ def search(
     model: str | None = None,
     allow_model_change: bool = False,
     info: CollectionInfo | None = None,
+    mode: SearchMode | None = None,
+    fusion: Fusion = "rrf",
 ) -> list[list[Hit]]:
     """The best ``k`` hits for each query, embedded with the query instruction (or ``instruction``).
+
+    The dense side embeds each query with the query instruction; the keyword side (``mode``
+    ``"keyword"`` or ``"hybrid"``, collections made with ``hybrid=True``) ranks the raw query text by
+    the collection's BM25 index, never the instruction.
 
     Args:
         store: An open store.
@@ -400,19 +425,49 @@ def search(
             side has a fingerprint.
         allow_model_change: Search with another model on purpose.
         info: The collection's info, if the caller read it already (read once per search).
+        mode: "dense", "keyword" or "hybrid"; None: hybrid on a collection with a keyword index,
+            dense elsewhere.
+        fusion: How hybrid fuses its two lists: "rrf" (reciprocal ranks) or "dbsf" (normalized scores).
 
     Raises:
         ModelMismatchError: Another model than the collection's.
         CollectionMismatchError: Another dimension.
+        NoKeywordIndexError: A keyword or hybrid search of a collection without a keyword index.
     """
     check_positive_int(k, "k")
     info = store.info(name) if info is None else info
+    mode = resolve_mode(name, info.layout, mode)
+    if fusion not in ("rrf", "dbsf"):
+        raise ValueError(f"fusion {fusion!r}: expected 'rrf' or 'dbsf'")
     check_search(name, info.layout, encoder, model=model, allow_model_change=allow_model_change)
     check_vector(name, info.layout, vector)
     if not queries:
         return []
-    matrix = encoder.encode_queries(list(queries), instruction)
-    return store.search(name, [row.tolist() for row in matrix], k=k, filters=filters, vector=vector)
+    texts = list(queries)
+    if mode == "keyword":
+        return store.search(name, [], k=k, filters=filters, vector=vector, texts=texts, mode=mode, fusion=fusion)
+    rows = [row.tolist() for row in encoder.encode_queries(texts, instruction)]
+    if mode == "dense":
+        return store.search(name, rows, k=k, filters=filters, vector=vector)
+    return store.search(name, rows, k=k, filters=filters, vector=vector, texts=texts, mode=mode, fusion=fusion)
+
+
+def resolve_mode(name: str, layout: CollectionLayout | None, mode: SearchMode | None) -> SearchMode:
+    """The search mode for a collection: ``mode`` checked against its layout, or, for None, hybrid
+    where it has a keyword index and dense elsewhere.
+
+    Raises:
+        ValueError: An unknown mode.
+        NoKeywordIndexError: Keyword or hybrid on a collection without a keyword index.
+    """
+    has_index = layout is not None and SPARSE_FEATURE in layout.features()
+    if mode is None:
+        return "hybrid" if has_index else "dense"
+    if mode not in ("dense", "keyword", "hybrid"):
+        raise ValueError(f"mode {mode!r}: expected 'dense', 'keyword' or 'hybrid'")
+    if mode != "dense" and not has_index:
+        raise NoKeywordIndexError(name, mode)
+    return mode
 
 
 def _differences(info: CollectionInfo, encoder: Encoder, model: str) -> list[str]:

@@ -43,6 +43,8 @@ from instructor_core.ingest.stores import (
 from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 
+from . import hybrid
+
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
 
 #: The file that marks a folder as an Edge store of this package.
@@ -195,6 +197,7 @@ class EdgeStore(BaseStore):
 
     scheme = "qdrant"
     single_writer = True
+    features = frozenset({"bm25 sparse-vector"})  # a keyword index: instructor_qdrant.hybrid
 
     def __init__(
         self, folder: str | os.PathLike[str], *, lock_timeout: float | None = None, create: bool = True
@@ -290,11 +293,24 @@ class EdgeStore(BaseStore):
         folder.mkdir(parents=True, exist_ok=True)
         params = edge.EdgeVectorParams(size=layout.dimension, distance=edge.Distance.Cosine)
         vectors = {key: params for key in layout.vectors} if layout.vectors else params
-        self._shards[name] = edge.EdgeShard.create(str(folder / "shard"), edge.EdgeConfig(vectors=vectors))
+        layout = hybrid.sparse_layout(layout)
+        sparse = hybrid.edge_sparse_config(edge) if layout.sparse else None
+        config = edge.EdgeConfig(vectors=vectors, sparse_vectors=sparse)
+        self._shards[name] = edge.EdgeShard.create(str(folder / "shard"), config)
         _write_json_atomic(folder / LAYOUT_FILE, layout.to_metadata())
 
     def _sink(self, name: str) -> EdgeSink:
-        return EdgeSink(self._shard(name))
+        sink = EdgeSink(self._shard(name))
+        layout = self._layout(name)
+        return hybrid.HybridEdgeSink(sink, layout) if layout.sparse else sink  # type: ignore[return-value]
+
+    def _query_keyword(
+        self, name: str, vectors: list[list[float]], texts: list[str], k: int, filters: Mapping[str, Any] | None,
+        vector: str | None, mode: str, fusion: str,
+    ) -> list[list[Hit]]:  # fmt: skip
+        """Keyword or hybrid hits (:func:`instructor_qdrant.hybrid.query_edge`)."""
+        return hybrid.query_edge(self._shard(name), self._layout(name), vectors, texts, k=k, where=_filter(filters),
+                                 vector=vector, mode=mode, fusion=fusion)  # fmt: skip
 
     def _query(
         self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None

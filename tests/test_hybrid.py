@@ -1,0 +1,153 @@
+"""Hybrid retrieval in this package's own stores: a BM25 keyword index beside the dense vectors
+(``ingest(..., hybrid=True)``, ``instructor ingest --hybrid``), searched by ``mode`` dense, keyword or
+hybrid (RRF or DBSF), in Qdrant Edge (``qdrant:DIR``) and through qdrant-client's server code path
+(its local mode); Chroma refuses in one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from instructor_core import InstructorEncoder
+from instructor_core.ingest import store_ops
+from instructor_core.ingest.stores import NoKeywordIndexError, StoreError, open_store
+from tests.conftest import REPO
+
+QUERY = "Represent the question for retrieving supporting documents: "
+DOCUMENT = "Represent the document for retrieval: "
+QUESTIONS = ("Which planet is the biggest?", "How do plants turn sunlight into food?", "Why does bread dough rise?")
+K = 5
+#: A word one document holds (Apollo 11's) that all-MiniLM-L6-v2 ranks far down on its own.
+RARE = "mission"
+
+
+def _rrf(*rankings: list[str]) -> dict[str, float]:
+    """Qdrant's reciprocal-rank fusion: each list adds ``1 / (position + 2)`` (k = 2, positions from 0)."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for position, doc_id in enumerate(ranking):
+            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (position + 2)
+    return scores
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[dict]:
+    lines = (REPO / "examples" / "demo_documents.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[:120]]
+
+
+@pytest.fixture(scope="module")
+def encoder(minilm_path) -> InstructorEncoder:
+    enc = InstructorEncoder.from_pretrained(minilm_path, device="cpu")
+    enc.instructions = enc.instructions.replace(query=QUERY, document=DOCUMENT)
+    return enc
+
+
+def _edge(tmp_path_factory):
+    return open_store(f"qdrant:{tmp_path_factory.mktemp('edge')}")
+
+
+def _local_mode(tmp_path_factory):
+    from instructor_qdrant.store import open_local_mode
+
+    return open_local_mode(str(tmp_path_factory.mktemp("local")))
+
+
+@pytest.fixture(scope="module", params=["edge", "local-mode"])
+def hybrid_store(request, tmp_path_factory, corpus, encoder):
+    """A store holding the corpus in a collection with a keyword index (and one without)."""
+    store = (_edge if request.param == "edge" else _local_mode)(tmp_path_factory)
+    store_ops.ingest(store, "docs", corpus, encoder, model="minilm", hybrid=True, show_progress=False)
+    store_ops.ingest(store, "dense", corpus, encoder, model="minilm", show_progress=False)
+    yield store
+    store.close()
+
+
+def _ids(hits) -> list[str]:
+    return [h.id for h in hits]
+
+
+def test_the_layout_records_the_keyword_index(hybrid_store):
+    info = hybrid_store.info("docs")
+    assert info.layout is not None and info.layout.sparse == "bm25"
+    assert info.layout.sparse_settings == {"k": 1.2, "b": 0.75, "avg_len": 256.0, "language": "english"}
+    assert info.count == 120
+    assert hybrid_store.info("dense").layout.sparse is None
+
+
+def test_keyword_search_finds_a_rare_word_that_dense_misses(hybrid_store, encoder, corpus):
+    apollo = next(d["id"] for d in corpus if "Apollo 11" in d["text"])
+    dense = store_ops.search(hybrid_store, "docs", [RARE], encoder, k=100, mode="dense")[0]
+    keyword = store_ops.search(hybrid_store, "docs", [RARE], encoder, k=K, mode="keyword")[0]
+    assert _ids(dense).index(apollo) >= 50  # 61st for all-MiniLM-L6-v2
+    assert _ids(keyword)[0] == apollo
+    hybrid = store_ops.search(hybrid_store, "docs", [RARE], encoder, k=K)[0]  # the default on this collection
+    assert apollo in _ids(hybrid)
+
+
+def test_hybrid_is_the_rrf_of_the_dense_and_keyword_lists(hybrid_store, encoder):
+    for question in QUESTIONS:
+        dense = _ids(store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="dense")[0])
+        words = _ids(store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="keyword")[0])
+        fused = _rrf(dense, words)
+        hits = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="hybrid", fusion="rrf")[0]
+        assert {h.id: pytest.approx(h.score) for h in hits} == {h.id: fused[h.id] for h in hits}
+        assert sorted((h.score for h in hits), reverse=True) == pytest.approx(sorted(fused.values(), reverse=True)[:K])
+
+
+def test_dbsf_fuses_the_same_two_lists(hybrid_store, encoder):
+    question = QUESTIONS[0]
+    dense = _ids(store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="dense")[0])
+    words = _ids(store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="keyword")[0])
+    hits = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="hybrid", fusion="dbsf")[0]
+    assert set(_ids(hits)) <= set(dense) | set(words)
+    assert len(hits) == K
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_filters_work_in_every_mode(hybrid_store, encoder, corpus, mode):
+    topics = {d["id"]: d["metadata"]["topic"] for d in corpus}
+    question = QUESTIONS[1]
+    best = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode=mode)[0][0]
+    for topic in (topics[best.id], next(t for t in sorted(set(topics.values())) if t != topics[best.id])):
+        hits = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode=mode, filters={"topic": topic})[0]
+        assert {topics[h.id] for h in hits} <= {topic}
+        assert (best.id in {h.id for h in hits}) == (topic == topics[best.id])
+    # the rare word of one topic's document, searched in another topic: the filter holds there too
+    apollo = next(d for d in corpus if "Apollo 11" in d["text"])
+    other = next(t for t in sorted(set(topics.values())) if t != apollo["metadata"]["topic"])
+    hits = store_ops.search(hybrid_store, "docs", [RARE], encoder, k=K, mode=mode, filters={"topic": other})[0]
+    assert apollo["id"] not in {h.id for h in hits} and {topics[h.id] for h in hits} <= {other}
+
+
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_keyword_modes_on_a_collection_without_the_index_name_the_fix(hybrid_store, encoder, mode):
+    with pytest.raises(NoKeywordIndexError, match="re-ingest .* with --hybrid") as err:
+        store_ops.search(hybrid_store, "dense", ["x"], encoder, k=K, mode=mode)
+    assert "\n" not in str(err.value)
+    assert len(store_ops.search(hybrid_store, "dense", ["x"], encoder, k=K)[0]) == K  # default: dense
+
+
+def test_the_keyword_side_never_sees_the_instruction(hybrid_store, encoder):
+    """An instruction's words ("Represent", "document", "retrieval") are in no document: a keyword
+    search for them finds nothing, so the documents' sparse vectors were made from the raw text."""
+    assert store_ops.search(hybrid_store, "docs", ["Represent"], encoder, k=K, mode="keyword")[0] == []
+
+
+def test_hybrid_cannot_be_added_to_a_dense_collection(hybrid_store, encoder, corpus):
+    from instructor_core.ingest.stores import CollectionMismatchError
+
+    with pytest.raises(CollectionMismatchError, match="without a keyword index"):
+        store_ops.ingest(hybrid_store, "dense", corpus[:2], encoder, model="minilm", hybrid=True, show_progress=False)
+
+
+def test_chroma_refuses_hybrid_in_one_line_before_creating_anything(tmp_path, encoder, corpus):
+    store = open_store(f"chroma:{tmp_path / 'db'}")
+    try:
+        with pytest.raises(StoreError, match="no sparse index") as err:
+            store_ops.ingest(store, "docs", corpus[:2], encoder, model="minilm", hybrid=True, show_progress=False)
+        assert "\n" not in str(err.value)
+        assert store.list_collections() == []
+    finally:
+        store.close()
