@@ -63,7 +63,11 @@ def main() -> int:
     parser.add_argument("--store", required=True, help="store folder (qdrant:DIR); ingested once, then reused")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the BEIR SciFact folder")
     parser.add_argument("--collection", default="scifact")
-    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument(
+        "-k", type=int, default=100,
+        help="hits per query (default 100): a hybrid search prefetches k from each side and fuses them; "
+        "nDCG@10 reads the top 10 either way",
+    )  # fmt: skip
     args = parser.parse_args()
     data, store = Path(args.data), f"qdrant:{args.store}"
     qrels = load_qrels(data / "qrels" / "test.tsv")
