@@ -6,6 +6,7 @@ hybrid (RRF or DBSF), in Qdrant Edge (``qdrant:DIR``) and through qdrant-client'
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -172,3 +173,55 @@ def test_chroma_refuses_hybrid_in_one_line_before_creating_anything(tmp_path, en
         assert store.list_collections() == []
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+def _cli_corpus(tmp_path, corpus) -> str:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in corpus), encoding="utf-8")
+    return str(path)
+
+
+def test_cli_ingest_hybrid_info_and_search_modes(tmp_path, corpus, minilm_path, capsys):
+    from instructor_core.cli import main
+
+    apollo = next(d["id"] for d in corpus if "Apollo 11" in d["text"])
+    store = f"qdrant:{tmp_path / 'store'}"
+    base = ["--store", store, "--collection", "docs"]
+    ingest = ["ingest", _cli_corpus(tmp_path, corpus), *base, "--model", str(minilm_path), "--quiet",
+              "--query-instruction", QUERY, "--document-instruction", DOCUMENT]  # fmt: skip
+    assert main([*ingest, "--hybrid"]) == 0
+    assert main(["ingest", _cli_corpus(tmp_path, corpus), "--store", store, "--collection", "plain",
+                 "--model", str(minilm_path), "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["collections", "info", "docs", "--store", store]) == 0
+    assert re.search(r"keyword index: +bm25 \(k=1.2, b=0.75, avg_len=256.0, language=english\)", capsys.readouterr().out)
+    assert main(["collections", "info", "docs", "--store", store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["keyword_index"]["kind"] == "bm25"
+
+    def ranked(*extra: str) -> list[str]:
+        capsys.readouterr()
+        assert main(["search", RARE, *base, "-k", "5", "--json", "--quiet", *extra]) == 0
+        return [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
+
+    assert ranked("--mode", "keyword")[0] == apollo
+    assert apollo not in ranked("--mode", "dense")
+    assert apollo in ranked()  # hybrid: the default on this collection
+    assert apollo in ranked("--mode", "hybrid", "--fusion", "dbsf")
+    assert apollo not in ranked("--mode", "keyword", "--filter", "topic=cooking")
+    capsys.readouterr()
+    assert main(["search", RARE, "--store", store, "--collection", "plain", "--mode", "keyword", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no keyword index" in err and "re-ingest" in err and "--hybrid" in err and "\n" not in err
+
+
+def test_cli_chroma_refuses_hybrid_before_making_the_store(tmp_path, corpus, minilm_path, capsys):
+    from instructor_core.cli import main
+
+    folder = tmp_path / "chroma"
+    args = ["ingest", _cli_corpus(tmp_path, corpus), "--store", f"chroma:{folder}", "--collection", "docs",
+            "--model", str(minilm_path), "--hybrid", "--quiet"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no sparse index" in err and "\n" not in err
+    assert not folder.exists()
