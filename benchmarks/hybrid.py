@@ -75,8 +75,22 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     queries = _test_queries(data, qrels, work / "queries.jsonl")
     commands = []
-    ingest = _cli() + ["ingest", str(data / "corpus.jsonl"), "--store", store, "--collection", args.collection,
-                       "--model", args.model, "--id-field", "_id", "--title-field", "title", "--hybrid", "--quiet"]  # fmt: skip
+    ingest = _cli() + [
+        "ingest",
+        str(data / "corpus.jsonl"),
+        "--store",
+        store,
+        "--collection",
+        args.collection,
+        "--model",
+        args.model,
+        "--id-field",
+        "_id",
+        "--title-field",
+        "title",
+        "--hybrid",
+        "--quiet",
+    ]
     if not (Path(args.store) / "collections" / args.collection).is_dir():
         print(f"ingest: {_run(ingest):.0f} s", file=sys.stderr)
     commands.append(_shown(ingest))

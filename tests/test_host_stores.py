@@ -237,10 +237,9 @@ def test_llamaindex_qdrant_hybrid_fuses_dense_and_bm25(li_embedding, corpus, exp
 def test_langchain_qdrant_hybrid_ranks_as_our_own_hybrid_store(tmp_path, own, lc_embeddings, corpus, encoder):
     """langchain-qdrant's hybrid store and this package's own (``ingest(..., hybrid=True)``, Qdrant Edge
     or qdrant-client's server code path) fuse the same dense and BM25 lists into the same ranking."""
-    from instructor_langchain.sparse import Bm25SparseEmbeddings
-
     from instructor_core.ingest import store_ops
     from instructor_core.ingest.stores import open_store
+    from instructor_langchain.sparse import Bm25SparseEmbeddings
     from instructor_qdrant.store import open_local_mode
 
     theirs_store = _qdrant_store(lc_embeddings, corpus, "HYBRID", Bm25SparseEmbeddings())

@@ -195,7 +195,9 @@ def test_cli_ingest_hybrid_info_and_search_modes(tmp_path, corpus, minilm_path, 
                  "--model", str(minilm_path), "--quiet"]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["collections", "info", "docs", "--store", store]) == 0
-    assert re.search(r"keyword index: +bm25 \(k=1.2, b=0.75, avg_len=256.0, language=english\)", capsys.readouterr().out)
+    assert re.search(
+        r"keyword index: +bm25 \(k=1.2, b=0.75, avg_len=256.0, language=english\)", capsys.readouterr().out
+    )
     assert main(["collections", "info", "docs", "--store", store, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["keyword_index"]["kind"] == "bm25"
 

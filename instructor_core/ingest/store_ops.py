@@ -29,9 +29,9 @@ from instructor_core.ingest.engine import DuplicatePolicy, IngestReport, RetryPo
 from instructor_core.ingest.engine_errors import engine_failure
 from instructor_core.ingest.records import Record, RecordRules
 from instructor_core.ingest.stores import (
+    SPARSE_FEATURE,
     CollectionInfo,
     CollectionLayout,
-    SPARSE_FEATURE,
     CollectionMismatchError,
     Fusion,
     Hit,

@@ -625,9 +625,7 @@ class BaseStore:
                 lock.__exit__(None, None, None)
 
 
-def _check_search_mode(
-    mode: str, fusion: str, rows: list[list[float]], texts: Sequence[str] | None
-) -> list[str]:
+def _check_search_mode(mode: str, fusion: str, rows: list[list[float]], texts: Sequence[str] | None) -> list[str]:
     """The query texts of a keyword or hybrid search, after checking the mode, the fusion and that
     there is one text per query (and, for hybrid, one vector per text)."""
     if mode not in ("dense", "keyword", "hybrid"):

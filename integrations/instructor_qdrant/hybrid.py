@@ -225,4 +225,3 @@ def query_server(
             )  # fmt: skip
         out.append([hit_from_payload(p.payload, p.score, p.id) for p in result.points])
     return out
-

@@ -210,7 +210,9 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 def _ingest(args: argparse.Namespace) -> int:
     if getattr(args, "hybrid", False) and getattr(args, "engine", "local") != "local":
-        raise ValueError(f"--hybrid goes with --engine local for now (--engine {args.engine} writes dense vectors only)")
+        raise ValueError(
+            f"--hybrid goes with --engine local for now (--engine {args.engine} writes dense vectors only)"
+        )
     return run_engine(args, model=_model_name(args.model), store=args.store, local=LOCAL_ENGINE)
 
 
