@@ -231,3 +231,35 @@ def test_llamaindex_qdrant_hybrid_fuses_dense_and_bm25(li_embedding, corpus, exp
         assert len(fused) == K and set(fused) <= set(expected[question]) | set(ids("sparse", question))
     assert ids("sparse", RARE)[:1] == apollo and apollo[0] not in ids("default", RARE)
     assert apollo[0] in ids("hybrid", RARE)
+
+
+@pytest.mark.parametrize("own", ["edge", "local-mode"])
+def test_langchain_qdrant_hybrid_ranks_as_our_own_hybrid_store(tmp_path, own, lc_embeddings, corpus, encoder):
+    """langchain-qdrant's hybrid store and this package's own (``ingest(..., hybrid=True)``, Qdrant Edge
+    or qdrant-client's server code path) fuse the same dense and BM25 lists into the same ranking."""
+    from instructor_core.ingest import store_ops
+    from instructor_core.ingest.stores import open_store
+    from instructor_langchain.sparse import Bm25SparseEmbeddings
+    from instructor_qdrant.store import open_local_mode
+
+    theirs_store = _qdrant_store(lc_embeddings, corpus, "HYBRID", Bm25SparseEmbeddings())
+    mine = open_store(f"qdrant:{tmp_path / 'edge'}") if own == "edge" else open_local_mode(str(tmp_path / "local"))
+    encoder.instructions = encoder.instructions.replace(query=QUERY, document=DOCUMENT)
+    try:
+        store_ops.ingest(mine, "demo", corpus, encoder, model="minilm", hybrid=True, show_progress=False)
+        for question in (*QUESTIONS, RARE):
+            if own == "edge" and _tied(store_ops.search(mine, "demo", [question], encoder, k=K + 1, mode="keyword")[0]):
+                continue  # equal BM25 scores: Edge orders them in no fixed way, so the fused ranks may differ
+            ours = {h.id: h.score for h in store_ops.search(mine, "demo", [question], encoder, k=K, mode="hybrid")[0]}
+            theirs = {h.metadata["doc_id"]: s for h, s in theirs_store.similarity_search_with_score(question, k=K)}
+            assert sorted(ours.values(), reverse=True) == pytest.approx(sorted(theirs.values(), reverse=True))
+            assert all(ours[i] == pytest.approx(theirs[i]) for i in set(ours) & set(theirs))
+            cut = min(ours.values())  # ties at the K-th place may fall either way
+            assert {i for i, s in ours.items() if s > cut + 1e-6} == {i for i, s in theirs.items() if s > cut + 1e-6}
+    finally:
+        mine.close()
+
+
+def _tied(hits) -> bool:
+    scores = [round(h.score, 5) for h in hits]
+    return len(set(scores)) < len(scores)

@@ -29,12 +29,16 @@ from instructor_core.ingest.engine import DuplicatePolicy, IngestReport, RetryPo
 from instructor_core.ingest.engine_errors import engine_failure
 from instructor_core.ingest.records import Record, RecordRules
 from instructor_core.ingest.stores import (
+    SPARSE_FEATURE,
     CollectionInfo,
     CollectionLayout,
     CollectionMismatchError,
+    Fusion,
     Hit,
     ModelMismatchError,
+    NoKeywordIndexError,
     Quantization,
+    SearchMode,
     Store,
     StoreError,
     StoreSink,
@@ -56,6 +60,7 @@ __all__ = [
     "layout_for",
     "prepare_collection",
     "replace_empty_collection",
+    "resolve_mode",
     "search",
     "write_records",
 ]
@@ -79,11 +84,17 @@ def _check_vectors(vectors: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def layout_for(
-    encoder: Encoder, model: str | None, vectors: Mapping[str, str] | None = None, quantization: Quantization = "none"
+    encoder: Encoder,
+    model: str | None,
+    vectors: Mapping[str, str] | None = None,
+    quantization: Quantization = "none",
+    *,
+    hybrid: bool = False,
 ) -> CollectionLayout:
     """The layout a new collection for ``encoder`` records: its dimension, instructions, fingerprint,
     ``model`` (name or path), the named vectors ``{name: document instruction}`` if any, how its
-    vectors are kept (``quantization``), and now."""
+    vectors are kept (``quantization``), and now; with ``hybrid``, a BM25 keyword index beside the
+    vectors (the store records its settings)."""
     loading: dict[str, Any] = {}
     max_length = getattr(encoder, "max_length", None)
     if isinstance(max_length, int):
@@ -101,6 +112,7 @@ def layout_for(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         loading=loading,
         quantization=quantization,
+        sparse="bm25" if hybrid else None,
     )
 
 
@@ -136,6 +148,11 @@ def check_layout(
                 "of an existing collection, mixing them would make its vectors incomparable. Use that one or a "
                 "new collection."
             )
+    if wanted.sparse is not None and stored.sparse != wanted.sparse:
+        raise CollectionMismatchError(
+            f"collection {name!r} was made without a keyword index, so --hybrid cannot add one to it; ingest "
+            "with --hybrid into a new collection (or delete this one first)"
+        )
     check_model(name, stored.fingerprint, wanted.fingerprint, allow_model_change=allow_model_change)
     return replace(
         stored,
@@ -299,6 +316,7 @@ def prepare_collection(
     vectors: Mapping[str, str] | None = None,
     allow_model_change: bool = False,
     quantization: Quantization | None = None,
+    hybrid: bool = False,
 ) -> tuple[CollectionLayout, int]:
     """Create ``name`` for ``encoder`` and ``model``, or check the existing collection against them
     (dimension, instructions, vector names, model name and fingerprint, quantization), writing nothing.
@@ -316,7 +334,7 @@ def prepare_collection(
         ModelMismatchError: Another model fingerprint (unless ``allow_model_change``).
         StoreError: The store cannot keep quantized vectors (before anything is created).
     """
-    wanted = layout_for(encoder, model, vectors, quantization or "none")
+    wanted = layout_for(encoder, model, vectors, quantization or "none", hybrid=hybrid)
     info = store.create_collection(name, wanted)
     if info.layout is None:  # made outside instructor: the store checked what it could
         return wanted, info.count
@@ -339,6 +357,7 @@ def ingest(
     allow_model_change: bool = False,
     retry: RetryPolicy | None = None,
     quantization: Quantization | None = None,
+    hybrid: bool = False,
 ) -> IngestReport:
     """Create (or check) the collection for ``encoder`` and ``model``, then embed ``documents`` with
     the document instruction(s) and write them through the store's sink with the ingest engine.
@@ -359,6 +378,9 @@ def ingest(
             that can: Qdrant; searches rescore on the float vectors), or ``"none"``; None: ``"none"``
             for a new collection, the existing one's otherwise. Another than an existing
             collection's is refused.
+        hybrid: Make the collection with a keyword index: the store writes, beside each dense
+            vector, a BM25 sparse vector of the record's raw text (Qdrant stores; others refuse).
+            An existing collection keeps what it has (refused: adding the index to one without it).
 
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
@@ -367,7 +389,7 @@ def ingest(
         check_positive_int(batch_size, "batch_size")
     layout, _ = prepare_collection(
         store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change,
-        quantization=quantization,
+        quantization=quantization, hybrid=hybrid,
     )  # fmt: skip
 
     def embed(records: Sequence[Record]) -> list[Any]:
@@ -423,8 +445,14 @@ def search(
     model: str | None = None,
     allow_model_change: bool = False,
     info: CollectionInfo | None = None,
+    mode: SearchMode | None = None,
+    fusion: Fusion = "rrf",
 ) -> list[list[Hit]]:
     """The best ``k`` hits for each query, embedded with the query instruction (or ``instruction``).
+
+    The dense side embeds each query with the query instruction; the keyword side (``mode``
+    ``"keyword"`` or ``"hybrid"``, collections made with ``hybrid=True``) ranks the raw query text by
+    the collection's BM25 index, never the instruction.
 
     Args:
         store: An open store.
@@ -439,19 +467,49 @@ def search(
             side has a fingerprint.
         allow_model_change: Search with another model on purpose.
         info: The collection's info, if the caller read it already (read once per search).
+        mode: "dense", "keyword" or "hybrid"; None: hybrid on a collection with a keyword index,
+            dense elsewhere.
+        fusion: How hybrid fuses its two lists: "rrf" (reciprocal ranks) or "dbsf" (normalized scores).
 
     Raises:
         ModelMismatchError: Another model than the collection's.
         CollectionMismatchError: Another dimension.
+        NoKeywordIndexError: A keyword or hybrid search of a collection without a keyword index.
     """
     check_positive_int(k, "k")
     info = store.info(name) if info is None else info
+    mode = resolve_mode(name, info.layout, mode)
+    if fusion not in ("rrf", "dbsf"):
+        raise InputError(f"fusion {fusion!r}: expected 'rrf' or 'dbsf'")
     check_search(name, info.layout, encoder, model=model, allow_model_change=allow_model_change)
     check_vector(name, info.layout, vector)
     if not queries:
         return []
-    matrix = encoder.encode_queries(list(queries), instruction)
-    return store.search(name, [row.tolist() for row in matrix], k=k, filters=filters, vector=vector)
+    texts = list(queries)
+    if mode == "keyword":
+        return store.search(name, [], k=k, filters=filters, vector=vector, texts=texts, mode=mode, fusion=fusion)
+    rows = [row.tolist() for row in encoder.encode_queries(texts, instruction)]
+    if mode == "dense":
+        return store.search(name, rows, k=k, filters=filters, vector=vector)
+    return store.search(name, rows, k=k, filters=filters, vector=vector, texts=texts, mode=mode, fusion=fusion)
+
+
+def resolve_mode(name: str, layout: CollectionLayout | None, mode: SearchMode | None) -> SearchMode:
+    """The search mode for a collection: ``mode`` checked against its layout, or, for None, hybrid
+    where it has a keyword index and dense elsewhere.
+
+    Raises:
+        ValueError: An unknown mode.
+        NoKeywordIndexError: Keyword or hybrid on a collection without a keyword index.
+    """
+    has_index = layout is not None and SPARSE_FEATURE in layout.features()
+    if mode is None:
+        return "hybrid" if has_index else "dense"
+    if mode not in ("dense", "keyword", "hybrid"):
+        raise InputError(f"mode {mode!r}: expected 'dense', 'keyword' or 'hybrid'")
+    if mode != "dense" and not has_index:
+        raise NoKeywordIndexError(name, mode)
+    return mode
 
 
 def _differences(

@@ -40,9 +40,13 @@ __all__ = [
     "CollectionLayout",
     "CollectionMismatchError",
     "CollectionNotFoundError",
+    "Fusion",
     "Hit",
     "ModelMismatchError",
     "Quantization",
+    "NoKeywordIndexError",
+    "SPARSE_FEATURE",
+    "SearchMode",
     "Store",
     "StoreError",
     "StoreNotFoundError",
@@ -216,6 +220,22 @@ class CollectionMismatchError(StoreError, ValueError):
 #: The key of a layout in a collection's metadata (Qdrant) or layout file (Qdrant Edge).
 META_KEY = "instructor"
 Quantization = Literal["none", "int8", "binary"]
+#: How a search ranks: by the dense vectors, by the keyword (BM25) index, or by both fused.
+SearchMode = Literal["dense", "keyword", "hybrid"]
+#: How a hybrid search fuses its two lists: reciprocal-rank fusion or distribution-based score fusion.
+Fusion = Literal["rrf", "dbsf"]
+#: The layout feature a keyword index is (see :meth:`CollectionLayout.features`).
+SPARSE_FEATURE = "bm25 sparse-vector"
+
+
+class NoKeywordIndexError(StoreError, ValueError):
+    """A keyword or hybrid search of a collection made without a keyword index."""
+
+    def __init__(self, name: str, mode: str) -> None:
+        super().__init__(
+            f"collection {name!r} has no keyword index, so it cannot be searched with mode {mode!r}: re-ingest "
+            "the corpus with --hybrid (hybrid=True) into a new collection, or search with --mode dense"
+        )
 
 
 @dataclass(frozen=True)
@@ -234,8 +254,10 @@ class CollectionLayout:
         distance: The similarity the store ranks by (instructor collections are cosine).
         loading: How the model was loaded where a store rebuilds the encoder itself (Chroma's
             embedding-function config): ``max_length``, ``instructor``.
-        sparse: Sparse vectors beside the dense ones (hybrid search, e.g. ``"bm25"``); reserved:
-            no store holds them yet.
+        sparse: Sparse vectors beside the dense ones: ``"bm25"``, a keyword index of the raw document
+            text that the store computes itself (hybrid search); None: dense only.
+        sparse_settings: The keyword index's parameters as the store records them (BM25's ``k``,
+            ``b``, ``avg_len``, ``language``).
         quantization: How the dense vectors are kept: ``"none"`` (float32), ``"int8"`` (scalar) or
             ``"binary"`` (1 bit per dimension), beside the float vectors a search rescores with;
             stores that cannot keep them refuse the layout (their ``features``).
@@ -251,6 +273,7 @@ class CollectionLayout:
     distance: Literal["cosine"] = "cosine"
     loading: Mapping[str, Any] = field(default_factory=dict, compare=False)
     sparse: Literal["bm25"] | None = None
+    sparse_settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
     quantization: Quantization = "none"
 
     def features(self) -> list[str]:
@@ -260,18 +283,19 @@ class CollectionLayout:
 
     def to_metadata(self) -> dict[str, Any]:
         """``{"instructor": {...}}``: the layout as collection metadata (the on-disk format)."""
-        return {
-            META_KEY: {
-                "model": self.model,
-                "dimension": self.dimension,
-                "query_instruction": self.query_instruction,
-                "document_instruction": self.document_instruction,
-                "vectors": dict(self.vectors),
-                "fingerprint": self.fingerprint,
-                "created": self.created,
-                **({"quantization": self.quantization} if self.quantization != "none" else {}),
-            }
+        stored: dict[str, Any] = {
+            "model": self.model,
+            "dimension": self.dimension,
+            "query_instruction": self.query_instruction,
+            "document_instruction": self.document_instruction,
+            "vectors": dict(self.vectors),
+            "fingerprint": self.fingerprint,
+            "created": self.created,
+            **({"quantization": self.quantization} if self.quantization != "none" else {}),
         }
+        if self.sparse is not None:  # only then: a dense collection's metadata stays as it was
+            stored["sparse"] = {"kind": self.sparse, "settings": dict(self.sparse_settings)}
+        return {META_KEY: stored}
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> CollectionLayout | None:
@@ -279,6 +303,8 @@ class CollectionLayout:
         stored = (metadata or {}).get(META_KEY)
         if not isinstance(stored, Mapping):
             return None
+        sparse = stored.get("sparse")
+        sparse = sparse if isinstance(sparse, Mapping) and sparse.get("kind") == "bm25" else None
         return cls(
             dimension=int(stored.get("dimension") or 0),
             vectors=dict(stored.get("vectors") or {}),
@@ -288,6 +314,8 @@ class CollectionLayout:
             fingerprint=stored.get("fingerprint"),
             created=stored.get("created"),
             quantization=_quantization(stored.get("quantization")),
+            sparse="bm25" if sparse is not None else None,
+            sparse_settings=dict((sparse or {}).get("settings") or {}),
         )
 
     def to_info(self, name: str, count: int) -> CollectionInfo:
@@ -315,7 +343,7 @@ def _quantization(value: object) -> Quantization:
     if value is None:
         return "none"
     if value not in ("none", "int8", "binary"):
-        raise ValueError(f"quantization {value!r}: expected none, int8 or binary")
+        raise InputError(f"quantization {value!r}: expected none, int8 or binary")
     return value
 
 
@@ -387,9 +415,14 @@ class Store(Protocol):
         k: int = 10,
         filters: Mapping[str, Any] | None = None,
         vector: str | None = None,
+        texts: Sequence[str] | None = None,
+        mode: SearchMode = "dense",
+        fusion: Fusion = "rrf",
     ) -> list[list[Hit]]:
         """The best ``k`` hits for each query vector; ``filters`` are ``{metadata key: value}``, all of
-        which must match; ``vector`` names the named vector to search."""
+        which must match; ``vector`` names the named vector to search. ``mode="keyword"`` ranks the
+        raw query ``texts`` by the collection's keyword index (``vectors`` may be empty), ``"hybrid"``
+        fuses the dense and keyword lists (``fusion``); both need a collection with ``sparse``."""
         ...
 
     def delete(self, name: str) -> None:
@@ -432,6 +465,8 @@ class BaseStore:
     store_errors: tuple[type[BaseException], ...] = ()
     #: Layout features the store can hold (``sparse``, a ``quantization`` other than none).
     features: frozenset[str] = frozenset()
+    #: Why the store cannot hold a feature it lacks (``{feature: reason}``), for the refusal.
+    feature_notes: Mapping[str, str] = {}
     #: An embedded store's entered folder lock (``instructor_core.locking.store_lock``), released by close.
     _lock: AbstractContextManager[Any] | None = None
 
@@ -465,6 +500,20 @@ class BaseStore:
         self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None
     ) -> list[list[Hit]]:
         raise NotImplementedError
+
+    def _query_keyword(
+        self,
+        name: str,
+        vectors: list[list[float]],
+        texts: list[str],
+        k: int,
+        filters: Mapping[str, Any] | None,
+        vector: str | None,
+        mode: SearchMode,
+        fusion: Fusion,
+    ) -> list[list[Hit]]:
+        """A keyword or hybrid search (stores with a ``sparse`` feature)."""
+        raise StoreError(f"{self.describe()} has no keyword index: search it with mode 'dense'")
 
     def _release(self) -> None:
         """Close the client."""
@@ -529,7 +578,9 @@ class BaseStore:
         """Create the collection for ``layout``, or return the existing one's info (see :class:`Store`)."""
         missing = sorted(set(layout.features()) - self.features)
         if missing:
-            raise StoreError(f"{self.describe()} cannot hold {' or '.join(missing)} collections yet")
+            notes = [self.feature_notes[f] for f in missing if f in self.feature_notes]
+            why = f" ({'; '.join(notes)})" if notes else ""
+            raise StoreError(f"{self.describe()} cannot hold {' or '.join(missing)} collections yet{why}")
         with self.translated():
             if self._exists(self.check_name(name)):
                 self._check_existing(name, layout)
@@ -551,15 +602,23 @@ class BaseStore:
         k: int = 10,
         filters: Mapping[str, Any] | None = None,
         vector: str | None = None,
+        texts: Sequence[str] | None = None,
+        mode: SearchMode = "dense",
+        fusion: Fusion = "rrf",
     ) -> list[list[Hit]]:
         """The best ``k`` hits for each query vector (see :class:`Store`)."""
         from instructor_core.validation import check_positive_int
 
         check_positive_int(k, "k")
         rows = [list(map(float, v)) for v in vectors]
+        words = _check_search_mode(mode, fusion, rows, texts)
         with self.translated():
             self.check_name(name)
             try:  # no existence check first: a search reads the collection once
+                if mode != "dense":
+                    if not words:
+                        return []
+                    return self._query_keyword(name, rows, words, k, filters or None, vector, mode, fusion)
                 return self._query(name, rows, k, filters or None, vector) if rows else []
             except CollectionNotFoundError:
                 raise
@@ -582,6 +641,23 @@ class BaseStore:
             lock, self._lock = getattr(self, "_lock", None), None
             if lock is not None:
                 lock.__exit__(None, None, None)
+
+
+def _check_search_mode(mode: str, fusion: str, rows: list[list[float]], texts: Sequence[str] | None) -> list[str]:
+    """The query texts of a keyword or hybrid search, after checking the mode, the fusion and that
+    there is one text per query (and, for hybrid, one vector per text)."""
+    if mode not in ("dense", "keyword", "hybrid"):
+        raise InputError(f"mode {mode!r}: expected 'dense', 'keyword' or 'hybrid'")
+    if fusion not in ("rrf", "dbsf"):
+        raise InputError(f"fusion {fusion!r}: expected 'rrf' or 'dbsf'")
+    if mode == "dense":
+        return []
+    if texts is None or isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise InputTypeError(f"a {mode} search needs texts=[query text, ...]: the keyword side ranks the raw queries")
+    words = list(texts)
+    if mode == "hybrid" and len(rows) != len(words):
+        raise InputError(f"a hybrid search needs one vector per query text: {len(rows)} vectors, {len(words)} texts")
+    return words
 
 
 def split_store_url(url: str) -> tuple[str, str]:

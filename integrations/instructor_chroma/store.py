@@ -129,6 +129,11 @@ class ChromaStore(BaseStore):
 
     scheme = "chroma"
     store_errors = (ChromaError,)
+    #: Why there is no --hybrid here (chromadb 1.5: "Sparse vector indexing is not enabled in local").
+    feature_notes = {
+        "bm25 sparse-vector": "Chroma's local engine, embedded or chroma run, has no sparse index; use a Qdrant "
+        "store (--store qdrant:DIR) for hybrid search"
+    }
 
     def __init__(self, client: Any, location: str, *, remote: bool, lock: Any = None) -> None:
         self.client = client

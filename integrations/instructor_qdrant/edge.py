@@ -32,6 +32,7 @@ from instructor_core.errors import InputError, InputTypeError
 from instructor_core.ingest.records import Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import embed_views
 from instructor_core.ingest.stores import (
+    SPARSE_FEATURE,
     BaseStore,
     CollectionLayout,
     Hit,
@@ -45,6 +46,7 @@ from instructor_core.ingest.stores import (
 from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 
+from . import hybrid
 from .quantization import QUANTIZED_FEATURES, edge_quantization_config, edge_search_params
 
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
@@ -208,7 +210,7 @@ class EdgeStore(BaseStore):
 
     scheme = "qdrant"
     single_writer = True
-    features = QUANTIZED_FEATURES
+    features = QUANTIZED_FEATURES | {SPARSE_FEATURE}  # quantization; a keyword index: instructor_qdrant.hybrid
 
     def __init__(
         self, folder: str | os.PathLike[str], *, lock_timeout: float | None = None, create: bool = True
@@ -306,7 +308,9 @@ class EdgeStore(BaseStore):
         folder.mkdir(parents=True, exist_ok=True)
         params = edge.EdgeVectorParams(size=layout.dimension, distance=edge.Distance.Cosine)
         vectors = {key: params for key in layout.vectors} if layout.vectors else params
-        config = edge.EdgeConfig(vectors=vectors, **_quantized(edge, layout))
+        layout = hybrid.sparse_layout(layout)
+        sparse = hybrid.edge_sparse_config(edge) if layout.sparse else None
+        config = edge.EdgeConfig(vectors=vectors, sparse_vectors=sparse, **_quantized(edge, layout))
         self._shards[name] = edge.EdgeShard.create(str(folder / "shard"), config)
         _write_json_atomic(folder / LAYOUT_FILE, layout.to_metadata())
         self._quantization[name] = layout.quantization
@@ -316,12 +320,21 @@ class EdgeStore(BaseStore):
         if self._quantized_mode(name) != "none":
             sink.optimize = True
             self._unoptimized.add(name)  # (optimized at close too: a writer that never calls finish)
-        return sink
+        layout = self._layout(name)
+        return hybrid.HybridEdgeSink(sink, layout) if layout.sparse else sink  # type: ignore[return-value]
 
     def _quantized_mode(self, name: str) -> Quantization:
         if name not in self._quantization:
             self._quantization[name] = self._layout(name).quantization
         return self._quantization[name]
+
+    def _query_keyword(
+        self, name: str, vectors: list[list[float]], texts: list[str], k: int, filters: Mapping[str, Any] | None,
+        vector: str | None, mode: str, fusion: str,
+    ) -> list[list[Hit]]:  # fmt: skip
+        """Keyword or hybrid hits (:func:`instructor_qdrant.hybrid.query_edge`)."""
+        return hybrid.query_edge(self._shard(name), self._layout(name), vectors, texts, k=k, where=_filter(filters),
+                                 vector=vector, mode=mode, fusion=fusion)  # fmt: skip
 
     def _query(
         self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from instructor_core.errors import InputError
 from instructor_core.ingest.stores import Quantization
 
 __all__ = [
@@ -46,7 +47,7 @@ def check_quantization(value: object) -> Quantization:
         ValueError: Naming the value and the modes.
     """
     if value not in QUANTIZATIONS:
-        raise ValueError(f"quantization {value!r}: expected one of {', '.join(QUANTIZATIONS)}")
+        raise InputError(f"quantization {value!r}: expected one of {', '.join(QUANTIZATIONS)}")
     return value
 
 

@@ -15,8 +15,9 @@ from typing import Any
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit
+from instructor_core.ingest.stores import SPARSE_FEATURE, BaseStore, CollectionLayout, Hit
 
+from . import hybrid
 from .collection import check_vector_params, create_args, read_layout
 from .edge import EdgeStore, open_edge_store
 from .points import QdrantSink, is_transport_error, search_params, search_vector
@@ -35,7 +36,7 @@ class QdrantStore(BaseStore):
 
     scheme = "qdrant"
     store_errors = (UnexpectedResponse,)
-    features = QUANTIZED_FEATURES
+    features = QUANTIZED_FEATURES | {SPARSE_FEATURE}  # quantization; a keyword index: instructor_qdrant.hybrid
 
     def __init__(self, client: Any, location: str) -> None:
         self.client = client
@@ -58,7 +59,9 @@ class QdrantStore(BaseStore):
         return int(self.client.count(name, exact=True).count)
 
     def _create(self, name: str, layout: CollectionLayout) -> None:
-        self.client.create_collection(name, **create_args(layout, False))
+        layout = hybrid.sparse_layout(layout)
+        sparse = hybrid.server_sparse_config() if layout.sparse else None
+        self.client.create_collection(name, **create_args(layout, False), sparse_vectors_config=sparse)
 
     def _check_existing(self, name: str, layout: CollectionLayout) -> None:
         check_vector_params(name, self.client.get_collection(name).config.params.vectors, layout)
@@ -67,7 +70,19 @@ class QdrantStore(BaseStore):
         self.client.delete_collection(name)
 
     def _sink(self, name: str) -> QdrantSink:
-        return QdrantSink(self.client, name)
+        sink, layout = QdrantSink(self.client, name), self._layout(name)
+        if layout is not None and layout.sparse:
+            return hybrid.HybridServerSink(sink, layout)  # type: ignore[return-value]
+        return sink
+
+    def _query_keyword(
+        self, name: str, vectors: list[list[float]], texts: list[str], k: int, filters: Mapping[str, Any] | None,
+        vector: str | None, mode: str, fusion: str,
+    ) -> list[list[Hit]]:  # fmt: skip
+        """Keyword or hybrid hits (:func:`instructor_qdrant.hybrid.query_server`)."""
+        layout = self._layout(name) or CollectionLayout(dimension=0, sparse="bm25")
+        return hybrid.query_server(self.client, name, layout, vectors, texts, k=k, filters=filters, vector=vector,
+                                   mode=mode, fusion=fusion)  # fmt: skip
 
     def _query(
         self, name: str, vectors: list[list[float]], k: int, filters: Mapping[str, Any] | None, vector: str | None

@@ -37,6 +37,8 @@ def _info_row(info: CollectionInfo) -> dict[str, Any]:
     row.pop("layout", None)  # its fields are the row's own
     row["vectors"] = dict(info.vectors)
     row["quantization"] = _quantization(info)
+    if info.layout is not None and info.layout.sparse is not None:
+        row["keyword_index"] = {"kind": info.layout.sparse, "settings": dict(info.layout.sparse_settings)}
     return row
 
 
@@ -117,6 +119,7 @@ def _info(args: argparse.Namespace) -> int:
         ("quantization", _quantization_text(info)),
     ]
     fields += [(f"vector {key!r}", repr(instruction)) for key, instruction in info.vectors.items()]
+    fields += _keyword_index(info)
     width = max(len(label) for label, _ in fields)
     for label, value in fields:
         print(f"{label + ':':<{width + 1}} {printable(value)}")
@@ -128,6 +131,15 @@ def _quantization_text(info: CollectionInfo) -> str:
     if mode is None:
         return "(not recorded)"
     return mode if mode == "none" else f"{mode} (searches rescore on the float vectors)"
+
+
+def _keyword_index(info: CollectionInfo) -> list[tuple[str, str]]:
+    """The ``keyword index`` row of a collection ingested with ``--hybrid`` (none otherwise)."""
+    layout = info.layout
+    if layout is None or layout.sparse is None:
+        return []
+    settings = ", ".join(f"{key}={value}" for key, value in dict(layout.sparse_settings).items())
+    return [("keyword index", f"{layout.sparse} ({settings})" if settings else layout.sparse)]
 
 
 # ---------------------------------------------------------------------------------------------- delete

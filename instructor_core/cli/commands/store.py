@@ -111,6 +111,25 @@ def check_store_kind(url: str) -> None:
             raise InputError(f"--store {url}: {location} is {what} ({marker}); use --store {other}:{location}")
 
 
+#: Stores whose engine has no sparse index, and why: ``--hybrid`` is refused before they are opened.
+_NO_KEYWORD_INDEX = {
+    "chroma": "Chroma's local engine, embedded or chroma run, has no sparse index; use a Qdrant store "
+    "(--store qdrant:DIR) for hybrid search",
+}
+
+
+def check_hybrid_early(url: str, hybrid: bool) -> None:
+    """Refuse ``--hybrid`` for a store that cannot hold a keyword index, before anything is opened
+    or created (stores this table does not know refuse it when the collection is made).
+
+    Raises:
+        ValueError: Naming the store and why.
+    """
+    scheme = url.partition(":")[0].partition("+")[0]
+    if hybrid and scheme in _NO_KEYWORD_INDEX:
+        raise InputError(f"--hybrid with --store {url}: {_NO_KEYWORD_INDEX[scheme]}")
+
+
 def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
     """The store ``--store`` names; ``create=False`` (every command but ingest) refuses a missing
     embedded store instead of making an empty one behind a mistyped path."""
@@ -194,9 +213,13 @@ def _report_skipped(records: Iterable[dict]) -> None:
 
 def _ingest(args: argparse.Namespace) -> int:
     if getattr(args, "quantization", None) not in (None, "none") and getattr(args, "engine", "local") != "local":
-        raise ValueError(
+        raise InputError(
             f"--quantization {args.quantization} makes a collection with --engine local only; make it so with a "
             "first (small) local ingest, then ingest into it with --engine ray without --quantization"
+        )
+    if getattr(args, "hybrid", False) and getattr(args, "engine", "local") != "local":
+        raise InputError(
+            f"--hybrid goes with --engine local for now (--engine {args.engine} writes dense vectors only)"
         )
     return run_engine(args, model=_model_name(args.model), store=args.store, local=LOCAL_ENGINE)
 
@@ -209,6 +232,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     document = prompt_or_instruction(encoder, args.prompt_name, args.document_instruction, "--document-instruction")
     encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
+    check_hybrid_early(args.store, getattr(args, "hybrid", False))
     opened = _open(args)  # an embedded store's lock is held from here to close()
     try:
         replaced = store_ops.replace_empty_collection(
@@ -232,6 +256,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
             show_progress=not args.quiet,
             allow_model_change=args.allow_model_change,
             quantization=args.quantization,
+            hybrid=getattr(args, "hybrid", False),
         )
     finally:
         opened.close()
@@ -268,6 +293,8 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         model=asked,
         allow_model_change=args.allow_model_change,
         info=info,
+        mode=args.mode,
+        fusion=args.fusion,
     )
 
 
@@ -401,6 +428,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep a new collection's vectors quantized too, int8 (scalar) or binary, rescored on the float "
         "vectors at search (Qdrant stores only); default: none for a new collection, the existing one's otherwise",
     )
+    ingest.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also keep a keyword index: a BM25 sparse vector of each document's raw text beside its dense "
+        "vector, for 'search --mode keyword|hybrid' (Qdrant stores; a new collection)",
+    )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_engine_options(ingest, local=LOCAL_ENGINE)
     ingest.set_defaults(func=_ingest)
@@ -439,6 +472,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_prompt_name_option(search)
     search.add_argument("--filter", action="append", metavar="KEY=VALUE", help="metadata filter (repeatable)")
     search.add_argument("--vector", default=None, help="named vector to search (Qdrant collections with several)")
+    search.add_argument(
+        "--mode",
+        choices=("dense", "keyword", "hybrid"),
+        default=None,
+        help="rank by the dense vectors (query instruction), by the keyword index (BM25 of the raw query), or "
+        "both fused; default: hybrid on a collection ingested with --hybrid, dense elsewhere",
+    )
+    search.add_argument(
+        "--fusion",
+        choices=("rrf", "dbsf"),
+        default="rrf",
+        help="how --mode hybrid fuses its two lists: reciprocal ranks (rrf, default) or normalized scores (dbsf)",
+    )
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
     search.add_argument("--quiet", action="store_true", help="no progress bars (transformers' weight loading)")
     search.set_defaults(func=_search)
