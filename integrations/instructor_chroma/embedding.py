@@ -218,9 +218,14 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             self.instructions.document,
             batch_size=self.batch_size,
             normalize=self.normalize,
-            truncate_dim=self.truncate_dim,
+            **self._truncation(),
         )
         return [np.asarray(v, dtype=np.float32) for v in vectors]
+
+    def _truncation(self) -> dict[str, int]:
+        """``truncate_dim`` where one is set; nothing otherwise, so a shared encoder that keeps only the
+        core ``Encoder`` protocol (no ``truncate_dim`` keyword) still serves."""
+        return {} if self.truncate_dim is None else {"truncate_dim": self.truncate_dim}
 
     def embed_query(self, input: Documents) -> Embeddings:
         """Embed query texts with the query instruction."""
@@ -230,7 +235,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             self.instructions.query,
             batch_size=self.batch_size,
             normalize=self.normalize,
-            truncate_dim=self.truncate_dim,
+            **self._truncation(),
         )
         return [np.asarray(v, dtype=np.float32) for v in vectors]
 
