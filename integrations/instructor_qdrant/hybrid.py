@@ -22,7 +22,7 @@ from instructor_core.errors import InputError
 from instructor_core.ingest.records import Record, point_id
 from instructor_core.ingest.stores import CollectionLayout, Hit, hit_from_payload
 
-from .bm25 import Bm25, Bm25Settings
+from .bm25 import Bm25, Bm25Settings, SparseVector
 
 __all__ = [
     "RRF_K",
@@ -86,7 +86,29 @@ def edge_sparse_config(edge: Any) -> dict[str, Any]:
     return {SPARSE_NAME: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)}
 
 
-class HybridEdgeSink:
+class _HybridSink:
+    """What both stores' hybrid writers share: the plain sink they wrap (its rules, overlap, batch
+    limit, transport errors and ``finish``) and the BM25 vectors of a batch's raw texts."""
+
+    def __init__(self, sink: Any, layout: CollectionLayout) -> None:
+        self.sink, self.bm25 = sink, bm25_for(layout)
+        self.rules, self.overlap, self.max_batch_size = sink.rules, sink.overlap, sink.max_batch_size
+
+    def _sparse(self, records: Sequence[Record]) -> list[SparseVector]:
+        return self.bm25.embed_documents([r.text for r in records])
+
+    def is_transport_error(self, exc: BaseException) -> bool:
+        """The plain sink's judgement."""
+        return bool(self.sink.is_transport_error(exc))
+
+    def finish(self) -> None:
+        """The plain sink's ``finish`` after the last write (a quantized shard's optimize), if it has one."""
+        finish = getattr(self.sink, "finish", None)
+        if finish is not None:
+            finish()
+
+
+class HybridEdgeSink(_HybridSink):
     """An Edge shard's writer that adds each record's BM25 sparse vector (of its raw text).
 
     Args:
@@ -94,15 +116,11 @@ class HybridEdgeSink:
         layout: The collection's layout (its BM25 settings).
     """
 
-    def __init__(self, sink: Any, layout: CollectionLayout) -> None:
-        self.sink, self.bm25 = sink, bm25_for(layout)
-        self.rules, self.overlap, self.max_batch_size = sink.rules, sink.overlap, sink.max_batch_size
-
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points with their dense and sparse vectors (one update)."""
         import qdrant_edge as edge
 
-        sparse = self.bm25.embed_documents([r.text for r in records])
+        sparse = self._sparse(records)
         points = [
             edge.Point(
                 point_id(r.id),
@@ -112,10 +130,6 @@ class HybridEdgeSink:
             for r, v, s in zip(records, vectors, sparse, strict=True)
         ]
         self.sink.shard.update(edge.UpdateOperation.upsert_points(points))
-
-    def is_transport_error(self, exc: BaseException) -> bool:
-        """Never: the shard is in this process."""
-        return False
 
 
 def _edge_fusion(edge: Any, fusion: str) -> Any:
@@ -160,7 +174,7 @@ def server_sparse_config() -> dict[str, Any]:
     return {SPARSE_NAME: models.SparseVectorParams(modifier=models.Modifier.IDF)}
 
 
-class HybridServerSink:
+class HybridServerSink(_HybridSink):
     """A ``QdrantSink`` that adds each record's BM25 sparse vector (of its raw text).
 
     Args:
@@ -168,24 +182,16 @@ class HybridServerSink:
         layout: The collection's layout (its BM25 settings).
     """
 
-    def __init__(self, sink: Any, layout: CollectionLayout) -> None:
-        self.sink, self.bm25 = sink, bm25_for(layout)
-        self.rules, self.overlap, self.max_batch_size = sink.rules, sink.overlap, sink.max_batch_size
-
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points with their dense and sparse vectors."""
         from qdrant_client import models
 
-        sparse = self.bm25.embed_documents([r.text for r in records])
+        sparse = self._sparse(records)
         merged = [
             _with_sparse(v, models.SparseVector(indices=s[0], values=s[1]))
             for v, s in zip(vectors, sparse, strict=True)
         ]
         self.sink.write(records, merged)
-
-    def is_transport_error(self, exc: BaseException) -> bool:
-        """The plain sink's judgement."""
-        return bool(self.sink.is_transport_error(exc))
 
 
 def query_server(
