@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -135,7 +135,9 @@ def load_transformer(
     config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     class_name = _ENCODER_ONLY_CLASSES.get(getattr(config, "model_type", ""))
     model_class = getattr(transformers, class_name) if class_name else transformers.AutoModel
-    extra = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+    # typed as Any: transformers 5.25 types from_pretrained's keywords, and a dict[str, str] unpacked into them
+    # would be checked against every one (mypy reads **extra as possibly any of them)
+    extra: dict[str, Any] = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
     return model_class.from_pretrained(path, config=config, dtype=dtype, trust_remote_code=trust_remote_code, **extra)
 
 
