@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from instructor_core.errors import InputError, InstructorError
 from instructor_core.ingest.ids import SeenIds
-from instructor_core.ingest.records import Record, RecordError, RecordRules, batched, validate_batch
+from instructor_core.ingest.records import Record, RecordError, RecordRules, batched, content_hash, validate_batch
 from instructor_core.validation import check_positive_int
 
 __all__ = [
@@ -64,6 +64,9 @@ class IngestReport:
             earlier copies within one batch under ``"last"``.
         retried: Write attempts that failed with a transport error and were tried again.
         duplicates: Records whose id had already been read in this ingest.
+        unchanged: Records neither embedded nor written because the store holds their id with the
+            same content hash already (a re-run; ``skip_unchanged=False`` turns the check off).
+        embedded: Records embedded in this ingest (by this process, or, for Ray, by the cluster).
     """
 
     seen: int
@@ -72,10 +75,15 @@ class IngestReport:
     skipped: int = 0
     retried: int = 0
     duplicates: int = 0
+    unchanged: int = 0
+    embedded: int = 0
 
     def summary(self) -> str:
-        """One line for people: ``"wrote 3 of 3 records in 1 batch"`` plus what else happened."""
+        """One line for people: ``"wrote 3 of 3 records in 1 batch"`` plus what else happened; on a
+        re-run, ``"wrote 3 of 10 records in 1 batch: 7 unchanged (skipped), 3 embedded"``."""
         text = f"wrote {self.written} of {self.seen} records in {self.batches} batch{'es' if self.batches != 1 else ''}"
+        if self.unchanged:
+            text += f": {self.unchanged} unchanged (skipped), {self.embedded} embedded"
         extras = [
             f"{n} {what}"
             for n, what in (
@@ -260,16 +268,22 @@ async def apipelined(
     chunks: Iterable[T],
     prepare: Callable[[T], P],
     write: Callable[[T, P], Awaitable[None]],
+    select: Callable[[T], Awaitable[T | None]] | None = None,
 ) -> None:
     """:func:`pipelined` for an async writer: ``prepare`` runs in a worker thread
     (``asyncio.to_thread``) for chunk k+1 while chunk k's ``write`` is awaited; same ordering and
-    failure rules."""
+    failure rules. ``select`` (awaited on the loop as each chunk is read, a failure counting as
+    one of reading) returns the part of the chunk to prepare, or None to drop it."""
     iterator = iter(chunks)
     pending: tuple[T, asyncio.Future[P]] | None = None
     try:
         while True:
             try:
-                chunk = next(iterator)
+                read = next(iterator)
+                chosen = read if select is None else await select(read)
+                if chosen is None:
+                    continue
+                chunk = chosen
             except StopIteration:
                 break
             except BaseException:
@@ -292,10 +306,16 @@ async def apipelined(
 
 @dataclass(frozen=True)
 class _Batch:
-    """Valid records to write, and the stream position of the batch they were read in."""
+    """Valid records to write, and the stream position of the batch they were read in.
+
+    Attributes:
+        repeated: Ids of ``records`` read before in this ingest (``on_duplicate="last"``): never
+            skipped as unchanged, since an earlier copy of this ingest may be on its way to the store.
+    """
 
     start: int
     records: list[Record]
+    repeated: frozenset[str] = frozenset()
 
 
 def _placed(error: RecordError, batch: _Batch) -> RecordError:
@@ -314,6 +334,8 @@ class _Counts:
     skipped: int = 0
     retried: int = 0
     duplicates: int = 0
+    unchanged: int = 0
+    embedded: int = 0
 
     def wrote(self, records: int, retries: int) -> None:
         self.written += records
@@ -321,7 +343,10 @@ class _Counts:
         self.retried += retries
 
     def report(self) -> IngestReport:
-        return IngestReport(self.seen, self.written, self.batches, self.skipped, self.retried, self.duplicates)
+        return IngestReport(
+            self.seen, self.written, self.batches, self.skipped, self.retried, self.duplicates, self.unchanged,
+            self.embedded,
+        )  # fmt: skip
 
 
 def _checked_batches(
@@ -337,6 +362,7 @@ def _checked_batches(
     for chunk in batched(documents, batch_size):
         records = validate_batch(chunk, start=start, rules=rules, check_duplicates=False)
         kept: dict[str, tuple[int, Record]] = {}
+        repeated: set[str] = set()
         for offset, record in enumerate(records):
             index = start + offset
             earlier = kept[record.id][0] if record.id in kept else seen_ids.get(record.id)
@@ -354,6 +380,7 @@ def _checked_batches(
             if on_duplicate == "first":
                 counts.skipped += 1
             else:  # "last": this copy replaces the earlier one (in the batch) or overwrites it (stored)
+                repeated.add(record.id)
                 if record.id in kept:
                     counts.skipped += 1
                     del kept[record.id]  # re-inserted below, so the batch keeps stream order
@@ -361,8 +388,50 @@ def _checked_batches(
         counts.seen += len(records)
         seen_ids.add_many((index, rid) for rid, (index, _) in kept.items())
         if kept:
-            yield _Batch(start, [record for _, record in kept.values()])
+            yield _Batch(start, [record for _, record in kept.values()], frozenset(repeated))
         start += len(records)
+
+
+def _lookup(sink: object, skip_unchanged: bool) -> Callable[[Sequence[str]], Any] | None:
+    """The sink's ``stored_hashes`` where the ingest skips unchanged records and the sink has one."""
+    lookup = getattr(sink, "stored_hashes", None) if skip_unchanged else None
+    return lookup if callable(lookup) else None
+
+
+def _keep_changed(batch: _Batch, stored: Mapping[str, str], counts: _Counts) -> _Batch | None:
+    """The batch without the records stored with their content hash unchanged (None: nothing left)."""
+    records = [r for r in batch.records if r.id in batch.repeated or stored.get(r.id) != content_hash(r)]
+    counts.unchanged += len(batch.records) - len(records)
+    if not records:
+        return None
+    return batch if len(records) == len(batch.records) else _Batch(batch.start, records, batch.repeated)
+
+
+def _candidates(batch: _Batch) -> list[str]:
+    """The ids of a batch whose stored hash is worth reading (not repeated in this ingest)."""
+    return [r.id for r in batch.records if r.id not in batch.repeated]
+
+
+def _changed_batches(
+    batches: Iterable[_Batch],
+    lookup: Callable[[Sequence[str]], Any] | None,
+    counts: _Counts,
+    is_transport_error: Callable[[BaseException], bool],
+    retry: RetryPolicy,
+    sleep: Callable[[float], None],
+) -> Iterator[_Batch]:
+    """``batches`` without the records the store holds unchanged: one ``lookup`` (the sink's
+    ``stored_hashes``) per batch, before anything of it is embedded; transport errors retried."""
+    for batch in batches:
+        ids = _candidates(batch) if lookup is not None else []
+        if not ids:
+            yield batch
+            continue
+        stored, _ = call_with_retry(lambda: lookup(ids), is_transport_error=is_transport_error, policy=retry,
+                                    sleep=sleep)  # fmt: skip
+        kept = _keep_changed(batch, stored, counts)
+        if kept is not None:
+            yield kept
 
 
 class IngestInterrupted(KeyboardInterrupt):
@@ -396,6 +465,19 @@ def _counted(counts: _Counts) -> Iterator[None]:
         raise
     except KeyboardInterrupt:
         raise IngestInterrupted(counts.report()) from None
+
+
+@contextmanager
+def _lookup_failure(sink: BatchSink[Any] | AsyncBatchSink[Any], counts: _Counts, retry: RetryPolicy) -> Iterator[None]:
+    """A hash lookup whose transport errors outlived the retries: an IngestError saying what was written."""
+    try:
+        yield
+    except (InstructorError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if sink.is_transport_error(exc):
+            raise _failed(exc, counts, retry) from exc
+        raise
 
 
 def _check_args(batch_size: int, on_duplicate: str) -> None:
@@ -440,8 +522,15 @@ def run_ingest(
     desc: str = "Ingesting",
     sleep: Callable[[float], None] = time.sleep,
     max_ids_in_memory: int = 1_000_000,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """Read, validate, embed and write ``documents`` through ``sink``, one batch ahead.
+
+    A sink with the optional ``stored_hashes(ids) -> {id: content hash}`` (every store of this
+    package) is asked once per batch, after validation and the duplicate check and before
+    embedding, which of its ids are stored with the same content
+    (:func:`~instructor_core.ingest.records.content_hash`): those are skipped (``unchanged`` in the
+    report), so a re-run embeds only what is missing or changed.
 
     Args:
         documents: Records ``{"id": str, "text": str, "metadata": {...}}``; any iterable, read lazily.
@@ -458,6 +547,8 @@ def run_ingest(
         sleep: The wait between retries (tests pass a fake).
         max_ids_in_memory: Ids held in memory for the duplicate check before it moves to a
             temporary SQLite file.
+        skip_unchanged: Skip records the store holds with the same content hash; False embeds and
+            writes every record (CLI: ``--reembed``).
 
     Returns:
         What was done.
@@ -490,9 +581,17 @@ def run_ingest(
             counts.wrote(len(records), retries)
             bar.update(len(records))
 
-        chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
-        with _counted(counts):
-            pipelined(chunks, lambda batch: sink.embed(batch.records), write, overlap=overlap)
+        def embed(batch: _Batch) -> object:
+            vectors = sink.embed(batch.records)
+            counts.embedded += len(batch.records)
+            return vectors
+
+        checked = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
+        chunks = _changed_batches(
+            checked, _lookup(sink, skip_unchanged), counts, sink.is_transport_error, retry, sleep
+        )
+        with _counted(counts), _lookup_failure(sink, counts, retry):
+            pipelined(chunks, embed, write, overlap=overlap)
     return counts.report()
 
 
@@ -505,9 +604,11 @@ async def arun_ingest(
     on_duplicate: DuplicatePolicy = "error",
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_ids_in_memory: int = 1_000_000,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """:func:`run_ingest` for an async store client: embedding runs in a worker thread one batch
-    ahead of the awaited write, so the event loop stays free. Same checks, retries and errors."""
+    ahead of the awaited write, so the event loop stays free. Same checks, retries and errors; the
+    sink's optional ``stored_hashes`` is a coroutine function here."""
     _check_args(batch_size, on_duplicate)
     retry = retry or RetryPolicy()
     counts = _Counts()
@@ -525,8 +626,24 @@ async def arun_ingest(
             _raise_write_error(exc, batch, sink, counts, retry)
         counts.wrote(len(records), retries)
 
+    lookup = _lookup(sink, skip_unchanged)
+
+    async def select(batch: _Batch) -> _Batch | None:
+        ids = _candidates(batch) if lookup is not None else []
+        if lookup is None or not ids:
+            return batch
+        stored, _ = await acall_with_retry(
+            lambda: lookup(ids), is_transport_error=sink.is_transport_error, policy=retry, sleep=sleep
+        )
+        return _keep_changed(batch, stored, counts)
+
+    def embed(batch: _Batch) -> object:
+        vectors = sink.embed(batch.records)
+        counts.embedded += len(batch.records)
+        return vectors
+
     with SeenIds(max_in_memory=max_ids_in_memory) as seen_ids:
         chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
-        with _counted(counts):
-            await apipelined(chunks, lambda batch: sink.embed(batch.records), write)
+        with _counted(counts), _lookup_failure(sink, counts, retry):
+            await apipelined(chunks, embed, write, select)
     return counts.report()

@@ -11,6 +11,8 @@ No vector-store import happens here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,11 +24,13 @@ from instructor_core.errors import InputTypeError, InstructorError
 from instructor_core.validation import check_positive_int, check_text
 
 __all__ = [
+    "HASH_KEY",
     "NAMESPACE",
     "Record",
     "RecordError",
     "RecordRules",
     "batched",
+    "content_hash",
     "point_id",
     "validate_batch",
 ]
@@ -35,6 +39,14 @@ T = TypeVar("T")
 
 #: Namespace of the deterministic point ids: ``uuid5(NAMESPACE, document_id)``.
 NAMESPACE = uuid.UUID("6f0b7d1e-3c1a-5b7e-9c2d-8a4e1f5b2c90")
+
+#: The metadata / payload key every store keeps a point's :func:`content_hash` under (reserved: a
+#: record's own metadata key of this name is refused by each store's :class:`RecordRules`; searches
+#: never show it as metadata).
+HASH_KEY = "instructor:hash"
+#: Hex digits of a content hash kept: 128 bits. The hash is only ever compared with the hash stored
+#: for the same id, so a wrong "unchanged" needs a 2**-128 collision; 32 characters per point.
+HASH_HEX_DIGITS = 32
 
 MetadataMode = Literal["scalar", "json"]
 _SCALARS = (str, int, float, bool)
@@ -108,6 +120,28 @@ def point_id(document_id: str) -> str:
     return str(uuid.uuid5(NAMESPACE, document_id))
 
 
+def content_hash(record: Record) -> str:
+    """The hash a store keeps with a record's point, so a re-run can skip what is stored unchanged.
+
+    sha256 over the canonical JSON of ``{"text": ..., "metadata": ...}``: the text as written to the
+    store (after a title is joined to it by the reader) and the metadata with sorted keys, compact
+    separators and Unicode kept as is (values that are not JSON are written as ``str(value)``). The
+    id is not in it: it is compared with the hash stored under the same id. The model and the
+    instructions are not either: a collection refuses another model or instruction before any write.
+
+    Returns:
+        The first :data:`HASH_HEX_DIGITS` hex digits (128 bits).
+    """
+    canonical = json.dumps(
+        {"text": record.text, "metadata": dict(record.metadata)},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_HEX_DIGITS]
+
+
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Yield lists of up to ``size`` items, consuming ``items`` lazily (memory stays one batch).
 
@@ -160,6 +194,11 @@ def _key_problem(key: object, rules: RecordRules) -> str | None:
         return (
             f"metadata key {key[:80]!r} has a '.', which this store reads as a path into a nested value in a "
             f"filter: it would be stored but never found; rename it (e.g. {key[:80].replace('.', '_')!r})"
+        )
+    if key == HASH_KEY and key in rules.reserved_keys:
+        return (
+            f"metadata key {key!r} is reserved: the store keeps each record's content hash under it (a re-run "
+            "skips unchanged records by it); rename the key"
         )
     if key in rules.reserved_keys:
         return f"metadata key {key!r} is reserved here (the store keeps the record's {key} under it)"

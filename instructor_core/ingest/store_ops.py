@@ -245,6 +245,12 @@ class EngineSink:
         """The store sink's write."""
         self.sink.write(records, vectors)
 
+    @property
+    def stored_hashes(self) -> Callable[[Sequence[str]], dict[str, str]] | None:
+        """The store sink's optional ``stored_hashes`` (None where it has none: nothing is skipped)."""
+        lookup = getattr(self.sink, "stored_hashes", None)
+        return lookup if callable(lookup) else None
+
     def is_transport_error(self, exc: BaseException) -> bool:
         """The store sink's judgement."""
         return self.sink.is_transport_error(exc)
@@ -261,6 +267,7 @@ def write_records(
     on_duplicate: DuplicatePolicy = "error",
     show_progress: bool = True,
     retry: RetryPolicy | None = None,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """Run the ingest engine over ``documents`` into a store's sink: validation with the sink's
     rules, ``embed`` one batch ahead (``overlap``; None: the sink's preference), ordered writes,
@@ -276,6 +283,8 @@ def write_records(
         on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
         show_progress: A tqdm bar (records).
         retry: Retries of a write that failed in transport; None: the engine's defaults.
+        skip_unchanged: Skip records the store holds with the same content hash (the sink's
+            optional ``stored_hashes``); False embeds and writes them all.
     """
     size = DEFAULT_BATCH_SIZE if batch_size is None else check_positive_int(batch_size, "batch_size")
     limit = getattr(sink, "max_batch_size", None)
@@ -290,6 +299,7 @@ def write_records(
         on_duplicate=on_duplicate,
         show_progress=show_progress,
         desc=f"Ingesting into {name}",
+        skip_unchanged=skip_unchanged,
     )
 
 
@@ -358,6 +368,7 @@ def ingest(
     retry: RetryPolicy | None = None,
     quantization: Quantization | None = None,
     hybrid: bool = False,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """Create (or check) the collection for ``encoder`` and ``model``, then embed ``documents`` with
     the document instruction(s) and write them through the store's sink with the ingest engine.
@@ -381,9 +392,11 @@ def ingest(
         hybrid: Make the collection with a keyword index: the store writes, beside each dense
             vector, a BM25 sparse vector of the record's raw text (Qdrant stores; others refuse).
             An existing collection keeps what it has (refused: adding the index to one without it).
+        skip_unchanged: Skip records whose id the collection holds with the same content hash
+            (a re-run embeds only what is missing or changed); False embeds and writes every record.
 
     Returns:
-        IngestReport(seen, written, batches, skipped, retried, duplicates).
+        IngestReport(seen, written, batches, skipped, retried, duplicates, unchanged, embedded).
     """
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
@@ -406,6 +419,7 @@ def ingest(
             on_duplicate=on_duplicate,
             show_progress=show_progress,
             retry=retry,
+            skip_unchanged=skip_unchanged,
         )
         finish = getattr(sink, "finish", None)  # optional: a store's work after the last write
         if callable(finish):

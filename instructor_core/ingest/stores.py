@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 from instructor_core.errors import InputError, InputTypeError, InstructorError
 from instructor_core.ingest.engine_errors import engine_failure
-from instructor_core.ingest.records import Record, RecordRules
+from instructor_core.ingest.records import HASH_KEY, Record, RecordRules, content_hash
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,6 +56,8 @@ __all__ = [
     "encoder_fingerprint",
     "lock_timeout_s",
     "hit_from_payload",
+    "hashes_of_payloads",
+    "payload_of",
     "open_store",
     "split_store_url",
     "store_schemes",
@@ -356,6 +358,13 @@ class StoreSink(Protocol):
         overlap: Whether encoding the next batch while this one is written pays (a server: yes;
             an embedded store, whose writes need the encoder's cores: no).
         max_batch_size: The most records one ``write`` takes (the client's limit), or None.
+
+    Optional: ``stored_hashes(ids: Sequence[str]) -> dict[str, str]``, the content hashes
+    (:func:`~instructor_core.ingest.records.content_hash`) stored for those of ``ids`` that are
+    present with one. The ingest engine skips a record stored with its hash unchanged; a sink
+    without the method has every record embedded and written (a third-party store keeps working).
+    A sink that has it writes each record's hash under :data:`~instructor_core.ingest.records.HASH_KEY`
+    and reserves that key in its ``rules``.
     """
 
     rules: RecordRules
@@ -434,10 +443,30 @@ class Store(Protocol):
         ...
 
 
+def payload_of(record: Record) -> dict[str, Any]:
+    """The payload a store keeps the document in beside its metadata (Qdrant's points):
+    ``{"id", "text", **metadata, HASH_KEY: content_hash(record)}``."""
+    return {"id": record.id, "text": record.text, **dict(record.metadata), HASH_KEY: content_hash(record)}
+
+
+def hashes_of_payloads(payloads: Sequence[Mapping[str, Any] | None]) -> dict[str, str]:
+    """``{document id: content hash}`` of stored payloads (:func:`payload_of`); a payload written
+    before hashes were kept (no hash) is left out, so its record is embedded again once."""
+    out: dict[str, str] = {}
+    for payload in payloads:
+        if not payload:
+            continue
+        doc_id, stored = payload.get("id"), payload.get(HASH_KEY)
+        if isinstance(doc_id, str) and isinstance(stored, str):
+            out[doc_id] = stored
+    return out
+
+
 def hit_from_payload(payload: Mapping[str, Any] | None, score: float, point_id: object = "") -> Hit:
     """A :class:`Hit` from a stored payload ``{"id", "text", **metadata}`` (Qdrant's points, and
-    any store that keeps the document beside its metadata)."""
+    any store that keeps the document beside its metadata); the content hash is not metadata."""
     rest = dict(payload or {})
+    rest.pop(HASH_KEY, None)
     doc_id = rest.pop("id", None)
     text = rest.pop("text", "")
     return Hit(id=str(doc_id), text=text or "", score=float(score), metadata=rest, point_id=str(point_id or ""))

@@ -13,7 +13,7 @@ import numpy as np
 
 from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, run_ingest
-from instructor_core.ingest.records import Record, RecordError, RecordRules
+from instructor_core.ingest.records import HASH_KEY, Record, RecordError, RecordRules, content_hash
 from instructor_core.ingest.stores import check_model
 from instructor_core.validation import check_positive_int
 
@@ -27,7 +27,7 @@ DEFAULT_BATCH_SIZE = 256
 #: (NaN and infinities, keys starting with "chroma:", integers past int64, empty keys, nested values).
 CHROMA_RULES = RecordRules(
     metadata_values="scalar",
-    reserved_keys=("chroma:document",),
+    reserved_keys=("chroma:document", HASH_KEY),
     reserved_prefixes=("chroma:",),
     finite_numbers=True,
     int_bits=64,
@@ -175,9 +175,21 @@ class ChromaSink:
             ids=[r.id for r in records],
             documents=[r.text for r in records],
             embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
-            metadatas=[dict(r.metadata) or None for r in records],
+            metadatas=[{**dict(r.metadata), HASH_KEY: content_hash(r)} for r in records],
         )
         self._dimension = width if width is not None else self._dimension
+
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{document id: content hash}`` of those of ``ids`` stored with a hash (one ``get``)."""
+        if not ids:
+            return {}
+        found = self.collection.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
+        out: dict[str, str] = {}
+        for doc_id, metadata in zip(found["ids"], found.get("metadatas") or [], strict=False):
+            stored = (metadata or {}).get(HASH_KEY)
+            if isinstance(stored, str):
+                out[doc_id] = stored
+        return out
 
     def is_transport_error(self, exc: BaseException) -> bool:
         """See :func:`is_transport_error`."""

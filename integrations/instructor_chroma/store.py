@@ -22,6 +22,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from instructor_core.cli.terminal import short_repr
 from instructor_core.errors import InputError, InputTypeError
+from instructor_core.ingest.records import HASH_KEY
 from instructor_core.ingest.stores import (
     BaseStore,
     CollectionLayout,
@@ -115,6 +116,11 @@ def _function_config(layout: CollectionLayout) -> dict[str, Any]:
     if layout.loading.get("instructor") is not None:
         config["instructor"] = layout.loading["instructor"]
     return config
+
+
+def _user_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A point's metadata as the user gave it: without the content hash the store keeps beside it."""
+    return {key: value for key, value in (metadata or {}).items() if key != HASH_KEY}
 
 
 class ChromaStore(BaseStore):
@@ -226,7 +232,7 @@ class ChromaStore(BaseStore):
         result = self._get(name).query(query_embeddings=vectors, n_results=k, where=where)
         return [
             [
-                Hit(id=i, text=t or "", score=1.0 - float(d), metadata=dict(m or {}))
+                Hit(id=i, text=t or "", score=1.0 - float(d), metadata=_user_metadata(m))
                 for i, d, t, m in zip(ids, distances, texts, metas, strict=True)
             ]
             for ids, distances, texts, metas in zip(

@@ -12,7 +12,7 @@ from qdrant_client import models
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, arun_ingest
 from instructor_core.ingest.records import Record
 from instructor_core.ingest.store_ops import check_search
-from instructor_core.ingest.stores import Quantization, hit_from_payload
+from instructor_core.ingest.stores import Quantization, hashes_of_payloads, hit_from_payload
 from instructor_core.model.protocols import Encoder
 
 from .collection import aensure_collection, layout_from_metadata
@@ -23,6 +23,7 @@ from .points import (
     check_ingest_args,
     query_prefix,
     query_request,
+    retrieve_args,
     search_params,
     to_points,
 )
@@ -37,6 +38,13 @@ class AsyncQdrantSink(_PointsSink):
     async def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points and wait for the store to apply them."""
         await self.client.upsert(collection_name=self.name, points=to_points(records, vectors), wait=True)
+
+    async def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{document id: content hash}`` of those of ``ids`` stored with a hash (one retrieve call)."""
+        if not ids:
+            return {}
+        points = await self.client.retrieve(**retrieve_args(self.name, ids))
+        return hashes_of_payloads([p.payload for p in points])
 
 
 async def aingest(

@@ -29,7 +29,7 @@ from typing import Any
 
 from instructor_core.cli.terminal import short_repr
 from instructor_core.errors import InputError, InputTypeError
-from instructor_core.ingest.records import Record, RecordRules, point_id
+from instructor_core.ingest.records import HASH_KEY, Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import embed_views
 from instructor_core.ingest.stores import (
     SPARSE_FEATURE,
@@ -40,8 +40,10 @@ from instructor_core.ingest.stores import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    hashes_of_payloads,
     hit_from_payload,
     lock_timeout_s,
+    payload_of,
 )
 from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
@@ -58,7 +60,7 @@ LAYOUT_FILE = "instructor.json"
 #: The payload is JSON; Edge refuses NaN and infinities (mid-batch) and turns integers past 64 bits
 #: into floats, so those are refused before the batch is written.
 EDGE_RULES = RecordRules(
-    metadata_values="json", reserved_keys=("id", "text"), finite_numbers=True, int_bits=64, dotted_keys=False
+    metadata_values="json", reserved_keys=("id", "text", HASH_KEY), finite_numbers=True, int_bits=64, dotted_keys=False
 )
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 
@@ -159,10 +161,17 @@ class EdgeSink:
         """Upsert the batch's points (one update: all of them or, on an error, none)."""
         edge = _edge()
         points = [
-            edge.Point(point_id(r.id), _plain(v), {"id": r.id, "text": r.text, **dict(r.metadata)})
+            edge.Point(point_id(r.id), _plain(v), payload_of(r))
             for r, v in zip(records, vectors, strict=True)
         ]
         self.shard.update(edge.UpdateOperation.upsert_points(points))
+
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{document id: content hash}`` of those of ``ids`` stored with a hash (one retrieve)."""
+        if not ids:
+            return {}
+        found = self.shard.retrieve([point_id(i) for i in dict.fromkeys(ids)], ["id", HASH_KEY], False)
+        return hashes_of_payloads([r.payload for r in found])
 
     def is_transport_error(self, exc: BaseException) -> bool:
         """Never: the shard is in this process, so a failed write is not retried."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from instructor_core.errors import InputError
 from instructor_core.ingest.records import Record, point_id
-from instructor_core.ingest.stores import CollectionLayout, Hit, hit_from_payload
+from instructor_core.ingest.stores import CollectionLayout, Hit, hit_from_payload, payload_of
 
 from .bm25 import Bm25, Bm25Settings, SparseVector
 
@@ -101,6 +101,10 @@ class _HybridSink:
         """The plain sink's judgement."""
         return bool(self.sink.is_transport_error(exc))
 
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """The plain sink's stored content hashes (the sparse vector follows the text, which the hash covers)."""
+        return dict(self.sink.stored_hashes(ids))
+
     def finish(self) -> None:
         """The plain sink's ``finish`` after the last write (a quantized shard's optimize), if it has one."""
         finish = getattr(self.sink, "finish", None)
@@ -125,7 +129,7 @@ class HybridEdgeSink(_HybridSink):
             edge.Point(
                 point_id(r.id),
                 _with_sparse(v, edge.SparseVector(*s)),
-                {"id": r.id, "text": r.text, **dict(r.metadata)},
+                payload_of(r),
             )
             for r, v, s in zip(records, vectors, sparse, strict=True)
         ]

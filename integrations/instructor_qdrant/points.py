@@ -15,9 +15,9 @@ from qdrant_client import models
 
 from instructor_core.errors import InputTypeError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, run_ingest
-from instructor_core.ingest.records import Record, RecordRules, point_id
+from instructor_core.ingest.records import HASH_KEY, Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import DEFAULT_BATCH_SIZE, check_search, embed_views
-from instructor_core.ingest.stores import Hit, Quantization, hit_from_payload
+from instructor_core.ingest.stores import Hit, Quantization, hashes_of_payloads, hit_from_payload, payload_of
 from instructor_core.model.protocols import Encoder
 from instructor_core.validation import check_instruction, check_positive_int
 
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: The payload keeps the document's "id" and "text" beside its metadata; any JSON value is kept.
-QDRANT_RULES = RecordRules(metadata_values="json", reserved_keys=("id", "text"), dotted_keys=False)
+QDRANT_RULES = RecordRules(metadata_values="json", reserved_keys=("id", "text", HASH_KEY), dotted_keys=False)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -77,12 +77,13 @@ def is_transport_error(exc: BaseException) -> bool:
 
 
 def to_points(records: Sequence[Record], vectors: Sequence[Any]) -> list[models.PointStruct]:
-    """Points with ids ``point_id(document id)`` and payload ``{"id", "text", **metadata}``."""
+    """Points with ids ``point_id(document id)`` and payload ``{"id", "text", **metadata}`` plus the
+    record's content hash (:func:`instructor_core.ingest.stores.payload_of`)."""
     return [
         models.PointStruct(
             id=point_id(r.id),
             vector=v if isinstance(v, Mapping) else (v.tolist() if hasattr(v, "tolist") else list(v)),
-            payload={"id": r.id, "text": r.text, **dict(r.metadata)},
+            payload=payload_of(r),
         )
         for r, v in zip(records, vectors, strict=True)
     ]
@@ -123,6 +124,20 @@ class _PointsSink:
         return is_transport_error(exc)
 
 
+#: What a hash lookup reads of each point: its document id and content hash, no vector.
+HASH_PAYLOAD = ["id", HASH_KEY]
+
+
+def retrieve_args(name: str, ids: Sequence[str]) -> dict[str, Any]:
+    """``retrieve`` arguments that read the stored hashes of ``ids`` (sync and async clients)."""
+    return {
+        "collection_name": name,
+        "ids": [point_id(i) for i in dict.fromkeys(ids)],
+        "with_payload": list(HASH_PAYLOAD),
+        "with_vectors": False,
+    }
+
+
 class QdrantSink(_PointsSink):
     """The ingest engine's view of a Qdrant collection (a ``QdrantClient``): embed with the
     layout's document instruction(s), upsert points by ``point_id`` (a re-run changes nothing).
@@ -138,6 +153,12 @@ class QdrantSink(_PointsSink):
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points and wait for the store to apply them."""
         self.client.upsert(collection_name=self.name, points=to_points(records, vectors), wait=True)
+
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{document id: content hash}`` of those of ``ids`` stored with a hash (one retrieve call)."""
+        if not ids:
+            return {}
+        return hashes_of_payloads([p.payload for p in self.client.retrieve(**retrieve_args(self.name, ids))])
 
 
 def check_ingest_args(batch_size: Any, max_attempts: Any) -> None:

@@ -257,6 +257,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
             allow_model_change=args.allow_model_change,
             quantization=args.quantization,
             hybrid=getattr(args, "hybrid", False),
+            skip_unchanged=not getattr(args, "reembed", False),
         )
     finally:
         opened.close()
@@ -433,6 +434,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also keep a keyword index: a BM25 sparse vector of each document's raw text beside its dense "
         "vector, for 'search --mode keyword|hybrid' (Qdrant stores; a new collection)",
+    )
+    ingest.add_argument(
+        "--reembed",
+        action="store_true",
+        help="embed and write every record, also those the collection holds unchanged (by default a re-run "
+        "skips a record stored under its id with the same text and metadata: its content hash)",
     )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_engine_options(ingest, local=LOCAL_ENGINE)
