@@ -43,7 +43,7 @@ NAMESPACE = uuid.UUID("6f0b7d1e-3c1a-5b7e-9c2d-8a4e1f5b2c90")
 #: The metadata / payload key every store keeps a point's :func:`content_hash` under (reserved: a
 #: record's own metadata key of this name is refused by each store's :class:`RecordRules`; searches
 #: never show it as metadata).
-HASH_KEY = "instructor:hash"
+HASH_KEY = "_instructor_hash"
 #: Hex digits of a content hash kept: 128 bits. The hash is only ever compared with the hash stored
 #: for the same id, so a wrong "unchanged" needs a 2**-128 collision; 32 characters per point.
 HASH_HEX_DIGITS = 32

@@ -1,0 +1,262 @@
+"""Resume without re-embedding (issue 23): every store keeps a content hash with each point, and a
+re-run of an ingest embeds only the records that are missing or changed.
+
+(a) an ingest stopped at about half (an encoder that fails after two batches) then re-run: only
+the missing records are embedded, every id once, the report's numbers right; one changed text or
+metadata is embedded again, the rest not. (b) the same with the CLI killed by SIGKILL. (d) a
+user's metadata key equal to the reserved hash key is refused in one line. A third-party store
+without ``stored_hashes`` still ingests, embedding everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from instructor_core.ingest import store_ops
+from instructor_core.ingest.records import HASH_KEY, Record, RecordError, content_hash
+from instructor_core.ingest.stores import open_store
+from tests.test_store_reliability import cli_env, ingest_argv, write_corpus
+from tests.tiny_models import corpus_lines
+
+N = 40
+BATCH = 8
+
+
+class Stopped(RuntimeError):
+    """The simulated kill: raised by the encoder partway through an ingest."""
+
+
+class CountingEncoder:
+    """An encoder that counts the texts it embeds and, with ``fail_after``, raises on the call after
+    that many ``encode_documents`` calls (an ingest killed partway)."""
+
+    def __init__(self, inner: Any, fail_after: int | None = None) -> None:
+        self._inner, self.fail_after = inner, fail_after
+        self.calls, self.texts = 0, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def encode_documents(self, texts, *args, **kwargs):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise Stopped("killed")
+        self.calls += 1
+        self.texts += len(texts)
+        return self._inner.encode_documents(texts, *args, **kwargs)
+
+
+def records(n: int = N) -> list[dict]:
+    return [{"id": f"d{i}", "text": t, "metadata": {"n": i}} for i, t in enumerate(corpus_lines(n))]
+
+
+def run(store: Any, docs: list[dict], encoder: Any, **options: Any):
+    return store_ops.ingest(store, "notes", docs, encoder, model="tiny", batch_size=BATCH, show_progress=False,
+                            **options)  # fmt: skip
+
+
+def _open(kind: str, tmp_path: Path) -> Any:
+    if kind == "qdrant-local-mode":
+        from instructor_qdrant.store import open_local_mode
+
+        return open_local_mode(str(tmp_path / "local"))
+    return open_store(f"{kind.split('-')[0]}:{tmp_path / kind}")
+
+
+STORES = ["qdrant", "chroma", "qdrant-local-mode", "qdrant-hybrid"]
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_a_rerun_after_a_stop_embeds_only_the_missing_records(kind, tmp_path, tiny_t5_encoder):
+    docs, hybrid = records(), {"hybrid": True} if kind == "qdrant-hybrid" else {}
+    store = _open(kind, tmp_path)
+    try:
+        with pytest.raises(Stopped):
+            run(store, docs, CountingEncoder(tiny_t5_encoder, fail_after=N // BATCH // 2), **hybrid)
+        stored_after_stop = store.info("notes").count
+        assert 0 < stored_after_stop < N
+
+        again = CountingEncoder(tiny_t5_encoder)
+        report = run(store, docs, again)
+        assert again.texts == N - stored_after_stop  # only the missing part is embedded
+        assert (report.seen, report.unchanged, report.embedded, report.written) == (
+            N, stored_after_stop, N - stored_after_stop, N - stored_after_stop,
+        )  # fmt: skip
+        assert f"{stored_after_stop} unchanged (skipped), {N - stored_after_stop} embedded" in report.summary()
+        assert store.info("notes").count == N  # every id exactly once
+        sink = store.sink("notes")
+        expected = {d["id"]: content_hash(Record(d["id"], d["text"], d["metadata"])) for d in docs}
+        assert sink.stored_hashes(list(expected)) == expected
+
+        changed = [dict(d) for d in docs]
+        changed[3] = {**docs[3], "text": docs[3]["text"] + " (edited)"}
+        changed[7] = {**docs[7], "metadata": {"n": 700}}
+        third = CountingEncoder(tiny_t5_encoder)
+        report = run(store, changed, third)
+        assert (third.texts, report.unchanged, report.embedded, report.written) == (2, N - 2, 2, 2)
+        assert store.info("notes").count == N
+
+        every = CountingEncoder(tiny_t5_encoder)
+        report = run(store, changed, every, skip_unchanged=False)
+        assert (every.texts, report.unchanged, report.embedded, report.written) == (N, 0, N, N)
+
+        hits = store_ops.search(store, "notes", [changed[7]["text"]], tiny_t5_encoder, k=N, mode="dense")[0]
+        assert len(hits) == N and all(HASH_KEY not in hit.metadata for hit in hits)
+        assert {hit.id: hit.metadata for hit in hits}["d7"] == {"n": 700}
+    finally:
+        store.close()
+
+
+def test_a_repeated_id_kept_last_is_never_skipped(tmp_path, tiny_t5_encoder):
+    """Under on_duplicate="last" a later copy of an id replaces an earlier one of the same ingest:
+    its stored hash may be the earlier copy's on its way, so it is written, not skipped."""
+    store = _open("qdrant", tmp_path)
+    try:
+        docs = records(4)
+        run(store, docs, tiny_t5_encoder)
+        again = CountingEncoder(tiny_t5_encoder)
+        edited = {**docs[0], "text": "another text"}
+        report = run(store, [*docs, edited, docs[0]], again, on_duplicate="last")
+        assert report.unchanged == 3 and report.written >= 1
+        found = store_ops.search(store, "notes", [docs[0]["text"]], tiny_t5_encoder, k=4, mode="dense")[0]
+        assert {h.id: h.text for h in found}["d0"] == docs[0]["text"]
+    finally:
+        store.close()
+
+
+def test_the_async_engine_skips_unchanged_records(tiny_t5_encoder):
+    from qdrant_client import AsyncQdrantClient
+
+    from instructor_qdrant.aio import aingest
+
+    async def both() -> tuple[Any, Any, int]:
+        client = AsyncQdrantClient(":memory:")
+        try:
+            first = await aingest(client, "notes", records(), tiny_t5_encoder, batch_size=BATCH)
+            counting = CountingEncoder(tiny_t5_encoder)
+            second = await aingest(client, "notes", records(), counting, batch_size=BATCH)
+            return first, second, counting.texts
+        finally:
+            await client.close()
+
+    first, second, texts = asyncio.run(both())
+    assert (first.embedded, first.unchanged) == (N, 0)
+    assert (second.embedded, second.unchanged, second.written, texts) == (0, N, 0, 0)
+
+
+@pytest.mark.parametrize("kind", ["qdrant", "chroma", "qdrant-local-mode"])
+def test_the_reserved_hash_key_is_refused_in_one_line(kind, tmp_path, tiny_t5_encoder):
+    store = _open(kind, tmp_path)
+    try:
+        with pytest.raises(RecordError) as caught:
+            run(store, [{"id": "a", "text": "x y", "metadata": {HASH_KEY: "mine"}}], tiny_t5_encoder)
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert "\n" not in message and HASH_KEY in message and "reserved" in message and "'a'" in message
+
+
+def test_the_cli_refuses_the_reserved_hash_key_in_one_line(tmp_path, tiny_t5_path, capsys):
+    from instructor_core.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "x y", "metadata": {HASH_KEY: 1}}) + "\n", encoding="utf-8")
+    assert main(ingest_argv(corpus, f"qdrant:{tmp_path / 'db'}", tiny_t5_path)) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("instructor ")]
+    assert len(lines) == 1 and HASH_KEY in lines[0]
+
+
+def test_a_store_without_stored_hashes_still_ingests_embedding_everything(tmp_path, tiny_t5_encoder):
+    from tests.plugin_store import JsonDirStore, JsonSink
+
+    assert not hasattr(JsonSink, "stored_hashes")
+    (tmp_path / "json").mkdir()
+    store = JsonDirStore(str(tmp_path / "json"))
+    try:
+        for _ in range(2):
+            counting = CountingEncoder(tiny_t5_encoder)
+            report = run(store, records(), counting)
+            assert (counting.texts, report.embedded, report.unchanged, report.written) == (N, N, 0, N)
+        assert store.info("notes").count == N
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------------- (b) a real kill
+_PROGRESS = re.compile(r"(\d+)/(\d+) ")
+_REPORT = re.compile(r"wrote (\d+) of (\d+) records in \d+ batch(?:es)?: (\d+) unchanged \(skipped\), (\d+) embedded")
+
+
+@pytest.mark.system
+@pytest.mark.parametrize("scheme", ["qdrant", "chroma"])
+def test_the_cli_killed_at_half_then_rerun_embeds_only_the_rest(scheme, tmp_path, tiny_t5_path):
+    """``instructor ingest`` killed with SIGKILL once its progress bar passes half the corpus, then
+    run again: it reports the stored part unchanged and embeds only the rest; every id once."""
+    total = 320
+    corpus = write_corpus(tmp_path / "c.jsonl", total)
+    store = f"{scheme}:{tmp_path / 'db'}"
+    argv = [a for a in ingest_argv(corpus, store, tiny_t5_path, "--write-batch-size", "16") if a != "--quiet"]
+    command = [sys.executable, "-m", "instructor_core.cli", *argv]
+    proc = subprocess.Popen(command, env=cli_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert proc.stderr is not None
+    seen, deadline, buffer = 0, time.monotonic() + 300, b""
+    while seen < total // 2 and time.monotonic() < deadline:
+        chunk = proc.stderr.read1(4096)  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        buffer = (buffer + chunk)[-4096:]
+        counts = [int(done) for done, of in _PROGRESS.findall(buffer.decode("utf-8", "replace")) if int(of) == total]
+        seen = max([seen, *counts])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert total // 2 <= seen < total, f"the ingest was not caught at about half: {seen} of {total}"
+
+    opened = open_store(store)
+    try:
+        stored = opened.info("notes").count
+    finally:
+        opened.close()
+    assert 0 < stored < total
+
+    done = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = _REPORT.search(done.stderr)
+    assert found, done.stderr[-2000:]
+    written, seen_all, unchanged, embedded = map(int, found.groups())
+    assert (seen_all, unchanged, embedded, written) == (total, stored, total - stored, total - stored)
+    opened = open_store(store)
+    try:
+        assert opened.info("notes").count == total
+    finally:
+        opened.close()
+
+
+def test_the_cli_reembed_option_embeds_everything(tmp_path, tiny_t5_path, capsys):
+    from instructor_core.cli import main
+
+    corpus = write_corpus(tmp_path / "c.jsonl", 12)
+    store = f"qdrant:{tmp_path / 'db'}"
+    argv = [a for a in ingest_argv(corpus, store, tiny_t5_path) if a != "--quiet"]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    assert "12 unchanged (skipped), 0 embedded" in capsys.readouterr().err
+    assert main([*argv, "--reembed"]) == 0
+    err = capsys.readouterr().err
+    assert "wrote 12 of 12 records" in err and "unchanged" not in err
+
+
+def test_content_hash_covers_text_and_metadata_only():
+    a = Record("x", "some text", {"k": 1, "j": "é"})
+    assert content_hash(a) == content_hash(Record("y", "some text", {"j": "é", "k": 1}))  # id, key order: no
+    assert content_hash(a) != content_hash(Record("x", "some text.", {"k": 1, "j": "é"}))
+    assert content_hash(a) != content_hash(Record("x", "some text", {"k": 2, "j": "é"}))
+    assert re.fullmatch(r"[0-9a-f]{32}", content_hash(a))
