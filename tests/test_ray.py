@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ from chromadb.config import Settings  # noqa: E402
 from instructor_chroma import InstructorEmbeddingFunction, open_collection  # noqa: E402
 from instructor_core import InstructorEncoder  # noqa: E402
 from instructor_core.evaluation import rank_by_cosine, retrieval_metrics  # noqa: E402
-from instructor_core.ingest.records import RecordError  # noqa: E402
+from instructor_core.ingest.records import HASH_KEY, RecordError  # noqa: E402
 from instructor_ray import (  # noqa: E402
     PATH_COLUMN,
     QdrantDatasink,
@@ -366,7 +367,7 @@ def test_qdrant_datasink_local_folder(ray_cluster, tiny_bert_path, tiny_bert_enc
         points = client.retrieve("docs", [point_id(r["id"]) for r in rows], with_vectors=True, with_payload=True)
         assert {p.payload["id"] for p in points} == {r["id"] for r in rows}
         by_id = {p.payload["id"]: p for p in points}
-        assert by_id["q-3"].payload == {"id": "q-3", "text": rows[3]["text"], "lang": "en"}
+        assert by_id["q-3"].payload == {"id": "q-3", "text": rows[3]["text"], "lang": "en", HASH_KEY: ANY}
         expected = tiny_bert_encoder.encode_documents([r["text"] for r in rows])
         got = np.array([by_id[r["id"]].vector for r in rows], dtype=np.float32)
         np.testing.assert_allclose(got, expected, atol=1e-6)
@@ -462,7 +463,7 @@ def test_scifact_into_chroma_server_equals_single_process(ray_cluster, chroma_po
     worst = max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in scifact["ids"])
     assert worst <= 1e-5
     meta = collection.get(ids=[scifact["ids"][0]], include=["metadatas"])["metadatas"][0]
-    assert meta == {"source": "scifact"}  # the shard path column is never stored
+    assert meta == {"source": "scifact", HASH_KEY: ANY}  # the shard path column is never stored
     result = collection.query(query_embeddings=scifact["queries"], n_results=10, include=[])
     metrics = retrieval_metrics(dict(zip(scifact["qids"], result["ids"], strict=True)), scifact["data"].qrels)
     print(f"ray->chroma ndcg@10={metrics['ndcg@10']:.4f} brute={scifact['brute']['ndcg@10']:.4f} max|dv|={worst:.1e}")

@@ -4,6 +4,7 @@ through real stores: embedded Chroma (PersistentClient) and Qdrant (QdrantClient
 from __future__ import annotations
 
 import math
+from unittest.mock import ANY
 
 import pytest
 
@@ -13,6 +14,7 @@ from qdrant_client import QdrantClient  # noqa: E402
 
 import instructor_qdrant  # noqa: E402
 from instructor_chroma import InstructorEmbeddingFunction, RecordError, ingest, open_collection  # noqa: E402
+from instructor_core.ingest.records import HASH_KEY  # noqa: E402
 
 
 @pytest.fixture()
@@ -51,7 +53,7 @@ def test_lone_surrogate_text_is_refused_and_nul_is_kept_exactly(collection, tiny
     assert collection.count() == 0
     ingest(collection, [{"id": "nul", "text": "a\x00b", "metadata": {"k": "c\x00d"}}], show_progress=False)
     got = collection.get(ids=["nul"])
-    assert (got["documents"], got["metadatas"]) == (["a\x00b"], [{"k": "c\x00d"}])
+    assert (got["documents"], got["metadatas"]) == (["a\x00b"], [{"k": "c\x00d", HASH_KEY: ANY}])
     client = QdrantClient(":memory:")
     with pytest.raises(RecordError, match=r"record 0, id 'x': text holds a lone surrogate"):
         instructor_qdrant.ingest(client, "docs", [{"id": "x", "text": "\ud800"}], tiny_t5_encoder, show_progress=False)

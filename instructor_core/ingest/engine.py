@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from tqdm.auto import tqdm
@@ -422,12 +423,15 @@ def _changed_batches(
 ) -> Iterator[_Batch]:
     """``batches`` without the records the store holds unchanged: one ``lookup`` (the sink's
     ``stored_hashes``) per batch, before anything of it is embedded; transport errors retried."""
+    if lookup is None:
+        yield from batches
+        return
     for batch in batches:
-        ids = _candidates(batch) if lookup is not None else []
+        ids = _candidates(batch)
         if not ids:
             yield batch
             continue
-        stored, _ = call_with_retry(lambda: lookup(ids), is_transport_error=is_transport_error, policy=retry,
+        stored, _ = call_with_retry(partial(lookup, ids), is_transport_error=is_transport_error, policy=retry,
                                     sleep=sleep)  # fmt: skip
         kept = _keep_changed(batch, stored, counts)
         if kept is not None:
@@ -587,9 +591,7 @@ def run_ingest(
             return vectors
 
         checked = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
-        chunks = _changed_batches(
-            checked, _lookup(sink, skip_unchanged), counts, sink.is_transport_error, retry, sleep
-        )
+        chunks = _changed_batches(checked, _lookup(sink, skip_unchanged), counts, sink.is_transport_error, retry, sleep)
         with _counted(counts), _lookup_failure(sink, counts, retry):
             pipelined(chunks, embed, write, overlap=overlap)
     return counts.report()

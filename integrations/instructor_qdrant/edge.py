@@ -160,10 +160,7 @@ class EdgeSink:
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points (one update: all of them or, on an error, none)."""
         edge = _edge()
-        points = [
-            edge.Point(point_id(r.id), _plain(v), payload_of(r))
-            for r, v in zip(records, vectors, strict=True)
-        ]
+        points = [edge.Point(point_id(r.id), _plain(v), payload_of(r)) for r, v in zip(records, vectors, strict=True)]
         self.shard.update(edge.UpdateOperation.upsert_points(points))
 
     def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:

@@ -136,6 +136,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             concurrency=concurrency,
             num_cpus=args.num_cpus,
             num_gpus=args.num_gpus,
+            skip_unchanged=not getattr(args, "reembed", False),
         )
     except StoreUnavailableError as exc:
         print(f"instructor ingest: error: {exc}", file=sys.stderr)

@@ -27,6 +27,7 @@ from instructor_core.ingest.stores import Store
 from instructor_core.instructions import Instructions
 from instructor_core.model.load_options import LoadOptions
 
+from . import resume
 from .blocks import RowFields, block_records, check_block, rebuild_error
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
 from .sinks import DEFAULT_RETRY, StoreDatasink, load_driver_encoder, vectors_of
@@ -238,6 +239,7 @@ def ingest_dataset(
     retry: RetryPolicy = DEFAULT_RETRY,
     encoder: Any = None,
     show_progress: bool = False,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
 
@@ -276,6 +278,8 @@ def ingest_dataset(
         encoder: An already-loaded encoder for ``model`` (driver side, to check the collection).
         show_progress: The single-process engine's progress bar while the driver writes an embedded
             store (Ray Data's own progress is set in its ``DataContext``).
+        skip_unchanged: Drop, before the embedding stage, the rows whose id the collection holds with
+            the same content hash (:mod:`instructor_ray.resume`); False embeds and writes them all.
 
     Returns:
         IngestReport(seen, written, skipped, retried, batches).
@@ -305,6 +309,9 @@ def ingest_dataset(
         task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
         kwargs = {"fields": fields, "rules": rules}
         checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
+        skipped = resume.Skipped()
+        if skip_unchanged:
+            checked, skipped = resume.skip_unchanged(checked, opened, target, fields, rules, task_args, source=ds)
         embedded = embed_dataset(
             checked,
             model,
@@ -322,6 +329,7 @@ def ingest_dataset(
         )
         report, after = _write(embedded, opened, target, fields, batch_size, retry, write_concurrency, task_args,
                                before, show_progress)  # fmt: skip
+        report = resume.with_skipped(report, skipped.total(), embedded_here=opened.single_writer)
     finally:
         opened.close()
     if after is not None and before == 0 and after != report.written:

@@ -1,0 +1,202 @@
+"""Resume a Ray ingest without re-embedding: rows whose id the collection holds with the same
+content hash (:func:`instructor_core.ingest.records.content_hash`) are dropped before the
+embedding stage, so a re-run embeds only what is missing or changed.
+
+Two ways, by who may open the store:
+
+- a store the workers may open (a server, ``single_writer`` False): a ``map_batches`` stage opens
+  it by URL (:func:`~instructor_ray.stores.open_target`, once per worker process), asks its sink's
+  ``stored_hashes`` for each block's ids and drops the rows stored unchanged; a small actor counts
+  them for the report;
+- a store only the driver may open (embedded, ``single_writer``; or one opened through a
+  ``StoreTarget.opener``): the driver first reads the ids and hashes of the corpus (a pass of
+  reading and hashing, no embedding), asks its own sink in batches, and the stage drops the rows
+  whose ids it found unchanged.
+
+A sink without ``stored_hashes`` (a third-party store) skips nothing: every row is embedded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from instructor_core.ingest.engine import IngestReport
+from instructor_core.ingest.records import RecordError, RecordRules, content_hash
+from instructor_core.ingest.stores import Store
+
+from .blocks import RowFields, block_records
+from .stores import StoreTarget, open_target
+
+__all__ = ["LOOKUP_BATCH", "Skipped", "drop_stored_ids", "drop_unchanged_rows", "skip_unchanged", "with_skipped"]
+
+#: Ids per ``stored_hashes`` call in the driver's pass.
+LOOKUP_BATCH = 1024
+
+#: Sinks opened by this worker process, by target (a server's client is made once per process).
+_SINKS: dict[StoreTarget, Any] = {}
+
+
+@dataclass
+class Skipped:
+    """How many rows the skip stage dropped, read once the job has run.
+
+    Attributes:
+        count: Rows the driver found unchanged (driver pass), else 0.
+        tally: The counting actor of the worker stage, else None.
+    """
+
+    count: int = 0
+    tally: Any = None
+
+    def total(self) -> int:
+        """Rows dropped as unchanged (call after the job: the worker stage counts as it runs)."""
+        if self.tally is None:
+            return self.count
+        import ray
+
+        return self.count + int(ray.get(self.tally.total.remote()))
+
+
+def _pa() -> Any:
+    """pyarrow (Ray Data's block format), imported where a block is built."""
+    import pyarrow  # type: ignore[import-untyped]
+
+    return pyarrow
+
+
+def _tally_class() -> Any:
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Tally:
+        """Sums what the skip stage's tasks report."""
+
+        def __init__(self) -> None:
+            self.n = 0
+
+        def add(self, n: int) -> None:
+            self.n += n
+
+        def total(self) -> int:
+            return self.n
+
+    return Tally
+
+
+def _lookup(target: StoreTarget) -> Callable[[list[str]], Mapping[str, str]] | None:
+    """This process's ``stored_hashes`` of ``target``'s collection (None: its sink has none)."""
+    sink = _SINKS.get(target)
+    if sink is None:
+        store = open_target(target)  # kept open for the process: one client per worker, not per block
+        sink = _SINKS[target] = store.sink(target.collection)
+    lookup = getattr(sink, "stored_hashes", None)
+    return lookup if callable(lookup) else None
+
+
+def _hashes(table: Any, fields: RowFields, rules: RecordRules) -> list[tuple[str, str]] | None:
+    """``(id, content hash)`` of a block's rows, in order; None for a block with a bad row (left to
+    the check stage, which names it)."""
+    try:
+        records = block_records(table, fields, rules)
+    except RecordError:
+        return None
+    return [(r.id, content_hash(r)) for r in records]
+
+
+def drop_unchanged_rows(table: Any, fields: RowFields, rules: RecordRules, target: StoreTarget, tally: Any) -> Any:
+    """``map_batches`` function (a store the workers may open): the block without its rows stored
+    unchanged; the number dropped goes to ``tally``."""
+    pairs = _hashes(table, fields, rules)
+    lookup = _lookup(target) if pairs else None
+    if not pairs or lookup is None:
+        return table
+    stored = lookup([rid for rid, _ in pairs])
+    keep = [stored.get(rid) != digest for rid, digest in pairs]
+    dropped = len(keep) - sum(keep)
+    if not dropped:
+        return table
+    tally.add.remote(dropped)
+    return table.filter(_pa().array(keep))
+
+
+def _id_hash_block(table: Any, fields: RowFields, rules: RecordRules) -> Any:
+    """``map_batches`` function of the driver's pass: a block's ``id`` and ``hash`` columns."""
+    pa = _pa()
+    pairs = _hashes(table, fields, rules) or []
+    schema = pa.schema([("id", pa.string()), ("hash", pa.string())])
+    return pa.table({"id": [p[0] for p in pairs], "hash": [p[1] for p in pairs]}, schema=schema)
+
+
+def unchanged_ids(ds: Any, fields: RowFields, rules: RecordRules, sink: Any, task_args: Mapping[str, Any]) -> set[str]:
+    """The ids of ``ds`` that ``sink`` holds with the same content hash (driver side: read and hash
+    the corpus, no embedding; ``stored_hashes`` in batches of :data:`LOOKUP_BATCH`)."""
+    lookup = getattr(sink, "stored_hashes", None)
+    if not callable(lookup):
+        return set()
+    hashed = ds.map_batches(
+        _id_hash_block, batch_format="pyarrow", batch_size=None, fn_kwargs={"fields": fields, "rules": rules},
+        **task_args,
+    )  # fmt: skip
+    found: set[str] = set()
+    for batch in hashed.iter_batches(batch_size=LOOKUP_BATCH, batch_format="pyarrow"):
+        ids, digests = batch.column("id").to_pylist(), batch.column("hash").to_pylist()
+        if not ids:
+            continue
+        stored = lookup(ids)
+        found.update(rid for rid, digest in zip(ids, digests, strict=True) if stored.get(rid) == digest)
+    return found
+
+
+def drop_stored_ids(table: Any, fields: RowFields, ids: frozenset[str]) -> Any:
+    """``map_batches`` function (a store only the driver may open): the block without the rows
+    whose id the driver found stored unchanged."""
+    if not ids or fields.id_field not in table.column_names:
+        return table
+    column = table.column(fields.id_field).to_pylist()
+    keep = [(str(v) if isinstance(v, int) and not isinstance(v, bool) else v) not in ids for v in column]
+    return table if all(keep) else table.filter(_pa().array(keep))
+
+
+def skip_unchanged(
+    ds: Any,
+    store: Store,
+    target: StoreTarget,
+    fields: RowFields,
+    rules: RecordRules,
+    task_args: Mapping[str, Any],
+    source: Any = None,
+) -> tuple[Any, Skipped]:
+    """``ds`` with the rows stored unchanged dropped before embedding, and what counts them.
+
+    Args:
+        ds: The checked dataset (before the embedding stage).
+        store: The store as the driver opened it.
+        target: Where it is (workers open it by URL when they may).
+        fields: Which columns make a record.
+        rules: The store's record rules (the records are hashed as the sink will write them).
+        task_args: Ray options of the stage's tasks (their CPUs).
+        source: The dataset the driver's pass reads (the corpus before the check stage, whose
+            errors the job itself reports); None: ``ds``.
+    """
+    if not store.single_writer and target.opener is None:
+        tally = _tally_class().remote()
+        kwargs = {"fields": fields, "rules": rules, "target": target, "tally": tally}
+        stage = ds.map_batches(drop_unchanged_rows, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs,
+                               **task_args)  # fmt: skip
+        return stage, Skipped(tally=tally)
+    ids = unchanged_ids(ds if source is None else source, fields, rules, store.sink(target.collection), task_args)
+    if not ids:
+        return ds, Skipped()
+    kwargs = {"fields": fields, "ids": frozenset(ids)}
+    stage = ds.map_batches(drop_stored_ids, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
+    return stage, Skipped(count=len(ids))
+
+
+def with_skipped(report: IngestReport, skipped: int, *, embedded_here: bool) -> IngestReport:
+    """The job's report with the rows dropped as unchanged: ``seen`` counts them, ``unchanged`` is
+    their number, ``embedded`` the rows the cluster embedded (every row the write stage got:
+    ``embedded_here`` False; the driver's engine counted them itself: True)."""
+    embedded = report.embedded if embedded_here else report.seen
+    return replace(report, seen=report.seen + skipped, unchanged=report.unchanged + skipped, embedded=embedded)
