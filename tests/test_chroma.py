@@ -151,7 +151,8 @@ def test_crash_then_rerun_leaves_one_point_per_id(client, ef, tiny_t5_encoder):
         ingest(collection, crashing(), batch_size=5, show_progress=False)
     assert collection.count() == 17  # every record read before the error, the partial batch too (issue 24)
     report = ingest(collection, docs, batch_size=5, show_progress=False)
-    assert report.written == 30 and collection.count() == 30
+    # the 17 stored are skipped unchanged (issue 23): only the rest is embedded and written
+    assert (report.unchanged, report.embedded, report.written) == (17, 13, 13) and collection.count() == 30
     stored = collection.get(ids=[d["id"] for d in docs], include=["embeddings", "documents"])
     by_id = dict(zip(stored["ids"], stored["embeddings"], strict=True))
     expected = tiny_t5_encoder.encode_documents([d["text"] for d in docs], D)

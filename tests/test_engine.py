@@ -138,7 +138,7 @@ def test_report_counts_what_happened():
     waits: list[float] = []
     report = run_ingest(docs(("a", "x"), ("b", "yy"), ("c", "z")), sink, batch_size=2, show_progress=False,
                         sleep=waits.append, retry=RetryPolicy(backoff=0.25))  # fmt: skip
-    assert report == IngestReport(seen=3, written=3, batches=2, skipped=0, retried=2, duplicates=0)
+    assert report == IngestReport(seen=3, written=3, batches=2, skipped=0, retried=2, duplicates=0, embedded=3)
     assert waits == [0.25, 0.5] and sink.writes == [["a", "b"], ["c"]]
     assert report.summary() == "wrote 3 of 3 records in 2 batches (2 retried writes)"
 

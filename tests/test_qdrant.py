@@ -155,7 +155,8 @@ def test_crash_then_rerun_leaves_one_point_per_id(client, encoder):
         ingest(client, "docs", crashing(), encoder, batch_size=5, show_progress=False)
     assert client.count("docs").count == 17  # every record read before the error, the partial batch too (issue 24)
     report = ingest(client, "docs", docs, encoder, batch_size=5, show_progress=False)
-    assert report.written == 30 and client.count("docs").count == 30
+    # the 17 stored are skipped unchanged (issue 23): only the rest is embedded and written
+    assert (report.unchanged, report.embedded, report.written) == (17, 13, 13) and client.count("docs").count == 30
     by_doc, vectors = stored_points(client, "docs", docs)
     assert set(by_doc) == {d["id"] for d in docs}
     np.testing.assert_allclose(vectors, encoder.encode_documents([d["text"] for d in docs]), atol=1e-5)
@@ -299,7 +300,7 @@ async def test_async_ingest_and_search_match_the_sync_ones(client, encoder):
         report = await aingest(aclient, "docs", docs, encoder, model="tiny-t5", batch_size=8)
         assert (report.seen, report.written, report.batches) == (30, 30, 4)
         again = await aingest(aclient, "docs", docs, encoder, model="tiny-t5", batch_size=8)
-        assert again.written == 30 and (await aclient.count("docs")).count == 30  # idempotent
+        assert (again.unchanged, again.written) == (30, 0) and (await aclient.count("docs")).count == 30  # idempotent
         assert (await aread_layout(aclient, "docs")).model == "tiny-t5"
         ingest(client, "docs", docs, encoder, show_progress=False)
         query = "water fire earth air"

@@ -431,8 +431,13 @@ def _changed_batches(
         if not ids:
             yield batch
             continue
-        stored, _ = call_with_retry(partial(lookup, ids), is_transport_error=is_transport_error, policy=retry,
-                                    sleep=sleep)  # fmt: skip
+        try:
+            stored, _ = call_with_retry(partial(lookup, ids), is_transport_error=is_transport_error, policy=retry,
+                                        sleep=sleep)  # fmt: skip
+        except Exception as exc:
+            if is_transport_error(exc):
+                raise _failed(exc, counts, retry) from exc
+            raise
         kept = _keep_changed(batch, stored, counts)
         if kept is not None:
             yield kept
@@ -469,19 +474,6 @@ def _counted(counts: _Counts) -> Iterator[None]:
         raise
     except KeyboardInterrupt:
         raise IngestInterrupted(counts.report()) from None
-
-
-@contextmanager
-def _lookup_failure(sink: BatchSink[Any] | AsyncBatchSink[Any], counts: _Counts, retry: RetryPolicy) -> Iterator[None]:
-    """A hash lookup whose transport errors outlived the retries: an IngestError saying what was written."""
-    try:
-        yield
-    except (InstructorError, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        if sink.is_transport_error(exc):
-            raise _failed(exc, counts, retry) from exc
-        raise
 
 
 def _check_args(batch_size: int, on_duplicate: str) -> None:
@@ -592,7 +584,7 @@ def run_ingest(
 
         checked = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
         chunks = _changed_batches(checked, _lookup(sink, skip_unchanged), counts, sink.is_transport_error, retry, sleep)
-        with _counted(counts), _lookup_failure(sink, counts, retry):
+        with _counted(counts):
             pipelined(chunks, embed, write, overlap=overlap)
     return counts.report()
 
@@ -634,9 +626,14 @@ async def arun_ingest(
         ids = _candidates(batch) if lookup is not None else []
         if lookup is None or not ids:
             return batch
-        stored, _ = await acall_with_retry(
-            lambda: lookup(ids), is_transport_error=sink.is_transport_error, policy=retry, sleep=sleep
-        )
+        try:
+            stored, _ = await acall_with_retry(
+                lambda: lookup(ids), is_transport_error=sink.is_transport_error, policy=retry, sleep=sleep
+            )
+        except Exception as exc:
+            if sink.is_transport_error(exc):
+                raise _failed(exc, counts, retry) from exc
+            raise
         return _keep_changed(batch, stored, counts)
 
     def embed(batch: _Batch) -> object:
@@ -646,6 +643,6 @@ async def arun_ingest(
 
     with SeenIds(max_in_memory=max_ids_in_memory) as seen_ids:
         chunks = _checked_batches(documents, batch_size, sink.rules, on_duplicate, seen_ids, counts)
-        with _counted(counts), _lookup_failure(sink, counts, retry):
+        with _counted(counts):
             await apipelined(chunks, embed, write, select)
     return counts.report()
