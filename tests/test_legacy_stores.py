@@ -68,3 +68,20 @@ def test_a_legacy_collection_takes_more_documents_from_the_new_code(kind, legacy
         assert hits[0].id == "doc-9"
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["chroma", "qdrant"])
+def test_legacy_points_without_a_hash_are_embedded_once_then_skipped(kind, legacy):
+    """Points written before content hashes were kept (issue 23) have none: the first re-run embeds
+    them again (and stores their hash), the next one skips them."""
+    from instructor_core.ingest import store_ops
+
+    store = open_store(f"{kind}:{legacy / kind}")
+    try:
+        first = store_ops.ingest(store, "legacy", DOCS, FakeEncoder(), model=MODEL, show_progress=False)
+        second = store_ops.ingest(store, "legacy", DOCS, FakeEncoder(), model=MODEL, show_progress=False)
+        assert (first.unchanged, first.embedded, first.written) == (0, 6, 6)
+        assert (second.unchanged, second.embedded, second.written) == (6, 0, 0)
+        assert store.info("legacy").count == 6
+    finally:
+        store.close()
