@@ -231,6 +231,7 @@ def test_the_cli_killed_at_half_then_rerun_embeds_only_the_rest(scheme, tmp_path
     assert done.returncode == 0, done.stderr[-2000:]
     found = _REPORT.search(done.stderr)
     assert found, done.stderr[-2000:]
+    print(found.group(0))  # the figure docs/reliability.md quotes
     written, seen_all, unchanged, embedded = map(int, found.groups())
     assert (seen_all, unchanged, embedded, written) == (total, stored, total - stored, total - stored)
     opened = open_store(store)
