@@ -261,3 +261,32 @@ def test_content_hash_covers_text_and_metadata_only():
     assert content_hash(a) != content_hash(Record("x", "some text.", {"k": 1, "j": "é"}))
     assert content_hash(a) != content_hash(Record("x", "some text", {"k": 2, "j": "é"}))
     assert re.fullmatch(r"[0-9a-f]{32}", content_hash(a))
+
+
+def test_the_library_helpers_skip_unchanged_records_unless_told(tmp_path, tiny_t5_encoder):
+    """``instructor_qdrant.ingest`` and ``instructor_chroma.ingest`` run the same engine: a re-run
+    skips what is stored unchanged; ``skip_unchanged=False`` embeds everything."""
+    import chromadb
+    from chromadb.config import Settings
+    from qdrant_client import QdrantClient
+
+    import instructor_chroma
+    import instructor_qdrant
+
+    client = QdrantClient(":memory:")
+    runs = [
+        instructor_qdrant.ingest(client, "docs", records(), tiny_t5_encoder, batch_size=BATCH, show_progress=False,
+                                 skip_unchanged=skip)
+        for skip in (True, True, False)
+    ]  # fmt: skip
+    assert [(r.unchanged, r.embedded) for r in runs] == [(0, N), (N, 0), (0, N)]
+
+    chroma = chromadb.PersistentClient(str(tmp_path / "c"), settings=Settings(anonymized_telemetry=False))
+    ef = instructor_chroma.InstructorEmbeddingFunction("tiny", encoder=tiny_t5_encoder)
+    collection = instructor_chroma.open_collection(chroma, "docs", ef)
+    runs = [
+        instructor_chroma.ingest(collection, records(), embedding_function=ef, batch_size=BATCH, show_progress=False,
+                                 skip_unchanged=skip)
+        for skip in (True, True, False)
+    ]  # fmt: skip
+    assert [(r.unchanged, r.embedded) for r in runs] == [(0, N), (N, 0), (0, N)]

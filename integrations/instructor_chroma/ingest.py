@@ -208,6 +208,7 @@ def ingest(
     on_duplicate: str = "error",
     retry: RetryPolicy | None = None,
     allow_model_change: bool = False,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """Embed records with the document instruction and upsert them into a Chroma collection.
 
@@ -232,9 +233,11 @@ def ingest(
         retry: Retries of an upsert that failed in transport; None: the engine's defaults.
         allow_model_change: Ingest with an ``embedding_function`` whose model fingerprint differs
             from the one the collection records (``ModelMismatchError`` otherwise), on purpose.
+        skip_unchanged: Skip records whose id the collection holds with the same content hash
+            (a re-run embeds only what is missing or changed); False embeds and writes them all.
 
     Returns:
-        IngestReport(seen, written, batches, skipped, retried, duplicates).
+        IngestReport(seen, written, batches, skipped, retried, duplicates, unchanged, embedded).
     """
     check_positive_int(batch_size, "batch_size")
     if embedding_function is not None:
@@ -258,6 +261,7 @@ def ingest(
         show_progress=show_progress,
         total=total,
         desc=f"Ingesting into {collection.name}",
+        skip_unchanged=skip_unchanged,
     )
 
 

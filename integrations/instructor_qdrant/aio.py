@@ -63,6 +63,7 @@ async def aingest(
     on_duplicate: str = "error",
     allow_model_change: bool = False,
     quantization: Quantization | None = None,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """:func:`instructor_qdrant.ingest` for an ``AsyncQdrantClient`` (no progress bar).
 
@@ -82,6 +83,7 @@ async def aingest(
         retry=RetryPolicy(max_attempts=max_attempts, backoff=backoff),
         on_duplicate=on_duplicate,  # type: ignore[arg-type]
         sleep=sleep,
+        skip_unchanged=skip_unchanged,
     )
 
 

@@ -185,6 +185,7 @@ def ingest(
     on_duplicate: str = "error",
     allow_model_change: bool = False,
     quantization: Quantization | None = None,
+    skip_unchanged: bool = True,
 ) -> IngestReport:
     """Embed records with the document instruction(s) and upsert them into a Qdrant collection.
 
@@ -216,6 +217,8 @@ def ingest(
             collection records (``ModelMismatchError`` otherwise), on purpose.
         quantization: Keep a new collection's vectors quantized too, ``"int8"`` or ``"binary"``
             (searches rescore on the float vectors); see :func:`ensure_collection`.
+        skip_unchanged: Skip records whose id the collection holds with the same content hash
+            (a re-run embeds only what is missing or changed); False embeds and writes them all.
 
     Returns:
         IngestReport(seen, written, batches, skipped, retried, duplicates).
@@ -235,6 +238,7 @@ def ingest(
         total=total,
         desc=f"Ingesting into {name}",
         sleep=sleep,
+        skip_unchanged=skip_unchanged,
     )
 
 
