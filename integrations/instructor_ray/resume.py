@@ -5,7 +5,7 @@ embedding stage, so a re-run embeds only what is missing or changed.
 Two ways, by who may open the store:
 
 - a store the workers may open (a server, ``single_writer`` False): a ``map_batches`` stage opens
-  it by URL (:func:`~instructor_ray.stores.open_target`, once per worker process), asks its sink's
+  it by URL (:func:`~instructor_ray.stores.open_target`, once per block, as a write task does), asks its sink's
   ``stored_hashes`` for each block's ids and drops the rows stored unchanged; a small actor counts
   them for the report;
 - a store only the driver may open (embedded, ``single_writer``; or one opened through a
@@ -18,7 +18,7 @@ A sink without ``stored_hashes`` (a third-party store) skips nothing: every row 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,9 +33,6 @@ __all__ = ["LOOKUP_BATCH", "Skipped", "drop_stored_ids", "drop_unchanged_rows", 
 
 #: Ids per ``stored_hashes`` call in the driver's pass.
 LOOKUP_BATCH = 1024
-
-#: Sinks opened by this worker process, by target (a server's client is made once per process).
-_SINKS: dict[StoreTarget, Any] = {}
 
 
 @dataclass
@@ -85,14 +82,15 @@ def _tally_class() -> Any:
     return Tally
 
 
-def _lookup(target: StoreTarget) -> Callable[[list[str]], Mapping[str, str]] | None:
-    """This process's ``stored_hashes`` of ``target``'s collection (None: its sink has none)."""
-    sink = _SINKS.get(target)
-    if sink is None:
-        store = open_target(target)  # kept open for the process: one client per worker, not per block
-        sink = _SINKS[target] = store.sink(target.collection)
-    lookup = getattr(sink, "stored_hashes", None)
-    return lookup if callable(lookup) else None
+def _stored(target: StoreTarget, ids: list[str]) -> Mapping[str, str] | None:
+    """The stored hashes of ``ids`` in ``target``'s collection, opened for this block as a write
+    task opens it (None: its sink has no ``stored_hashes``)."""
+    store = open_target(target)
+    try:
+        lookup = getattr(store.sink(target.collection), "stored_hashes", None)
+        return lookup(ids) if callable(lookup) else None
+    finally:
+        store.close()
 
 
 def _hashes(table: Any, fields: RowFields, rules: RecordRules) -> list[tuple[str, str]] | None:
@@ -108,16 +106,17 @@ def _hashes(table: Any, fields: RowFields, rules: RecordRules) -> list[tuple[str
 def drop_unchanged_rows(table: Any, fields: RowFields, rules: RecordRules, target: StoreTarget, tally: Any) -> Any:
     """``map_batches`` function (a store the workers may open): the block without its rows stored
     unchanged; the number dropped goes to ``tally``."""
+    import ray
+
     pairs = _hashes(table, fields, rules)
-    lookup = _lookup(target) if pairs else None
-    if not pairs or lookup is None:
+    stored = _stored(target, [rid for rid, _ in pairs]) if pairs else None
+    if not pairs or stored is None:
         return table
-    stored = lookup([rid for rid, _ in pairs])
     keep = [stored.get(rid) != digest for rid, digest in pairs]
     dropped = len(keep) - sum(keep)
     if not dropped:
         return table
-    tally.add.remote(dropped)
+    ray.get(tally.add.remote(dropped))  # counted before the task ends, so before the driver reads the total
     return table.filter(_pa().array(keep))
 
 
