@@ -575,7 +575,7 @@ def run_ingest(
             except Exception as exc:
                 _raise_write_error(exc, batch, sink, counts, retry)
             counts.wrote(len(records), retries)
-            bar.update(len(records))
+            bar.update(counts.written + counts.unchanged - bar.n)  # the records skipped unchanged count as done
 
         def embed(batch: _Batch) -> object:
             vectors = sink.embed(batch.records)
@@ -586,6 +586,7 @@ def run_ingest(
         chunks = _changed_batches(checked, _lookup(sink, skip_unchanged), counts, sink.is_transport_error, retry, sleep)
         with _counted(counts):
             pipelined(chunks, embed, write, overlap=overlap)
+        bar.update(counts.written + counts.unchanged - bar.n)
     return counts.report()
 
 
