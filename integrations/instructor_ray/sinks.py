@@ -79,8 +79,12 @@ def write_table(
     """Validate a pyarrow table of embedded rows with ``sink.rules`` and upsert it through
     ``sink.write`` (a store's engine sink) in batches of ``batch_size``, transport errors retried.
 
-    The whole table is validated before anything of it is written.
+    The whole table is validated before anything of it is written. An empty block (every row of it
+    dropped as stored unchanged, :mod:`instructor_ray.resume`; Ray may hand it over without columns)
+    writes nothing.
     """
+    if table.num_rows == 0:
+        return WriteCounts()
     records = block_records(table, fields, sink.rules)
     if not records:
         return WriteCounts()
