@@ -311,7 +311,7 @@ def ingest_dataset(
         checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
         skipped = resume.Skipped()
         if skip_unchanged:
-            checked, skipped = resume.skip_unchanged(checked, opened, target, fields, rules, task_args, source=ds)
+            checked, skipped = resume.skip_unchanged(checked, opened, target, fields, rules, task_args, ds, before)
         embedded = embed_dataset(
             checked,
             model,

@@ -18,6 +18,7 @@ A sink without ``stored_hashes`` (a third-party store) skips nothing: every row 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,6 +31,8 @@ from .blocks import RowFields, block_records
 from .stores import StoreTarget, open_target
 
 __all__ = ["LOOKUP_BATCH", "Skipped", "drop_stored_ids", "drop_unchanged_rows", "skip_unchanged", "with_skipped"]
+
+logger = logging.getLogger("instructor_ray")
 
 #: Ids per ``stored_hashes`` call in the driver's pass.
 LOOKUP_BATCH = 1024
@@ -166,6 +169,7 @@ def skip_unchanged(
     rules: RecordRules,
     task_args: Mapping[str, Any],
     source: Any = None,
+    before: int | None = None,
 ) -> tuple[Any, Skipped]:
     """``ds`` with the rows stored unchanged dropped before embedding, and what counts them.
 
@@ -178,14 +182,21 @@ def skip_unchanged(
         task_args: Ray options of the stage's tasks (their CPUs).
         source: The dataset the driver's pass reads (the corpus before the check stage, whose
             errors the job itself reports); None: ``ds``.
+        before: Points the collection held before the job: 0 skips nothing and adds no stage.
     """
+    if before == 0:
+        return ds, Skipped()
     if not store.single_writer and target.opener is None:
         tally = _tally_class().remote()
         kwargs = {"fields": fields, "rules": rules, "target": target, "tally": tally}
         stage = ds.map_batches(drop_unchanged_rows, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs,
                                **task_args)  # fmt: skip
         return stage, Skipped(tally=tally)
-    ids = unchanged_ids(ds if source is None else source, fields, rules, store.sink(target.collection), task_args)
+    try:
+        ids = unchanged_ids(ds if source is None else source, fields, rules, store.sink(target.collection), task_args)
+    except Exception:  # the pass only saves work: a corpus or store error is the job's to report, in its words
+        logger.warning("could not read which records are stored unchanged; embedding all of them", exc_info=True)
+        ids = set()
     if not ids:
         return ds, Skipped()
     kwargs = {"fields": fields, "ids": frozenset(ids)}
