@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from instructor_core.errors import InstructorError
 from instructor_core.ingest.engine import IngestReport
-from instructor_core.ingest.records import RecordError, RecordRules, content_hash
+from instructor_core.ingest.records import RecordRules, content_hash
 from instructor_core.ingest.stores import Store
 
 from .blocks import RowFields, block_records
@@ -101,7 +102,7 @@ def _hashes(table: Any, fields: RowFields, rules: RecordRules) -> list[tuple[str
     the check stage, which names it)."""
     try:
         records = block_records(table, fields, rules)
-    except RecordError:
+    except InstructorError:  # a bad record, a missing column: the check stage's to report
         return None
     return [(r.id, content_hash(r)) for r in records]
 
