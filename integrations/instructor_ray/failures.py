@@ -1,0 +1,63 @@
+"""The expected failure behind Ray's wrappers, so the CLI prints it as one line.
+
+A Ray task's exception reaches the driver as a ``RayTaskError`` (for an exception class Ray can
+subclass, an instance of both: ``RayTaskError(StoreUnavailableError)``, whose text is the whole
+remote traceback), often inside Ray Data's ``UserCodeException``. :func:`expected_error_in` finds
+the :class:`~instructor_core.errors.InstructorError` it carries (the original object where it
+crossed the process boundary, else rebuilt from the remote traceback's last line naming one);
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import re
+
+from instructor_core.errors import InstructorError
+
+__all__ = ["expected_error_in"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+): (.+)$", re.MULTILINE)
+
+
+def _is_wrapper(exc: BaseException) -> bool:
+    """Ray's own wrapper classes (``RayTaskError`` and its per-cause subclasses, ``UserCodeException``)."""
+    return any(c.__module__.startswith("ray.") for c in type(exc).__mro__ if c is not BaseException)
+
+
+def _subclasses(cls: type[InstructorError]) -> dict[str, type[InstructorError]]:
+    found: dict[str, type[InstructorError]] = {}
+    for sub in cls.__subclasses__():
+        if not sub.__module__.startswith("ray."):
+            found.setdefault(sub.__name__, sub)
+        found.update({k: v for k, v in _subclasses(sub).items() if k not in found})
+    return found
+
+
+def _rebuilt(text: str) -> InstructorError | None:
+    """The last ``SomeError: message`` line of a remote traceback whose class is an InstructorError."""
+    known = _subclasses(InstructorError)
+    known.setdefault(InstructorError.__name__, InstructorError)
+    for name, message in reversed(_LINE.findall(_ANSI.sub("", text))):
+        cls = known.get(name)
+        if cls is not None:
+            error: InstructorError = cls.__new__(cls)  # its message exactly; constructors differ
+            Exception.__init__(error, message.strip())
+            return error
+    return None
+
+
+def expected_error_in(exc: BaseException) -> InstructorError | None:
+    """The InstructorError ``exc`` is or carries through Ray's wrappers; None for anything else (a bug)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, InstructorError) and not _is_wrapper(current):
+            return current
+        cause = getattr(current, "cause", None)
+        stack.extend([cause if isinstance(cause, BaseException) else None, current.__cause__, current.__context__])
+    return _rebuilt(str(exc)) if _is_wrapper(exc) or isinstance(exc, InstructorError) else None
