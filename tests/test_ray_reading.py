@@ -184,3 +184,12 @@ def test_an_unreachable_server_is_one_line_before_ray_starts(tmp_path, no_ray, c
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith("instructor ingest: error:") and str(port) in err
+
+
+def test_rays_advice_appended_to_an_error_is_left_out():
+    error = RecordError("/s3.jsonl:6: id 'x': text must be a str, got NoneType")
+    error.args = (str(error) + "\nFailed to apply UDF transform after 1/1 attempts (total backoff 0.0s).\nTo change...",)
+    outer = RuntimeError("execution failed")
+    outer.__cause__ = error
+    found = expected_error_in(outer)
+    assert found is error and str(found) == "/s3.jsonl:6: id 'x': text must be a str, got NoneType"

@@ -42,9 +42,17 @@ def _rebuilt(text: str) -> InstructorError | None:
         cls = known.get(name)
         if cls is not None:
             error: InstructorError = cls.__new__(cls)  # its message exactly; constructors differ
-            Exception.__init__(error, message.strip())
+            Exception.__init__(error, message.strip())  # one line: the regex matched one
             return error
     return None
+
+
+def _one_line(error: InstructorError) -> InstructorError:
+    """``error`` with its first line only: Ray Data appends its retry advice to a map stage's error."""
+    text = str(error)
+    if "\n" in text:
+        error.args = (text.splitlines()[0],)
+    return error
 
 
 def expected_error_in(exc: BaseException) -> InstructorError | None:
@@ -57,7 +65,7 @@ def expected_error_in(exc: BaseException) -> InstructorError | None:
             continue
         seen.add(id(current))
         if isinstance(current, InstructorError) and not _is_wrapper(current):
-            return current
+            return _one_line(current)
         cause = getattr(current, "cause", None)
         stack.extend([cause if isinstance(cause, BaseException) else None, current.__cause__, current.__context__])
     return _rebuilt(str(exc)) if _is_wrapper(exc) or isinstance(exc, InstructorError) else None
