@@ -188,8 +188,33 @@ def test_an_unreachable_server_is_one_line_before_ray_starts(tmp_path, no_ray, c
 
 def test_rays_advice_appended_to_an_error_is_left_out():
     error = RecordError("/s3.jsonl:6: id 'x': text must be a str, got NoneType")
-    error.args = (str(error) + "\nFailed to apply UDF transform after 1/1 attempts (total backoff 0.0s).\nTo change...",)
+    error.args = (str(error) + "\nFailed to apply UDF transform after 1/1 attempts.\nTo change...",)
     outer = RuntimeError("execution failed")
     outer.__cause__ = error
     found = expected_error_in(outer)
     assert found is error and str(found) == "/s3.jsonl:6: id 'x': text must be a str, got NoneType"
+
+
+def test_rays_own_tracebacks_stay_off_the_console():
+    import io
+    import logging
+
+    from instructor_ray.failures import hide_ray_tracebacks
+
+    logger = logging.getLogger("ray.data.test_hidden")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        restore = hide_ray_tracebacks()
+        logger.warning("a warning stays")
+        logger.error("task failed:\nTraceback (most recent call last):\n  ...")
+        try:
+            raise ValueError("x")
+        except ValueError:
+            logger.exception("an exception was raised from a task")
+        restore()
+        logger.warning("after: all again\nline two")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "a warning stays\nafter: all again\nline two\n"

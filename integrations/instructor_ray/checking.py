@@ -12,7 +12,7 @@ others are dropped from the dataset before it is embedded.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any, Literal
 
 from instructor_core.errors import InputError
@@ -122,7 +122,7 @@ def drop_positions(table: Any, drop: frozenset[Position], fields: RowFields) -> 
     return table.filter(pa.array(keep, type=pa.bool_()))
 
 
-def _batches(keyed: Any) -> Iterator[tuple[list, list, list]]:
+def _batches(keyed: Any) -> Generator[tuple[list, list, list], None, None]:
     for table in keyed.iter_batches(batch_format="pyarrow", batch_size=4096):
         yield table.column("id").to_pylist(), table.column("shard").to_pylist(), table.column("line").to_pylist()
 
@@ -143,13 +143,16 @@ def check_dataset(
         raise InputError(f"on_duplicate must be 'error', 'first' or 'last', got {on_duplicate!r}")
     keyed = ds.map_batches(_keys, batch_format="pyarrow", batch_size=None, fn_kwargs={"fields": fields},
                            **(task_args or {}))  # fmt: skip
+    batches = _batches(keyed)
     try:
-        drop = duplicate_positions(_batches(keyed), on_duplicate)
+        drop = duplicate_positions(batches, on_duplicate)
     except Exception as exc:
         found = expected_error_in(exc)
         if found is None or found is exc:
             raise
         raise found from None
+    finally:
+        batches.close()  # Ray's iterator ends while Ray is still up, not when it is collected
     if not drop:
         return ds
     kwargs = {"drop": frozenset(drop), "fields": fields}

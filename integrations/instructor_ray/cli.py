@@ -94,7 +94,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         raise InputError(
             "--prompt-name is not taken by --engine ray yet: pass the prompt's text as --document-instruction"
         )
-    from .failures import expected_error_in
+    from .failures import expected_error_in, hide_ray_tracebacks
     from .ingest import ingest_dataset, read_corpus_dataset
     from .stores import StoreTarget, open_target
 
@@ -109,6 +109,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     single_writer = opened.single_writer
     opened.close()
     ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
+    restore_logs = hide_ray_tracebacks()  # the failure is reported below: one line, or a bug's traceback
     try:
         concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
         if not args.quiet:
@@ -153,6 +154,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             raise
         raise expected from None
     finally:
+        restore_logs()
         ray.shutdown()
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)

@@ -10,11 +10,14 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
+import logging
 import re
+from collections.abc import Callable
 
 from instructor_core.errors import InstructorError
 
-__all__ = ["expected_error_in"]
+__all__ = ["expected_error_in", "hide_ray_tracebacks"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LINE = re.compile(r"^(?:[\w.]+\.)?(\w+): (.+)$", re.MULTILINE)
@@ -69,3 +72,31 @@ def expected_error_in(exc: BaseException) -> InstructorError | None:
         cause = getattr(current, "cause", None)
         stack.extend([cause if isinstance(cause, BaseException) else None, current.__cause__, current.__context__])
     return _rebuilt(str(exc)) if _is_wrapper(exc) or isinstance(exc, InstructorError) else None
+
+
+class _NoTracebacks(logging.Filter):
+    """Drops a log record that carries a traceback: an exception's, or a task's error text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.exc_info is None and "\n" not in record.getMessage().strip()
+
+
+def hide_ray_tracebacks() -> Callable[[], None]:
+    """Keep Ray's own tracebacks of a failed task off the console (they stay in Ray's log files,
+    e.g. ``ray-data.log`` in the session's logs): the CLI reports the failure itself, in one line
+    for an expected one, with its traceback for a bug. Returns the function that undoes it."""
+    importlib.import_module("ray.data")  # its loggers' handlers are made when it is imported
+    undo: list[tuple[logging.Handler, logging.Filter]] = []
+    names = [n for n in list(logging.root.manager.loggerDict) if n == "ray" or n.startswith("ray.")]
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                drop = _NoTracebacks()
+                handler.addFilter(drop)
+                undo.append((handler, drop))
+
+    def restore() -> None:
+        for handler, drop in undo:
+            handler.removeFilter(drop)
+
+    return restore
