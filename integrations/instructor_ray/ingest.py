@@ -22,7 +22,7 @@ from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy
 from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES
 from instructor_core.ingest.records import Record, RecordError
-from instructor_core.ingest.store_ops import prepare_collection, write_records
+from instructor_core.ingest.store_ops import prepare_collection, translated, write_records
 from instructor_core.ingest.stores import Store
 from instructor_core.instructions import Instructions
 from instructor_core.model.load_options import LoadOptions
@@ -176,9 +176,10 @@ def _write_from_driver(
     def embed(records: Sequence[Record]) -> list[Any]:
         return [made.pop(r.id) for r in records]
 
-    sink = store.sink(collection)
-    return write_records(sink, collection, rows(), embed, batch_size=batch_size, overlap=False,
-                         show_progress=show_progress)  # fmt: skip
+    with translated(store):  # the store's errors as one line, as a single-process ingest has them
+        sink = store.sink(collection)
+        return write_records(sink, collection, rows(), embed, batch_size=batch_size, overlap=False,
+                             show_progress=show_progress)  # fmt: skip
 
 
 def _write(
