@@ -218,3 +218,20 @@ def test_rays_own_tracebacks_stay_off_the_console():
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == "a warning stays\nafter: all again\nline two\n"
+
+
+def test_a_corpus_ray_cannot_read_is_refused_before_ray_starts(tmp_path, no_ray, capsys):
+    store = f"chroma:{tmp_path / 'db'}"
+    args = _ingest(tmp_path, store)
+    args[1] = str(tmp_path / "missing.jsonl")
+    assert main(args) == 2
+    assert "corpus not found" in capsys.readouterr().err
+    (tmp_path / "many").mkdir()
+    for k in range(2):
+        _write(tmp_path / "many" / f"s{k}.jsonl", [json.dumps({"text": "x"})])
+    args = _ingest(tmp_path, store, "--id-field", "")
+    args[1] = str(tmp_path / "many")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs one shard; 2 given" in err, err
+    assert not (tmp_path / "db").exists()  # refused before the store was opened

@@ -95,7 +95,8 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             "--prompt-name is not taken by --engine ray yet: pass the prompt's text as --document-instruction"
         )
     from .failures import expected_error_in, hide_ray_tracebacks
-    from .ingest import ingest_dataset, read_corpus_dataset
+    from .ingest import _files, ingest_dataset, read_corpus_dataset
+    from .reading import corpus_shards
     from .stores import StoreTarget, open_target
 
     if args.title_field and os.path.isdir(args.corpus) and not _holds_shards(args.corpus):
@@ -104,6 +105,9 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InputError(f"--{name} must be >= 1, got {value}")
+    shards = corpus_shards(_files(args.corpus))  # a missing or mixed corpus fails before Ray starts
+    if not args.id_field and len(shards) > 1:
+        raise InputError(f"--id-field '' numbers records by position, which needs one shard; {len(shards)} given")
     target = StoreTarget(store, args.collection)
     opened = open_target(target)  # an unknown or unreachable store fails before Ray starts
     single_writer = opened.single_writer
