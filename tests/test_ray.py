@@ -707,4 +707,5 @@ def test_cli_ray_chroma_server_stopped_mid_job_is_one_line(ray_cluster, tiny_ber
     assert code == 2 and "Traceback" not in err, err[-5000:]
     last = err.strip().splitlines()[-1]
     assert last.startswith("instructor ingest: error:") and err.count("error:") == 1, err[-5000:]
+    assert "full stack trace below" not in err
     assert str(port) in last

@@ -209,6 +209,7 @@ def test_rays_own_tracebacks_stay_off_the_console():
         restore = hide_ray_tracebacks()
         logger.warning("a warning stays")
         logger.error("task failed:\nTraceback (most recent call last):\n  ...")
+        logger.error("Exception occurred in Ray Data or Ray Core internal code. ... the full stack trace below: URL")
         try:
             raise ValueError("x")
         except ValueError:

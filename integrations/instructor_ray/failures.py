@@ -78,7 +78,10 @@ class _NoTracebacks(logging.Filter):
     """Drops a log record that carries a traceback: an exception's, or a task's error text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.exc_info is None and "\n" not in record.getMessage().strip()
+        message = record.getMessage().strip()
+        # Ray Data's "Exception occurred in Ray Data or Ray Core internal code ... the full stack trace
+        # below" introduces the traceback left out here: left out with it
+        return record.exc_info is None and "\n" not in message and "full stack trace below" not in message
 
 
 def hide_ray_tracebacks() -> Callable[[], None]:

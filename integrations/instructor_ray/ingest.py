@@ -108,8 +108,8 @@ def read_corpus_dataset(
         title_field=title_field,
         patterns=(patterns,) if isinstance(patterns, str) else tuple(patterns),
     )
-    paths: Any = ray.data.from_items([{PATH_COLUMN: shard} for shard in shards],
-                                override_num_blocks=override_num_blocks or len(shards))  # fmt: skip
+    items = [{PATH_COLUMN: shard} for shard in shards]
+    paths: Any = ray.data.from_items(items, override_num_blocks=override_num_blocks or len(shards))
     task_args: dict[str, Any] = {} if num_cpus is None else {"num_cpus": num_cpus}
     return paths.map_batches(read_shard_batch, batch_format="pyarrow", batch_size=1, fn_kwargs={"options": options},
                              **task_args)  # fmt: skip
