@@ -332,7 +332,7 @@ def test_bad_record_in_shard_3_is_named_and_a_rerun_completes(ray_cluster, chrom
     with pytest.raises(RecordError) as err:
         run()
     message = str(err.value)
-    assert message == f"{paths[3].resolve()}: id 'doc-bad': text must be a str, got NoneType", message
+    assert message == f"{paths[3].resolve()}:6: id 'doc-bad': text must be a str, got NoneType", message
     assert "\n" not in message
     lines[5] = json.dumps({"id": "doc-bad", "text": "the fixed passage"})
     paths[3].write_text("\n".join(lines) + "\n")
@@ -493,6 +493,7 @@ def _gate_on_first_write(port: int, collection: str, first_shard: str, bound_s: 
     first write task took 76 s from submission to its first point, and the embedders had finished
     all 480 rows 35 s before that): the first shard is embedded and written while the rest wait,
     then the rest keep the embedders busy for tens of seconds after the first point is visible.
+    The check pass (before the collection is made) goes through the gate unheld.
     Bounded, and loud: a block still held after ``bound_s`` fails the job (naming the gate) rather
     than passing, so a slow first write can never let the kill land after the job's end. The gate
     builds its own client instead of calling ``_client``: Ray pickles a module-level test function
@@ -508,7 +509,9 @@ def _gate_on_first_write(port: int, collection: str, first_shard: str, bound_s: 
             try:
                 if client.get_collection(collection, embedding_function=None).count() > 0:
                     return table
-            except Exception:  # noqa: BLE001 - not created yet, or the server is busy: ask again
+            except chromadb.errors.NotFoundError:  # the check pass, before the collection is made: let it by
+                return table
+            except Exception:  # noqa: BLE001 - the server is busy: ask again
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"gate: {collection!r} still had no point after {bound_s:g} s; the first shard never landed")
@@ -576,3 +579,135 @@ def test_killed_worker_mid_job_leaves_one_point_per_id(ray_cluster, chroma_port,
     assert collection.count() == len(rows) and sorted(_all_ids(collection)) == sorted(ids)
     stored = _stored(collection, ids)
     assert max(float(np.abs(stored[i] - scifact["vectors"][i]).max()) for i in ids) <= 1e-5
+
+
+# ---------------------------------------------------------------------------------------------- one reader, one line
+def _cli_ingest(corpus: str, cluster: str, store: str, collection: str, model: str, *extra: str):
+    """``instructor ingest --engine ray`` in a subprocess (the driver), quiet: stderr holds only what fails."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "integrations")])}
+    command = [sys.executable, "-m", "instructor_core.cli", "ingest", corpus, "--engine", "ray", "--ray-address",
+               cluster, "--concurrency", "1", "--num-cpus", "0.5", "--store", store, "--collection", collection,
+               "--model", model, "--quiet", *extra]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finished(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+@pytest.mark.system
+def test_cli_ray_reads_a_beir_corpus_as_one_process_does(ray_cluster, tiny_bert_path, tiny_bert_encoder, tmp_path):
+    """BEIR's ``_id`` and ``title`` with no --id-field, --title-field title, and --on-duplicate first: the
+    same records as the single-process reader, with different metadata keys per row."""
+    rows = [{"_id": f"b-{i}", "title": f"Title {i}" if i % 2 else "", "text": f"beir passage {i}"} for i in range(40)]
+    for i in range(0, 40, 5):
+        rows[i]["year"] = 2000 + i
+    write_shards(tmp_path / "shards", rows, 3)
+    # b-7 again in the last shard: --on-duplicate first keeps the copy in shard1 (line 3)
+    with (tmp_path / "shards" / "shard2.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"_id": "b-7", "title": "", "text": "a later copy"}) + "\n")
+    store = tmp_path / "store"
+    proc = _cli_ingest(str(tmp_path / "shards"), ray_cluster, f"chroma:{store}", "beir", str(tiny_bert_path),
+                       "--title-field", "title", "--on-duplicate", "first")  # fmt: skip
+    code, err = _finished(proc)
+    assert code == 0, err[-3000:]
+    collection = chromadb.PersistentClient(str(store)).get_collection("beir", embedding_function=None)
+    got = collection.get(include=["documents", "metadatas"])
+    stored = dict(zip(got["ids"], zip(got["documents"], got["metadatas"], strict=True), strict=True))
+    assert sorted(stored) == sorted(r["_id"] for r in rows)
+    assert stored["b-7"][0] == "Title 7 beir passage 7"
+    assert stored["b-2"][0] == "beir passage 2"  # an empty title leaves the text alone
+    assert stored["b-5"][1] == {"title": "Title 5", "year": 2005} and stored["b-3"][1] == {"title": "Title 3"}
+    vectors = _stored(collection, ["b-7"])
+    assert np.abs(vectors["b-7"] - tiny_bert_encoder.encode_documents(["Title 7 beir passage 7"])[0]).max() <= 1e-6
+
+
+@pytest.mark.system
+def test_cli_ray_on_duplicate_error_names_both_copies(ray_cluster, tiny_bert_path, tmp_path):
+    rows = [{"id": f"d-{i}", "text": f"dup passage {i}"} for i in range(12)]
+    paths = write_shards(tmp_path / "shards", rows, 3)
+    with paths[2].open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "d-0", "text": "again"}) + "\n")
+    store = tmp_path / "store"
+    code, err = _finished(_cli_ingest(str(tmp_path / "shards"), ray_cluster, f"chroma:{store}", "dups",
+                                      str(tiny_bert_path)))  # fmt: skip
+    assert code == 2 and "Traceback" not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last == (
+        f"instructor ingest: error: id 'd-0' occurs twice: {paths[0].resolve()}:1 and {paths[2].resolve()}:5 "
+        "(--on-duplicate first or last keeps one copy)"
+    ), err[-3000:]
+    names = [c.name if hasattr(c, "name") else c for c in chromadb.PersistentClient(str(store)).list_collections()]
+    assert "dups" not in names
+
+
+@pytest.mark.system
+def test_cli_ray_truncated_json_in_shard_3_is_one_line_and_no_collection(ray_cluster, chroma_port, tiny_bert_path,
+                                                                         tmp_path):  # fmt: skip
+    rows = [{"id": f"t-{i}", "text": f"passage {i} about rivers"} for i in range(80)]
+    paths = write_shards(tmp_path / "shards", rows, 4)
+    lines = paths[3].read_text().splitlines()
+    lines[6] = lines[6][: len(lines[6]) // 2]  # cut mid-object: line 7 of shard3
+    paths[3].write_text("\n".join(lines) + "\n")
+    code, err = _finished(_cli_ingest(str(tmp_path / "shards"), ray_cluster, f"chroma+http://127.0.0.1:{chroma_port}",
+                                      "truncated", str(tiny_bert_path)))  # fmt: skip
+    assert code == 2 and "Traceback" not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"instructor ingest: error: {paths[3].resolve()}:7: not valid JSON ("), err[-3000:]
+    assert "\x1b[" not in last
+    names = [c.name if hasattr(c, "name") else c for c in _client(chroma_port).list_collections()]
+    assert "truncated" not in names  # nothing made before the check pass passed
+
+
+@pytest.mark.system
+def test_cli_ray_chroma_server_stopped_mid_job_is_one_line(ray_cluster, tiny_bert_path, tmp_path):
+    """A ``chroma run`` killed while the write tasks work: exit 2 and one line, no traceback."""
+    exe = Path(sys.executable).parent / "chroma"
+    if not exe.exists():
+        pytest.skip(f"chroma CLI not found at {exe}")
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(
+        [str(exe), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )  # fmt: skip
+    proc = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _client(port).heartbeat()
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.5)
+        rows = [{"id": f"k-{i}", "text": f"kill passage {i} " * 20} for i in range(3000)]
+        write_shards(tmp_path / "shards", rows, 6)
+        proc = _cli_ingest(str(tmp_path / "shards"), ray_cluster, f"chroma+http://127.0.0.1:{port}", "killed",
+                           str(tiny_bert_path), "--write-batch-size", "16")  # fmt: skip
+        deadline = time.monotonic() + 600
+        written = 0
+        while written == 0 and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                written = _client(port).get_collection("killed", embedding_function=None).count()
+            except Exception:  # noqa: BLE001 - not made yet
+                written = 0
+            time.sleep(0.2)
+        assert written > 0 and proc.poll() is None, f"no point before the job ended: {proc.poll()}"
+        server.kill()  # the server stops mid-job
+        server.wait()
+        code, err = _finished(proc)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
+    print(f"killed the server at {written} of {len(rows)} points; the CLI said: {err.strip()[-500:]}")
+    assert code == 2 and "Traceback" not in err, err[-5000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("instructor ingest: error:") and err.count("error:") == 1, err[-5000:]
+    assert "full stack trace below" not in err
+    assert str(port) in last

@@ -17,6 +17,7 @@ retrieval evaluation does (``title + " " + text``; an empty title leaves the tex
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -33,12 +34,15 @@ from instructor_core.validation import check_text
 
 __all__ = [
     "DEFAULT_TEXT_PATTERNS",
+    "SHARD_SUFFIXES",
     "SkippedFile",
     "TextFolderReader",
     "check_text",
     "read_corpus",
     "read_csv",
     "read_jsonl",
+    "read_numbered",
+    "read_parquet",
     "read_queries",
     "read_text_folder",
     "records_from_texts",
@@ -138,7 +142,18 @@ def read_jsonl(
         RecordError: Naming ``file:line`` and the record: bytes that are not UTF-8, a line that
             is not a JSON object, a missing field. Every record before it has been yielded.
     """
-    path = Path(path)
+    for _, record in _jsonl_numbered(Path(path), id_field, text_field, metadata_fields, title_field):
+        yield record
+
+
+def _jsonl_numbered(
+    path: Path,
+    id_field: str | None,
+    text_field: str,
+    metadata_fields: Sequence[str] | None,
+    title_field: str | None,
+) -> Iterator[tuple[int, dict]]:
+    """``read_jsonl``'s records with the line each was read from (1-based)."""
     position = [0]
     with path.open("rb") as handle:
         for line_no, line in enumerate(_decoded_lines(handle, path, position), start=1):
@@ -153,7 +168,8 @@ def read_jsonl(
                 raise RecordError(f"{path}:{line_no}: the JSON is nested too deeply to read", index=number) from None
             if not isinstance(row, Mapping):
                 raise RecordError(f"{path}:{line_no}: expected a JSON object", index=number)
-            yield _row_to_record(row, f"{path}:{line_no}", number, id_field, text_field, metadata_fields, title_field)
+            where = f"{path}:{line_no}"
+            yield line_no, _row_to_record(row, where, number, id_field, text_field, metadata_fields, title_field)
             position[0] += 1
 
 
@@ -182,7 +198,19 @@ def read_csv(
             closed, a row with fewer or more fields than the header, a missing column. Every
             record before it has been yielded. Blank lines are skipped.
     """
-    path = Path(path)
+    for _, record in _csv_numbered(Path(path), id_field, text_field, metadata_fields, delimiter, title_field):
+        yield record
+
+
+def _csv_numbered(
+    path: Path,
+    id_field: str | None,
+    text_field: str,
+    metadata_fields: Sequence[str] | None,
+    delimiter: str | None,
+    title_field: str | None,
+) -> Iterator[tuple[int, dict]]:
+    """``read_csv``'s records with the line each record starts on (1-based)."""
     sep = delimiter if delimiter is not None else ("\t" if path.suffix.lower() == ".tsv" else ",")
     position = [0]
     with path.open("rb") as handle:
@@ -222,8 +250,87 @@ def read_csv(
                     index=number,
                 )
             row = dict(zip(header, fields, strict=True))
-            yield _row_to_record(row, f"{path}:{start}", number, id_field, text_field, metadata_fields, title_field)
+            where = f"{path}:{start}"
+            yield start, _row_to_record(row, where, number, id_field, text_field, metadata_fields, title_field)
             position[0] += 1
+
+
+def read_parquet(
+    path: str | os.PathLike[str],
+    *,
+    id_field: str | None = "id",
+    text_field: str = "text",
+    metadata_fields: Sequence[str] | None = None,
+    title_field: str | None = None,
+) -> Iterator[dict]:
+    """Yield records from a Parquet file, one row group batch at a time (needs pyarrow).
+
+    The fields and the id fallback are :func:`read_jsonl`'s; an error names ``file: row N`` (1-based).
+
+    Raises:
+        ImportError: pyarrow is not installed (the message names the extra).
+        RecordError: A missing field, naming the file and the row.
+    """
+    for _, record in _parquet_numbered(Path(path), id_field, text_field, metadata_fields, title_field):
+        yield record
+
+
+def _parquet_numbered(
+    path: Path,
+    id_field: str | None,
+    text_field: str,
+    metadata_fields: Sequence[str] | None,
+    title_field: str | None,
+) -> Iterator[tuple[int, dict]]:
+    """``read_parquet``'s records with their row number (1-based)."""
+    try:
+        pq = importlib.import_module("pyarrow.parquet")  # untyped; optional
+    except ImportError as exc:
+        raise ImportError(f'{path}: reading Parquet needs pyarrow: pip install "instructor[ray]"') from exc
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            where = f"{path}: row {number + 1}"
+            yield number + 1, _row_to_record(row, where, number, id_field, text_field, metadata_fields, title_field)
+            number += 1
+
+
+#: The shard kinds :func:`read_numbered` reads, by file suffix.
+SHARD_SUFFIXES: dict[str, str] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+}
+
+
+def read_numbered(
+    path: str | os.PathLike[str],
+    *,
+    id_field: str | None = "id",
+    text_field: str = "text",
+    metadata_fields: Sequence[str] | None = None,
+    title_field: str | None = None,
+) -> Iterator[tuple[int, dict]]:
+    """``(line, record)`` pairs of a JSONL, CSV/TSV or Parquet file, read by :func:`read_jsonl`,
+    :func:`read_csv` or :func:`read_parquet` (``line``: the 1-based line a record starts on; a
+    Parquet row's number). A distributed reader names a record's position with it.
+
+    Raises:
+        InputError: A file of another kind.
+        RecordError: As the reader of its kind raises.
+    """
+    path = Path(path)
+    kind = SHARD_SUFFIXES.get(path.suffix.lower())
+    if kind == "jsonl":
+        return _jsonl_numbered(path, id_field, text_field, metadata_fields, title_field)
+    if kind == "csv":
+        return _csv_numbered(path, id_field, text_field, metadata_fields, None, title_field)
+    if kind == "parquet":
+        return _parquet_numbered(path, id_field, text_field, metadata_fields, title_field)
+    raise InputError(f"{path}: unknown shard type {path.suffix!r}; use {', '.join(SHARD_SUFFIXES)}")
 
 
 # ---------------------------------------------------------------------------------------------- folders

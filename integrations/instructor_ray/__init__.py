@@ -6,7 +6,8 @@
   from the workers, under the same deterministic ids and payload as the single-process helpers.
 - :func:`ingest_dataset` validates, embeds and writes in one call; for an embedded store
   (``chroma:DIR``, ``qdrant:DIR``) the cluster embeds and the driver writes.
-- :func:`read_corpus_dataset` reads JSONL / Parquet / CSV shards, keeping each row's file.
+- :func:`read_corpus_dataset` reads JSONL / CSV / Parquet shards with the core readers, keeping each
+  row's file and line.
 
 Install with ``pip install "instructor[ray]"``.
 """

@@ -7,6 +7,7 @@ columns to records and says which shard file a bad row came from.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,23 @@ from typing import Any
 from instructor_core.errors import InputError
 from instructor_core.ingest.records import Record, RecordError, RecordRules, validate_batch
 
-__all__ = ["RowFields", "ShardRecordError", "block_records", "check_block", "rebuild_error"]
+__all__ = [
+    "LINE_COLUMN",
+    "METADATA_JSON_COLUMN",
+    "RowFields",
+    "ShardRecordError",
+    "block_records",
+    "check_block",
+    "rebuild_error",
+]
+
+
+#: The column a shard's line (1-based; a Parquet row's number) is kept in by the Ray reader
+#: (``instructor_ray.reading``): named in errors, never stored.
+LINE_COLUMN = "_instructor_line"
+#: The column the Ray reader keeps each record's metadata in, as a JSON object string (rows with
+#: different keys survive Arrow); decoded here.
+METADATA_JSON_COLUMN = "_instructor_metadata"
 
 
 class ShardRecordError(RecordError):
@@ -74,8 +91,29 @@ class RowFields:
             return list(self.metadata_fields)
         if "metadata" in names:
             return None
-        skip = {self.id_field, self.text_field, self.path_column, self.output_column, self.instruction_column}
+        skip = {self.id_field, self.text_field, self.path_column, self.output_column, self.instruction_column,
+                LINE_COLUMN}  # fmt: skip
         return [n for n in names if n not in skip]
+
+
+def _metadatas(table: Any, fields: RowFields, names: list[str], n: int) -> list[Any]:
+    if METADATA_JSON_COLUMN in names:  # the Ray reader's rows: metadata chosen when the shard was read
+        return [json.loads(m) for m in table.column(METADATA_JSON_COLUMN).to_pylist()]
+    meta_columns = fields.metadata_columns(names)
+    if meta_columns is None:
+        return list(table.column("metadata").to_pylist())
+    columns = {name: table.column(name).to_pylist() for name in meta_columns}
+    return [{name: values[i] for name, values in columns.items()} for i in range(n)]
+
+
+def _positions(table: Any, fields: RowFields, names: list[str], n: int) -> list[str | None]:
+    """Each row's shard, with ``:line`` where the block has the reader's line column."""
+    if fields.path_column is None or fields.path_column not in names:
+        return [None] * n
+    shards = table.column(fields.path_column).to_pylist()
+    if LINE_COLUMN not in names:
+        return shards
+    return [f"{s}:{line}" for s, line in zip(shards, table.column(LINE_COLUMN).to_pylist(), strict=True)]
 
 
 def _rows(table: Any, fields: RowFields) -> tuple[list[dict], list[str | None]]:
@@ -85,17 +123,8 @@ def _rows(table: Any, fields: RowFields) -> tuple[list[dict], list[str | None]]:
             raise InputError(f"the dataset has no {what} column {needed!r} (columns: {names})")
     ids = table.column(fields.id_field).to_pylist()
     texts = table.column(fields.text_field).to_pylist()
-    shards: list[str | None] = (
-        table.column(fields.path_column).to_pylist()
-        if fields.path_column is not None and fields.path_column in names
-        else [None] * len(ids)
-    )
-    meta_columns = fields.metadata_columns(names)
-    if meta_columns is None:
-        metadatas = table.column("metadata").to_pylist()
-    else:
-        columns = {name: table.column(name).to_pylist() for name in meta_columns}
-        metadatas = [{name: values[i] for name, values in columns.items()} for i in range(len(ids))]
+    shards = _positions(table, fields, names, len(ids))
+    metadatas = _metadatas(table, fields, names, len(ids))
     rows = []
     for rid, text, metadata in zip(ids, texts, metadatas, strict=True):
         if isinstance(rid, int) and not isinstance(rid, bool):

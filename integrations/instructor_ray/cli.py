@@ -11,10 +11,12 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from types import ModuleType
 
 from instructor_core.cli.commands.options import load_options
 from instructor_core.errors import InputError
+from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES
 
 __all__ = ["ENGINE", "add_ray_options", "default_concurrency", "run_ray_ingest"]
 
@@ -44,6 +46,11 @@ def default_concurrency(resources: dict[str, float], num_cpus: float | None, num
         return max(1, int(resources.get("GPU", 0) // num_gpus))
     per_actor = num_cpus or 1.0
     return max(1, int((resources.get("CPU", 1) - 1) // per_actor))
+
+
+def _holds_shards(folder: str) -> bool:
+    """Whether a corpus folder holds shard files (else it is a folder of text files)."""
+    return any(p.suffix.lower() in SHARD_SUFFIXES for p in Path(folder).rglob("*") if p.is_file())
 
 
 def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | None) -> ModuleType:
@@ -87,32 +94,34 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         raise InputError(
             "--prompt-name is not taken by --engine ray yet: pass the prompt's text as --document-instruction"
         )
-    from instructor_core.ingest.stores import StoreUnavailableError
-
-    from .ingest import ingest_dataset, read_corpus_dataset
+    from .failures import expected_error_in, hide_ray_tracebacks
+    from .ingest import _files, ingest_dataset, read_corpus_dataset
+    from .reading import corpus_shards
     from .stores import StoreTarget, open_target
 
-    if not args.id_field:
-        raise InputError("--engine ray needs an id field (--id-field): rows of shards read in parallel have no order")
+    if args.title_field and os.path.isdir(args.corpus) and not _holds_shards(args.corpus):
+        raise InputError(f"--title-field applies to a JSONL, CSV or Parquet corpus, and {args.corpus} is a folder")
     for name in ("concurrency",):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InputError(f"--{name} must be >= 1, got {value}")
+    shards = corpus_shards(_files(args.corpus))  # a missing or mixed corpus fails before Ray starts
+    if not args.id_field and len(shards) > 1:
+        raise InputError(f"--id-field '' numbers records by position, which needs one shard; {len(shards)} given")
     target = StoreTarget(store, args.collection)
     opened = open_target(target)  # an unknown or unreachable store fails before Ray starts
     single_writer = opened.single_writer
     opened.close()
     ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
+    restore_logs = hide_ray_tracebacks()  # the failure is reported below: one line, or a bug's traceback
     try:
         concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
         if not args.quiet:
             where = args.ray_address or "a local Ray instance"
             print(f"engine ray: {concurrency} embedding actor(s) on {where}", file=sys.stderr)
             if single_writer:
-                print(
-                    f"{target.describe()} is an embedded store: the cluster embeds, this process writes",
-                    file=sys.stderr,
-                )
+                what = f"{target.describe()} is an embedded store" if target.embedded else f"{store} takes one writer"
+                print(f"{what}: the cluster embeds, this process writes", file=sys.stderr)
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = True
         else:
@@ -120,14 +129,20 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         metadata_fields = None
         if args.metadata_fields is not None:
             metadata_fields = [f for f in args.metadata_fields.split(",") if f]
+        ds = read_corpus_dataset(
+            args.corpus,
+            id_field=args.id_field or None,
+            text_field=args.text_field,
+            metadata_fields=metadata_fields,
+            title_field=args.title_field or None,
+            patterns=getattr(args, "glob", None) or DEFAULT_TEXT_PATTERNS,
+        )
         report = ingest_dataset(
-            read_corpus_dataset(args.corpus),
+            ds,
             target,
             args.collection,
             model,
-            id_field=args.id_field,
-            text_field=args.text_field,
-            metadata_fields=metadata_fields,
+            on_duplicate=args.on_duplicate,
             show_progress=not args.quiet,
             query_instruction=args.query_instruction,
             document_instruction=args.document_instruction,
@@ -138,10 +153,13 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             num_gpus=args.num_gpus,
             skip_unchanged=not getattr(args, "reembed", False),
         )
-    except StoreUnavailableError as exc:
-        print(f"instructor ingest: error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        expected = expected_error_in(exc)  # a store down or refusing, a bad shard: one line
+        if expected is None or expected is exc:
+            raise
+        raise expected from None
     finally:
+        restore_logs()
         ray.shutdown()
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)

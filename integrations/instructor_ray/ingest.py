@@ -10,7 +10,6 @@ written by the driver through the same sink, with the streamed blocks, in order.
 from __future__ import annotations
 
 import glob
-import inspect
 import logging
 import os
 import re
@@ -21,15 +20,18 @@ from typing import Any
 
 from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy
+from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES
 from instructor_core.ingest.records import Record, RecordError
-from instructor_core.ingest.store_ops import prepare_collection, write_records
+from instructor_core.ingest.store_ops import prepare_collection, translated, write_records
 from instructor_core.ingest.stores import Store
 from instructor_core.instructions import Instructions
 from instructor_core.model.load_options import LoadOptions
 
 from . import resume
 from .blocks import RowFields, block_records, check_block, rebuild_error
+from .checking import DuplicatePolicy, check_dataset
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
+from .failures import expected_error_in
 from .sinks import DEFAULT_RETRY, StoreDatasink, load_driver_encoder, vectors_of
 from .stores import StoreTarget, count_points, open_target
 
@@ -42,13 +44,7 @@ logger = logging.getLogger("instructor_ray")
 #: would be shadowed: keep it under another name.
 PATH_COLUMN = "path"
 
-_READERS = {
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".json": "json",
-    ".parquet": "parquet",
-    ".csv": "csv",
-}
+_READERS = dict(SHARD_SUFFIXES)
 
 
 def _files(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -64,9 +60,7 @@ def _files(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) ->
             files.extend(matched)
         elif Path(text).is_dir():
             inside = sorted(str(p) for p in Path(text).rglob("*") if p.is_file() and p.suffix.lower() in _READERS)
-            if not inside:
-                raise FileNotFoundError(f"corpus folder {text} holds no {', '.join(sorted(_READERS))} file")
-            files.extend(inside)
+            files.extend(inside or [text])  # no shard files: a folder of text files, read as one shard
         elif Path(text).is_file():
             files.append(text)
         else:
@@ -79,44 +73,47 @@ def read_corpus_dataset(
     *,
     override_num_blocks: int | None = None,
     num_cpus: float | None = None,
+    id_field: str | None = "id",
+    text_field: str = "text",
+    metadata_fields: Sequence[str] | None = None,
+    title_field: str | None = None,
+    patterns: str | Sequence[str] = DEFAULT_TEXT_PATTERNS,
 ) -> Any:
     """A Ray dataset over corpus shards: one file, a folder, a glob, or a list of them.
 
-    JSONL (``.jsonl``, ``.ndjson``, ``.json`` with one object per line), Parquet and CSV are read
-    with ``ray.data.read_json`` / ``read_parquet`` / ``read_csv``; all files must be of one kind.
-    Each row keeps its file's path in the column :data:`PATH_COLUMN`, so a bad record is named by
-    its id and shard. ``num_cpus`` is what each read task reserves (Ray's default: 1); keep it at or
-    below what an embedding actor leaves free on a node, or reads cannot be scheduled there.
+    Each shard is read by the single-process readers (``instructor_core.ingest.readers``: JSONL
+    ``.jsonl``/``.ndjson``/``.json``, CSV/TSV, Parquet; a folder without such files is a folder of
+    text files, read as one shard), in parallel, one read task per shard: the same id fallback
+    ("id", else BEIR's "_id"), ``title_field``, ``metadata_fields`` and record checks, by
+    construction. The rows have the columns ``id``, ``text``, the metadata (a JSON string that
+    :func:`~instructor_ray.blocks.block_records` decodes), :data:`PATH_COLUMN` (the shard) and the
+    shard's line, so a bad record is named ``shard:line: id 'x': ...``. ``num_cpus`` is what each
+    read task reserves (Ray's default: 1); keep it at or below what an embedding actor leaves free
+    on a node, or reads cannot be scheduled there.
 
     Raises:
         FileNotFoundError: A path or glob that names no file.
-        ValueError: Files of several kinds, or of an unknown kind.
+        InputError: Files of several kinds, or of an unknown kind; no id field with several shards.
     """
     import ray
 
-    files = _files(corpus)
-    bad = [f for f in files if Path(f).suffix.lower() not in _READERS][:3]
-    if bad:
-        raise InputError(f"unknown corpus file type: {bad}; use .jsonl, .parquet or .csv shards")
-    kinds = {_READERS[Path(f).suffix.lower()] for f in files}
-    if len(kinds) != 1:
-        raise InputError(f"corpus mixes file kinds {sorted(kinds)}; give shards of one kind")
-    kind = kinds.pop()
-    files = [str(Path(f).resolve()) for f in files]
-    options: dict[str, Any] = {"include_paths": True}
-    if override_num_blocks is not None:
-        options["override_num_blocks"] = override_num_blocks
-    if num_cpus is not None:
-        options["num_cpus"] = num_cpus
-    if kind == "json":
-        if "lines" in inspect.signature(ray.data.read_json).parameters:
-            options["lines"] = True
-        ds = ray.data.read_json(files, file_extensions=None, **options)
-    elif kind == "parquet":
-        ds = ray.data.read_parquet(files, file_extensions=None, **options)
-    else:
-        ds = ray.data.read_csv(files, file_extensions=None, **options)
-    return ds
+    from .reading import ReadOptions, corpus_shards, read_shard_batch
+
+    shards = corpus_shards(_files(corpus))
+    if id_field is None and len(shards) > 1:
+        raise InputError("records numbered by position (no id field) need one shard: their numbers would collide")
+    options = ReadOptions(
+        id_field=id_field,
+        text_field=text_field,
+        metadata_fields=tuple(metadata_fields) if metadata_fields is not None else None,
+        title_field=title_field,
+        patterns=(patterns,) if isinstance(patterns, str) else tuple(patterns),
+    )
+    items = [{PATH_COLUMN: shard} for shard in shards]
+    paths: Any = ray.data.from_items(items, override_num_blocks=override_num_blocks or len(shards))
+    task_args: dict[str, Any] = {} if num_cpus is None else {"num_cpus": num_cpus}
+    return paths.map_batches(read_shard_batch, batch_format="pyarrow", batch_size=1, fn_kwargs={"options": options},
+                             **task_args)  # fmt: skip
 
 
 _REMOTE_RECORD_ERROR = re.compile(r"ShardRecordError: (.+)")
@@ -180,9 +177,10 @@ def _write_from_driver(
     def embed(records: Sequence[Record]) -> list[Any]:
         return [made.pop(r.id) for r in records]
 
-    sink = store.sink(collection)
-    return write_records(sink, collection, rows(), embed, batch_size=batch_size, overlap=False,
-                         show_progress=show_progress)  # fmt: skip
+    with translated(store):  # the store's errors as one line, as a single-process ingest has them
+        sink = store.sink(collection)
+        return write_records(sink, collection, rows(), embed, batch_size=batch_size, overlap=False,
+                             show_progress=show_progress)  # fmt: skip
 
 
 def _write(
@@ -213,7 +211,10 @@ def _write(
     except Exception as exc:
         found = _record_error_in(exc)
         if found is None:
-            raise
+            expected = expected_error_in(exc)  # a store down or refusing, found through Ray's wrappers
+            if expected is None or expected is exc:
+                raise
+            raise expected from None
         raise rebuild_error(str(found), found.record_id, getattr(found, "shard", None)) from None
 
 
@@ -240,6 +241,7 @@ def ingest_dataset(
     encoder: Any = None,
     show_progress: bool = False,
     skip_unchanged: bool = True,
+    on_duplicate: DuplicatePolicy = "error",
 ) -> IngestReport:
     """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
 
@@ -280,13 +282,17 @@ def ingest_dataset(
             store (Ray Data's own progress is set in its ``DataContext``).
         skip_unchanged: Drop, before the embedding stage, the rows whose id the collection holds with
             the same content hash (:mod:`instructor_ray.resume`); False embeds and writes them all.
+        on_duplicate: An id that occurs twice in the dataset: "error" (naming both copies' shard and
+            line), or keep the "first" or "last" copy (in shard path and line order); applied by a
+            check pass over the whole dataset before the collection is made or anything embedded.
 
     Returns:
         IngestReport(seen, written, skipped, retried, batches).
 
     Raises:
-        RecordError: A bad record (id and shard named), or ids that occur in several blocks
-            (an embedded store's ingest names the two positions; a server's, the ids and shards).
+        RecordError: A bad record (id, shard and line named), or an id that occurs twice
+            (``on_duplicate="error"``: both copies named), found before the collection is made.
+        StoreError: The store unreachable or refusing, found through Ray's wrappers.
         ValueError: The collection does not fit the model.
     """
     target = store if isinstance(store, StoreTarget) else StoreTarget(store, collection)
@@ -302,11 +308,12 @@ def ingest_dataset(
     encoder.instructions = encoder.instructions.replace(query=query_instruction, document=document_instruction)
     instructions: Instructions = encoder.instructions
 
+    task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
+    ds = check_dataset(ds, fields, on_duplicate=on_duplicate, task_args=task_args)  # before a collection is made
     opened = open_target(target)
     try:
         _, before = prepare_collection(opened, target.collection, encoder, model=model)  # before anything is embedded
         rules = opened.sink(target.collection).rules
-        task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
         kwargs = {"fields": fields, "rules": rules}
         checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
         skipped = resume.Skipped()

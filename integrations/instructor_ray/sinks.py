@@ -26,7 +26,7 @@ from ray.data.block import BlockAccessor
 from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy, call_with_retry
 from instructor_core.ingest.records import Record
-from instructor_core.ingest.store_ops import prepare_collection
+from instructor_core.ingest.store_ops import prepare_collection, translated
 from instructor_core.instructions import Instructions
 from instructor_core.model.load_options import LoadOptions
 
@@ -225,11 +225,13 @@ class StoreDatasink(Datasink):
     def write(self, blocks: Iterable[Any], ctx: Any) -> WriteCounts:
         store = open_target(self.target)
         try:
-            sink = store.sink(self.target.collection)
-            counts = WriteCounts()
-            for block in blocks:
-                table = BlockAccessor.for_block(block).to_arrow()
-                counts = counts + write_table(sink, table, self.fields, batch_size=self.batch_size, retry=self.retry)
+            with translated(store):  # a server gone past the retries: StoreUnavailableError, one line
+                sink = store.sink(self.target.collection)
+                counts = WriteCounts()
+                for block in blocks:
+                    table = BlockAccessor.for_block(block).to_arrow()
+                    counts = counts + write_table(sink, table, self.fields, batch_size=self.batch_size,
+                                                  retry=self.retry)  # fmt: skip
             return counts
         finally:
             store.close()
