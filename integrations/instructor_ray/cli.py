@@ -11,16 +11,24 @@ import argparse
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any, TypeVar
 
 from instructor_core.cli.commands.options import load_options
 from instructor_core.errors import InputError
 
+from .watchdog import DEFAULT_STALL_LIMIT, DEFAULT_STALL_WARN
+
 __all__ = ["ENGINE", "add_ray_options", "default_concurrency", "run_ray_ingest"]
+
+T = TypeVar("T")
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--ray-address``, ``--concurrency``, ``--num-cpus`` and ``--num-gpus``."""
+    """Add ``--ray-address``, ``--concurrency``, ``--num-cpus``, ``--num-gpus``, ``--task-cpus``,
+    ``--stall-warn`` and ``--stall-limit``."""
     group = parser.add_argument_group('--engine ray: distributed ingest (pip install "instructor[ray]")')
     group.add_argument(
         "--ray-address",
@@ -35,6 +43,28 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
         "--num-cpus", type=float, default=None, metavar="C", help="CPUs (and torch threads) per actor; default 1"
     )
     group.add_argument("--num-gpus", type=float, default=None, metavar="G", help="GPUs per actor, e.g. 1")
+    group.add_argument(
+        "--task-cpus",
+        type=float,
+        default=None,
+        metavar="C",
+        help="CPUs each read/check/write task reserves; default: the largest of 1, 0.5, 0.25, 0.1 that fits "
+        "beside the actors",
+    )
+    group.add_argument(
+        "--stall-warn",
+        type=float,
+        default=DEFAULT_STALL_WARN,
+        metavar="S",
+        help="say which stage waits, and for what, when no record is written for S seconds (default %(default)g)",
+    )
+    group.add_argument(
+        "--stall-limit",
+        type=float,
+        default=DEFAULT_STALL_LIMIT,
+        metavar="S",
+        help="stop when no record is written for S seconds; the same command resumes (default %(default)g; 0: never)",
+    )
 
 
 def default_concurrency(resources: dict[str, float], num_cpus: float | None, num_gpus: float | None) -> int:
@@ -98,16 +128,32 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InputError(f"--{name} must be >= 1, got {value}")
+    for name in ("num_cpus", "num_gpus", "task_cpus", "stall_warn", "stall_limit"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {value:g}")
     target = StoreTarget(store, args.collection)
     opened = open_target(target)  # an unknown or unreachable store fails before Ray starts
     single_writer = opened.single_writer
     opened.close()
     ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
     try:
-        concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
+        from .resources import nodes_of, resolve_shape
+
+        shape = resolve_shape(  # an impossible shape is one line now, not a job that waits forever
+            nodes_of(ray.nodes()),
+            concurrency=args.concurrency,
+            num_cpus=args.num_cpus,
+            num_gpus=args.num_gpus,
+            task_cpus=args.task_cpus,
+        )
+        concurrency = shape.concurrency
         if not args.quiet:
             where = args.ray_address or "a local Ray instance"
-            print(f"engine ray: {concurrency} embedding actor(s) on {where}", file=sys.stderr)
+            print(
+                f"engine ray: {concurrency} embedding actor(s) on {where}, {shape.task_cpus:g} CPU per read/write task",
+                file=sys.stderr,
+            )
             if single_writer:
                 print(
                     f"{target.describe()} is an embedded store: the cluster embeds, this process writes",
@@ -120,8 +166,8 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         metadata_fields = None
         if args.metadata_fields is not None:
             metadata_fields = [f for f in args.metadata_fields.split(",") if f]
-        report = ingest_dataset(
-            read_corpus_dataset(args.corpus),
+        report = _watched(ray, args, lambda counter: ingest_dataset(
+            read_corpus_dataset(args.corpus, num_cpus=shape.task_cpus),
             target,
             args.collection,
             model,
@@ -136,7 +182,9 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             concurrency=concurrency,
             num_cpus=args.num_cpus,
             num_gpus=args.num_gpus,
-        )
+            task_num_cpus=shape.task_cpus,
+            progress=counter,
+        ))  # fmt: skip
     except StoreUnavailableError as exc:
         print(f"instructor ingest: error: {exc}", file=sys.stderr)
         return 1
@@ -145,6 +193,29 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)
     return 0
+
+
+def _watched(ray: ModuleType, args: argparse.Namespace, job: Callable[[Any], T]) -> T:
+    """Run ``job(counter)`` under the watchdog: progress lines, a stall warning, a stop past
+    ``--stall-limit`` (:class:`~instructor_ray.watchdog.StallError`, one line, exit 2)."""
+    from .progress import make_counter
+    from .watchdog import Monitor, StallError, Watchdog, waiting_for
+
+    counter = make_counter(ray)
+    monitor = Monitor(
+        lambda: ray.get(counter.counts.remote(), timeout=10),
+        Watchdog(args.stall_warn, args.stall_limit, time.monotonic()),
+        describe_wait=lambda: waiting_for(ray),
+        show_progress=not args.quiet,
+        interval_s=min(2.0, max(0.5, (args.stall_warn or 2.0) / 4)),
+    )
+    try:
+        with monitor:
+            return job(counter)
+    except KeyboardInterrupt:
+        if monitor.stop_message is None:
+            raise
+        raise StallError(monitor.stop_message) from None
 
 
 class _RayEngine:

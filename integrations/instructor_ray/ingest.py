@@ -161,7 +161,13 @@ def _duplicates(ds: Any, fields: RowFields, limit: int = 5) -> list[tuple[Any, l
 
 
 def _write_from_driver(
-    embedded: Any, store: Store, collection: str, fields: RowFields, batch_size: int, show_progress: bool
+    embedded: Any,
+    store: Store,
+    collection: str,
+    fields: RowFields,
+    batch_size: int,
+    show_progress: bool,
+    progress: Any = None,
 ) -> IngestReport:
     """Stream the embedded rows to this process and write them through the store's sink with the
     single-process engine (validation, duplicate ids over the whole ingest, ordered writes,
@@ -177,6 +183,8 @@ def _write_from_driver(
                 yield {"id": record.id, "text": record.text, "metadata": dict(record.metadata)}
 
     def embed(records: Sequence[Record]) -> list[Any]:
+        if progress is not None:  # handed to the store's write, which follows at once (overlap=False)
+            progress.add.remote(written=len(records))
         return [made.pop(r.id) for r in records]
 
     sink = store.sink(collection)
@@ -195,6 +203,7 @@ def _write(
     task_args: dict[str, Any],
     before: int,
     show_progress: bool,
+    progress: Any = None,
 ) -> tuple[IngestReport, int | None]:
     """Write the embedded rows: from this process into a single-writer store, else from the Ray
     write tasks; the report and the points the collection holds after (None: not counted)."""
@@ -202,9 +211,11 @@ def _write(
         if store.single_writer:
             logger.info("%s is embedded: the cluster embeds, this process writes", store.describe())
             # the single-process engine refuses a duplicate id itself: no count to compare
-            return _write_from_driver(embedded, store, target.collection, fields, batch_size, show_progress), None
+            report = _write_from_driver(embedded, store, target.collection, fields, batch_size, show_progress, progress)
+            return report, None
         sink = StoreDatasink(target, target.collection, "", fields=fields, batch_size=batch_size, retry=retry)
         sink._state.before = before  # the collection was prepared on the driver
+        sink.progress = progress
         embedded.write_datasink(sink, concurrency=write_concurrency, ray_remote_args=dict(task_args))
         report = sink.report
         assert report is not None
@@ -238,6 +249,7 @@ def ingest_dataset(
     retry: RetryPolicy = DEFAULT_RETRY,
     encoder: Any = None,
     show_progress: bool = False,
+    progress: Any = None,
 ) -> IngestReport:
     """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
 
@@ -276,6 +288,8 @@ def ingest_dataset(
         encoder: An already-loaded encoder for ``model`` (driver side, to check the collection).
         show_progress: The single-process engine's progress bar while the driver writes an embedded
             store (Ray Data's own progress is set in its ``DataContext``).
+        progress: A counter actor (:func:`instructor_ray.progress.make_counter`) the actors report
+            records embedded to and the writers records written (what the CLI's watchdog polls).
 
     Returns:
         IngestReport(seen, written, skipped, retried, batches).
@@ -319,9 +333,10 @@ def ingest_dataset(
             options=replace(options or LoadOptions(), max_length=encoder.max_length),
             id_column=id_field,
             path_column=path_column,
+            progress=progress,
         )
         report, after = _write(embedded, opened, target, fields, batch_size, retry, write_concurrency, task_args,
-                               before, show_progress)  # fmt: skip
+                               before, show_progress, progress)  # fmt: skip
     finally:
         opened.close()
     if after is not None and before == 0 and after != report.written:
