@@ -159,10 +159,8 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
                     f"{target.describe()} is an embedded store: the cluster embeds, this process writes",
                     file=sys.stderr,
                 )
-            ctx = ray.data.DataContext.get_current()
-            ctx.enable_progress_bars = True
-        else:
-            ray.data.DataContext.get_current().enable_progress_bars = False
+        # one progress line, the watchdog's (records embedded, written, rate), not Ray Data's per-stage bars
+        ray.data.DataContext.get_current().enable_progress_bars = False
         metadata_fields = None
         if args.metadata_fields is not None:
             metadata_fields = [f for f in args.metadata_fields.split(",") if f]
@@ -174,7 +172,7 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             id_field=args.id_field,
             text_field=args.text_field,
             metadata_fields=metadata_fields,
-            show_progress=not args.quiet,
+            show_progress=False,  # the watchdog prints the progress
             query_instruction=args.query_instruction,
             document_instruction=args.document_instruction,
             options=load_options(args),
