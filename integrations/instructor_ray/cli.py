@@ -210,7 +210,7 @@ def _watched(ray: ModuleType, args: argparse.Namespace, job: Callable[[Any], T])
     try:
         with monitor:
             return job(counter)
-    except KeyboardInterrupt:
+    except BaseException:  # the SIGINT may surface as KeyboardInterrupt or as what Ray wraps it in
         if monitor.stop_message is None:
             raise
         raise StallError(monitor.stop_message) from None

@@ -10,7 +10,7 @@ out); :class:`Monitor` is the polling thread around it.
 
 from __future__ import annotations
 
-import _thread
+import signal
 import sys
 import threading
 import time
@@ -107,7 +107,7 @@ def waiting_for(ray: Any) -> str:
 class Monitor:
     """Poll the counts, print progress and run the :class:`Watchdog`, in a daemon thread.
 
-    On a stop, it interrupts the main thread (as Ctrl-C would); the caller turns that into
+    On a stop, it sends SIGINT to the main thread (as Ctrl-C would); the caller turns that into
     :class:`StallError` with :attr:`stop_message`.
 
     Args:
@@ -189,5 +189,6 @@ class Monitor:
     def _run(self) -> None:
         while not self._done.wait(self.interval_s):
             if self.step() == "stop":
-                _thread.interrupt_main()
+                # a real SIGINT to the main thread (as Ctrl-C): it also ends a socket read that never returns
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
                 return
