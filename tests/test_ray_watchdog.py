@@ -46,8 +46,26 @@ def test_progress_line_shows_counts_rate_and_an_eta_when_the_total_is_known():
 
 
 def test_the_waiting_stage_is_named_from_the_counts():
-    assert stage_waiting(Counts(300, 256)).startswith("the write stage waits (44 embedded records unwritten")
-    assert stage_waiting(Counts(256, 256)).startswith("reading and embedding wait")
+    assert stage_waiting(Counts(0, 0, 0)).startswith("the driver waits (loading the model, or checking the collection")
+    assert stage_waiting(Counts(0, 0, 1)).startswith("no embedding actor is ready")
+    assert stage_waiting(Counts(300, 256, 3)).startswith("the write stage waits (44 embedded records unwritten")
+    assert stage_waiting(Counts(256, 256, 3)).startswith("reading and embedding wait")
+
+
+def test_before_the_first_write_every_step_of_the_start_is_progress():
+    clock, stream = FakeClock(), io.StringIO()
+    counts = [Counts()]
+    monitor = Monitor(lambda: counts[-1], Watchdog(3, 8, 0.0), stream=stream, clock=clock, show_progress=False)
+    steps = [Counts(0, 0, 1), Counts(0, 0, 2), Counts(0, 0, 3), Counts(64, 0, 3), Counts(128, 0, 3), Counts(128, 64, 3)]
+    for t, c in enumerate(steps):  # a slow start: each step 7 s after the last, never 8 s of nothing
+        clock.now, counts[-1] = 7.0 * (t + 1), c
+        assert monitor.step() in ("ok", "warn")
+    # from the first write on, only writes are progress: embedding on while the store stalls is a stall
+    actions = []
+    for t, embedded in enumerate([200, 300, 400]):
+        clock.now, counts[-1] = 42.0 + 3.0 * (t + 1), Counts(embedded, 64, 3)
+        actions.append(monitor.step())
+    assert actions == ["warn", "ok", "stop"]
 
 
 def _monitor(counts: list[Counts], clock: FakeClock, stream: io.StringIO, **kwargs) -> Monitor:
@@ -66,7 +84,7 @@ def test_monitor_says_which_stage_waits_then_stops_with_one_line_saying_what_was
     counts = [Counts(0, 0)]
     monitor = _monitor(counts, clock, stream, show_progress=False)
     actions = []
-    for t, c in [(1, Counts(64, 0)), (2, Counts(128, 64)), (4, Counts(300, 128)), (7, Counts(300, 128))]:
+    for t, c in [(1, Counts(64, 0, 3)), (2, Counts(128, 64, 3)), (4, Counts(300, 128, 3)), (7, Counts(300, 128, 3))]:
         clock.now, counts[-1] = float(t), c
         actions.append(monitor.step())
     assert actions == ["ok", "ok", "ok", "warn"]

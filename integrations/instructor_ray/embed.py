@@ -70,6 +70,8 @@ class _Embedder:
         self.id_column = id_column
         self.path_column = path_column
         self.progress = progress  # an instructor_ray.progress counter actor, or None
+        if progress is not None:
+            progress.add.remote(started=1)  # the model is loaded: this actor is ready
 
     def _strings(self, table: Any, column: str, what: str) -> list[str]:
         if column not in table.column_names:

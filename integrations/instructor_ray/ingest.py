@@ -315,6 +315,8 @@ def ingest_dataset(
     opened = open_target(target)
     try:
         _, before = prepare_collection(opened, target.collection, encoder, model=model)  # before anything is embedded
+        if progress is not None:
+            progress.add.remote(started=1)  # the collection is checked: the watchdog's first step
         rules = opened.sink(target.collection).rules
         task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
         kwargs = {"fields": fields, "rules": rules}

@@ -11,10 +11,18 @@ __all__ = ["Counts", "make_counter", "progress_line"]
 
 @dataclass(frozen=True)
 class Counts:
-    """Records embedded (by the actors) and written (upserted into the store) so far."""
+    """What a job has done so far.
+
+    Attributes:
+        embedded: Records embedded by the actors.
+        written: Records upserted into the store.
+        started: Steps of the start done: the driver's collection check (1), then one per
+            embedding actor that has loaded its model.
+    """
 
     embedded: int = 0
     written: int = 0
+    started: int = 0
 
 
 class _Counter:
@@ -23,19 +31,21 @@ class _Counter:
     def __init__(self) -> None:
         self.embedded = 0
         self.written = 0
+        self.started = 0
 
-    def add(self, embedded: int = 0, written: int = 0) -> None:
+    def add(self, embedded: int = 0, written: int = 0, started: int = 0) -> None:
         self.embedded += embedded
         self.written += written
+        self.started += started
 
     def counts(self) -> Counts:
-        return Counts(self.embedded, self.written)
+        return Counts(self.embedded, self.written, self.started)
 
 
 def make_counter(ray: Any) -> Any:
     """A counter actor (no CPU reserved: it never competes with the job for a slot).
 
-    Report with ``counter.add.remote(embedded=n)`` / ``counter.add.remote(written=n)``; read with
+    Report with ``counter.add.remote(embedded=n)`` / ``written=n`` / ``started=1``; read with
     ``ray.get(counter.counts.remote())``.
     """
     return ray.remote(num_cpus=0, max_restarts=-1)(_Counter).remote()

@@ -1,7 +1,8 @@
 """Never hang silently: a watchdog over a Ray ingest's counters.
 
 The driver polls the counter actor (:mod:`instructor_ray.progress`) every few seconds. If no record
-is written for ``warn_s`` seconds it prints one line saying which stage waits and for what (the
+is written for ``warn_s`` seconds (before the first write: if no step of the start moves either: the
+collection check, an actor that has loaded its model, a record embedded) it prints one line saying which stage waits and for what (the
 cluster's free CPUs/GPUs, the tasks Ray cannot place); after ``limit_s`` seconds (0: never) it stops
 the job with one line: what was written, and that the same command resumes it (writes are upserts
 under deterministic ids). :class:`Watchdog` is the pure decision (a clock and a count in, an action
@@ -41,26 +42,27 @@ class StallError(InstructorError):
 
 @dataclass
 class Watchdog:
-    """Decide, from a clock and the written count, whether a job is stalled.
+    """Decide, from a clock and the job's counts, whether it is stalled: nothing moved for a while.
 
     Attributes:
         warn_s: Seconds without progress before one warning (per stall).
         limit_s: Seconds without progress before stopping; 0 never stops.
-        since: When the count last moved (the job's start at first).
+        since: When the counts last moved (the job's start at first).
     """
 
     warn_s: float
     limit_s: float
     since: float
-    _last: int = -1
+    _last: object = None
     _warned: bool = False
 
-    def observe(self, now: float, written: int) -> Action:
-        """``"warn"`` once per stall past ``warn_s``, ``"stop"`` past ``limit_s``, else ``"ok"``."""
-        if written != self._last:
-            if self._last >= 0:
+    def observe(self, now: float, counts: object) -> Action:
+        """``"warn"`` once per stall past ``warn_s``, ``"stop"`` past ``limit_s``, else ``"ok"``; any
+        change of ``counts`` (compared with ``==``) is progress."""
+        if counts != self._last:
+            if self._last is not None:
                 self.since = now
-            self._last, self._warned = written, False
+            self._last, self._warned = counts, False
         idle = now - self.since
         if self.limit_s > 0 and idle >= self.limit_s:
             return "stop"
@@ -76,6 +78,10 @@ class Watchdog:
 
 def stage_waiting(now: Counts) -> str:
     """Which stage waits, from the counts over a stall."""
+    if now.started == 0:
+        return "the driver waits (loading the model, or checking the collection: a store that does not answer?)"
+    if now.started == 1 and now.embedded == 0:
+        return "no embedding actor is ready (loading the model, or waiting for resources)"
     if now.embedded > now.written:
         unwritten = now.embedded - now.written
         return f"the write stage waits ({unwritten:,} embedded records unwritten: a store write that does not return?)"
@@ -169,7 +175,9 @@ class Monitor:
         if self.show_progress and (tty or now - self._printed >= LOG_EVERY_S):  # a log gets a line each 30 s
             self._printed = now
             self.stream.write(progress_line(counts, now - self.start, self.total) + ("\r" if tty else "\n"))
-        action = self.watchdog.observe(now, counts.written)
+        # before the first write, every step counts (the start: model loads, the collection check, actors);
+        # from then on only records written do
+        action = self.watchdog.observe(now, counts.written if counts.written else counts)
         idle = self.watchdog.idle(now)
         if action == "warn":
             wait = self.describe_wait()
