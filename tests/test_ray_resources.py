@@ -46,7 +46,10 @@ def test_two_whole_cpu_actors_on_two_one_cpu_nodes_are_refused_with_the_numbers_
 def test_half_cpu_actors_with_a_whole_cpu_task_are_refused_and_fit_with_the_default_task_cpus():
     # finding 1's second shape: two 0.5-CPU actors, spread one per node, leave no room for a task of Ray's
     # default 1 CPU (`ray status` showed a pending {'CPU': 1.0})
-    match = r"leaves less than --task-cpus 1 for reading and writing on a 2-node cluster of 1 CPU each: use --task-cpus 0.5, or --concurrency 1$"
+    match = (
+        r"leaves less than --task-cpus 1 for reading and writing on a 2-node cluster of 1 CPU each: "
+        r"use --task-cpus 0.5, or --concurrency 1$"
+    )
     with pytest.raises(InputError, match=match):
         check_shape(TWO_SMALL, Shape(2, 0.5, 0.0, 1.0))
     # without --task-cpus the default fits beside the actors: the largest of 1, 0.5, 0.25, 0.1 that does

@@ -15,9 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.test_ray import _client, chromadb, free_port, ray_cluster, write_shards  # noqa: F401 - the fixture
+from tests.test_ray import _client, free_port, ray, ray_cluster, write_shards  # noqa: F401 - the cluster fixture
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.system]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.system, pytest.mark.usefixtures("ray_cluster")]
+
+
+@pytest.fixture
+def address() -> str:
+    """The cluster of tests/test_ray.py's ``ray_cluster`` (its head's address: this process is its driver)."""
+    return ray.get_runtime_context().gcs_address
 
 
 def _ingest(address: str, model: Path, store: str, corpus: str, *options: str) -> list[str]:
@@ -51,9 +57,9 @@ def _shards(tmp_path: Path, n: int, n_shards: int = 3) -> str:
         ),
     ],
 )
-def test_an_impossible_shape_is_one_line_before_the_job(ray_cluster, tiny_bert_path, tmp_path, options, expected):
+def test_an_impossible_shape_is_one_line_before_the_job(address, tiny_bert_path, tmp_path, options, expected):
     corpus = _shards(tmp_path, 30)
-    command = _ingest(ray_cluster, tiny_bert_path, f"chroma:{tmp_path / 'store'}", corpus, *options)
+    command = _ingest(address, tiny_bert_path, f"chroma:{tmp_path / 'store'}", corpus, *options)
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.strip().splitlines()[-1] == expected
@@ -61,11 +67,11 @@ def test_an_impossible_shape_is_one_line_before_the_job(ray_cluster, tiny_bert_p
     assert not (tmp_path / "store").exists() or "shapes" not in str(list((tmp_path / "store").iterdir()))
 
 
-def test_half_cpu_actors_fit_with_the_default_task_cpus(ray_cluster, tiny_bert_path, tmp_path):
+def test_half_cpu_actors_fit_with_the_default_task_cpus(address, tiny_bert_path, tmp_path):
     """Finding 1's second shape (`--num-cpus 0.5`, tasks of Ray's default 1 CPU) hung; the default
     --task-cpus now fits beside the actors and the ingest completes."""
     corpus = _shards(tmp_path, 60)
-    command = _ingest(ray_cluster, tiny_bert_path, f"chroma:{tmp_path / 'store'}", corpus,
+    command = _ingest(address, tiny_bert_path, f"chroma:{tmp_path / 'store'}", corpus,
                       "--concurrency", "2", "--num-cpus", "0.5")  # fmt: skip
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -95,7 +101,8 @@ def chroma_server(tmp_path):
                 break
             except Exception:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"chroma server did not come up: {(tmp_path / 'server.log').read_text()}")
+                    log_text = (tmp_path / "server.log").read_text()
+                    raise RuntimeError(f"chroma server did not come up: {log_text}") from None
                 time.sleep(0.5)
         yield proc, port
     finally:
@@ -109,11 +116,10 @@ def chroma_server(tmp_path):
         log.close()
 
 
-def test_a_stalled_store_is_reported_and_the_job_stopped_in_one_line(ray_cluster, tiny_bert_path, chroma_server,
-                                                                     tmp_path):  # fmt: skip
+def test_a_stalled_store_is_reported_and_the_job_stopped_in_one_line(address, tiny_bert_path, chroma_server, tmp_path):
     server, port = chroma_server
     corpus = _shards(tmp_path, 20000, 6)
-    command = _ingest(ray_cluster, tiny_bert_path, f"chroma+http://127.0.0.1:{port}", corpus,
+    command = _ingest(address, tiny_bert_path, f"chroma+http://127.0.0.1:{port}", corpus,
                       "--concurrency", "2", "--num-cpus", "0.5", "--task-cpus", "0.25",
                       "--stall-warn", "5", "--stall-limit", "20")  # fmt: skip
     job = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -211,8 +211,8 @@ def _write(
         if store.single_writer:
             logger.info("%s is embedded: the cluster embeds, this process writes", store.describe())
             # the single-process engine refuses a duplicate id itself: no count to compare
-            report = _write_from_driver(embedded, store, target.collection, fields, batch_size, show_progress, progress)
-            return report, None
+            done = _write_from_driver(embedded, store, target.collection, fields, batch_size, show_progress, progress)
+            return done, None
         sink = StoreDatasink(target, target.collection, "", fields=fields, batch_size=batch_size, retry=retry)
         sink._state.before = before  # the collection was prepared on the driver
         sink.progress = progress

@@ -99,9 +99,7 @@ def place_actors(nodes: Sequence[Node], shape: Shape) -> list[tuple[float, float
     left = [(node.cpus, node.gpus) for node in nodes]
     for _ in range(shape.concurrency):
         able = [
-            i
-            for i, (cpus, gpus) in enumerate(left)
-            if cpus + _EPS >= shape.num_cpus and gpus + _EPS >= shape.num_gpus
+            i for i, (cpus, gpus) in enumerate(left) if cpus + _EPS >= shape.num_cpus and gpus + _EPS >= shape.num_gpus
         ]
         if not able:
             return None

@@ -1,12 +1,13 @@
 """Never hang silently: a watchdog over a Ray ingest's counters.
 
-The driver polls the counter actor (:mod:`instructor_ray.progress`) every few seconds. If no record
-is written for ``warn_s`` seconds (before the first write: if no step of the start moves either: the
-collection check, an actor that has loaded its model, a record embedded) it prints one line saying which stage waits and for what (the
-cluster's free CPUs/GPUs, the tasks Ray cannot place); after ``limit_s`` seconds (0: never) it stops
-the job with one line: what was written, and that the same command resumes it (writes are upserts
-under deterministic ids). :class:`Watchdog` is the pure decision (a clock and a count in, an action
-out); :class:`Monitor` is the polling thread around it.
+The driver polls the counter actor (:mod:`instructor_ray.progress`) every few seconds. If no
+record is written for ``warn_s`` seconds (before the first write: if no step of the start moves
+either: the collection check, an actor that has loaded its model, a record embedded) it prints
+one line saying which stage waits and for what (the cluster's free CPUs/GPUs, the tasks Ray
+cannot place); after ``limit_s`` seconds (0: never) it stops the job with one line: what was
+written, and that the same command resumes it (writes are upserts under deterministic ids).
+:class:`Watchdog` is the pure decision (a clock and the counts in, an action out);
+:class:`Monitor` is the polling thread around it.
 """
 
 from __future__ import annotations
