@@ -11,18 +11,26 @@ import argparse
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TypeVar
 
 from instructor_core.cli.commands.options import load_options
 from instructor_core.errors import InputError
 from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES
 
-__all__ = ["ENGINE", "add_ray_options", "default_concurrency", "run_ray_ingest"]
+from .watchdog import DEFAULT_STALL_LIMIT, DEFAULT_STALL_WARN
+
+__all__ = ["ENGINE", "add_ray_options", "run_ray_ingest"]
+
+T = TypeVar("T")
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--ray-address``, ``--concurrency``, ``--num-cpus`` and ``--num-gpus``."""
+    """Add ``--ray-address``, ``--concurrency``, ``--num-cpus``, ``--num-gpus``, ``--task-cpus``,
+    ``--stall-warn`` and ``--stall-limit``."""
     group = parser.add_argument_group('--engine ray: distributed ingest (pip install "instructor[ray]")')
     group.add_argument(
         "--ray-address",
@@ -37,15 +45,28 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
         "--num-cpus", type=float, default=None, metavar="C", help="CPUs (and torch threads) per actor; default 1"
     )
     group.add_argument("--num-gpus", type=float, default=None, metavar="G", help="GPUs per actor, e.g. 1")
-
-
-def default_concurrency(resources: dict[str, float], num_cpus: float | None, num_gpus: float | None) -> int:
-    """Actors a cluster with ``resources`` fits: one per GPU share, else one per CPU share with one
-    CPU left for the read and write tasks; at least 1."""
-    if num_gpus:
-        return max(1, int(resources.get("GPU", 0) // num_gpus))
-    per_actor = num_cpus or 1.0
-    return max(1, int((resources.get("CPU", 1) - 1) // per_actor))
+    group.add_argument(
+        "--task-cpus",
+        type=float,
+        default=None,
+        metavar="C",
+        help="CPUs each read/check/write task reserves; default: the largest of 1, 0.5, 0.25, 0.1 that fits "
+        "beside the actors",
+    )
+    group.add_argument(
+        "--stall-warn",
+        type=float,
+        default=DEFAULT_STALL_WARN,
+        metavar="S",
+        help="say which stage waits, and for what, when no record is written for S seconds (default %(default)g)",
+    )
+    group.add_argument(
+        "--stall-limit",
+        type=float,
+        default=DEFAULT_STALL_LIMIT,
+        metavar="S",
+        help="stop when no record is written for S seconds; the same command resumes (default %(default)g; 0: never)",
+    )
 
 
 def _holds_shards(folder: str) -> bool:
@@ -78,6 +99,28 @@ def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | N
     return ray
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse, in one line, what ``--engine ray`` cannot run: before Ray starts or the store opens."""
+    from .ingest import _files
+    from .reading import corpus_shards
+
+    if getattr(args, "prompt_name", None) is not None:
+        raise InputError(
+            "--prompt-name is not taken by --engine ray yet: pass the prompt's text as --document-instruction"
+        )
+    if args.title_field and os.path.isdir(args.corpus) and not _holds_shards(args.corpus):
+        raise InputError(f"--title-field applies to a JSONL, CSV or Parquet corpus, and {args.corpus} is a folder")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise InputError(f"--concurrency must be >= 1, got {args.concurrency}")
+    for name in ("num_cpus", "num_gpus", "task_cpus", "stall_warn", "stall_limit"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {value:g}")
+    shards = corpus_shards(_files(args.corpus))  # a missing or mixed corpus fails before Ray starts
+    if not args.id_field and len(shards) > 1:
+        raise InputError(f"--id-field '' numbers records by position, which needs one shard; {len(shards)} given")
+
+
 def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     """Ingest ``args.corpus`` (JSONL / Parquet / CSV shards: a file, a folder or a glob) on Ray.
 
@@ -90,24 +133,11 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     Returns:
         The exit code.
     """
-    if getattr(args, "prompt_name", None) is not None:
-        raise InputError(
-            "--prompt-name is not taken by --engine ray yet: pass the prompt's text as --document-instruction"
-        )
+    _check_args(args)  # every refusal of the arguments and the corpus, before Ray starts
     from .failures import expected_error_in, hide_ray_tracebacks
-    from .ingest import _files, ingest_dataset, read_corpus_dataset
-    from .reading import corpus_shards
+    from .ingest import ingest_dataset, read_corpus_dataset
     from .stores import StoreTarget, open_target
 
-    if args.title_field and os.path.isdir(args.corpus) and not _holds_shards(args.corpus):
-        raise InputError(f"--title-field applies to a JSONL, CSV or Parquet corpus, and {args.corpus} is a folder")
-    for name in ("concurrency",):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise InputError(f"--{name} must be >= 1, got {value}")
-    shards = corpus_shards(_files(args.corpus))  # a missing or mixed corpus fails before Ray starts
-    if not args.id_field and len(shards) > 1:
-        raise InputError(f"--id-field '' numbers records by position, which needs one shard; {len(shards)} given")
     target = StoreTarget(store, args.collection)
     opened = open_target(target)  # an unknown or unreachable store fails before Ray starts
     single_writer = opened.single_writer
@@ -115,35 +145,46 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     ray = _start_ray(args.ray_address, args.concurrency, args.num_cpus)
     restore_logs = hide_ray_tracebacks()  # the failure is reported below: one line, or a bug's traceback
     try:
-        concurrency = args.concurrency or default_concurrency(ray.cluster_resources(), args.num_cpus, args.num_gpus)
+        from .resources import nodes_of, resolve_shape
+
+        shape = resolve_shape(  # an impossible shape is one line now, not a job that waits forever
+            nodes_of(ray.nodes()),
+            concurrency=args.concurrency,
+            num_cpus=args.num_cpus,
+            num_gpus=args.num_gpus,
+            task_cpus=args.task_cpus,
+        )
+        concurrency = shape.concurrency
         if not args.quiet:
             where = args.ray_address or "a local Ray instance"
-            print(f"engine ray: {concurrency} embedding actor(s) on {where}", file=sys.stderr)
+            print(
+                f"engine ray: {concurrency} embedding actor(s) on {where}, {shape.task_cpus:g} CPU per read/write task",
+                file=sys.stderr,
+            )
             if single_writer:
                 what = f"{target.describe()} is an embedded store" if target.embedded else f"{store} takes one writer"
                 print(f"{what}: the cluster embeds, this process writes", file=sys.stderr)
-            ctx = ray.data.DataContext.get_current()
-            ctx.enable_progress_bars = True
-        else:
-            ray.data.DataContext.get_current().enable_progress_bars = False
+        # one progress line, the watchdog's (records embedded, written, rate), not Ray Data's per-stage bars
+        ray.data.DataContext.get_current().enable_progress_bars = False
         metadata_fields = None
         if args.metadata_fields is not None:
             metadata_fields = [f for f in args.metadata_fields.split(",") if f]
         ds = read_corpus_dataset(
             args.corpus,
+            num_cpus=shape.task_cpus,
             id_field=args.id_field or None,
             text_field=args.text_field,
             metadata_fields=metadata_fields,
             title_field=args.title_field or None,
             patterns=getattr(args, "glob", None) or DEFAULT_TEXT_PATTERNS,
         )
-        report = ingest_dataset(
+        report = _watched(ray, args, lambda counter: ingest_dataset(
             ds,
             target,
             args.collection,
             model,
             on_duplicate=args.on_duplicate,
-            show_progress=not args.quiet,
+            show_progress=False,  # the watchdog prints the progress
             query_instruction=args.query_instruction,
             document_instruction=args.document_instruction,
             options=load_options(args),
@@ -152,7 +193,9 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             num_cpus=args.num_cpus,
             num_gpus=args.num_gpus,
             skip_unchanged=not getattr(args, "reembed", False),
-        )
+            task_num_cpus=shape.task_cpus,
+            progress=counter,
+        ))  # fmt: skip
     except Exception as exc:
         expected = expected_error_in(exc)  # a store down or refusing, a bad shard: one line
         if expected is None or expected is exc:
@@ -164,6 +207,29 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({target.describe()}) with Ray", file=sys.stderr)
     return 0
+
+
+def _watched(ray: ModuleType, args: argparse.Namespace, job: Callable[[Any], T]) -> T:
+    """Run ``job(counter)`` under the watchdog: progress lines, a stall warning, a stop past
+    ``--stall-limit`` (:class:`~instructor_ray.watchdog.StallError`, one line, exit 2)."""
+    from .progress import make_counter
+    from .watchdog import Monitor, StallError, Watchdog, waiting_for
+
+    counter = make_counter(ray)
+    monitor = Monitor(
+        lambda: ray.get(counter.counts.remote(), timeout=10),
+        Watchdog(args.stall_warn, args.stall_limit, time.monotonic()),
+        describe_wait=lambda: waiting_for(ray),
+        show_progress=not args.quiet,
+        interval_s=min(2.0, max(0.5, (args.stall_warn or 2.0) / 4)),
+    )
+    try:
+        with monitor:
+            return job(counter)
+    except BaseException:  # the SIGINT may surface as KeyboardInterrupt or as what Ray wraps it in
+        if monitor.stop_message is None:
+            raise
+        raise StallError(monitor.stop_message) from None
 
 
 class _RayEngine:

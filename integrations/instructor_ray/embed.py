@@ -51,6 +51,7 @@ class _Embedder:
         options: LoadOptions,
         id_column: str | None,
         path_column: str | None,
+        progress: Any = None,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
@@ -68,6 +69,9 @@ class _Embedder:
         self.encode_batch_size = encode_batch_size
         self.id_column = id_column
         self.path_column = path_column
+        self.progress = progress  # an instructor_ray.progress counter actor, or None
+        if progress is not None:
+            progress.add.remote(started=1)  # the model is loaded: this actor is ready
 
     def _strings(self, table: Any, column: str, what: str) -> list[str]:
         if column not in table.column_names:
@@ -89,6 +93,8 @@ class _Embedder:
         else:
             pairs = [(self.instruction, text) for text in texts]
         vectors = self.encoder.encode(pairs, batch_size=self.encode_batch_size)
+        if self.progress is not None:
+            self.progress.add.remote(embedded=len(texts))
         if self.output_column in table.column_names:
             table = table.drop_columns([self.output_column])
         return table.append_column(self.output_column, ArrowTensorArray.from_numpy(vectors))
@@ -111,6 +117,7 @@ def embed_dataset(
     options: LoadOptions | None = None,
     id_column: str | None = "id",
     path_column: str | None = None,
+    progress: Any = None,
 ) -> Any:
     """Add an embedding column to a Ray dataset, lazily (nothing runs until the dataset is consumed).
 
@@ -139,6 +146,8 @@ def embed_dataset(
         id_column: Column named in errors about a bad row (None or absent: the row's position).
         path_column: Column with each row's source file, named in errors (e.g. the ``path``
             column of ``ray.data.read_json(..., include_paths=True)``).
+        progress: A counter actor (:func:`instructor_ray.progress.make_counter`) each batch embedded is
+            reported to; None reports nothing.
 
     Returns:
         The dataset with ``output_column`` added.
@@ -183,5 +192,6 @@ def embed_dataset(
             "options": options or LoadOptions(),
             "id_column": id_column,
             "path_column": path_column,
+            "progress": progress,
         },
     )

@@ -159,7 +159,13 @@ def _duplicates(ds: Any, fields: RowFields, limit: int = 5) -> list[tuple[Any, l
 
 
 def _write_from_driver(
-    embedded: Any, store: Store, collection: str, fields: RowFields, batch_size: int, show_progress: bool
+    embedded: Any,
+    store: Store,
+    collection: str,
+    fields: RowFields,
+    batch_size: int,
+    show_progress: bool,
+    progress: Any = None,
 ) -> IngestReport:
     """Stream the embedded rows to this process and write them through the store's sink with the
     single-process engine (validation, duplicate ids over the whole ingest, ordered writes,
@@ -175,6 +181,8 @@ def _write_from_driver(
                 yield {"id": record.id, "text": record.text, "metadata": dict(record.metadata)}
 
     def embed(records: Sequence[Record]) -> list[Any]:
+        if progress is not None:  # handed to the store's write, which follows at once (overlap=False)
+            progress.add.remote(written=len(records))
         return [made.pop(r.id) for r in records]
 
     with translated(store):  # the store's errors as one line, as a single-process ingest has them
@@ -194,6 +202,7 @@ def _write(
     task_args: dict[str, Any],
     before: int,
     show_progress: bool,
+    progress: Any = None,
 ) -> tuple[IngestReport, int | None]:
     """Write the embedded rows: from this process into a single-writer store, else from the Ray
     write tasks; the report and the points the collection holds after (None: not counted)."""
@@ -201,9 +210,11 @@ def _write(
         if store.single_writer:
             logger.info("%s is embedded: the cluster embeds, this process writes", store.describe())
             # the single-process engine refuses a duplicate id itself: no count to compare
-            return _write_from_driver(embedded, store, target.collection, fields, batch_size, show_progress), None
+            done = _write_from_driver(embedded, store, target.collection, fields, batch_size, show_progress, progress)
+            return done, None
         sink = StoreDatasink(target, target.collection, "", fields=fields, batch_size=batch_size, retry=retry)
         sink._state.before = before  # the collection was prepared on the driver
+        sink.progress = progress
         embedded.write_datasink(sink, concurrency=write_concurrency, ray_remote_args=dict(task_args))
         report = sink.report
         assert report is not None
@@ -242,6 +253,7 @@ def ingest_dataset(
     show_progress: bool = False,
     skip_unchanged: bool = True,
     on_duplicate: DuplicatePolicy = "error",
+    progress: Any = None,
 ) -> IngestReport:
     """Validate, embed (on the cluster) and upsert a dataset of records into a collection.
 
@@ -285,6 +297,8 @@ def ingest_dataset(
         on_duplicate: An id that occurs twice in the dataset: "error" (naming both copies' shard and
             line), or keep the "first" or "last" copy (in shard path and line order); applied by a
             check pass over the whole dataset before the collection is made or anything embedded.
+        progress: A counter actor (:func:`instructor_ray.progress.make_counter`) the actors report
+            records embedded to and the writers records written (what the CLI's watchdog polls).
 
     Returns:
         IngestReport(seen, written, skipped, retried, batches).
@@ -313,6 +327,8 @@ def ingest_dataset(
     opened = open_target(target)
     try:
         _, before = prepare_collection(opened, target.collection, encoder, model=model)  # before anything is embedded
+        if progress is not None:
+            progress.add.remote(started=1)  # the collection is checked: the watchdog's first step
         rules = opened.sink(target.collection).rules
         kwargs = {"fields": fields, "rules": rules}
         checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
@@ -333,9 +349,10 @@ def ingest_dataset(
             options=replace(options or LoadOptions(), max_length=encoder.max_length),
             id_column=id_field,
             path_column=path_column,
+            progress=progress,
         )
         report, after = _write(embedded, opened, target, fields, batch_size, retry, write_concurrency, task_args,
-                               before, show_progress)  # fmt: skip
+                               before, show_progress, progress)  # fmt: skip
         report = resume.with_skipped(report, skipped.total(), embedded_here=opened.single_writer)
     finally:
         opened.close()

@@ -171,6 +171,8 @@ class StoreDatasink(Datasink):
         self.batch_size = batch_size
         self.retry = retry
         self._state = _State(encoder=encoder)
+        #: A counter actor (:func:`instructor_ray.progress.make_counter`) each upsert is reported to, or None.
+        self.progress: Any = None
 
     # ------------------------------------------------------------------ driver
     def prepare(self) -> None:
@@ -230,8 +232,10 @@ class StoreDatasink(Datasink):
                 counts = WriteCounts()
                 for block in blocks:
                     table = BlockAccessor.for_block(block).to_arrow()
-                    counts = counts + write_table(sink, table, self.fields, batch_size=self.batch_size,
-                                                  retry=self.retry)  # fmt: skip
+                    wrote = write_table(sink, table, self.fields, batch_size=self.batch_size, retry=self.retry)
+                    if self.progress is not None:
+                        self.progress.add.remote(written=wrote.rows)
+                    counts = counts + wrote
             return counts
         finally:
             store.close()

@@ -1,0 +1,154 @@
+"""Issue 23 findings 1 and 2 on the real two-node cluster of tests/test_ray.py (1 CPU per node): the
+shapes that hung it silently are refused in one line before the job starts, or made to fit by the
+defaults; a store that stops answering mid-job (its server process stopped) is reported and the job
+stopped past --stall-limit with one line, exit 2. System tier: run under the Ray tests' lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.test_ray import _client, free_port, ray, ray_cluster, write_shards  # noqa: F401 - the cluster fixture
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.system, pytest.mark.usefixtures("ray_cluster")]
+
+
+@pytest.fixture
+def address() -> str:
+    """The cluster of tests/test_ray.py's ``ray_cluster`` (its head's address: this process is its driver)."""
+    return ray.get_runtime_context().gcs_address
+
+
+def _ingest(address: str, model: Path, store: str, corpus: str, *options: str) -> list[str]:
+    command = [sys.executable, "-m", "instructor_core.cli", "ingest", corpus, "--engine", "ray"]
+    command += ["--ray-address", address, "--store", store, "--collection", "shapes", "--model", str(model)]
+    return command + list(options)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "integrations")])}
+
+
+def _shards(tmp_path: Path, n: int, n_shards: int = 3) -> str:
+    rows = [{"id": f"s-{i}", "text": f"shape passage {i} " * (1 + i % 3)} for i in range(n)]
+    write_shards(tmp_path / "shards", rows, n_shards)
+    return str(tmp_path / "shards" / "shard*.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            ["--concurrency", "2", "--num-cpus", "1"],
+            "instructor ingest: error: --concurrency 2 x --num-cpus 1 leaves no CPU for reading and writing on a "
+            "2-node cluster of 1 CPU each: use --num-cpus 0.5 --task-cpus 0.25, or --concurrency 1",
+        ),
+        (
+            ["--concurrency", "2", "--num-cpus", "0.5", "--task-cpus", "1"],
+            "instructor ingest: error: --concurrency 2 x --num-cpus 0.5 leaves less than --task-cpus 1 for reading "
+            "and writing on a 2-node cluster of 1 CPU each: use --task-cpus 0.5, or --concurrency 1",
+        ),
+    ],
+)
+def test_an_impossible_shape_is_one_line_before_the_job(address, tiny_bert_path, tmp_path, options, expected):
+    corpus = _shards(tmp_path, 30)
+    command = _ingest(address, tiny_bert_path, f"chroma:{tmp_path / 'store'}", corpus, *options)
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == expected
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "store").exists() or "shapes" not in str(list((tmp_path / "store").iterdir()))
+
+
+def test_half_cpu_actors_fit_with_the_default_task_cpus(address, tiny_bert_path, tmp_path):
+    """Finding 1's second shape (`--num-cpus 0.5`, tasks of Ray's default 1 CPU) hung; the default
+    --task-cpus now fits beside the actors and the ingest completes."""
+    corpus = _shards(tmp_path, 60)
+    command = _ingest(address, tiny_bert_path, f"chroma:{tmp_path / 'store'}", corpus,
+                      "--concurrency", "2", "--num-cpus", "0.5")  # fmt: skip
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 embedding actor(s)" in done.stderr and "0.5 CPU per read/write task" in done.stderr
+    assert "wrote 60 of 60 records" in done.stderr
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    """A Chroma server of this test's own (its process is stopped and continued by the test)."""
+    exe = Path(sys.executable).parent / "chroma"
+    if not exe.exists():
+        pytest.skip(f"chroma CLI not found at {exe}")
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _client(port).heartbeat()
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log_text = (tmp_path / "server.log").read_text()
+                    raise RuntimeError(f"chroma server did not come up: {log_text}") from None
+                time.sleep(0.5)
+        yield proc, port
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_a_stalled_store_is_reported_and_the_job_stopped_in_one_line(address, tiny_bert_path, chroma_server, tmp_path):
+    server, port = chroma_server
+    corpus = _shards(tmp_path, 20000, 6)
+    command = _ingest(address, tiny_bert_path, f"chroma+http://127.0.0.1:{port}", corpus,
+                      "--concurrency", "2", "--num-cpus", "0.5", "--task-cpus", "0.25",
+                      "--stall-warn", "5", "--stall-limit", "20")  # fmt: skip
+    job = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = _client(port)
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # mid-job: the first points are in
+            try:
+                if client.get_collection("shapes", embedding_function=None).count() > 0:
+                    break
+            except Exception:  # noqa: BLE001 - not created yet
+                pass
+            assert job.poll() is None, job.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no point was written"
+            time.sleep(0.1)
+        server.send_signal(signal.SIGSTOP)
+        _, stderr = job.communicate(timeout=300)
+    finally:
+        server.send_signal(signal.SIGCONT)
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 2, stderr[-3000:]
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    warned = [line for line in lines if "no record written for" in line and "the write stage waits" in line]
+    assert warned, stderr[-3000:]
+    assert lines[-1].startswith("instructor ingest: error: no record written for ")
+    assert "(--stall-limit 20): stopped after " in lines[-1]
+    assert lines[-1].endswith("run the same command again to resume (writes are upserts under the same ids)")
+    written = client.get_collection("shapes", embedding_function=None).count()
+    assert 0 < written < 20000
