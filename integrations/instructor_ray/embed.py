@@ -172,6 +172,12 @@ def embed_dataset(
         pool = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
     else:
         pool = ActorPoolStrategy(size=concurrency)
+    # Blocks of batch_size rows reach the actors, never whole shards: without this, the reading stage
+    # fuses into the actor pool (Ray fuses a task map into the next actor map when their resources
+    # agree), each actor task is then one whole shard, and the first actor ready takes them all
+    # (benchmarks/scale.py measured 2 workers at 0.98x of 1 that way). A streaming repartition
+    # fuses with the stage before it, not the actors after it.
+    ds = ds.repartition(target_num_rows_per_block=batch_size)
     return ds.map_batches(
         _Embedder,
         batch_size=batch_size,
