@@ -60,10 +60,18 @@ LONGEST_FILES = (
 )
 
 
+#: Files that start a Ray cluster of their own on the loopback addresses test_ray.py's uses: they take turns
+#: with it (test_ray.CLUSTER_LOCK), so they are handed out last, when test_ray.py (handed out first) is done,
+#: not beside it, where a worker would sit waiting for its turn.
+LAST_FILES = ("test_ray_resume.py", "test_ray_shapes.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if ONE_THREAD_PER_WORKER:
         rank = {name: k for k, name in enumerate(LONGEST_FILES)}
-        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
+        rank.update({name: len(rank) + 1 + k for k, name in enumerate(LAST_FILES)})
+        # stable: a file's tests keep their order
+        items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FILES)))
 
 
 def minilm_folder() -> Path:

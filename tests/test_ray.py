@@ -10,6 +10,7 @@ cores; the tests where the vectors' quality does not matter use the tiny random 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -83,9 +85,45 @@ def _end(proc: subprocess.Popen, timeout: float = 30) -> None:
             proc.wait()
 
 
+#: Held while a test module's cluster is up: every cluster binds 127.0.0.2/127.0.0.3, so the modules that
+#: start one (this, test_ray_shapes, test_ray_resume) take turns, whichever pytest-xdist worker runs them.
+CLUSTER_LOCK = Path(tempfile.gettempdir()) / "instructor-ray-tests.lock"
+#: The longest a module waits for another's cluster to end (the longest module takes about 15 minutes).
+CLUSTER_WAIT_S = 45 * 60
+
+
+@contextlib.contextmanager
+def cluster_turn() -> Iterator[None]:
+    """This module's turn to run a cluster on the loopback addresses (an exclusive ``flock``, waited
+    for at most :data:`CLUSTER_WAIT_S`)."""
+    import fcntl
+
+    with CLUSTER_LOCK.open("a") as handle:
+        deadline = time.monotonic() + CLUSTER_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"another test's Ray cluster held {CLUSTER_LOCK} for {CLUSTER_WAIT_S} s"
+                    ) from None
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A head node and a second node (1 CPU each), and this process connected as the driver."""
+    with cluster_turn():
+        yield from _cluster(tmp_path_factory)
+
+
+def _cluster(tmp_path_factory) -> Iterator[str]:
     exe = Path(sys.executable).parent / "ray"
     logs = tmp_path_factory.mktemp("ray_logs")
     port = free_port()
@@ -148,12 +186,13 @@ def ray_cluster(tmp_path_factory):
             pointer.unlink()
 
 
-@pytest.fixture(scope="module")
-def chroma_port(tmp_path_factory):
+@contextlib.contextmanager
+def chroma_server_process(folder: Path) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A ``chroma run`` on a free loopback port with its data and log in ``folder``, up (heartbeat
+    answered) before it is yielded; stopped (and continued first, if a test stopped it) after."""
     exe = Path(sys.executable).parent / "chroma"
     if not exe.exists():
         pytest.skip(f"chroma CLI not found at {exe}")
-    folder = tmp_path_factory.mktemp("chroma_server")
     port = free_port()
     log = (folder / "server.log").open("w")
     proc = subprocess.Popen(
@@ -174,15 +213,23 @@ def chroma_port(tmp_path_factory):
                         f"chroma server did not come up: {(folder / 'server.log').read_text()}"
                     ) from None
                 time.sleep(0.5)
-        yield port
+        yield proc, port
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def chroma_port(tmp_path_factory):
+    with chroma_server_process(tmp_path_factory.mktemp("chroma_server")) as (_, port):
+        yield port
 
 
 def _client(port: int):
@@ -677,48 +724,28 @@ def test_cli_ray_truncated_json_in_shard_3_is_one_line_and_no_collection(ray_clu
 @pytest.mark.system
 def test_cli_ray_chroma_server_stopped_mid_job_is_one_line(ray_cluster, tiny_bert_path, tmp_path):
     """A ``chroma run`` killed while the write tasks work: exit 2 and one line, no traceback."""
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        pytest.skip(f"chroma CLI not found at {exe}")
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )  # fmt: skip
     proc = None
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                _client(port).heartbeat()
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(0.5)
-        rows = [{"id": f"k-{i}", "text": f"kill passage {i} " * 20} for i in range(3000)]
-        write_shards(tmp_path / "shards", rows, 6)
-        proc = _cli_ingest(str(tmp_path / "shards"), ray_cluster, f"chroma+http://127.0.0.1:{port}", "killed",
-                           str(tiny_bert_path), "--write-batch-size", "16")  # fmt: skip
-        deadline = time.monotonic() + 600
-        written = 0
-        while written == 0 and proc.poll() is None and time.monotonic() < deadline:
-            try:
-                written = _client(port).get_collection("killed", embedding_function=None).count()
-            except Exception:  # noqa: BLE001 - not made yet
-                written = 0
-            time.sleep(0.2)
-        assert written > 0 and proc.poll() is None, f"no point before the job ended: {proc.poll()}"
-        server.kill()  # the server stops mid-job
-        server.wait()
-        code, err = _finished(proc)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-        if server.poll() is None:
-            server.kill()
+    with chroma_server_process(tmp_path) as (server, port):
+        try:
+            rows = [{"id": f"k-{i}", "text": f"kill passage {i} " * 20} for i in range(3000)]
+            write_shards(tmp_path / "shards", rows, 6)
+            proc = _cli_ingest(str(tmp_path / "shards"), ray_cluster, f"chroma+http://127.0.0.1:{port}", "killed",
+                               str(tiny_bert_path), "--write-batch-size", "16")  # fmt: skip
+            deadline = time.monotonic() + 600
+            written = 0
+            while written == 0 and proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    written = _client(port).get_collection("killed", embedding_function=None).count()
+                except Exception:  # noqa: BLE001 - not made yet
+                    written = 0
+                time.sleep(0.2)
+            assert written > 0 and proc.poll() is None, f"no point before the job ended: {proc.poll()}"
+            server.kill()  # the server stops mid-job
             server.wait()
-        log.close()
+            code, err = _finished(proc)
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
     print(f"killed the server at {written} of {len(rows)} points; the CLI said: {err.strip()[-500:]}")
     assert code == 2 and "Traceback" not in err, err[-5000:]
     last = err.strip().splitlines()[-1]

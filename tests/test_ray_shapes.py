@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.test_ray import _client, free_port, ray, ray_cluster, write_shards  # noqa: F401 - the cluster fixture
+from tests.test_ray import _client, chroma_server_process, ray, ray_cluster, write_shards  # noqa: F401
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.system, pytest.mark.usefixtures("ray_cluster")]
 
@@ -82,38 +82,8 @@ def test_half_cpu_actors_fit_with_the_default_task_cpus(address, tiny_bert_path,
 @pytest.fixture
 def chroma_server(tmp_path):
     """A Chroma server of this test's own (its process is stopped and continued by the test)."""
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        pytest.skip(f"chroma CLI not found at {exe}")
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                _client(port).heartbeat()
-                break
-            except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log_text = (tmp_path / "server.log").read_text()
-                    raise RuntimeError(f"chroma server did not come up: {log_text}") from None
-                time.sleep(0.5)
+    with chroma_server_process(tmp_path) as (proc, port):
         yield proc, port
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_a_stalled_store_is_reported_and_the_job_stopped_in_one_line(address, tiny_bert_path, chroma_server, tmp_path):
