@@ -424,20 +424,6 @@ def test_qdrant_datasink_local_folder(ray_cluster, tiny_bert_path, tiny_bert_enc
 
 
 @pytest.mark.system
-def test_the_actors_get_blocks_of_batch_size_rows_not_whole_shards(ray_cluster, tiny_bert_path, tmp_path, capsys):
-    # With the reading stage fused into the actor pool, each actor task was a whole shard and the first
-    # actor ready took every one: 2 workers ran at 0.98x of 1 (benchmarks/scale.py). The plan must keep
-    # the embedding actors an operator of their own, fed by a repartition into batch_size rows.
-    shards = write_shards(tmp_path / "shards", [{"id": str(i), "text": f"text {i}"} for i in range(40)], 4)
-    ds = embed_dataset(read_corpus_dataset(shards), str(tiny_bert_path), batch_size=16, concurrency=2, num_cpus=1)
-    ds.explain()
-    physical = capsys.readouterr().out.split("Physical Plan (Optimized)")[-1]
-    embed_ops = [line for line in physical.splitlines() if "_Embedder" in line]
-    assert len(embed_ops) == 1 and "ActorPoolMapOperator[MapBatches(_Embedder)]" in embed_ops[0], physical
-    assert "num_rows_per_block=16" in physical, physical
-
-
-@pytest.mark.system
 def test_instruction_column_equals_encode_pairs(ray_cluster, tiny_bert_path, tiny_bert_encoder):
     instructions = ["Represent the question: ", "Represent the passage: ", "", "Classify the sentiment: "]
     rows = [{"id": str(i), "text": f"sentence {i} " * (1 + i % 5), "task": instructions[i % 4]} for i in range(64)]

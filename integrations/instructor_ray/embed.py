@@ -168,16 +168,15 @@ def embed_dataset(
     threads = None if num_gpus else max(1, round(num_cpus))
     from ray.data import ActorPoolStrategy
 
+    # One task in flight per actor: the reading stage fuses into the actor pool (Ray fuses a task map
+    # into the next actor map when their resources agree), so a task is a whole shard, and with Ray's
+    # default of several in flight the first actor ready took all four shards (benchmarks/scale.py: 2
+    # workers at 0.98x of 1). A repartition before the actors spread them too, but as a stage of its own
+    # it holds a whole CPU, which deadlocked a cluster whose actors and tasks take fractions of one.
     if isinstance(concurrency, tuple):
-        pool = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
+        pool = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1], max_tasks_in_flight_per_actor=1)
     else:
-        pool = ActorPoolStrategy(size=concurrency)
-    # Blocks of batch_size rows reach the actors, never whole shards: without this, the reading stage
-    # fuses into the actor pool (Ray fuses a task map into the next actor map when their resources
-    # agree), each actor task is then one whole shard, and the first actor ready takes them all
-    # (benchmarks/scale.py measured 2 workers at 0.98x of 1 that way). A streaming repartition
-    # fuses with the stage before it, not the actors after it.
-    ds = ds.repartition(target_num_rows_per_block=batch_size)
+        pool = ActorPoolStrategy(size=concurrency, max_tasks_in_flight_per_actor=1)
     return ds.map_batches(
         _Embedder,
         batch_size=batch_size,
