@@ -168,15 +168,10 @@ def embed_dataset(
     threads = None if num_gpus else max(1, round(num_cpus))
     from ray.data import ActorPoolStrategy
 
-    # One task in flight per actor: the reading stage fuses into the actor pool (Ray fuses a task map
-    # into the next actor map when their resources agree), so a task is a whole shard, and with Ray's
-    # default of several in flight the first actor ready took all four shards (benchmarks/scale.py: 2
-    # workers at 0.98x of 1). A repartition before the actors spread them too, but as a stage of its own
-    # it holds a whole CPU, which deadlocked a cluster whose actors and tasks take fractions of one.
     if isinstance(concurrency, tuple):
-        pool = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1], max_tasks_in_flight_per_actor=1)
+        pool = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
     else:
-        pool = ActorPoolStrategy(size=concurrency, max_tasks_in_flight_per_actor=1)
+        pool = ActorPoolStrategy(size=concurrency)
     return ds.map_batches(
         _Embedder,
         batch_size=batch_size,
