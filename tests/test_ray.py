@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -440,6 +441,25 @@ def test_instruction_column_equals_encode_pairs(ray_cluster, tiny_bert_path, tin
     first = queries.take(1)[0]
     ref = tiny_bert_encoder.encode_queries([first["text"]])[0]
     assert float(np.abs(np.asarray(first["embedding"]) - ref).max()) <= 1e-6
+
+
+@pytest.mark.system
+def test_each_shard_is_an_embedding_task_of_its_own_when_tasks_reserve_what_actors_do(ray_cluster, tiny_bert_path,
+                                                                                       tmp_path):  # fmt: skip
+    """Ray fuses a task stage into the actor stage after it when both reserve the same CPUs; the fused stage
+    then bundled the shard *paths* (one row each) up to ``batch_size``, so one actor task read and embedded
+    the whole corpus while the other actor idled. The read stays a stage of its own: one embedding task per
+    shard block, which the pool hands to either actor."""
+    rows = [{"id": f"f-{i}", "text": f"passage {i} about lakes"} for i in range(4 * 48)]
+    write_shards(tmp_path / "shards", rows, 4)
+    ds = read_corpus_dataset(tmp_path / "shards", num_cpus=0.5)  # the actors' own 0.5 CPU
+    embedded = embed_dataset(ds, str(tiny_bert_path), batch_size=16, concurrency=2, num_cpus=0.5)
+    it = embedded.iterator()
+    assert sum(len(batch["id"]) for batch in it.iter_batches(batch_format="pyarrow")) == len(rows)
+    stats = it.stats()
+    tasks = re.search(r"Operator \d+ MapBatches\(_Embedder\): (\d+) tasks executed", stats)
+    assert tasks is not None, stats  # fused, the stage is "MapBatches(read_shard_batch)->MapBatches(_Embedder)"
+    assert int(tasks.group(1)) == 4, stats
 
 
 @pytest.mark.system

@@ -19,6 +19,17 @@ __all__ = ["DEFAULT_BATCH_SIZE", "embed_dataset"]
 #: and packs them into token-budget batches: larger blocks waste less padding.
 DEFAULT_BATCH_SIZE = 256
 
+#: Keeps the stages before the actor pool out of it. Ray fuses a chain of task stages into the actor
+#: stage after it when their remote arguments agree (tasks reserving the CPUs each actor does); the
+#: fused stage then bundles its *input* rows (one per shard path) up to ``batch_size``, so every shard
+#: of a corpus under ``batch_size`` shards went to one actor task and the other actors idled. An empty
+#: label selector asks nothing of a node, but stages whose remote arguments differ are not fused.
+_UNFUSED: dict[str, Any] = {"label_selector": {}}
+#: Tasks queued on one actor at a time. Ray's default (4) hands every block of a small corpus to the
+#: first actor that is ready while the others still load the model; one at a time, a block waits for
+#: the next free actor. A task is a whole block (a shard's records), so the lost overlap is negligible.
+_IN_FLIGHT = 1
+
 Role = Literal["document", "query"]
 
 
@@ -169,9 +180,11 @@ def embed_dataset(
     from ray.data import ActorPoolStrategy
 
     if isinstance(concurrency, tuple):
-        pool = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
+        pool = ActorPoolStrategy(
+            min_size=concurrency[0], max_size=concurrency[1], max_tasks_in_flight_per_actor=_IN_FLIGHT
+        )
     else:
-        pool = ActorPoolStrategy(size=concurrency)
+        pool = ActorPoolStrategy(size=concurrency, max_tasks_in_flight_per_actor=_IN_FLIGHT)
     return ds.map_batches(
         _Embedder,
         batch_size=batch_size,
@@ -180,6 +193,7 @@ def embed_dataset(
         compute=pool,
         num_cpus=num_cpus,
         num_gpus=num_gpus,
+        **_UNFUSED,
         fn_constructor_kwargs={
             "model": os.fspath(model),
             "role": role,
