@@ -4,6 +4,7 @@ one (the driver finds them first). System tier; run under the shared Ray lock (s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ ray_cluster = test_ray.ray_cluster  # the same fixtures: a two-node cluster, a C
 chroma_port = test_ray.chroma_port
 
 chromadb = pytest.importorskip("chromadb")
+ray = pytest.importorskip("ray")
 from instructor_ray import ingest_dataset, read_corpus_dataset  # noqa: E402
+from instructor_ray.progress import make_counter  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.system]
 
@@ -26,9 +29,9 @@ def _rows() -> list[dict]:
     return [{"id": f"r-{i}", "text": f"resumable passage {i} " * (1 + i % 4), "n": i} for i in range(N)]
 
 
-def _run(folder: Path, store: str, model: Path) -> object:
+def _run(folder: Path, store: str, model: Path, progress: object = None) -> object:
     return ingest_dataset(read_corpus_dataset(folder, **READ), store, "resume", str(model),
-                          **{**EMBED, "batch_size": 16})  # fmt: skip
+                          **{**EMBED, "batch_size": 16}, progress=progress)  # fmt: skip
 
 
 def _counts(report) -> tuple[int, int, int, int]:
@@ -57,6 +60,17 @@ def test_a_rerun_embeds_nothing_then_only_the_deleted_points(where, ray_cluster,
     gone = [f"r-{i}" for i in range(0, N, 12)]
     collection().delete(ids=gone)
     assert collection().count() == N - len(gone)
-    assert _counts(_run(tmp_path / "shards", store, tiny_bert_path)) == (N, N - len(gone), len(gone), len(gone))
+    counter = make_counter(ray)  # what the CLI's progress line and watchdog read
+    report = _run(tmp_path / "shards", store, tiny_bert_path, progress=counter)
+    expected = (N, N - len(gone), len(gone), len(gone))
+    assert _counts(report) == expected
+    deadline = time.monotonic() + 10  # the actors' and writers' reports are sent without waiting for an answer
+    while True:
+        counts = ray.get(counter.counts.remote())
+        got = (counts.total, counts.skipped, counts.embedded, counts.written)
+        if got == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert got == expected
     stored = collection()
     assert stored.count() == N and sorted(stored.get(include=[])["ids"]) == sorted(r["id"] for r in _rows())

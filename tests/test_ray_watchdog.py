@@ -45,6 +45,43 @@ def test_progress_line_shows_counts_rate_and_an_eta_when_the_total_is_known():
     assert progress_line(Counts(10, 10), 1.0, total=4000).endswith("ETA 6m39s")
 
 
+def test_progress_line_takes_the_check_pass_total_and_counts_unchanged_records_as_done():
+    # 300 skipped as stored unchanged and 90 written of 1,000: 610 to go at 10/s
+    assert progress_line(Counts(100, 90, 2, skipped=300, total=1000), 9.0) == (
+        "embedded 100, written 90 of 1,000, 300 unchanged, 10.0/s, ETA 1m01s"
+    )
+    assert progress_line(Counts(0, 0, 2, skipped=1000, total=1000), 9.0) == (
+        "embedded 0, written 0 of 1,000, 1,000 unchanged, 0.0/s"
+    )
+    assert progress_line(Counts(10, 10, total=99), 1.0, total=4000).endswith("ETA 6m39s")  # the argument wins
+
+
+def test_the_counter_sums_reports_and_keeps_the_total():
+    from instructor_ray.progress import _Counter
+
+    counter = _Counter()
+    assert counter.counts() == Counts()
+    counter.add(started=1)
+    counter.set_total(500)
+    counter.add(skipped=120)
+    counter.add(embedded=64)
+    counter.add(embedded=64, written=64)
+    counter.add(skipped=8)
+    assert counter.counts() == Counts(embedded=128, written=64, started=1, skipped=128, total=500)
+    assert counter.counts().done == 192
+
+
+def test_a_resume_that_only_skips_stored_records_is_not_a_stall():
+    clock, stream = FakeClock(), io.StringIO()
+    counts = [Counts()]
+    monitor = Monitor(lambda: counts[-1], Watchdog(3, 8, 0.0), stream=stream, clock=clock, show_progress=False)
+    for t in range(1, 7):  # 2 s apart for 12 s, 64 written at first, then only 100 more skipped each time
+        clock.now, counts[-1] = 2.0 * t, Counts(64, 64, 3, skipped=100 * t, total=1000)
+        assert monitor.step() == "ok"
+    clock.now += 8.0  # then nothing at all: a stall
+    assert monitor.step() == "stop"
+
+
 def test_the_waiting_stage_is_named_from_the_counts():
     assert stage_waiting(Counts(0, 0, 0)).startswith("the driver waits (loading the model, or checking the collection")
     assert stage_waiting(Counts(0, 0, 1)).startswith("no embedding actor is ready")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from instructor_core.errors import InputError
@@ -22,7 +23,7 @@ from instructor_core.ingest.records import RecordError
 from .blocks import LINE_COLUMN, RowFields, block_records
 from .failures import expected_error_in
 
-__all__ = ["DuplicatePolicy", "check_dataset", "drop_positions", "duplicate_positions"]
+__all__ = ["Checked", "DuplicatePolicy", "check_dataset", "drop_positions", "duplicate_positions"]
 
 DuplicatePolicy = Literal["error", "first", "last"]
 Position = tuple[str, int]
@@ -122,18 +123,33 @@ def drop_positions(table: Any, drop: frozenset[Position], fields: RowFields) -> 
     return table.filter(pa.array(keep, type=pa.bool_()))
 
 
-def _batches(keyed: Any) -> Generator[tuple[list, list, list], None, None]:
+def _batches(keyed: Any, seen: list[int]) -> Generator[tuple[list, list, list], None, None]:
+    """The check pass's ``(ids, shards, lines)`` batches; ``seen[0]`` counts their rows."""
     for table in keyed.iter_batches(batch_format="pyarrow", batch_size=4096):
+        seen[0] += table.num_rows
         yield table.column("id").to_pylist(), table.column("shard").to_pylist(), table.column("line").to_pylist()
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A checked dataset and what the check pass counted.
+
+    Attributes:
+        ds: The dataset, less the copies ``on_duplicate`` drops.
+        records: Its records (the rows read, less the dropped copies).
+    """
+
+    ds: Any
+    records: int
 
 
 def check_dataset(
     ds: Any, fields: RowFields, *, on_duplicate: DuplicatePolicy = "error", task_args: dict[str, Any] | None = None
-) -> Any:
+) -> Checked:
     """Check every record of ``ds`` and apply ``on_duplicate`` across it, before anything is written.
 
     Returns:
-        ``ds``, less the copies ``on_duplicate`` drops.
+        ``ds`` less the copies ``on_duplicate`` drops, and its number of records.
 
     Raises:
         RecordError: The first bad record (shard, line and id named) or a duplicate id ("error").
@@ -143,7 +159,8 @@ def check_dataset(
         raise InputError(f"on_duplicate must be 'error', 'first' or 'last', got {on_duplicate!r}")
     keyed = ds.map_batches(_keys, batch_format="pyarrow", batch_size=None, fn_kwargs={"fields": fields},
                            **(task_args or {}))  # fmt: skip
-    batches = _batches(keyed)
+    seen = [0]
+    batches = _batches(keyed, seen)
     try:
         drop = duplicate_positions(batches, on_duplicate)
     except Exception as exc:
@@ -154,7 +171,8 @@ def check_dataset(
     finally:
         batches.close()  # Ray's iterator ends while Ray is still up, not when it is collected
     if not drop:
-        return ds
+        return Checked(ds, seen[0])
     kwargs = {"drop": frozenset(drop), "fields": fields}
-    return ds.map_batches(drop_positions, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs,
+    kept = ds.map_batches(drop_positions, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs,
                           **(task_args or {}))  # fmt: skip
+    return Checked(kept, seen[0] - len(drop))

@@ -323,7 +323,10 @@ def ingest_dataset(
     instructions: Instructions = encoder.instructions
 
     task_args = {} if task_num_cpus is None else {"num_cpus": task_num_cpus}
-    ds = check_dataset(ds, fields, on_duplicate=on_duplicate, task_args=task_args)  # before a collection is made
+    checked_pass = check_dataset(ds, fields, on_duplicate=on_duplicate, task_args=task_args)  # before a collection
+    ds = checked_pass.ds
+    if progress is not None:
+        progress.set_total.remote(checked_pass.records)  # the progress line's "of N" and ETA
     opened = open_target(target)
     try:
         _, before = prepare_collection(opened, target.collection, encoder, model=model)  # before anything is embedded
@@ -334,7 +337,8 @@ def ingest_dataset(
         checked = ds.map_batches(check_block, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
         skipped = resume.Skipped()
         if skip_unchanged:
-            checked, skipped = resume.skip_unchanged(checked, opened, target, fields, rules, task_args, ds, before)
+            checked, skipped = resume.skip_unchanged(checked, opened, target, fields, rules, task_args, ds, before,
+                                                     progress=progress)  # fmt: skip
         embedded = embed_dataset(
             checked,
             model,

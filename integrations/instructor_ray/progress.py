@@ -18,11 +18,21 @@ class Counts:
         written: Records upserted into the store.
         started: Steps of the start done: the driver's collection check (1), then one per
             embedding actor that has loaded its model.
+        skipped: Records dropped before embedding because the collection holds them unchanged.
+        total: Records the job has to see (the check pass's count, duplicates dropped); None until
+            it is known.
     """
 
     embedded: int = 0
     written: int = 0
     started: int = 0
+    skipped: int = 0
+    total: int | None = None
+
+    @property
+    def done(self) -> int:
+        """Records finished: written, or skipped as stored unchanged."""
+        return self.written + self.skipped
 
 
 class _Counter:
@@ -32,21 +42,27 @@ class _Counter:
         self.embedded = 0
         self.written = 0
         self.started = 0
+        self.skipped = 0
+        self.total: int | None = None
 
-    def add(self, embedded: int = 0, written: int = 0, started: int = 0) -> None:
+    def add(self, embedded: int = 0, written: int = 0, started: int = 0, skipped: int = 0) -> None:
         self.embedded += embedded
         self.written += written
         self.started += started
+        self.skipped += skipped
+
+    def set_total(self, total: int) -> None:
+        self.total = total
 
     def counts(self) -> Counts:
-        return Counts(self.embedded, self.written, self.started)
+        return Counts(self.embedded, self.written, self.started, self.skipped, self.total)
 
 
 def make_counter(ray: Any) -> Any:
     """A counter actor (no CPU reserved: it never competes with the job for a slot).
 
-    Report with ``counter.add.remote(embedded=n)`` / ``written=n`` / ``started=1``; read with
-    ``ray.get(counter.counts.remote())``.
+    Report with ``counter.add.remote(embedded=n)`` / ``written=n`` / ``started=1`` / ``skipped=n``
+    and ``counter.set_total.remote(n)``; read with ``ray.get(counter.counts.remote())``.
     """
     return ray.remote(num_cpus=0, max_restarts=-1)(_Counter).remote()
 
@@ -61,10 +77,15 @@ def _duration(seconds: float) -> str:
 
 
 def progress_line(counts: Counts, elapsed: float, total: int | None = None) -> str:
-    """``embedded 1,200, written 1,024 of 5,183, 85.3/s, ETA 48s`` (the total and ETA when known)."""
+    """``embedded 1,200, written 1,024 of 5,183, 300 unchanged, 85.3/s, ETA 45s``: the total, the records
+    skipped as stored unchanged and the ETA when known (``total`` overrides ``counts.total``)."""
+    total = counts.total if total is None else total
     rate = counts.written / elapsed if elapsed > 0 else 0.0
     written = f"written {counts.written:,}" + (f" of {total:,}" if total is not None else "")
-    parts = [f"embedded {counts.embedded:,}", written, f"{rate:.1f}/s"]
-    if total is not None and rate > 0 and counts.written < total:
-        parts.append(f"ETA {_duration((total - counts.written) / rate)}")
+    parts = [f"embedded {counts.embedded:,}", written]
+    if counts.skipped:
+        parts.append(f"{counts.skipped:,} unchanged")
+    parts.append(f"{rate:.1f}/s")
+    if total is not None and rate > 0 and counts.done < total:
+        parts.append(f"ETA {_duration((total - counts.done) / rate)}")
     return ", ".join(parts)

@@ -107,9 +107,11 @@ def _hashes(table: Any, fields: RowFields, rules: RecordRules) -> list[tuple[str
     return [(r.id, content_hash(r)) for r in records]
 
 
-def drop_unchanged_rows(table: Any, fields: RowFields, rules: RecordRules, target: StoreTarget, tally: Any) -> Any:
+def drop_unchanged_rows(
+    table: Any, fields: RowFields, rules: RecordRules, target: StoreTarget, tally: Any, progress: Any = None
+) -> Any:
     """``map_batches`` function (a store the workers may open): the block without its rows stored
-    unchanged; the number dropped goes to ``tally``."""
+    unchanged; the number dropped goes to ``tally`` (and to the ``progress`` counter, if any)."""
     import ray
 
     pairs = _hashes(table, fields, rules)
@@ -121,6 +123,8 @@ def drop_unchanged_rows(table: Any, fields: RowFields, rules: RecordRules, targe
     if not dropped:
         return table
     ray.get(tally.add.remote(dropped))  # counted before the task ends, so before the driver reads the total
+    if progress is not None:
+        ray.get(progress.add.remote(skipped=dropped))
     return table.filter(_pa().array(keep))
 
 
@@ -171,6 +175,7 @@ def skip_unchanged(
     task_args: Mapping[str, Any],
     source: Any = None,
     before: int | None = None,
+    progress: Any = None,
 ) -> tuple[Any, Skipped]:
     """``ds`` with the rows stored unchanged dropped before embedding, and what counts them.
 
@@ -184,12 +189,13 @@ def skip_unchanged(
         source: The dataset the driver's pass reads (the corpus before the check stage, whose
             errors the job itself reports); None: ``ds``.
         before: Points the collection held before the job: 0 skips nothing and adds no stage.
+        progress: The job's counter actor (:mod:`instructor_ray.progress`): told the records skipped.
     """
     if before == 0:
         return ds, Skipped()
     if not store.single_writer and target.opener is None:
         tally = _tally_class().remote()
-        kwargs = {"fields": fields, "rules": rules, "target": target, "tally": tally}
+        kwargs = {"fields": fields, "rules": rules, "target": target, "tally": tally, "progress": progress}
         stage = ds.map_batches(drop_unchanged_rows, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs,
                                **task_args)  # fmt: skip
         return stage, Skipped(tally=tally)
@@ -200,6 +206,8 @@ def skip_unchanged(
         ids = set()
     if not ids:
         return ds, Skipped()
+    if progress is not None:
+        progress.add.remote(skipped=len(ids))
     kwargs = {"fields": fields, "ids": frozenset(ids)}
     stage = ds.map_batches(drop_stored_ids, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs, **task_args)
     return stage, Skipped(count=len(ids))

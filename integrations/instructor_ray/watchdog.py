@@ -176,9 +176,9 @@ class Monitor:
         if self.show_progress and (tty or now - self._printed >= LOG_EVERY_S):  # a log gets a line each 30 s
             self._printed = now
             self.stream.write(progress_line(counts, now - self.start, self.total) + ("\r" if tty else "\n"))
-        # before the first write, every step counts (the start: model loads, the collection check, actors);
-        # from then on only records written do
-        action = self.watchdog.observe(now, counts.written if counts.written else counts)
+        # before the first record is done, every step counts (the start: model loads, the collection check,
+        # actors); from then on only records written or skipped as stored unchanged do
+        action = self.watchdog.observe(now, counts.done if counts.done else counts)
         idle = self.watchdog.idle(now)
         if action == "warn":
             wait = self.describe_wait()
