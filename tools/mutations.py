@@ -8,7 +8,9 @@ tree (never the real one):
    the code moved on and the entry must be updated, which counts as a failure);
 2. applies the substitution, runs the entry's tests with the repository's ``.venv`` python
    (``pytest -x -q -n 0 -p no:cacheprovider -m "not system"``, ``HF_HUB_OFFLINE=1``), and puts the
-   original text back.
+   original text back. An entry with ``tier = "system"`` names system-tier tests (a bug only a real
+   Ray cluster shows): its tests run without the ``not system`` filter; ``--fast`` leaves such
+   entries out.
 
 A test run that fails means the mutation was *caught*; one that passes means it *survived*; any other
 pytest outcome (a collection error, no test selected) is an ERROR. Before the mutations, the union of
@@ -39,7 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTEST_ARGS = ["-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not system"]
+PYTEST_ARGS = ["-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "no:randomly"]
+TIERS = {"fast": ["-m", "not system"], "system": []}  # the marker filter each entry's tier runs its tests under
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
@@ -53,6 +56,7 @@ class Mutation:
     replacement: str
     tests: tuple[str, ...]
     why: str
+    tier: str = "fast"
 
 
 def load(path: Path) -> list[Mutation]:
@@ -67,8 +71,11 @@ def load(path: Path) -> list[Mutation]:
         missing = {"name", "file", "original", "replacement", "tests", "why"} - set(raw)
         if missing:
             sys.exit(f"{path}: entry {raw.get('name', '?')!r} lacks {sorted(missing)}")
+        tier = raw.get("tier", "fast")
+        if tier not in TIERS:
+            sys.exit(f"{path}: entry {raw['name']!r} has tier {tier!r}; expected one of {sorted(TIERS)}")
         entries.append(Mutation(raw["name"], raw["file"], raw["original"], raw["replacement"], tuple(raw["tests"]),
-                                raw["why"]))  # fmt: skip
+                                raw["why"], tier))  # fmt: skip
     names = [e.name for e in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -118,10 +125,10 @@ def check_imports(python: str, copy: Path, env: dict[str, str]) -> None:
     print(f"imports from the copy: {files[0]}, {files[1]}")
 
 
-def run_tests(python: str, copy: Path, env: dict[str, str], tests: list[str]) -> tuple[int, str]:
-    """pytest's exit code and output for ``tests`` in the copy."""
-    done = subprocess.run([python, "-m", "pytest", *PYTEST_ARGS, *tests], cwd=copy, env=env, capture_output=True,
-                          text=True)  # fmt: skip
+def run_tests(python: str, copy: Path, env: dict[str, str], tests: list[str], tier: str = "fast") -> tuple[int, str]:
+    """pytest's exit code and output for ``tests`` in the copy, under ``tier``'s marker filter."""
+    done = subprocess.run([python, "-m", "pytest", *PYTEST_ARGS, *TIERS[tier], *tests], cwd=copy, env=env,
+                          capture_output=True, text=True)  # fmt: skip
     return done.returncode, done.stdout + done.stderr
 
 
@@ -143,7 +150,7 @@ def try_mutation(python: str, copy: Path, env: dict[str, str], entry: Mutation, 
         return "stale", f"the original text occurs {found} times in {entry.file}"
     path.write_text(text.replace(entry.original, entry.replacement), encoding="utf-8")
     try:
-        code, output = run_tests(python, copy, env, tests_of(entry, whole_files))
+        code, output = run_tests(python, copy, env, tests_of(entry, whole_files), entry.tier)
     finally:
         path.write_text(text, encoding="utf-8")
     if code == 0:
@@ -162,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rev", help="test a commit's tree instead of the working tree")
     parser.add_argument("--whole-files", action="store_true", help="run each entry's whole test files")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the named tests")
+    parser.add_argument("--fast", action="store_true", help="leave out the entries whose tests are system tier")
     args = parser.parse_args(argv)
     entries = load(args.list)
     if args.only:
@@ -169,19 +177,25 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"no entries named {unknown}")
         entries = [e for e in entries if e.name in args.only]
+    if args.fast:
+        entries = [e for e in entries if e.tier == "fast"]
     with tempfile.TemporaryDirectory(prefix="instructor-mutations-") as tmp:
         copy = Path(tmp).resolve()
         copy_tree(copy, args.rev)
         env = environment(copy)
         check_imports(args.python, copy, env)
         if not args.no_baseline:
-            union = list(dict.fromkeys(t for e in entries for t in tests_of(e, args.whole_files)))
-            code, output = run_tests(args.python, copy, env, union)
-            if code != 0:
-                print(output[-4000:])
-                print(f"baseline: the named tests do not pass unmutated (pytest exit {code}); nothing was mutated")
-                return 1
-            print(f"baseline: the {len(union)} test targets named pass unmutated")
+            for tier in TIERS:
+                union = list(dict.fromkeys(t for e in entries if e.tier == tier for t in tests_of(e, args.whole_files)))
+                if not union:
+                    continue
+                code, output = run_tests(args.python, copy, env, union, tier)
+                if code != 0:
+                    print(output[-4000:])
+                    print(f"baseline: the named {tier} tests do not pass unmutated (pytest exit {code}); "
+                          "nothing was mutated")  # fmt: skip
+                    return 1
+                print(f"baseline: the {len(union)} {tier} test targets named pass unmutated")
         rows = []
         for entry in entries:
             outcome, detail = try_mutation(args.python, copy, env, entry, args.whole_files)
