@@ -258,10 +258,8 @@ class InstructorEncoder(torch.nn.Module):
         root = resolve_model_path(name_or_path, revision=opts.revision, cache_dir=opts.cache_dir)
         spec = read_model_folder(root, hub_id=os.fspath(name_or_path), instructor=opts.instructor)
         torch_dtype = _pick_dtype(opts.dtype)
-        transformer = load_transformer(
-            spec.transformer_path, torch_dtype, opts.trust_remote_code, attn_implementation=opts.attn_implementation
-        )
-        tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, opts.trust_remote_code)
+        transformer = load_transformer(spec.transformer_path, torch_dtype, opts)
+        tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, opts)
         dense = [load_post_module(d).to(torch_dtype) for d in spec.dense]
         limit = opts.max_length if opts.max_length is not None else _model_max_length(spec, transformer, tokenizer)
         encoder = cls(

@@ -12,6 +12,8 @@ from instructor_core.model.loading import Activation, DenseSpec, LayerNormSpec, 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+    from instructor_core.model.load_options import LoadOptions
+
 __all__ = [
     "Dense",
     "LayerNorm",
@@ -122,16 +124,16 @@ def hidden_size(transformer: torch.nn.Module) -> int:
     return int(size if size is not None else getattr(config, "d_model", 0))
 
 
-def load_transformer(
-    path: Path, dtype: torch.dtype, trust_remote_code: bool, *, attn_implementation: str | None = None
-) -> PreTrainedModel:
+def load_transformer(path: Path, dtype: torch.dtype, options: LoadOptions) -> PreTrainedModel:
     """Load the Hugging Face model in ``path``; T5-family configs load their encoder only.
 
     safetensors weights are preferred; pickle checkpoints load with ``weights_only`` (transformers'
-    own safe loading). ``attn_implementation`` ("eager", "sdpa", ...) goes to transformers as given.
+    own safe loading). ``options.trust_remote_code`` and ``options.attn_implementation`` ("eager",
+    "sdpa", ...) go to transformers as given.
     """
     import transformers
 
+    trust_remote_code, attn_implementation = options.trust_remote_code, options.attn_implementation
     config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     class_name = _ENCODER_ONLY_CLASSES.get(getattr(config, "model_type", ""))
     model_class = getattr(transformers, class_name) if class_name else transformers.AutoModel
@@ -141,12 +143,12 @@ def load_transformer(
     return model_class.from_pretrained(path, config=config, dtype=dtype, trust_remote_code=trust_remote_code, **extra)
 
 
-def load_tokenizer(path: Path, do_lower_case: bool, trust_remote_code: bool) -> PreTrainedTokenizerBase:
-    """Load the tokenizer; ``do_lower_case`` adds a lowercase step to its normalizer (as
-    sentence-transformers does), so the caller's text is never rewritten."""
+def load_tokenizer(path: Path, do_lower_case: bool, options: LoadOptions) -> PreTrainedTokenizerBase:
+    """Load the tokenizer (``options.trust_remote_code`` as given); ``do_lower_case`` adds a lowercase
+    step to its normalizer (as sentence-transformers does), so the caller's text is never rewritten."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=options.trust_remote_code)
     # the tokenizer's own padding side (left for Qwen3-style decoders), as sentence-transformers pads
     if do_lower_case:
         _add_lowercase(tokenizer)
