@@ -76,10 +76,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def progress_line(counts: Counts, elapsed: float, total: int | None = None) -> str:
+def progress_line(counts: Counts, elapsed: float) -> str:
     """``embedded 1,200, written 1,024 of 5,183, 300 unchanged, 85.3/s, ETA 45s``: the total, the records
-    skipped as stored unchanged and the ETA when known (``total`` overrides ``counts.total``)."""
-    total = counts.total if total is None else total
+    skipped as stored unchanged and the ETA when known."""
+    total = counts.total
     rate = counts.written / elapsed if elapsed > 0 else 0.0
     written = f"written {counts.written:,}" + (f" of {total:,}" if total is not None else "")
     parts = [f"embedded {counts.embedded:,}", written]

@@ -137,7 +137,6 @@ class Monitor:
         interval_s: float = 2.0,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
-        total: int | None = None,
     ) -> None:
         self.poll = poll
         self.watchdog = watchdog
@@ -146,7 +145,6 @@ class Monitor:
         self.interval_s = interval_s
         self.stream = stream or sys.stderr
         self.clock = clock
-        self.total = total
         self.start = clock()
         self.counts = Counts()
         self.stop_message: str | None = None
@@ -175,7 +173,7 @@ class Monitor:
         tty = self.stream.isatty()
         if self.show_progress and (tty or now - self._printed >= LOG_EVERY_S):  # a log gets a line each 30 s
             self._printed = now
-            self.stream.write(progress_line(counts, now - self.start, self.total) + ("\r" if tty else "\n"))
+            self.stream.write(progress_line(counts, now - self.start) + ("\r" if tty else "\n"))
         # before the first record is done, every step counts (the start: model loads, the collection check,
         # actors); from then on only records written or skipped as stored unchanged do
         action = self.watchdog.observe(now, counts.done if counts.done else counts)
