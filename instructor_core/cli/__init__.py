@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "instructor_core.cli.commands.collections",
     "instructor_core.cli.commands.train",
     "instructor_core.cli.commands.evaluate",
+    "instructor_core.cli.commands.serve",
 )
 
 

@@ -573,6 +573,25 @@ class InstructorEncoder(torch.nn.Module):
             backend.encode_special_tokens = split
         return [encoding.ids for encoding in backend.encode_batch(joined, add_special_tokens=True)]
 
+    def tokenize_marking_truncation(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[bool]]:
+        """:meth:`tokenize`, and for each pair whether its tokens were cut at ``max_length``.
+
+        The fast tokenizers say so themselves (the encoding's overflow); other tokenizers are asked
+        once more without truncation.
+        """
+        if not pairs:
+            return [], []
+        for instruction, _ in pairs:
+            self.prompt_length(instruction)
+        backend = getattr(self.tokenizer, "backend_tokenizer", None) if self.tokenizer.is_fast else None
+        if backend is None:
+            ids = self.tokenize(pairs)
+            whole = self.tokenizer([i + t for i, t in pairs], add_special_tokens=True, truncation=False)["input_ids"]
+            return ids, [len(full) > len(cut) for full, cut in zip(whole, ids, strict=True)]
+        self.tokenize(pairs[:1])  # sets the backend up as tokenize does (truncation, no padding)
+        encodings = backend.encode_batch([i + t for i, t in pairs], add_special_tokens=True)
+        return [e.ids for e in encodings], [bool(e.overflowing) for e in encodings]
+
     def collate(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> TokenBatch:
         """Pad token id lists (on the tokenizer's padding side) into a :class:`TokenBatch`."""
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -599,6 +618,18 @@ class InstructorEncoder(torch.nn.Module):
         if self.spec.normalize or normalize:
             embeddings = F.normalize(embeddings, p=2, dim=-1)
         return embeddings
+
+    def finish(self, pooled: torch.Tensor, *, normalize: bool, dim: int | None = None) -> torch.Tensor:
+        """The last steps of an encode on :meth:`forward`'s output taken with ``normalize=False``:
+        normalize (where asked, or where the model has a Normalize module), keep the first ``dim``
+        dimensions (Matryoshka), normalize again (where asked). ``encode`` and the server both end so.
+        """
+        vectors = F.normalize(pooled, p=2, dim=-1) if (self.spec.normalize or normalize) else pooled
+        if dim is not None and dim < vectors.shape[-1]:
+            vectors = vectors[..., :dim]
+            if normalize:
+                vectors = F.normalize(vectors, p=2, dim=-1)
+        return vectors
 
     def _encode_pairs(
         self,
@@ -633,7 +664,6 @@ class InstructorEncoder(torch.nn.Module):
             [len(row) for row in ids], max_tokens=batch_size * self.max_length, min_rows=batch_size
         )
         dim = result.shape[1]
-        truncating = dim < self.model_dimension
         was_training = self.training
         # Module.eval()/train() set every submodule (hundreds of setattr calls per encode): only
         # switch when some submodule is in train mode (the encoder, or a part a caller set).
@@ -645,11 +675,8 @@ class InstructorEncoder(torch.nn.Module):
             with torch.inference_mode():
                 for chosen in progress:
                     batch = self.collate([ids[i] for i in chosen], [pairs[i][0] for i in chosen])
-                    vectors = self.forward(batch, normalize=normalize)
-                    if truncating:  # Matryoshka: the first dim dimensions, then normalized (sentence-transformers)
-                        vectors = vectors[:, :dim]
-                        if normalize:
-                            vectors = F.normalize(vectors, p=2, dim=-1)
+                    # Matryoshka: the first dim dimensions, then normalized (sentence-transformers)
+                    vectors = self.finish(self.forward(batch, normalize=False), normalize=normalize, dim=dim)
                     result[chosen] = vectors.float().cpu().numpy()
         finally:
             if switch:

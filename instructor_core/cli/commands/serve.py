@@ -1,0 +1,134 @@
+"""``instructor serve``: one loaded model behind an HTTP embedding server (OpenAI and TEI routes).
+
+The server itself is the ``instructor_serve`` package (the ``serve`` extra); this module only adds
+the parser: the model's loading options (every :class:`~instructor_core.LoadOptions` field), the
+instruction slots, and the server's limits (every :class:`instructor_serve.ServeSettings` field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import fields
+from typing import Any
+
+from instructor_core.cli.commands.options import add_model_options, load_encoder, positive_int
+from instructor_core.model.load_options import LoadOptions
+
+__all__ = ["register"]
+
+#: LoadOptions fields ``add_model_options`` leaves to the Python API; ``serve`` takes them as flags too.
+_MORE_LOADING = ("trust_remote_code", "revision", "cache_dir", "backend_cache_dir", "attn_implementation",
+                 "default_prompt_name")  # fmt: skip
+
+
+def _prompt(text: str) -> tuple[str, str]:
+    name, sep, prompt = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=TEXT, got {text!r}")
+    return name, prompt
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from instructor_serve import API_KEY_ENV, ServeSettings, serve
+    except ImportError as exc:
+        raise ImportError(f'instructor serve needs the serve extra: pip install "instructor[serve]" ({exc})') from exc
+    from instructor_core.instructions import Instructions
+
+    given = {name: getattr(args, name) for name in ServeSettings.names()}
+    if given["api_key"] is None:
+        given["api_key"] = os.environ.get(API_KEY_ENV) or None
+    settings = ServeSettings(**{k: v for k, v in given.items() if v is not None})
+    if args.prompt:
+        args.prompts = tuple(args.prompt)
+
+    def load() -> Any:  # noqa: ANN401 (an InstructorEncoder)
+        encoder = load_encoder(args)
+        if args.query_instruction is not None or args.document_instruction is not None:
+            encoder.instructions = Instructions(
+                args.query_instruction if args.query_instruction is not None else encoder.instructions.query,
+                args.document_instruction if args.document_instruction is not None else encoder.instructions.document,
+            )
+        return encoder
+
+    if args.engine == "ray":
+        from instructor_serve.ray_serve import serve_on_ray
+
+        return serve_on_ray(args, settings, load, replicas=args.replicas)
+    return serve(settings, load, model_label=args.model, log_level=args.log_level)
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """The server's flags, one per ServeSettings field (declared here as plain flags: the package
+    that defines the dataclass is an optional extra and the parser must build without it)."""
+    parser.add_argument("--host", default=None, help="address to bind (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default: 8080)")
+    parser.add_argument(
+        "--api-key", default=None,
+        help="ask every request but /health for this key (Authorization: Bearer KEY); default: $INSTRUCTOR_API_KEY",
+    )  # fmt: skip
+    parser.add_argument("--model-name", default=None, help="name the responses carry in 'model' (default: --model)")
+    parser.add_argument(
+        "--default-input-type", choices=("query", "document"), default=None,
+        help="role of a request that names no input_type (default: document)",
+    )  # fmt: skip
+    parser.add_argument("--max-batch-tokens", type=positive_int, default=None,
+                        help="tokens in one cut of the queue, and padded tokens in one forward pass (default: 16384)")
+    parser.add_argument("--max-batch-size", type=positive_int, default=None,
+                        help="inputs in one cut of the queue (default: 256)")
+    parser.add_argument("--max-queue-inputs", type=positive_int, default=None,
+                        help="inputs waiting at most; past it a request is answered 429 at once (default: 10000)")
+    parser.add_argument("--max-client-batch-size", type=positive_int, default=None,
+                        help="inputs in one request at most, else 413 (default: 2048)")
+    parser.add_argument("--max-input-chars", type=positive_int, default=None,
+                        help="characters in one input at most, else 413 (default: 100000)")
+    parser.add_argument("--max-body-bytes", type=positive_int, default=None,
+                        help="bytes in one request body at most, else 413 before it is read whole (default: 16 MiB)")
+    parser.add_argument(
+        "--auto-truncate", action=argparse.BooleanOptionalAction, default=None,
+        help="cut inputs past the model's max length as the in-process encoder does (default: on); a request "
+        "may send truncate: false to have them refused",
+    )  # fmt: skip
+    parser.add_argument("--drain-seconds", type=float, default=None,
+                        help="after SIGTERM, seconds accepted work may take (default: 30)")  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` subcommand."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a model over HTTP: OpenAI /v1/embeddings (with input_type), TEI /embed, /info, /metrics",
+        description="Load a model once and serve it: POST /v1/embeddings (OpenAI; the role in input_type: query "
+        "or document), POST /embed and /embed_sparse and GET /info (TEI), GET /health, GET /metrics (Prometheus). "
+        "Inputs of all requests are batched together by tokens.",
+    )
+    add_model_options(parser, required_model=True)
+    for option in fields(LoadOptions):
+        if option.name not in _MORE_LOADING:
+            continue
+        flag = "--" + option.name.replace("_", "-")
+        if option.type in ("bool", bool):
+            parser.add_argument(flag, dest=option.name, action="store_true", help=option.metadata["help"])
+        else:
+            parser.add_argument(flag, dest=option.name, default=None, help=option.metadata["help"])
+    parser.add_argument(
+        "--prompt", action="append", type=_prompt, default=None, metavar="NAME=TEXT",
+        help="a named prompt added to (or overriding) the model's own, repeatable; query=... and document=... set "
+        "the slots",
+    )  # fmt: skip
+    parser.add_argument("--query-instruction", default=None, help="the query slot's instruction (default: the model's)")
+    parser.add_argument(
+        "--document-instruction", default=None, help="the document slot's instruction (default: the model's)"
+    )
+    _add_settings(parser)
+    parser.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="local: this process (default); ray: a Ray Serve deployment (pip install \"instructor[serve,ray]\")",
+    )  # fmt: skip
+    parser.add_argument("--replicas", type=positive_int, default=1, help="with --engine ray: replicas (default: 1)")
+    parser.add_argument(
+        "--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
+        help="the server's log level (default: info)",
+    )  # fmt: skip
+    parser.set_defaults(func=_serve, prompts=None)
