@@ -11,6 +11,7 @@ from instructor_core.model.detect import AmbiguousInstructorWarning
 from instructor_core.model.encoder import InstructorEncoder, TokenBatch
 from instructor_core.model.load_options import LoadOptions, LoadOptionsError
 from instructor_core.model.loading import ModelFolderError
+from instructor_core.model.remote import RemoteEncoder, RemoteEncoderError
 from instructor_core.version import __version__
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "LoadOptions",
     "LoadOptionsError",
     "ModelFolderError",
+    "RemoteEncoder",
+    "RemoteEncoderError",
     "TokenBatch",
     "__version__",
     "template",

@@ -124,6 +124,9 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         document_prompt_name: A named prompt for documents, in place of the document instruction.
         truncate_dim: Keep the first N dimensions of each vector (Matryoshka models); stored in the
             config, so queries in another process get the same dimension.
+        server: The URL of a running ``instructor serve``: embed there (each side with its role)
+            instead of loading a model; ``model`` defaults to the model it serves.
+        api_key: The server's key (default: ``$INSTRUCTOR_API_KEY``).
     """
 
     def __init__(
@@ -142,7 +145,17 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         query_prompt_name: str | None = None,
         document_prompt_name: str | None = None,
         truncate_dim: int | None = None,
+        server: str | None = None,
+        api_key: str | None = None,
     ) -> None:
+        if server is not None:
+            if encoder is not None:
+                raise InputError("pass server (a running instructor serve) or encoder, not both")
+            from instructor_core import RemoteEncoder
+
+            encoder = RemoteEncoder(server, api_key=api_key)
+            if model is None and model_name is None:
+                model = encoder.model_name
         if model is not None and model_name is not None:
             raise InputError("pass model or model_name (chroma's name for it), not both")
         model = model if model is not None else model_name
@@ -164,6 +177,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
             replace(loading, max_length=None, device=None).for_encoder("InstructorEmbeddingFunction(encoder=...)")
             _remember(self.model, LoadOptions(max_length=encoder.max_length), encoder)
         self._encoder = encoder
+        self._config: dict[str, Any] = {}
         for name, prompt_name, explicit in (
             ("query", query_prompt_name, query_instruction),
             ("document", document_prompt_name, document_instruction if instruction is None else instruction),
@@ -195,25 +209,38 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @property
     def encoder(self) -> Any:
-        """The encoder in use."""
+        """The encoder in use (loaded now, for a function rebuilt from a collection's config)."""
+        return self._loaded()
+
+    def _loaded(self) -> Any:
+        """The encoder; a function rebuilt from a config loads its model on first use and checks it
+        against the fingerprint the collection recorded."""
+        if self._encoder is None:
+            config = self._config
+            options = LoadOptions(max_length=config.get("max_length"), instructor=config.get("instructor"))
+            encoder = _encoder_for(self.model, options)
+            check_model(None, config.get("fingerprint"), encoder_fingerprint(encoder))
+            self._encoder = encoder
         return self._encoder
 
     @property
     def fingerprint(self) -> str | None:
         """The model's fingerprint (``InstructorEncoder.fingerprint``), stored in the collection's
         config; None for an encoder that has none."""
+        if self._encoder is None:
+            return self._config.get("fingerprint")
         return encoder_fingerprint(self._encoder)
 
     @property
     def dimension(self) -> int:
         """Length of each vector."""
-        return int(self._encoder.dimension)
+        return int(self._loaded().dimension)
 
     # ------------------------------------------------------------------ embedding
     def __call__(self, input: Documents) -> Embeddings:
         """Embed documents with the document instruction."""
         texts = check_texts(input, "documents")
-        vectors = self._encoder.encode_documents(
+        vectors = self._loaded().encode_documents(
             texts,
             self.instructions.document,
             batch_size=self.batch_size,
@@ -230,7 +257,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
     def embed_query(self, input: Documents) -> Embeddings:
         """Embed query texts with the query instruction."""
         texts = check_texts(input, "query texts")
-        vectors = self._encoder.encode_queries(
+        vectors = self._loaded().encode_queries(
             texts,
             self.instructions.query,
             batch_size=self.batch_size,
@@ -268,19 +295,24 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> InstructorEmbeddingFunction:
-        """The function a collection's config describes; refused (``ModelMismatchError``) if the
-        model now at the stored path has another fingerprint than the one the collection recorded
-        (weights replaced in place): pass an embedding function explicitly to override on purpose."""
+        """The function a collection's config describes. Its model is loaded on first use, not here:
+        chromadb rebuilds the function whenever it reads the collection's schema (every upsert of
+        precomputed vectors included, and on a machine that may not hold the model, as after an
+        ingest through ``instructor serve``). On that first use it is refused
+        (``ModelMismatchError``) if the model now at the stored path has another fingerprint than
+        the one the collection recorded (weights replaced in place): pass an embedding function
+        explicitly to override on purpose."""
         InstructorEmbeddingFunction.validate_config(config)
-        function = InstructorEmbeddingFunction(
-            config["model"],
-            query_instruction=config["query_instruction"],
-            document_instruction=config["document_instruction"],
-            normalize=config.get("normalize", True),
-            options=LoadOptions(max_length=config.get("max_length"), instructor=config.get("instructor")),
-            truncate_dim=config.get("truncate_dim"),
-        )
-        check_model(None, config.get("fingerprint"), function.fingerprint)
+        function = InstructorEmbeddingFunction.__new__(InstructorEmbeddingFunction)
+        function._config = dict(config)
+        function._encoder = None
+        function.model = config["model"]
+        function.instructions = Instructions(config["query_instruction"], config["document_instruction"])
+        function.truncate_dim = config.get("truncate_dim")
+        function.normalize = config.get("normalize", True)
+        function.max_length = config.get("max_length")
+        function.batch_size = 32
+        function.instructor = config.get("instructor")
         return function
 
     @staticmethod

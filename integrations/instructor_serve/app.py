@@ -86,7 +86,7 @@ class ServerState:
             except ImportError as exc:
                 raise ApiError(
                     501,
-                    f"/embed_sparse needs the qdrant extra on the server (pip install -e \".[qdrant]\"): {exc}",
+                    f'/embed_sparse needs the qdrant extra on the server (pip install -e ".[qdrant]"): {exc}',
                     type="server_error",
                     code="sparse_unavailable",
                 ) from None

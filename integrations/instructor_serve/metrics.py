@@ -23,11 +23,15 @@ class Metrics:
         self.requests = Counter(
             "instructor_requests", "HTTP requests answered, by route and status", ["route", "status"], registry=r
         )
-        self.inputs = Counter("instructor_inputs", "Inputs received in accepted requests, by route", ["route"], registry=r)
+        self.inputs = Counter(
+            "instructor_inputs", "Inputs received in accepted requests, by route", ["route"], registry=r
+        )
         self.tokens = Counter("instructor_tokens", "Tokens embedded (instructions included)", registry=r)
         self.embedded = Counter("instructor_inputs_embedded", "Inputs that went through a forward pass", registry=r)
         self.dropped = Counter(
-            "instructor_inputs_dropped", "Queued inputs dropped before a forward pass: their client had gone", registry=r
+            "instructor_inputs_dropped",
+            "Queued inputs dropped before a forward pass: their client had gone",
+            registry=r,
         )
         self.passes = Counter("instructor_forward_passes", "Forward passes of the model", registry=r)
         self.batch_size = Histogram("instructor_batch_size", "Inputs per forward pass", buckets=_SIZES, registry=r)

@@ -70,7 +70,10 @@ def _unknown(data: dict[str, Any], known: tuple[str, ...]) -> None:
     extra = [key for key in data if key not in known]
     if extra:
         raise ApiError(
-            422, f"unknown field {extra[0]!r}; this route takes {', '.join(known)}", param=extra[0], code="unknown_field"
+            422,
+            f"unknown field {extra[0]!r}; this route takes {', '.join(known)}",
+            param=extra[0],
+            code="unknown_field",
         )
 
 
@@ -115,8 +118,10 @@ def _texts(value: object, field: str, settings: ServeSettings) -> list[str]:
 
 
 def _kind(value: object) -> str:
-    return "null" if value is None else {dict: "an object", list: "a list", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
+    return (
+        "null"
+        if value is None
+        else {dict: "an object", list: "a list", bool: "a boolean"}.get(type(value), f"a {type(value).__name__}")
     )
 
 
@@ -150,9 +155,7 @@ def _role(data: dict[str, Any], settings: ServeSettings) -> tuple[InputType, str
     if raw is None:
         input_type: InputType = settings.default_input_type
     elif not isinstance(raw, str) or raw.lower() not in _INPUT_TYPES:
-        raise ApiError(
-            422, f"input_type must be 'query', 'document' or 'passage', got {raw!r}", param="input_type"
-        )
+        raise ApiError(422, f"input_type must be 'query', 'document' or 'passage', got {raw!r}", param="input_type")
     else:
         input_type = "query" if _INPUT_TYPES[raw.lower()] == "query" else "document"
     instruction = _optional_str(data, "instruction")
@@ -173,9 +176,7 @@ def read_openai(data: dict[str, Any], settings: ServeSettings) -> EmbedRequest:
         _optional_str(data, name)
     encoding = data.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
-        raise ApiError(
-            422, f"encoding_format must be 'float' or 'base64', got {encoding!r}", param="encoding_format"
-        )
+        raise ApiError(422, f"encoding_format must be 'float' or 'base64', got {encoding!r}", param="encoding_format")
     input_type, instruction, prompt_name = _role(data, settings)
     return EmbedRequest(
         texts=texts,

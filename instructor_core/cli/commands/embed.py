@@ -105,6 +105,8 @@ def _write(out: Path | None, ids: list[str | None], vectors: np.ndarray) -> None
 def _run(args: argparse.Namespace) -> int:
     from instructor_core.cli.commands.options import load_encoder
 
+    if getattr(args, "server", None) and args.model is not None:
+        raise InputError(f"pass --model or --server, not both (--server {args.server} serves its own model)")
     source = Path(args.input)
     if not source.is_file():
         raise FileNotFoundError(f"input file {source} does not exist")
@@ -143,7 +145,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output file: .npy (float32 matrix) or .jsonl/.ndjson (one {id, vector} per line), any case; "
         "- writes JSONL to stdout. Written atomically; its folder must exist; never one of the inputs",
     )
-    add_model_options(parser, required_model=True)
+    add_model_options(parser, required_model=True, server=True)
     parser.add_argument(
         "--kind",
         choices=("query", "document"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -30,6 +31,7 @@ from instructor_core.model.load_options import DTYPES, LoadOptions
 if TYPE_CHECKING:
     from instructor_core.instructions import Instructions
     from instructor_core.model.encoder import InstructorEncoder
+    from instructor_core.model.remote import RemoteEncoder
 
 __all__ = [
     "DTYPES",
@@ -66,6 +68,7 @@ def add_model_options(
     required_model: bool,
     inference: bool = True,
     model_help: str | None = None,
+    server: bool = False,
 ) -> None:
     """Add ``--model`` and the loading options made from :class:`LoadOptions`' fields: ``--device``,
     ``--instructor/--no-instructor``, ``--max-length`` and (for inference) ``--backend``, ``--dtype``
@@ -78,10 +81,20 @@ def add_model_options(
         inference: Add ``--backend`` and ``--dtype``; False for ``train``, which always runs the
             torch model in float32 (``--bf16`` is its autocast switch).
         model_help: Help text for ``--model`` in place of the default.
+        server: Add ``--server URL``: embed through a running ``instructor serve`` instead of loading a
+            model (``--model`` is then optional even where ``required_model`` says otherwise).
     """
+    if server:
+        parser.add_argument(
+            "--server",
+            default=os.environ.get("INSTRUCTOR_SERVER") or None,
+            metavar="URL",
+            help="embed through a running 'instructor serve' at URL (its model, instructions and fingerprint) "
+            "instead of loading a model here; the key from $INSTRUCTOR_API_KEY (default: $INSTRUCTOR_SERVER)",
+        )
     parser.add_argument(
         "--model",
-        required=required_model,
+        required=required_model and not server,
         default=None,
         help=model_help or "model folder or Hugging Face hub id, e.g. hkunlp/instructor-large",
     )
@@ -208,8 +221,10 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
     from instructor_core.errors import InputError, InstructorError, ModelLoadError
     from instructor_core.model.encoder import InstructorEncoder
 
+    if getattr(args, "server", None):
+        return _remote_encoder(args, instructions)  # type: ignore[return-value]  # the same encoder protocol
     if args.model is None:
-        raise InputError("no model given: pass --model")
+        raise InputError("no model given: pass --model" + (" or --server URL" if hasattr(args, "server") else ""))
     try:
         return InstructorEncoder.from_pretrained(args.model, instructions, options=load_options(args))
     except InstructorError:
@@ -221,3 +236,20 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
             raise
         text = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ModelLoadError(f"cannot load the model at {args.model}: {text}") from exc
+
+
+def _remote_encoder(args: argparse.Namespace, instructions: Instructions | None) -> RemoteEncoder:
+    """The encoder of ``--server URL``; loading options, which the server already chose, are refused."""
+    from instructor_core.model.remote import RemoteEncoder
+
+    given = [
+        "--" + name.replace("_", "-")
+        for name, value in load_options(args).changed().items()
+        if name != "truncate_dim" and value is not None
+    ]
+    if given:
+        raise InputError(
+            f"{', '.join(given)} set how a model is loaded here, and --server {args.server} serves one already "
+            "loaded: drop them (or pass them to instructor serve)"
+        )
+    return RemoteEncoder(args.server, instructions=instructions, truncate_dim=getattr(args, "truncate_dim", None))

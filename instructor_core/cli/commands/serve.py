@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from instructor_core.cli.commands.options import add_model_options, load_encoder, positive_int
@@ -56,7 +57,14 @@ def _serve(args: argparse.Namespace) -> int:
         from instructor_serve.ray_serve import serve_on_ray
 
         return serve_on_ray(args, settings, load, replicas=args.replicas)
-    return serve(settings, load, model_label=args.model, log_level=args.log_level)
+    return serve(settings, load, model_label=_model_label(args.model), log_level=args.log_level)
+
+
+def _model_label(model: str) -> str:
+    """A local folder as an absolute path (what a collection ingested through the server records, so a
+    search from another folder loads it), a hub id as given."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_dir() else model
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -73,18 +81,39 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
         "--default-input-type", choices=("query", "document"), default=None,
         help="role of a request that names no input_type (default: document)",
     )  # fmt: skip
-    parser.add_argument("--max-batch-tokens", type=positive_int, default=None,
-                        help="tokens in one cut of the queue, and padded tokens in one forward pass (default: 16384)")
-    parser.add_argument("--max-batch-size", type=positive_int, default=None,
-                        help="inputs in one cut of the queue (default: 256)")
-    parser.add_argument("--max-queue-inputs", type=positive_int, default=None,
-                        help="inputs waiting at most; past it a request is answered 429 at once (default: 10000)")
-    parser.add_argument("--max-client-batch-size", type=positive_int, default=None,
-                        help="inputs in one request at most, else 413 (default: 2048)")
-    parser.add_argument("--max-input-chars", type=positive_int, default=None,
-                        help="characters in one input at most, else 413 (default: 100000)")
-    parser.add_argument("--max-body-bytes", type=positive_int, default=None,
-                        help="bytes in one request body at most, else 413 before it is read whole (default: 16 MiB)")
+    parser.add_argument(
+        "--max-batch-tokens",
+        type=positive_int,
+        default=None,
+        help="tokens in one cut of the queue, and padded tokens in one forward pass (default: 16384)",
+    )
+    parser.add_argument(
+        "--max-batch-size", type=positive_int, default=None, help="inputs in one cut of the queue (default: 256)"
+    )
+    parser.add_argument(
+        "--max-queue-inputs",
+        type=positive_int,
+        default=None,
+        help="inputs waiting at most; past it a request is answered 429 at once (default: 10000)",
+    )
+    parser.add_argument(
+        "--max-client-batch-size",
+        type=positive_int,
+        default=None,
+        help="inputs in one request at most, else 413 (default: 2048)",
+    )
+    parser.add_argument(
+        "--max-input-chars",
+        type=positive_int,
+        default=None,
+        help="characters in one input at most, else 413 (default: 100000)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=positive_int,
+        default=None,
+        help="bytes in one request body at most, else 413 before it is read whole (default: 16 MiB)",
+    )
     parser.add_argument(
         "--auto-truncate", action=argparse.BooleanOptionalAction, default=None,
         help="cut inputs past the model's max length as the in-process encoder does (default: on); a request "

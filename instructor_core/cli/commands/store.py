@@ -211,7 +211,13 @@ def _report_skipped(records: Iterable[dict]) -> None:
         print(f"  ... and {len(skipped) - SHOWN_SKIPPED} more (--glob selects the files read)", file=sys.stderr)
 
 
+def _check_server(args: argparse.Namespace) -> None:
+    if getattr(args, "server", None) and args.model is not None:
+        raise InputError(f"pass --model or --server, not both (--server {args.server} serves its own model)")
+
+
 def _ingest(args: argparse.Namespace) -> int:
+    _check_server(args)
     if getattr(args, "quantization", None) not in (None, "none") and getattr(args, "engine", "local") != "local":
         raise InputError(
             f"--quantization {args.quantization} makes a collection with --engine local only; make it so with a "
@@ -221,14 +227,21 @@ def _ingest(args: argparse.Namespace) -> int:
         raise InputError(
             f"--hybrid goes with --engine local for now (--engine {args.engine} writes dense vectors only)"
         )
-    return run_engine(args, model=_model_name(args.model), store=args.store, local=LOCAL_ENGINE)
+    if getattr(args, "server", None) and getattr(args, "engine", "local") != "local":
+        raise InputError(f"--server goes with --engine local (--engine {args.engine} loads the model on each worker)")
+    if args.model is None and not getattr(args, "server", None):
+        raise InputError("no model given: pass --model (or --server URL)")
+    model = _model_name(args.model) if args.model is not None else ""
+    return run_engine(args, model=model, store=args.store, local=LOCAL_ENGINE)
 
 
 def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     """The single-process engine (``--engine local``, the default): read, embed and write here."""
     records = _records(args)  # fails early on a missing corpus
-    args.model = model
+    args.model = model or None
     encoder = load_encoder(args)  # a bad model folder or device fails before the store is touched
+    if not model:  # --server: the collection records the model the server serves
+        model = str(getattr(encoder, "model_name", ""))
     document = prompt_or_instruction(encoder, args.prompt_name, args.document_instruction, "--document-instruction")
     encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
@@ -275,7 +288,7 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     info = store.info(args.collection)
     asked = _model_name(args.model) if args.model is not None else None
     model = args.model if args.model is not None else info.model
-    if model is None:
+    if model is None and not getattr(args, "server", None):
         raise InputError(f"collection {args.collection!r} does not record its model; pass --model")
     # a collection made outside instructor records no instructions: the model's own apply
     recorded = info.model is not None
@@ -332,6 +345,7 @@ def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results
 
 
 def _search(args: argparse.Namespace) -> int:
+    _check_server(args)
     if (args.query is None) == (args.queries is None):
         raise InputError("give one QUERY or --queries FILE")
     if args.output is not None and args.queries is None:
@@ -390,7 +404,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ingest.add_argument("corpus", help=".jsonl, .csv/.tsv file, or a folder of text files (see --glob)")
     _add_store_args(ingest)
-    add_model_options(ingest, required_model=True)
+    add_model_options(ingest, required_model=True, server=True)
     ingest.add_argument("--document-instruction", default=None, help="document instruction; default: the model's")
     add_prompt_name_option(ingest)
     ingest.add_argument("--text-field", default="text", help="field/column with the text (default: text)")
@@ -473,6 +487,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(
         search,
         required_model=False,
+        server=True,
         model_help="model folder or hub id; default: the one stored with the collection (if given, it must be "
         "that one)",
     )
