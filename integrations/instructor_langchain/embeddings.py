@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from instructor_core import Instructions, InstructorEncoder, LoadOptions
+from instructor_core import Instructions, InstructorEncoder, LoadOptions, RemoteEncoder
 from instructor_core.errors import InputError, InputTypeError
 from instructor_core.model.quantization import Precision
 
@@ -109,6 +109,9 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         model_name: Hub id or local folder (a str or a path) to load; leave None when passing
             ``encoder``.
         encoder: An already loaded encoder to share; not serialized.
+        server: The URL of a running ``instructor serve``: embed there (``embed_query`` with the
+            query role, ``embed_documents`` with the document role) instead of loading a model.
+        api_key: The server's key (default: ``$INSTRUCTOR_API_KEY``); not serialized.
         query_instruction: Prepended to every query; None takes the encoder's default
             (``encoder.instructions.query``), "" means none.
         document_instruction: Prepended to every document; None takes the encoder's default.
@@ -140,7 +143,9 @@ class InstructorEmbeddings(BaseModel, Embeddings):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
 
     model_name: str | None = None
-    encoder: InstructorEncoder | None = Field(default=None, exclude=True, repr=False)
+    encoder: InstructorEncoder | RemoteEncoder | None = Field(default=None, exclude=True, repr=False)
+    server: str | None = None
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
     query_instruction: str | None = None
     document_instruction: str | None = None
     batch_size: int = Field(default=32, gt=0)
@@ -179,7 +184,16 @@ class InstructorEmbeddings(BaseModel, Embeddings):
 
     @model_validator(mode="after")
     def _load_encoder(self) -> InstructorEmbeddings:
-        if self.encoder is None:
+        if self.server is not None:
+            if self.encoder is not None or self.model_name is not None:
+                raise InputError("pass server (a running instructor serve), model_name or encoder: one of them")
+            if self.options is not None and self.options.changed():
+                raise InputError(
+                    f"{', '.join(sorted(self.options.changed()))}: loading options do not apply with server= "
+                    "(the server loaded its model)"
+                )
+            self.encoder = RemoteEncoder(self.server, api_key=self.api_key)
+        elif self.encoder is None:
             if self.model_name is None:
                 raise InputError(
                     "pass model_name (a hub id or a folder, e.g. 'hkunlp/instructor-large', the default of "
@@ -209,7 +223,7 @@ class InstructorEmbeddings(BaseModel, Embeddings):
         return self.document_instruction
 
     @property
-    def _model(self) -> InstructorEncoder:
+    def _model(self) -> InstructorEncoder | RemoteEncoder:
         encoder = self.encoder
         assert encoder is not None  # set by the validator
         return encoder

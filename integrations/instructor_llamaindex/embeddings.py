@@ -18,7 +18,7 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.storage.kvstore.types import BaseKVStore
 from pydantic import Field, PrivateAttr
 
-from instructor_core import Instructions, InstructorEncoder, LoadOptions
+from instructor_core import Instructions, InstructorEncoder, LoadOptions, RemoteEncoder
 from instructor_core.errors import InputError, InputTypeError
 
 __all__ = ["InstructorEmbedding"]
@@ -70,7 +70,7 @@ class InstructorEmbedding(BaseEmbedding):
     )
     truncate_dim: int | None = Field(default=None, gt=0, description="Keep the first N dimensions (Matryoshka).")
 
-    _encoder: InstructorEncoder = PrivateAttr()
+    _encoder: InstructorEncoder | RemoteEncoder = PrivateAttr()
 
     def __init__(
         self,
@@ -83,13 +83,15 @@ class InstructorEmbedding(BaseEmbedding):
         callback_manager: CallbackManager | None = None,
         *,
         options: LoadOptions | Mapping[str, object] | None = None,
-        encoder: InstructorEncoder | None = None,
+        encoder: InstructorEncoder | RemoteEncoder | None = None,
         normalize: bool = True,
         query_prompt_name: str | None = None,
         text_prompt_name: str | None = None,
         truncate_dim: int | None = None,
         num_workers: int | None = None,
         embeddings_cache: BaseKVStore | None = None,
+        server: str | None = None,
+        api_key: str | None = None,
     ) -> None:
         """Load a model, or wrap a loaded one.
 
@@ -112,6 +114,9 @@ class InstructorEmbedding(BaseEmbedding):
             truncate_dim: Keep the first N dimensions of each vector (Matryoshka models).
             num_workers: LlamaIndex async workers (batches still run one at a time on the model).
             embeddings_cache: A LlamaIndex key-value store that caches text embeddings.
+            server: The URL of a running ``instructor serve``: embed there (queries with the query
+                role, nodes with the document role) instead of loading a model.
+            api_key: The server's key (default: ``$INSTRUCTOR_API_KEY``).
 
         Raises:
             ValueError: If neither or both of ``model_name`` and ``encoder`` are given, or a
@@ -123,7 +128,13 @@ class InstructorEmbedding(BaseEmbedding):
         loading = (options or LoadOptions()).merged(
             {"cache_dir": cache_folder, "device": device}, where="InstructorEmbedding"
         )
-        if encoder is None:
+        if server is not None:
+            if encoder is not None or model_name is not None:
+                raise InputError("pass server (a running instructor serve), model_name or encoder: one of them")
+            loading.for_encoder("InstructorEmbedding(server=...)")
+            remote = RemoteEncoder(server, api_key=api_key)
+            encoder, name = remote, remote.model_name
+        elif encoder is None:
             if model_name is None:
                 raise InputError(
                     "pass model_name (a hub id or a folder, e.g. 'hkunlp/instructor-base', the default of "
@@ -132,12 +143,12 @@ class InstructorEmbedding(BaseEmbedding):
             encoder = InstructorEncoder.from_pretrained(model_name, options=loading)
             name = os.fspath(model_name)
         else:
-            if not isinstance(encoder, InstructorEncoder):
+            if not isinstance(encoder, (InstructorEncoder, RemoteEncoder)):
                 raise InputTypeError(f"encoder must be an InstructorEncoder, got {type(encoder).__name__}")
             if model_name is not None:
                 raise InputError("pass either model_name or encoder, not both")
             loading.for_encoder("InstructorEmbedding(encoder=...)")
-            name = str(encoder.spec.transformer_path)
+            name = encoder.model_name if isinstance(encoder, RemoteEncoder) else str(encoder.spec.transformer_path)
         super().__init__(
             model_name=name,
             query_instruction=query_instruction,
@@ -164,7 +175,7 @@ class InstructorEmbedding(BaseEmbedding):
         return "InstructorEmbedding"
 
     @property
-    def encoder(self) -> InstructorEncoder:
+    def encoder(self) -> InstructorEncoder | RemoteEncoder:
         """The shared encoder."""
         return self._encoder
 
