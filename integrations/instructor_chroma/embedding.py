@@ -196,7 +196,7 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         if not isinstance(normalize, bool):
             raise InputTypeError(f"normalize must be a bool, got {type(normalize).__name__}")
         self.normalize = normalize
-        self.max_length = int(encoder.max_length)
+        self.max_length: int | None = int(encoder.max_length)
         self.batch_size = batch_size
         # what the caller stated (here or when loading a shared encoder), kept in the config
         spec = getattr(encoder, "spec", None)
