@@ -174,9 +174,10 @@ def read_openai(data: dict[str, Any], settings: ServeSettings) -> EmbedRequest:
     texts = _texts(data["input"], "input", settings)
     for name in ("model", "user"):
         _optional_str(data, name)
-    encoding = data.get("encoding_format") or "float"
-    if encoding not in ("float", "base64"):
-        raise ApiError(422, f"encoding_format must be 'float' or 'base64', got {encoding!r}", param="encoding_format")
+    raw = data.get("encoding_format") or "float"
+    if raw not in ("float", "base64"):
+        raise ApiError(422, f"encoding_format must be 'float' or 'base64', got {raw!r}", param="encoding_format")
+    encoding: EncodingFormat = "base64" if raw == "base64" else "float"
     input_type, instruction, prompt_name = _role(data, settings)
     return EmbedRequest(
         texts=texts,
