@@ -289,3 +289,16 @@ def test_a_model_that_fails_to_load_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     errors = [line for line in out.splitlines() if line.startswith("instructor serve: error:")]
     assert len(errors) == 1 and "no-such-model" in errors[0] and "Traceback" not in out
+
+
+def test_role_routes_for_clients_that_can_set_only_a_base_url(server, local):
+    """Haystack's OpenAI embedders send no extra field: /query/v1 and /document/v1 fix the role."""
+    queries = _vectors(_post(server, "/query/v1/embeddings", {"input": TEXTS}))
+    np.testing.assert_allclose(queries, local.encode_queries(TEXTS), atol=1e-6)
+    documents = _vectors(_post(server, "/document/embeddings", {"input": TEXTS}))
+    np.testing.assert_allclose(documents, local.encode_documents(TEXTS), atol=1e-6)
+    tei = np.asarray(_post(server, "/query/embed", {"inputs": TEXTS}).json(), dtype=np.float32)
+    np.testing.assert_allclose(tei, local.encode_queries(TEXTS), atol=1e-6)
+    # a role in the body wins over the route's
+    named = _vectors(_post(server, "/query/v1/embeddings", {"input": TEXTS, "input_type": "document"}))
+    np.testing.assert_allclose(named, documents, atol=1e-6)

@@ -200,3 +200,18 @@ def test_cli_refuses_a_server_of_another_model_naming_both_fingerprints(server, 
     assert local_print in refused.stderr and served_print in refused.stderr
     loading = _cli("search", QUERY, "--server", server, "--device", "cpu", "--store", store, "--collection", "col")
     assert loading.returncode == 2 and "--device" in loading.stderr
+
+
+def test_haystack_openai_embedders_through_the_role_routes(server, expected):
+    pytest.importorskip("haystack")
+    from haystack import Document
+    from haystack.components.embedders import OpenAIDocumentEmbedder, OpenAITextEmbedder
+    from haystack.utils import Secret
+
+    docs, query = expected
+    key = Secret.from_token(KEY)
+    text = OpenAITextEmbedder(api_key=key, model="tiny", api_base_url=f"{server}/query/v1")
+    np.testing.assert_allclose(text.run(QUERY)["embedding"], query, atol=1e-6)
+    documents = OpenAIDocumentEmbedder(api_key=key, model="tiny", api_base_url=f"{server}/document/v1")
+    embedded = documents.run([Document(content=t) for t in TEXTS[:40]])["documents"]
+    np.testing.assert_allclose([d.embedding for d in embedded], docs[:40], atol=1e-6)

@@ -34,7 +34,7 @@ from instructor_serve.batcher import Batcher, Job
 from instructor_serve.errors import ApiError, envelope
 from instructor_serve.metrics import Metrics
 from instructor_serve.requests import EmbedRequest, parse_json, read_openai, read_sparse, read_tei
-from instructor_serve.settings import ServeSettings
+from instructor_serve.settings import InputType, ServeSettings
 
 __all__ = ["ServerState", "create_app"]
 
@@ -278,31 +278,44 @@ def _route(
 
 
 # ---------------------------------------------------------------------------------------------- routes
-def _routes(state: ServerState) -> list[Route]:
-    async def openai_embeddings(request: Request) -> Response:
-        req = read_openai(parse_json(await _read_body(request, state.settings.max_body_bytes)), state.settings)
+def _openai_handler(state: ServerState, role: InputType | None) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /v1/embeddings``: the OpenAI shape, float or base64."""
+
+    async def handler(request: Request) -> Response:
+        data = parse_json(await _read_body(request, state.settings.max_body_bytes))
+        req = read_openai(data, state.settings, role)
         state.metrics.inputs.labels("openai").inc(len(req.texts))
         vectors, tokens = await _embed(state, request, req)
         if req.encoding_format == "base64":
             little = vectors.astype("<f4", copy=False)
-            data = [{"object": "embedding", "index": i, "embedding": base64.b64encode(v.tobytes()).decode("ascii")}
-                    for i, v in enumerate(little)]  # fmt: skip
+            data_rows = [{"object": "embedding", "index": i, "embedding": base64.b64encode(v.tobytes()).decode()}
+                         for i, v in enumerate(little)]  # fmt: skip
         else:
-            data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+            data_rows = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
         body = {
             "object": "list",
-            "data": data,
+            "data": data_rows,
             "model": state.settings.model_name or state.model_label,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
         return _OrjsonResponse(body)
 
-    async def tei_embed(request: Request) -> Response:
-        req = read_tei(parse_json(await _read_body(request, state.settings.max_body_bytes)), state.settings)
+    return handler
+
+
+def _tei_handler(state: ServerState, role: InputType | None) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /embed``: TEI's shape, a list of float lists."""
+
+    async def handler(request: Request) -> Response:
+        req = read_tei(parse_json(await _read_body(request, state.settings.max_body_bytes)), state.settings, role)
         state.metrics.inputs.labels("tei").inc(len(req.texts))
         vectors, _ = await _embed(state, request, req)
         return _OrjsonResponse(vectors)
 
+    return handler
+
+
+def _routes(state: ServerState) -> list[Route]:
     async def tei_embed_sparse(request: Request) -> Response:
         texts, input_type = read_sparse(
             parse_json(await _read_body(request, state.settings.max_body_bytes)), state.settings
@@ -330,11 +343,19 @@ def _routes(state: ServerState) -> list[Route]:
         state.metrics.queue_depth.set(state.batcher.waiting if state.batcher is not None else 0)
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    embeddings = _route(state, "openai", openai_embeddings, embeds=True)
+    routes = []
+    # /v1/embeddings takes the role from the body (else the server's default); /query/... and /document/...
+    # fix the default for clients that can set a base URL but not an extra field (Haystack's OpenAI embedders)
+    roles: tuple[tuple[str, InputType | None], ...] = (("", None), ("/query", "query"), ("/document", "document"))
+    for prefix, role in roles:
+        embeddings = _route(state, "openai", _openai_handler(state, role), embeds=True)
+        routes += [
+            Route(f"{prefix}/v1/embeddings", embeddings, methods=["POST"]),
+            Route(f"{prefix}/embeddings", embeddings, methods=["POST"]),
+            Route(f"{prefix}/embed", _route(state, "tei", _tei_handler(state, role), embeds=True), methods=["POST"]),
+        ]
     return [
-        Route("/v1/embeddings", embeddings, methods=["POST"]),
-        Route("/embeddings", embeddings, methods=["POST"]),
-        Route("/embed", _route(state, "tei", tei_embed, embeds=True), methods=["POST"]),
+        *routes,
         Route("/embed_sparse", _route(state, "sparse", tei_embed_sparse, embeds=False), methods=["POST"]),
         Route("/info", _route(state, "info", info, embeds=False), methods=["GET"]),
         Route("/health", health, methods=["GET"]),

@@ -150,10 +150,12 @@ def _dimensions(data: dict[str, Any]) -> int | None:
     return value
 
 
-def _role(data: dict[str, Any], settings: ServeSettings) -> tuple[InputType, str | None, str | None]:
+def _role(
+    data: dict[str, Any], settings: ServeSettings, default: InputType | None = None
+) -> tuple[InputType, str | None, str | None]:
     raw = data.get("input_type")
     if raw is None:
-        input_type: InputType = settings.default_input_type
+        input_type: InputType = default or settings.default_input_type
     elif not isinstance(raw, str) or raw.lower() not in _INPUT_TYPES:
         raise ApiError(422, f"input_type must be 'query', 'document' or 'passage', got {raw!r}", param="input_type")
     else:
@@ -165,9 +167,10 @@ def _role(data: dict[str, Any], settings: ServeSettings) -> tuple[InputType, str
     return input_type, instruction, prompt_name
 
 
-def read_openai(data: dict[str, Any], settings: ServeSettings) -> EmbedRequest:
+def read_openai(data: dict[str, Any], settings: ServeSettings, default: InputType | None = None) -> EmbedRequest:
     """An OpenAI ``/v1/embeddings`` body: ``input``, ``model``, ``dimensions``, ``encoding_format``,
-    ``user``, and the role in ``input_type`` / ``prompt_name`` / ``instruction`` (``extra_body``)."""
+    ``user``, and the role in ``input_type`` / ``prompt_name`` / ``instruction`` (``extra_body``);
+    ``default`` is the role of the route (``/query/v1/embeddings``) where the body names none."""
     _unknown(data, _OPENAI_FIELDS)
     if "input" not in data:
         raise ApiError(422, "input is missing: send a string or a list of strings", param="input")
@@ -178,7 +181,7 @@ def read_openai(data: dict[str, Any], settings: ServeSettings) -> EmbedRequest:
     if raw not in ("float", "base64"):
         raise ApiError(422, f"encoding_format must be 'float' or 'base64', got {raw!r}", param="encoding_format")
     encoding: EncodingFormat = "base64" if raw == "base64" else "float"
-    input_type, instruction, prompt_name = _role(data, settings)
+    input_type, instruction, prompt_name = _role(data, settings, default)
     return EmbedRequest(
         texts=texts,
         input_type=input_type,
@@ -191,7 +194,7 @@ def read_openai(data: dict[str, Any], settings: ServeSettings) -> EmbedRequest:
     )
 
 
-def read_tei(data: dict[str, Any], settings: ServeSettings) -> EmbedRequest:
+def read_tei(data: dict[str, Any], settings: ServeSettings, default: InputType | None = None) -> EmbedRequest:
     """A TEI ``/embed`` body: ``inputs``, ``normalize``, ``truncate``, ``truncation_direction``,
     ``prompt_name``, ``dimensions`` (and this server's ``input_type`` / ``instruction``)."""
     _unknown(data, _TEI_FIELDS)
@@ -203,7 +206,7 @@ def read_tei(data: dict[str, Any], settings: ServeSettings) -> EmbedRequest:
         raise ApiError(
             422, f"truncation_direction {direction!r}: this server cuts on the right only", param="truncation_direction"
         )
-    input_type, instruction, prompt_name = _role(data, settings)
+    input_type, instruction, prompt_name = _role(data, settings, default)
     return EmbedRequest(
         texts=texts,
         input_type=input_type,
