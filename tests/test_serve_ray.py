@@ -148,6 +148,7 @@ def test_two_replicas_on_two_nodes_answer_the_in_process_vectors_and_share_the_r
         answers = list(pool.map(send, jobs))
 
     worst = max(float(np.abs(got - expected[side][rows]).max()) for side, rows, got, _ in answers)
+    print(f"largest |server - in-process| over {len(jobs)} requests: {worst:.2e}")
     assert worst <= 1e-6, worst
     by_replica: dict[str, int] = {}
     nodes: dict[str, str] = {}

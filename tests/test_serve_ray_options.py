@@ -107,3 +107,23 @@ def test_the_example_serve_config_builds_its_application():
     assert label == "hkunlp/instructor-large"
     assert settings.max_batch_tokens == 16384 and settings.max_batch_size == 256
     assert deployment.max_ongoing_requests == 256
+
+
+def test_a_failed_deployment_is_the_replicas_last_exception_in_one_line():
+    from types import SimpleNamespace
+
+    from instructor_serve.ray_serve import _failure
+
+    message = (
+        "Failed to update the deployments.\nRuntimeError: Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in load\n'
+        "    raise ModelFolderError(...)\n"
+        "instructor_core.model.loading.ModelFolderError: '/m' is not a local folder\n"
+    )
+    app = SimpleNamespace(deployments={DEPLOYMENT_NAME: SimpleNamespace(message=message)})
+    serve = SimpleNamespace(status=lambda: SimpleNamespace(applications={"app": app}))
+    failed = RuntimeError("Deploying application app failed: Failed to update the deployments ['InstructorEmbedder'].")
+    expected = "the replicas failed to start: ModelFolderError: '/m' is not a local folder"
+    assert _failure(serve, "app", failed) == expected
+    gone = SimpleNamespace(status=lambda: (_ for _ in ()).throw(ConnectionError("no cluster")))
+    assert _failure(gone, "app", failed) == f"the deployment failed: {failed}"

@@ -28,6 +28,7 @@ import asyncio
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -68,6 +69,8 @@ DEFAULT_MAX_QUEUED_REQUESTS = 1024
 _CONSTRUCTOR_RETRIES = 2
 #: Flags a Serve config sets itself (``http_options``, ``proxy_location``, the application's name).
 _CONFIG_LEVEL = ("host", "port", "engine", "ray_address", "proxy_location")
+#: A traceback's last line: ``package.module.SomeError: what happened``.
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): \S")
 
 
 @dataclass(frozen=True)
@@ -403,8 +406,7 @@ def serve_on_ray(
             serve.run(app, name=options.app_name, route_prefix="/",
                       logging_config={"log_level": level, "enable_access_log": False})  # fmt: skip
         except RuntimeError as exc:  # the deployment failed: the replicas' error, in one line
-            text = " ".join(str(exc).split())
-            print(f"instructor serve: error: the deployment failed: {text[:500]}", file=sys.stderr)
+            print(f"instructor serve: error: {_failure(serve, options.app_name, exc)}", file=sys.stderr)
             return 2
         serving = True
         where = f"http://{settings.host}:{settings.port}"
@@ -431,6 +433,20 @@ def serve_on_ray(
             signal.signal(sig, handler)
         _take_down(serve, options.app_name)
         ray.shutdown()
+
+
+def _failure(serve: Any, app_name: str, exc: BaseException) -> str:  # noqa: ANN401 (the ray.serve module)
+    """Why the deployment failed, in one line: the last exception of a replica's traceback as Serve
+    reports it (``ModelFolderError: ...``), else Serve's own message."""
+    try:
+        message = serve.status().applications[app_name].deployments[DEPLOYMENT_NAME].message
+    except Exception:  # the status is gone with the cluster: Serve's message is all there is
+        message = ""
+    raised = [line.strip() for line in message.splitlines() if _RAISED.match(line.strip())]
+    if raised:
+        name, _, text = raised[-1].partition(": ")
+        return f"the replicas failed to start: {name.rsplit('.', 1)[-1]}: {text}"
+    return "the deployment failed: " + " ".join(str(exc).split())[:500]
 
 
 def _take_down(serve: Any, app_name: str) -> None:  # noqa: ANN401 (the ray.serve module)
