@@ -61,9 +61,9 @@ LONGEST_FILES = (
 
 
 #: Files that start a Ray cluster of their own on the loopback addresses test_ray.py's uses: they take turns
-#: with it (test_ray.CLUSTER_LOCK), so they are handed out last, when test_ray.py (handed out first) is done,
-#: not beside it, where a worker would sit waiting for its turn.
-LAST_FILES = ("test_ray_resume.py", "test_ray_shapes.py")
+#: with it (tests.ray_cluster.CLUSTER_LOCK), so they are handed out last, when test_ray.py (handed out first) is
+#: done, not beside it, where a worker would sit waiting for its turn.
+LAST_FILES = ("test_ray_resume.py", "test_ray_shapes.py", "test_serve_ray.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -14,11 +14,9 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,11 +29,11 @@ import pytest
 from instructor_core import LoadOptions
 from tests.conftest import REPO
 from tests.plugin_store import registered
+
+# Ray reads its auth settings when it is imported: tests.ray_cluster sets the cluster's token before that.
+from tests.ray_cluster import HEAD_IP, WORKER_IP, cluster_turn, free_port, two_node_cluster
 from tests.shared_checks import scifact_subset
 
-# Ray reads its auth settings when it is imported: the test cluster's token is set before that.
-os.environ["RAY_AUTH_MODE"] = "token"
-os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
 ray = pytest.importorskip("ray")
 chromadb = pytest.importorskip("chromadb")
 
@@ -61,60 +59,9 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 MAX_LENGTH = 128
 N_DOCS = 2000
-HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 # One actor per node (1 torch thread each, half a node's CPU); reads, checks and writes take a quarter.
 EMBED = {"concurrency": 2, "num_cpus": 0.5, "batch_size": 64, "task_num_cpus": 0.25}
 READ = {"num_cpus": 0.25}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _end(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """End a ``ray start --block`` process by its pid; it ends the node's processes on SIGTERM."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session, started by this fixture
-            proc.wait()
-
-
-#: Held while a test module's cluster is up: every cluster binds 127.0.0.2/127.0.0.3, so the modules that
-#: start one (this, test_ray_shapes, test_ray_resume) take turns, whichever pytest-xdist worker runs them.
-CLUSTER_LOCK = Path(tempfile.gettempdir()) / "instructor-ray-tests.lock"
-#: The longest a module waits for another's cluster to end (the longest module takes about 15 minutes).
-CLUSTER_WAIT_S = 45 * 60
-
-
-@contextlib.contextmanager
-def cluster_turn() -> Iterator[None]:
-    """This module's turn to run a cluster on the loopback addresses (an exclusive ``flock``, waited
-    for at most :data:`CLUSTER_WAIT_S`)."""
-    import fcntl
-
-    with CLUSTER_LOCK.open("a") as handle:
-        deadline = time.monotonic() + CLUSTER_WAIT_S
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"another test's Ray cluster held {CLUSTER_LOCK} for {CLUSTER_WAIT_S} s"
-                    ) from None
-                time.sleep(1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="module")
@@ -125,66 +72,15 @@ def ray_cluster(tmp_path_factory):
 
 
 def _cluster(tmp_path_factory) -> Iterator[str]:
-    exe = Path(sys.executable).parent / "ray"
     logs = tmp_path_factory.mktemp("ray_logs")
-    port = free_port()
     # the test store's dist-info (registered only there: tests/plugin_store.py) for every node
     plugin = registered(tmp_path_factory.mktemp("plugin"))
-    paths = [str(REPO), str(REPO / "integrations"), str(plugin), os.environ.get("PYTHONPATH", "")]
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"]}
-    env = {
-        **os.environ,
-        **auth,
-        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    common = ["--num-cpus", "1", "--object-store-memory", str(200 * 1024**2), "--disable-usage-stats", "--block"]
-    procs = []
-
-    def start(name: str, args: list[str]) -> None:
-        log = (logs / f"{name}.log").open("w")
-        procs.append(
-            subprocess.Popen(
-                [str(exe), "start", *args, *common],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
-    try:
-        start("head", ["--head", "--port", str(port), "--node-ip-address", HEAD_IP, "--include-dashboard=false"])
-        address = f"{HEAD_IP}:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                ray.init(address=address, _node_ip_address=HEAD_IP, log_to_driver=False)
-                break
-            except (ConnectionError, RuntimeError):
-                if procs[0].poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"ray head did not come up: {(logs / 'head.log').read_text()}") from None
-                time.sleep(1)
-        start("worker", ["--address", address, "--node-ip-address", WORKER_IP])
-        while sum(n["Alive"] for n in ray.nodes()) < 2:
-            if procs[1].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"second ray node did not join: {(logs / 'worker.log').read_text()}")
-            time.sleep(1)
+    with two_node_cluster(logs, pythonpath=[str(plugin)]) as address:
         os.environ["INSTRUCTOR_TEST_PLUGIN"] = str(plugin)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         yield address
-    finally:
-        ray.shutdown()
-        for proc in reversed(procs):
-            _end(proc)
-        # `ray start --head` left the address of this cluster for later `ray.init()` calls: take it back
-        pointer = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        if pointer.is_file() and pointer.read_text().strip() == f"{HEAD_IP}:{port}":
-            pointer.unlink()
 
 
 @contextlib.contextmanager

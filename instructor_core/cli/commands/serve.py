@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from instructor_core.cli.commands.options import add_model_options, load_encoder, positive_int
+from instructor_core.errors import InputError
 from instructor_core.model.load_options import LoadOptions
 
-__all__ = ["register"]
+__all__ = ["RAY_FLAGS", "model_label", "register", "settings_and_loader"]
 
 #: LoadOptions fields ``add_model_options`` leaves to the Python API; ``serve`` takes them as flags too.
 _MORE_LOADING = ("trust_remote_code", "revision", "cache_dir", "backend_cache_dir", "attn_implementation",
@@ -30,9 +32,17 @@ def _prompt(text: str) -> tuple[str, str]:
     return name, prompt
 
 
-def _serve(args: argparse.Namespace) -> int:
+def settings_and_loader(args: argparse.Namespace) -> tuple[Any, Callable[[], Any]]:
+    """The server's settings and the model's loader from parsed ``serve`` arguments (shared by the
+    local server and the Ray Serve deployment, whose app builder parses a Serve config's ``args``
+    with this same parser).
+
+    Returns:
+        An :class:`instructor_serve.ServeSettings` and a function that loads the encoder (it
+        pickles: Ray Serve ships it to every replica).
+    """
     try:
-        from instructor_serve import API_KEY_ENV, ServeSettings, serve
+        from instructor_serve import API_KEY_ENV, ServeSettings
     except ImportError as exc:
         raise ImportError(f'instructor serve needs the serve extra: pip install "instructor[serve]" ({exc})') from exc
     from instructor_core.instructions import Instructions
@@ -53,18 +63,113 @@ def _serve(args: argparse.Namespace) -> int:
             )
         return encoder
 
+    return settings, load
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.engine != "ray":
+        given = [flag for flag, dest in RAY_FLAGS.items() if getattr(args, dest) is not None]
+        if given:
+            raise InputError(f"{given[0]} applies to --engine ray only")
+    settings, load = settings_and_loader(args)
     if args.engine == "ray":
-        from instructor_serve.ray_serve import serve_on_ray
+        try:
+            from instructor_serve.ray_serve import serve_on_ray
+        except ImportError as exc:
+            raise ImportError(f'--engine ray needs Ray Serve: pip install "instructor[serve-ray]" ({exc})') from exc
 
         return serve_on_ray(args, settings, load, replicas=args.replicas)
-    return serve(settings, load, model_label=_model_label(args.model), log_level=args.log_level)
+    from instructor_serve import serve
+
+    return serve(settings, load, model_label=model_label(args.model), log_level=args.log_level)
 
 
-def _model_label(model: str) -> str:
+def model_label(model: str) -> str:
     """A local folder as an absolute path (what a collection ingested through the server records, so a
     search from another folder loads it), a hub id as given."""
     path = Path(model).expanduser()
     return str(path.resolve()) if path.is_dir() else model
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+#: The flags only ``--engine ray`` reads (flag -> dest); the local engine refuses them.
+RAY_FLAGS = {
+    "--replicas": "replicas",
+    "--ray-address": "ray_address",
+    "--min-replicas": "min_replicas",
+    "--max-replicas": "max_replicas",
+    "--target-ongoing-requests": "target_ongoing_requests",
+    "--max-ongoing-requests": "max_ongoing_requests",
+    "--max-queued-requests": "max_queued_requests",
+    "--replica-cpus": "replica_cpus",
+    "--replica-gpus": "replica_gpus",
+    "--max-replicas-per-node": "max_replicas_per_node",
+    "--proxy-location": "proxy_location",
+}
+
+
+def _add_ray_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``--engine ray``: where the cluster is, replicas, autoscaling, resources."""
+    group = parser.add_argument_group("Ray Serve (--engine ray)")
+    group.add_argument("--replicas", type=positive_int, default=None,
+                       help="replicas (default: 1); with --max-replicas, the replicas to start with")  # fmt: skip
+    group.add_argument(
+        "--ray-address", default=None,
+        help="the Ray cluster to deploy on (an address, or 'auto' for the one this machine runs; default: start a "
+        "local Ray instance)",
+    )  # fmt: skip
+    group.add_argument("--min-replicas", type=_non_negative_int, default=None,
+                       help="autoscaling: fewest replicas (default: 1; needs --max-replicas)")  # fmt: skip
+    group.add_argument(
+        "--max-replicas",
+        type=positive_int,
+        default=None,
+        help="autoscaling on: most replicas Serve scales to (default: off, --replicas fixed)",
+    )
+    group.add_argument(
+        "--target-ongoing-requests", type=_positive_float, default=None,
+        help="autoscaling: ongoing requests per replica Serve scales to keep (default: a quarter of "
+        "--max-ongoing-requests)",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-ongoing-requests", type=positive_int, default=None,
+        help="requests one replica holds at once, so that its batches fill (default: --max-batch-size, 256)",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-queued-requests", type=int, default=None,
+        help="requests each Serve proxy holds waiting for a replica; past it a request is answered 429 (default: "
+        "1024; -1: no bound)",
+    )  # fmt: skip
+    group.add_argument("--replica-cpus", type=_non_negative_float, default=None,
+                       help="CPUs each replica reserves (default: 1)")  # fmt: skip
+    group.add_argument("--replica-gpus", type=_non_negative_float, default=None,
+                       help="GPUs each replica reserves (default: 0)")  # fmt: skip
+    group.add_argument("--max-replicas-per-node", type=positive_int, default=None,
+                       help="replicas one node runs at most (default: no bound)")  # fmt: skip
+    group.add_argument(
+        "--proxy-location", choices=("EveryNode", "HeadOnly", "Disabled"), default=None,
+        help="where Serve runs its HTTP proxy, bound at --host/--port (default: EveryNode, each node with a replica)",
+    )  # fmt: skip
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -153,9 +258,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_settings(parser)
     parser.add_argument(
         "--engine", choices=("local", "ray"), default="local",
-        help="local: this process (default); ray: a Ray Serve deployment (pip install \"instructor[serve,ray]\")",
+        help="local: this process (default); ray: a Ray Serve deployment (pip install \"instructor[serve-ray]\")",
     )  # fmt: skip
-    parser.add_argument("--replicas", type=positive_int, default=1, help="with --engine ray: replicas (default: 1)")
+    _add_ray_options(parser)
     parser.add_argument(
         "--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
         help="the server's log level (default: info)",
