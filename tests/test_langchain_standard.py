@@ -53,6 +53,33 @@ class _TinyBert:
         return dict(self._params)
 
 
+class _Served:
+    """Params: a running instructor serve of the tiny BERT (``server=``): no model loaded in this process."""
+
+    _params: dict[str, Any] = {}
+
+    @pytest.fixture(autouse=True, scope="class")
+    def _server(self, request, tiny_bert_path):
+        from tests.serve_helpers import running
+
+        with running(tiny_bert_path) as (_, url):
+            request.cls._params = {"server": url}
+            yield
+
+    @property
+    def embeddings_class(self) -> type[InstructorEmbeddings]:
+        return InstructorEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+
+@pytest.mark.server
+class TestServedIntegration(_Served, EmbeddingsIntegrationTests):
+    pass
+
+
 class TestMiniLMUnit(_MiniLM, EmbeddingsUnitTests):
     pass
 
