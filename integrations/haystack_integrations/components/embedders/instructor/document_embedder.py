@@ -133,7 +133,7 @@ class InstructorDocumentEmbedder(DenseSettings):
 
     def _init_parameters(self) -> dict[str, Any]:
         return {
-            **super()._init_parameters(),
+            **DenseSettings._init_parameters(self),  # not super(): @component rebuilds the class
             "instruction_meta_key": self.instruction_meta_key,
             "meta_fields_to_embed": self.meta_fields_to_embed,
             "embedding_separator": self.embedding_separator,
@@ -172,4 +172,3 @@ class InstructorDocumentEmbedder(DenseSettings):
     async def run_async(self, documents: list[Document]) -> dict[str, list[Document]]:
         """:meth:`run` in a worker thread, so the event loop keeps running while the model works."""
         return await asyncio.to_thread(self.run, documents)
-
