@@ -22,7 +22,6 @@ pytest.importorskip("haystack")
 from haystack import Document, Pipeline  # noqa: E402
 from haystack.core.errors import DeserializationError  # noqa: E402
 from haystack.utils import ComponentDevice, Secret  # noqa: E402
-
 from haystack_integrations.components.embedders.instructor import (  # noqa: E402
     InstructorDocumentEmbedder,
     InstructorSparseDocumentEmbedder,
@@ -30,6 +29,7 @@ from haystack_integrations.components.embedders.instructor import (  # noqa: E40
     InstructorTextEmbedder,
     clear_encoder_cache,
 )
+
 from instructor_core import InstructorEncoder, LoadOptions  # noqa: E402
 
 QUERY = "Represent the science question for retrieving supporting documents: "
