@@ -381,3 +381,151 @@ def test_bad_settings_are_refused_at_construction(tiny_t5_path):
         InstructorDocumentEmbedder(model=tiny_t5_path, meta_fields_to_embed="title")
     with pytest.raises(TypeError, match="device must be a haystack ComponentDevice"):
         InstructorTextEmbedder(model=tiny_t5_path, device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------- the guide
+def test_the_guides_pipeline_example_runs_as_printed(capsys):
+    """docs/integrations/haystack.md's first example (indexing, hybrid query, YAML round trip) prints what it says."""
+    pytest.importorskip("haystack_integrations.document_stores.qdrant")
+    import re
+
+    from tests.conftest import REPO
+
+    page = (REPO / "docs" / "integrations" / "haystack.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(.*?)```", page, re.DOTALL).group(1)
+    exec(compile(block, "docs/integrations/haystack.md", "exec"), {})
+    printed = [line for line in capsys.readouterr().out.splitlines() if line]
+    lines = block.splitlines()
+    assert printed == [lines[i + 1][2:] for i, line in enumerate(lines) if line.startswith("print(")]
+    assert printed[-1] == "True" and printed[0].startswith("Vitamin D")
+
+
+# ---------------------------------------------------------------------------------------------- SciFact
+#: Every judged document of SciFact's test split, then the corpus in file order up to this many: the whole
+#: corpus (5,183 abstracts) takes more than 3 minutes to encode once on MiniLM on this 2-core machine.
+SUBSET = 1000
+K = 10
+CLAIM = "Represent the scientific claim for retrieving supporting abstracts: "
+ABSTRACT = "Represent the scientific abstract for retrieval: "
+
+
+class _Precomputed:
+    """The core encoder, with the document vectors of one earlier encode looked up by text (this
+    package's three stores take them instead of encoding the corpus three times); queries live."""
+
+    def __init__(self, encoder, texts, vectors):
+        self.encoder, self.table = encoder, dict(zip(texts, vectors, strict=True))
+        self.instructions, self.dimension, self.max_length = encoder.instructions, encoder.dimension, encoder.max_length
+
+    def encode_documents(self, texts, instruction=None, *, batch_size=32, normalize=True, show_progress=False):
+        assert instruction in (None, self.instructions.document)
+        return np.stack([self.table[t] for t in texts])
+
+    def encode_queries(self, texts, instruction=None, *, batch_size=32, normalize=True, show_progress=False):
+        return self.encoder.encode_queries(texts, instruction, batch_size=batch_size, normalize=normalize)
+
+
+@pytest.fixture(scope="module")
+def scifact(data_dir, minilm_path):
+    from instructor_core import Instructions
+    from instructor_core.evaluation import load_beir
+
+    data = load_beir(data_dir / "scifact", split="test")
+    judged = {doc for rels in data.qrels.values() for doc in rels}
+    ids = [d for d in data.corpus if d in judged]
+    ids += [d for d in data.corpus if d not in judged][: SUBSET - len(ids)]
+    core = InstructorEncoder.from_pretrained(minilm_path, Instructions(query=CLAIM, document=ABSTRACT), device="cpu")
+    texts = [data.corpus[d] for d in ids]
+    return {"data": data, "ids": ids, "texts": texts, "core": core, "doc_vectors": core.encode_documents(texts)}
+
+
+def _project_rankings(tmp_path, scifact, scheme: str, mode: str) -> dict[str, list[str]]:
+    """This package's own store (``instructor ingest`` / ``instructor search``'s code path) at ``-k 10``."""
+    from instructor_core.ingest import store_ops
+    from instructor_core.ingest.stores import open_store
+
+    encoder = _Precomputed(scifact["core"], scifact["texts"], scifact["doc_vectors"])
+    records = [{"id": d, "text": t} for d, t in zip(scifact["ids"], scifact["texts"], strict=True)]
+    store = open_store(f"{scheme}:{tmp_path / f'{scheme}-{mode}'}")
+    try:
+        store_ops.ingest(
+            store, "scifact", records, encoder, model="minilm", hybrid=mode == "hybrid", show_progress=False
+        )
+        queries = scifact["data"].queries
+        hits = store_ops.search(store, "scifact", list(queries.values()), encoder, k=K, mode=mode)
+    finally:
+        store.close()
+    return {qid: [h.id for h in row] for qid, row in zip(queries, hits, strict=True)}
+
+
+@pytest.mark.slow
+def test_scifact_inside_haystacks_qdrant_and_chroma_stores_ranks_as_this_packages_stores(
+    scifact, minilm_path, tmp_path
+):
+    from haystack_integrations.components.retrievers.chroma import ChromaEmbeddingRetriever
+    from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever, QdrantHybridRetriever
+    from haystack_integrations.document_stores.chroma import ChromaDocumentStore
+    from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+
+    from instructor_core.evaluation import retrieval_metrics
+
+    data, core = scifact["data"], scifact["core"]
+    # indexing through Haystack: the dense and the sparse document embedders
+    embedder = InstructorDocumentEmbedder(model=minilm_path, device=CPU, instruction=ABSTRACT, progress_bar=False)
+    docs = [Document(id=d, content=t) for d, t in zip(scifact["ids"], scifact["texts"], strict=True)]
+    docs = InstructorSparseDocumentEmbedder().run(embedder.run(docs)["documents"])["documents"]
+    assert _diff([d.embedding for d in docs], scifact["doc_vectors"]) <= 1e-6
+    dense = QdrantDocumentStore(":memory:", index="dense", embedding_dim=core.dimension, progress_bar=False)
+    hybrid = QdrantDocumentStore(
+        ":memory:", index="hybrid", embedding_dim=core.dimension, use_sparse_embeddings=True, sparse_idf=True,
+        progress_bar=False,
+    )  # fmt: skip
+    chroma = ChromaDocumentStore(
+        collection_name="scifact", persist_path=str(tmp_path / "hs-chroma"), distance_function="cosine"
+    )
+    for store in (dense, hybrid, chroma):
+        store.write_documents(docs)
+        assert store.count_documents() == SUBSET
+    # querying through Haystack
+    query, sparse = (
+        InstructorTextEmbedder(model=minilm_path, device=CPU, instruction=CLAIM),
+        InstructorSparseTextEmbedder(),
+    )
+    retrievers = {
+        "dense": lambda q: QdrantEmbeddingRetriever(dense, top_k=K).run(query_embedding=q["embedding"]),
+        "hybrid": lambda q: QdrantHybridRetriever(hybrid, top_k=K).run(
+            query_embedding=q["embedding"], query_sparse_embedding=q["sparse_embedding"]
+        ),
+        "chroma": lambda q: ChromaEmbeddingRetriever(chroma, top_k=K).run(query_embedding=q["embedding"]),
+    }
+    haystack = {name: {} for name in retrievers}
+    for qid, text in data.queries.items():
+        vectors = {**query.run(text), **sparse.run(text)}
+        for name, retrieve in retrievers.items():
+            haystack[name][qid] = [d.id for d in retrieve(vectors)["documents"]]
+    project = {
+        "dense": _project_rankings(tmp_path, scifact, "qdrant", "dense"),
+        "hybrid": _project_rankings(tmp_path, scifact, "qdrant", "hybrid"),
+        "chroma": _project_rankings(tmp_path, scifact, "chroma", "dense"),
+    }
+    lines = []
+    for name in retrievers:
+        ours, theirs = retrieval_metrics(project[name], data.qrels), retrieval_metrics(haystack[name], data.qrels)
+        lines.append(f"{name}: haystack nDCG@10 {theirs['ndcg@10']:.4f}, project {ours['ndcg@10']:.4f}")
+        differ = [q for q in data.queries if haystack[name][q] != project[name][q]]
+        assert not differ, f"{name}: {len(differ)} of {len(data.queries)} rankings differ, e.g. {differ[:3]}"
+        assert theirs["ndcg@10"] == ours["ndcg@10"]
+    print("\n".join(lines))
+    # the instructions reached both sides: without them the figure moves
+    plain = retrieval_metrics(
+        {q: [scifact["ids"][i] for i in row] for q, row in zip(data.queries, _cosine(core, scifact, ""), strict=True)},
+        data.qrels,
+    )
+    assert abs(plain["ndcg@10"] - retrieval_metrics(project["dense"], data.qrels)["ndcg@10"]) > 0.005
+
+
+def _cosine(core, scifact, instruction: str):
+    from instructor_core.evaluation import rank_by_cosine
+
+    queries = core.encode_queries(list(scifact["data"].queries.values()), instruction)
+    return rank_by_cosine(queries, scifact["doc_vectors"], k=K)[0]
