@@ -52,11 +52,14 @@ def shared_encoder(model: str, options: LoadOptions, token: str | None = None) -
         with _lock:
             if key in _cache:
                 return _cache[key]
-        source = model if not token else _fetch(model, options, token)
-        encoder = InstructorEncoder.from_pretrained(source, options=options)
-        with _lock:
-            _cache[key] = encoder
-            _loading.pop(key, None)
+        try:
+            source = model if not token else _fetch(model, options, token)
+            encoder = InstructorEncoder.from_pretrained(source, options=options)
+            with _lock:
+                _cache[key] = encoder  # before the gate goes, so no later caller loads it again
+        finally:
+            with _lock:
+                _loading.pop(key, None)
         return encoder
 
 
