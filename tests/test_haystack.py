@@ -163,6 +163,30 @@ def test_a_text_and_a_document_embedder_share_one_loaded_model(tiny_t5_path):
         InstructorTextEmbedder()
 
 
+def test_embedders_warming_up_at_once_load_the_model_once(tiny_t5_path, monkeypatch):
+    import threading
+    import time
+
+    calls = []
+    real = InstructorEncoder.from_pretrained
+
+    def slow_load(*args, **kwargs):
+        calls.append(args[0])
+        time.sleep(0.3)  # the others arrive while the first loads
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(InstructorEncoder, "from_pretrained", slow_load)
+    embedders = [InstructorTextEmbedder(model=tiny_t5_path, device=CPU) for _ in range(2)]
+    embedders += [InstructorDocumentEmbedder(model=tiny_t5_path, device=CPU) for _ in range(2)]
+    threads = [threading.Thread(target=e.warm_up) for e in embedders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(calls) == 1
+    assert all(e.encoder is embedders[0].encoder for e in embedders)
+
+
 def test_a_gated_model_gets_the_token_through_the_hub_client(monkeypatch, minilm_path):
     import huggingface_hub
 
