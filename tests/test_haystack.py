@@ -463,23 +463,44 @@ def scifact(data_dir, minilm_path):
     return {"data": data, "ids": ids, "texts": texts, "core": core, "doc_vectors": core.encode_documents(texts)}
 
 
-def _project_rankings(tmp_path, scifact, scheme: str, mode: str) -> dict[str, list[str]]:
-    """This package's own store (``instructor ingest`` / ``instructor search``'s code path) at ``-k 10``."""
+def _project_hits(tmp_path, scifact, scheme: str, modes: tuple[str, ...]) -> dict[str, dict[str, list]]:
+    """This package's own store (``instructor ingest`` / ``instructor search``'s code path, ``-k 10``):
+    ``{mode: {query id: [(document id, score), ...]}}``; a ``qdrant`` collection is made ``--hybrid``."""
     from instructor_core.ingest import store_ops
     from instructor_core.ingest.stores import open_store
 
     encoder = _Precomputed(scifact["core"], scifact["texts"], scifact["doc_vectors"])
     records = [{"id": d, "text": t} for d, t in zip(scifact["ids"], scifact["texts"], strict=True)]
-    store = open_store(f"{scheme}:{tmp_path / f'{scheme}-{mode}'}")
+    store = open_store(f"{scheme}:{tmp_path / scheme}")
+    queries = scifact["data"].queries
+    out = {}
     try:
-        store_ops.ingest(
-            store, "scifact", records, encoder, model="minilm", hybrid=mode == "hybrid", show_progress=False
-        )
-        queries = scifact["data"].queries
-        hits = store_ops.search(store, "scifact", list(queries.values()), encoder, k=K, mode=mode)
+        hybrid = scheme == "qdrant"
+        store_ops.ingest(store, "scifact", records, encoder, model="minilm", hybrid=hybrid, show_progress=False)
+        for mode in modes:
+            hits = store_ops.search(store, "scifact", list(queries.values()), encoder, k=K, mode=mode)
+            out[mode] = {q: [(h.id, h.score) for h in row] for q, row in zip(queries, hits, strict=True)}
     finally:
         store.close()
-    return {qid: [h.id for h in row] for qid, row in zip(queries, hits, strict=True)}
+    return out
+
+
+def _rrf(*rankings: list[str]) -> dict[str, float]:
+    """Qdrant's reciprocal-rank fusion: each list adds ``1 / (position + 2)`` (positions from 0)."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for position, doc_id in enumerate(ranking):
+            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (position + 2)
+    return scores
+
+
+def _by_score_then_id(scores: dict[str, float]) -> list[str]:
+    """The top ``K`` with exact ties (RRF makes many) in document-id order, on both sides alike."""
+    return sorted(scores, key=lambda d: (-round(scores[d], 6), d))[:K]
+
+
+def _ids(hits) -> list[str]:
+    return [doc_id for doc_id, _ in hits]
 
 
 @pytest.mark.slow
@@ -497,8 +518,9 @@ def test_scifact_inside_haystacks_qdrant_and_chroma_stores_ranks_as_this_package
     # indexing through Haystack: the dense and the sparse document embedders
     embedder = InstructorDocumentEmbedder(model=minilm_path, device=CPU, instruction=ABSTRACT, progress_bar=False)
     docs = [Document(id=d, content=t) for d, t in zip(scifact["ids"], scifact["texts"], strict=True)]
-    docs = InstructorSparseDocumentEmbedder().run(embedder.run(docs)["documents"])["documents"]
-    assert _diff([d.embedding for d in docs], scifact["doc_vectors"]) <= 1e-6
+    dense_docs = embedder.run(docs)["documents"]
+    assert _diff([d.embedding for d in dense_docs], scifact["doc_vectors"]) <= 1e-6
+    both_docs = InstructorSparseDocumentEmbedder().run(dense_docs)["documents"]
     dense = QdrantDocumentStore(":memory:", index="dense", embedding_dim=core.dimension, progress_bar=False)
     hybrid = QdrantDocumentStore(
         ":memory:", index="hybrid", embedding_dim=core.dimension, use_sparse_embeddings=True, sparse_idf=True,
@@ -507,45 +529,74 @@ def test_scifact_inside_haystacks_qdrant_and_chroma_stores_ranks_as_this_package
     chroma = ChromaDocumentStore(
         collection_name="scifact", persist_path=str(tmp_path / "hs-chroma"), distance_function="cosine"
     )
-    for store in (dense, hybrid, chroma):
-        store.write_documents(docs)
-        assert store.count_documents() == SUBSET
-    # querying through Haystack
+    for store, written in ((dense, dense_docs), (hybrid, both_docs), (chroma, dense_docs)):
+        store.write_documents(written)
+        assert store.count_documents() == len(docs) == SUBSET
+    # querying through Haystack; hybrid asks for the whole fused list (each side prefetches its top 10)
     query, sparse = (
         InstructorTextEmbedder(model=minilm_path, device=CPU, instruction=CLAIM),
         InstructorSparseTextEmbedder(),
     )
     retrievers = {
         "dense": lambda q: QdrantEmbeddingRetriever(dense, top_k=K).run(query_embedding=q["embedding"]),
-        "hybrid": lambda q: QdrantHybridRetriever(hybrid, top_k=K).run(
+        "hybrid": lambda q: QdrantHybridRetriever(hybrid, top_k=2 * K).run(
             query_embedding=q["embedding"], query_sparse_embedding=q["sparse_embedding"]
         ),
         "chroma": lambda q: ChromaEmbeddingRetriever(chroma, top_k=K).run(query_embedding=q["embedding"]),
     }
-    haystack = {name: {} for name in retrievers}
+    haystack: dict[str, dict[str, list]] = {name: {} for name in retrievers}
     for qid, text in data.queries.items():
         vectors = {**query.run(text), **sparse.run(text)}
         for name, retrieve in retrievers.items():
-            haystack[name][qid] = [d.id for d in retrieve(vectors)["documents"]]
+            haystack[name][qid] = [(d.id, d.score) for d in retrieve(vectors)["documents"]]
+    qdrant = _project_hits(tmp_path, scifact, "qdrant", ("dense", "keyword", "hybrid"))
     project = {
-        "dense": _project_rankings(tmp_path, scifact, "qdrant", "dense"),
-        "hybrid": _project_rankings(tmp_path, scifact, "qdrant", "hybrid"),
-        "chroma": _project_rankings(tmp_path, scifact, "chroma", "dense"),
+        "dense": qdrant["dense"],
+        "hybrid": qdrant["hybrid"],
+        "chroma": _project_hits(tmp_path, scifact, "chroma", ("dense",))["dense"],
     }
-    lines = []
-    for name in retrievers:
-        ours, theirs = retrieval_metrics(project[name], data.qrels), retrieval_metrics(haystack[name], data.qrels)
-        lines.append(f"{name}: haystack nDCG@10 {theirs['ndcg@10']:.4f}, project {ours['ndcg@10']:.4f}")
-        differ = [q for q in data.queries if haystack[name][q] != project[name][q]]
-        assert not differ, f"{name}: {len(differ)} of {len(data.queries)} rankings differ, e.g. {differ[:3]}"
-        assert theirs["ndcg@10"] == ours["ndcg@10"]
-    print("\n".join(lines))
-    # the instructions reached both sides: without them the figure moves
+
+    def ndcg(rankings) -> float:
+        return retrieval_metrics(rankings, data.qrels)["ndcg@10"]
+
+    table, problems = {}, []
+    for name in ("dense", "chroma"):
+        ours, theirs = {q: _ids(h) for q, h in project[name].items()}, {q: _ids(h) for q, h in haystack[name].items()}
+        table[name] = (ndcg(theirs), ndcg(ours))
+        differ = [q for q in data.queries if theirs[q] != ours[q]]
+        if differ:
+            problems.append(f"{name}: {len(differ)} of {len(data.queries)} rankings differ, e.g. {differ[:3]}")
+    # hybrid: RRF ties exactly (a document at rank r of one list and one at rank r of the other), and the
+    # order of tied documents is the engine's (Qdrant Edge's varies between runs); the fused scores must be
+    # the same, and with ties in document-id order so must the rankings and nDCG@10
+    fused = {q: _rrf(_ids(qdrant["dense"][q]), _ids(qdrant["keyword"][q])) for q in data.queries}
+    as_returned = {q: _ids(h)[:K] for q, h in haystack["hybrid"].items()}
+    canonical_ours = {q: _by_score_then_id(fused[q]) for q in data.queries}
+    canonical_theirs = {q: _by_score_then_id(dict(haystack["hybrid"][q])) for q in data.queries}
+    table["hybrid"] = (ndcg(as_returned), ndcg({q: _ids(h) for q, h in project["hybrid"].items()}))
+    table["hybrid, ties by id"] = (ndcg(canonical_theirs), ndcg(canonical_ours))
+    for q in data.queries:
+        returned = project["hybrid"][q]
+        if any(abs(score - fused[q][doc]) > 1e-6 for doc, score in returned):
+            problems.append(
+                f"hybrid: the project's scores for query {q} are not the RRF of its dense and keyword lists"
+            )
+        theirs_scores = [score for _, score in haystack["hybrid"][q][:K]]
+        if _diff(theirs_scores, [score for _, score in returned]) > 1e-6:
+            problems.append(f"hybrid: query {q}: fused scores differ")
+    differ = [q for q in data.queries if canonical_theirs[q] != canonical_ours[q]]
+    if differ:
+        problems.append(f"hybrid: {len(differ)} rankings differ beyond tied documents, e.g. {differ[:3]}")
+    print("\n".join(f"{name}: haystack nDCG@10 {h:.4f}, project {p:.4f}" for name, (h, p) in table.items()))
+    assert not problems, problems
+    for name in ("dense", "chroma", "hybrid, ties by id"):
+        assert table[name][0] == table[name][1], name
+    # the instructions reached both sides: without the query instruction the figure moves
     plain = retrieval_metrics(
         {q: [scifact["ids"][i] for i in row] for q, row in zip(data.queries, _cosine(core, scifact, ""), strict=True)},
         data.qrels,
     )
-    assert abs(plain["ndcg@10"] - retrieval_metrics(project["dense"], data.qrels)["ndcg@10"]) > 0.005
+    assert abs(plain["ndcg@10"] - table["dense"][1]) > 0.005
 
 
 def _cosine(core, scifact, instruction: str):
