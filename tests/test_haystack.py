@@ -503,7 +503,10 @@ def _ids(hits) -> list[str]:
     return [doc_id for doc_id, _ in hits]
 
 
+# system too (make test-all, CI), as tests/test_store_retrieval.py: 1,000 abstracts encoded twice with the real
+# model take minutes on 2 cores (pyproject's markers: "1,000+ abstracts (minutes each)")
 @pytest.mark.slow
+@pytest.mark.system
 def test_scifact_inside_haystacks_qdrant_and_chroma_stores_ranks_as_this_packages_stores(
     scifact, minilm_path, tmp_path
 ):
