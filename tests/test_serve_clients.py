@@ -215,3 +215,29 @@ def test_haystack_openai_embedders_through_the_role_routes(server, expected):
     documents = OpenAIDocumentEmbedder(api_key=key, model="tiny", api_base_url=f"{server}/document/v1")
     embedded = documents.run([Document(content=t) for t in TEXTS[:40]])["documents"]
     np.testing.assert_allclose([d.embedding for d in embedded], docs[:40], atol=1e-6)
+
+
+def test_haystack_instructor_embedders_with_server_url(server, expected, monkeypatch):
+    pytest.importorskip("haystack")
+    from haystack import Document, Pipeline
+    from haystack_integrations.components.embedders.instructor import (
+        InstructorDocumentEmbedder,
+        InstructorTextEmbedder,
+    )
+
+    monkeypatch.setenv("INSTRUCTOR_API_KEY", KEY)
+    docs, query = expected
+    text = InstructorTextEmbedder(server_url=server)
+    np.testing.assert_allclose(text.run(QUERY)["embedding"], query, atol=1e-6)
+    documents = InstructorDocumentEmbedder(server_url=server, progress_bar=False)
+    embedded = documents.run([Document(content=t) for t in TEXTS[:30]])["documents"]
+    np.testing.assert_allclose([d.embedding for d in embedded], docs[:30], atol=1e-6)
+    pipeline = Pipeline()
+    pipeline.add_component("text", text)
+    loaded = Pipeline.loads(pipeline.dumps())  # the URL and the key's variable name are saved, not the key
+    assert KEY not in pipeline.dumps()
+    np.testing.assert_allclose(loaded.run({"text": {"text": QUERY}})["text"]["embedding"], query, atol=1e-6)
+    with pytest.raises(ValueError, match="one of them"):
+        InstructorTextEmbedder(server_url=server, model="x")
+    with pytest.raises(ValueError, match="max_length"):
+        InstructorTextEmbedder(server_url=server, max_length=64)

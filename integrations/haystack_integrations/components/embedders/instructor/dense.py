@@ -10,7 +10,7 @@ import numpy as np
 from haystack import default_to_dict
 from haystack.utils import ComponentDevice, Secret
 
-from instructor_core import InstructorEncoder, LoadOptions
+from instructor_core import InstructorEncoder, LoadOptions, RemoteEncoder
 from instructor_core.errors import InputError, InputTypeError
 from instructor_core.model.backends import Backend
 from instructor_core.model.quantization import Precision, check_precision
@@ -18,10 +18,12 @@ from instructor_core.validation import check_instruction, check_positive_int
 
 from .loading import shared_encoder
 
-__all__ = ["DEFAULT_TOKEN", "DenseSettings"]
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_TOKEN", "DenseSettings"]
 
 #: The token the embedders read by default, as Haystack's sentence-transformers embedders do.
 DEFAULT_TOKEN = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False)
+#: The key of an ``instructor serve`` (``server_url=``), read from the environment by default.
+DEFAULT_API_KEY = Secret.from_env_var("INSTRUCTOR_API_KEY", strict=False)
 
 
 class DenseSettings:
@@ -33,7 +35,9 @@ class DenseSettings:
     """
 
     _name = "InstructorEmbedder"
-    _encoder: InstructorEncoder | None
+    _encoder: InstructorEncoder | RemoteEncoder | None
+    server_url: str | None = None
+    api_key: Secret | None = None
 
     def _setup(
         self,
@@ -51,11 +55,15 @@ class DenseSettings:
         precision: Precision,
         quantization_ranges: list[list[float]] | None,
         options: LoadOptions,
+        server_url: str | None = None,
+        api_key: Secret | None = None,
     ) -> None:
         where = self._name
         if encoder is not None and not isinstance(encoder, InstructorEncoder):
             raise InputTypeError(f"{where}: encoder must be an InstructorEncoder, got {type(encoder).__name__}")
-        if (model is None) == (encoder is None):
+        if server_url is not None:
+            _check_server(where, server_url, model, encoder, options)
+        elif (model is None) == (encoder is None):
             raise InputError(
                 f"{where}: pass model (a hub id or a folder, e.g. 'hkunlp/instructor-large') or encoder "
                 "(an InstructorEncoder already loaded), not both"
@@ -95,6 +103,8 @@ class DenseSettings:
         self._calibration = _ranges(quantization_ranges, where)
         self.options = options
         self._encoder = encoder
+        self.server_url = server_url
+        self.api_key = api_key
 
     @staticmethod
     def _load_options(
@@ -136,15 +146,20 @@ class DenseSettings:
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
         """Load the model (once per process for a model and options; see :func:`.shared_encoder`)."""
+        if self._encoder is None and self.server_url is not None:
+            key = None if self.api_key is None else self.api_key.resolve_value()
+            self._encoder = RemoteEncoder(self.server_url, api_key=key)
+            if self.truncate_dim is not None:
+                self._encoder.check_truncate_dim(self.truncate_dim)
         if self._encoder is None:
-            assert self.model is not None  # _setup: model or encoder
+            assert self.model is not None  # _setup: model, encoder or server_url
             token = None if self.token is None else self.token.resolve_value()
             self._encoder = shared_encoder(self.model, self.options, token)
             if self.truncate_dim is not None:
                 self._encoder.check_truncate_dim(self.truncate_dim)
 
     @property
-    def encoder(self) -> InstructorEncoder:
+    def encoder(self) -> InstructorEncoder | RemoteEncoder:
         """The encoder in use (loaded on first use)."""
         self.warm_up()
         assert self._encoder is not None
@@ -175,7 +190,7 @@ class DenseSettings:
 
     # ------------------------------------------------------------------ serialization
     def _init_parameters(self) -> dict[str, Any]:
-        if self.model is None:
+        if self.model is None and self.server_url is None:
             raise InputError(
                 f"{self._name} built from encoder= cannot be saved: pass model= instead (embedders of the same "
                 "model and options share one loaded model in a process)"
@@ -204,6 +219,8 @@ class DenseSettings:
             "prompts": None if opts.prompts is None else opts.prompt_dict(),
             "default_prompt_name": opts.default_prompt_name,
             "attn_implementation": opts.attn_implementation,
+            "server_url": self.server_url,
+            "api_key": self.api_key,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,6 +235,15 @@ class DenseSettings:
     def _get_telemetry_data(self) -> dict[str, Any]:
         """What Haystack's usage telemetry (when enabled) reports for this component: the model only."""
         return {"model": self.model}
+
+
+def _check_server(where: str, url: object, model: object, encoder: object, options: LoadOptions) -> None:
+    """``server_url`` alone (no model, encoder or loading option: the server loaded its model), an http(s) URL."""
+    if model is not None or encoder is not None:
+        raise InputError(f"{where}: pass server_url (a running instructor serve), model or encoder: one of them")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InputError(f"{where}: server_url must be an http:// or https:// URL, got {url!r}")
+    options.for_encoder(f"{where}(server_url=...)")
 
 
 def _ranges(ranges: list[list[float]] | None, where: str) -> np.ndarray | None:

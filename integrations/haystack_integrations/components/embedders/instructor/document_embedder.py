@@ -16,7 +16,7 @@ from instructor_core.errors import InputTypeError
 from instructor_core.model.backends import Backend
 from instructor_core.model.quantization import Precision
 
-from .dense import DEFAULT_TOKEN, DenseSettings
+from .dense import DEFAULT_API_KEY, DEFAULT_TOKEN, DenseSettings
 from .documents import check_documents, check_meta_fields, document_texts, meta_instructions
 
 __all__ = ["InstructorDocumentEmbedder"]
@@ -110,6 +110,8 @@ class InstructorDocumentEmbedder(DenseSettings):
         prompts: Mapping[str, str] | None = None,
         default_prompt_name: str | None = None,
         attn_implementation: str | None = None,
+        server_url: str | None = None,
+        api_key: Secret | None = DEFAULT_API_KEY,
     ) -> None:
         options = self._load_options(
             device=device, dtype=dtype, max_length=max_length, backend=backend, backend_cache_dir=backend_cache_dir,
@@ -120,6 +122,7 @@ class InstructorDocumentEmbedder(DenseSettings):
             model=model, encoder=encoder, instruction=instruction, prompt_name=prompt_name, device=device,
             token=token, batch_size=batch_size, progress_bar=progress_bar, normalize_embeddings=normalize_embeddings,
             truncate_dim=truncate_dim, precision=precision, quantization_ranges=quantization_ranges, options=options,
+            server_url=server_url, api_key=api_key,
         )  # fmt: skip
         self.instruction_meta_key = instruction_meta_key
         self.meta_fields_to_embed = check_meta_fields(meta_fields_to_embed, self._name)

@@ -15,7 +15,7 @@ from instructor_core.errors import InputError, InputTypeError
 from instructor_core.model.backends import Backend
 from instructor_core.model.quantization import Precision
 
-from .dense import DEFAULT_TOKEN, DenseSettings
+from .dense import DEFAULT_API_KEY, DEFAULT_TOKEN, DenseSettings
 
 __all__ = ["InstructorTextEmbedder"]
 
@@ -70,6 +70,9 @@ class InstructorTextEmbedder(DenseSettings):
         prompts: Named prompts added to (or overriding) the folder's.
         default_prompt_name: The prompt a plain encode uses (see :class:`~instructor_core.LoadOptions`).
         attn_implementation: The transformer's attention implementation ("eager", "sdpa", ...).
+        server_url: The URL of a running ``instructor serve``: embed there instead of loading a model
+            (no ``model``, ``encoder`` or loading option with it); the instruction travels with each request.
+        api_key: The server's key (default: the ``INSTRUCTOR_API_KEY`` environment variable).
     """
 
     _name = "InstructorTextEmbedder"
@@ -100,6 +103,8 @@ class InstructorTextEmbedder(DenseSettings):
         prompts: Mapping[str, str] | None = None,
         default_prompt_name: str | None = None,
         attn_implementation: str | None = None,
+        server_url: str | None = None,
+        api_key: Secret | None = DEFAULT_API_KEY,
     ) -> None:
         options = self._load_options(
             device=device, dtype=dtype, max_length=max_length, backend=backend, backend_cache_dir=backend_cache_dir,
@@ -110,6 +115,7 @@ class InstructorTextEmbedder(DenseSettings):
             model=model, encoder=encoder, instruction=instruction, prompt_name=prompt_name, device=device,
             token=token, batch_size=batch_size, progress_bar=progress_bar, normalize_embeddings=normalize_embeddings,
             truncate_dim=truncate_dim, precision=precision, quantization_ranges=quantization_ranges, options=options,
+            server_url=server_url, api_key=api_key,
         )  # fmt: skip
         if precision in ("int8", "uint8") and quantization_ranges is None:
             raise InputError(
