@@ -27,11 +27,12 @@ def _cli(*args: str) -> None:
                    env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
 
 
-def _run(work, data, queries, qrels, label, source):
+def _run(work, data, queries, qrels, label, source, slots=()):
     store = f"qdrant:{work / label}"
     _cli("ingest", str(data / "corpus.jsonl"), "--store", store, "--collection", "scifact", "--id-field", "_id",
-         "--title-field", "title", "--quiet", *source)  # fmt: skip
+         "--title-field", "title", "--quiet", *source, *slots)  # fmt: skip
     out = work / f"{label}.jsonl"
+    # search reads the instructions the collection recorded
     _cli("search", "--queries", str(queries), "-o", str(out), "--store", store, "--collection", "scifact", "-k", "10",
          "--quiet", *source)  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -48,7 +49,7 @@ def test_scifact_through_the_server_equals_in_process(data_dir, minilm_path, tmp
     queries = tmp_path / "queries.jsonl"
     queries.write_text("\n".join(x for x in lines if json.loads(x)["_id"] in qrels) + "\n")
     slots = ("--query-instruction", Q, "--document-instruction", D)
-    local_rank, local = _run(tmp_path, data, queries, qrels, "local", ["--model", str(minilm_path), *slots])
+    local_rank, local = _run(tmp_path, data, queries, qrels, "local", ["--model", str(minilm_path)], slots)
     with running(minilm_path, *slots, "--max-client-batch-size", "4096") as (_, url):
         served_rank, served = _run(tmp_path, data, queries, qrels, "server", ["--server", url])
         beir = load_beir(data, "test")
