@@ -275,3 +275,35 @@ def test_local_mode_hybrid_passes_the_search_params_its_dense_search_does(tmp_pa
         store.close()
     assert len(dense) == len(fused) == 3
     assert "search_params" not in calls[0] and calls[1]["prefetch"][0].params is None
+
+
+def test_int8_oversampling_recalls_the_exact_top_k_and_is_the_documented_figure(tmp_path):
+    """int8's rescoring fetches ``2.0 x k`` candidates: on 400 random unit vectors (64 dimensions) its
+    top 10 recalls at least 99% of the exact top 10 over 50 queries (500 of 500 measured; 483 with an
+    oversampling of 1.0, which only reorders the quantized top 10). docs/integrations/qdrant.md
+    states the figures."""
+    import numpy as np
+
+    from instructor_core.ingest.records import Record
+    from instructor_qdrant.quantization import OVERSAMPLING
+
+    rng = np.random.default_rng(0)
+    n, dimension, k = 400, 64, 10
+    docs, queries = _random_unit(rng, n, dimension), _random_unit(rng, 50, dimension)
+    store = open_store(f"qdrant:{tmp_path / 'db'}")
+    try:
+        store.create_collection("c", CollectionLayout(dimension=dimension, quantization="int8"))
+        sink = store.sink("c")
+        sink.write([Record(f"d{i}", "x") for i in range(n)], docs.tolist())
+        sink.finish()
+        exact = np.argsort(-(queries @ docs.T), axis=1)[:, :k]
+        recalled = sum(
+            len({h.id for h in store.search("c", [row], k=k)[0]} & {f"d{i}" for i in best})
+            for row, best in zip(queries.tolist(), exact, strict=True)
+        )
+    finally:
+        store.close()
+    assert recalled >= 0.99 * k * len(queries)
+    text = (Path(__file__).resolve().parents[1] / "docs" / "integrations" / "qdrant.md").read_text(encoding="utf-8")
+    stated = re.search(r"\(([\d.]+) for int8, ([\d.]+) for binary\)", text)
+    assert stated is not None and (float(stated[1]), float(stated[2])) == (OVERSAMPLING["int8"], OVERSAMPLING["binary"])
