@@ -116,8 +116,14 @@ def _lists_without_ties(store, encoder, question: str) -> tuple[list[str], list[
 
 #: Questions whose dense and keyword lists have no tied scores (checked: at least two are compared); the
 #: last two rank differently under RRF and DBSF (all-MiniLM-L6-v2), so a swapped fusion cannot pass.
-UNTIED = (*QUESTIONS, "When did humans first land on the Moon?", "Apollo 11 lunar mission", "What does yeast eat?",
-          "How do vaccines work?", "moon landing astronauts")
+UNTIED = (
+    *QUESTIONS,
+    "When did humans first land on the Moon?",
+    "Apollo 11 lunar mission",
+    "What does yeast eat?",
+    "How do vaccines work?",
+    "moon landing astronauts",
+)
 
 
 def test_hybrid_is_the_rrf_of_the_dense_and_keyword_lists(hybrid_store, encoder):

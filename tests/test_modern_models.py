@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from instructor_core import InstructorEncoder, Instructions, LoadOptions, ModelFolderError
+from instructor_core import Instructions, InstructorEncoder, LoadOptions, ModelFolderError
 from instructor_core.model.prompts import UnknownPromptError
 from instructor_core.model.quantization import PRECISIONS, quantize_embeddings
 from tests import modern_models
