@@ -32,6 +32,20 @@ def _rrf(*rankings: list[str]) -> dict[str, float]:
     return scores
 
 
+def _dbsf(*rankings: list[tuple[str, float]]) -> dict[str, float]:
+    """Distribution-based score fusion as Qdrant does it: each list's scores mapped from
+    ``mean - 3 sd .. mean + 3 sd`` (sample sd) onto 0 .. 1 (one hit, or all equal: 0.5), then summed."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        values = [score for _, score in ranking]
+        mean = sum(values) / len(values)
+        sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+        for doc_id, score in ranking:
+            normal = 0.5 if sd == 0 else (score - (mean - 3 * sd)) / (6 * sd)
+            scores[doc_id] = scores.get(doc_id, 0.0) + normal
+    return scores
+
+
 @pytest.fixture(scope="module")
 def corpus() -> list[dict]:
     lines = (REPO / "examples" / "demo_documents.jsonl").read_text(encoding="utf-8").splitlines()
@@ -100,8 +114,16 @@ def _lists_without_ties(store, encoder, question: str) -> tuple[list[str], list[
     return out[0], out[1]
 
 
-#: Questions whose dense and keyword lists have no tied scores (checked: at least two are compared).
-UNTIED = (*QUESTIONS, "When did humans first land on the Moon?", "Apollo 11 lunar mission", "What does yeast eat?")
+#: Questions whose dense and keyword lists have no tied scores (checked: at least two are compared); the
+#: last two rank differently under RRF and DBSF (all-MiniLM-L6-v2), so a swapped fusion cannot pass.
+UNTIED = (
+    *QUESTIONS,
+    "When did humans first land on the Moon?",
+    "Apollo 11 lunar mission",
+    "What does yeast eat?",
+    "How do vaccines work?",
+    "moon landing astronauts",
+)
 
 
 def test_hybrid_is_the_rrf_of_the_dense_and_keyword_lists(hybrid_store, encoder):
@@ -118,13 +140,65 @@ def test_hybrid_is_the_rrf_of_the_dense_and_keyword_lists(hybrid_store, encoder)
     assert compared >= 2
 
 
-def test_dbsf_fuses_the_same_two_lists(hybrid_store, encoder):
-    question = QUESTIONS[0]
-    dense = _ids(store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="dense")[0])
-    words = _ids(store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="keyword")[0])
-    hits = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="hybrid", fusion="dbsf")[0]
-    assert set(_ids(hits)) <= set(dense) | set(words)
-    assert len(hits) == K
+def _scored_lists_without_ties(store, encoder, question: str) -> tuple[list, list] | None:
+    """The dense and keyword top K as ``(id, score)`` pairs, or None where either has tied scores in its top K + 1."""
+    out = []
+    for mode in ("dense", "keyword"):
+        hits = store_ops.search(store, "docs", [question], encoder, k=K + 1, mode=mode)[0]
+        if len({round(h.score, 5) for h in hits}) < len(hits):
+            return None
+        out.append([(h.id, h.score) for h in hits[:K]])
+    return out[0], out[1]
+
+
+def _ranked(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda doc_id: -scores[doc_id])[:K]
+
+
+def _opposed(first: dict[str, float], second: dict[str, float], ids: set[str]) -> tuple[str, str] | None:
+    """Two of ``ids`` that ``first`` ranks strictly one way and ``second`` strictly the other, if any."""
+    for a in sorted(ids):
+        for b in sorted(ids):
+            if first[a] > first[b] + 1e-6 and second[a] < second[b] - 1e-6:
+                return a, b
+    return None
+
+
+def test_dbsf_is_the_distribution_based_fusion_of_the_two_lists(hybrid_store, encoder):
+    """Each store's DBSF equals a naive DBSF of the dense and keyword lists, ids in order and scores."""
+    compared = 0
+    for question in UNTIED:
+        lists = _scored_lists_without_ties(hybrid_store, encoder, question)
+        if lists is None:
+            continue
+        fused = _dbsf(*lists)
+        hits = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="hybrid", fusion="dbsf")[0]
+        assert _ids(hits) == _ranked(fused), question
+        assert [h.score for h in hits] == pytest.approx([fused[h.id] for h in hits], abs=1e-5)
+        compared += 1
+    assert compared >= 2
+
+
+def test_rrf_and_dbsf_each_rank_as_their_own_fusion_where_the_two_disagree(hybrid_store, encoder):
+    """A question where RRF and DBSF rank two documents in opposite orders: ``fusion="rrf"`` puts
+    them in RRF's order, ``"dbsf"`` in DBSF's, so a store that ran one for the other fails."""
+    for question in UNTIED:
+        lists = _scored_lists_without_ties(hybrid_store, encoder, question)
+        if lists is None:
+            continue
+        by_rrf, by_dbsf = _rrf(*([i for i, _ in ranking] for ranking in lists)), _dbsf(*lists)
+        rrf_hits, dbsf_hits = (
+            _ids(store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="hybrid", fusion=f)[0])
+            for f in ("rrf", "dbsf")
+        )
+        pair = _opposed(by_rrf, by_dbsf, set(rrf_hits) & set(dbsf_hits))
+        if pair is None:
+            continue
+        first, second = pair  # RRF: first above second; DBSF: second above first
+        assert rrf_hits.index(first) < rrf_hits.index(second), question
+        assert dbsf_hits.index(second) < dbsf_hits.index(first), question
+        return
+    pytest.fail("no question of UNTIED ranks two documents in opposite orders under RRF and DBSF")
 
 
 @pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
@@ -152,9 +226,22 @@ def test_keyword_modes_on_a_collection_without_the_index_name_the_fix(hybrid_sto
 
 
 def test_the_keyword_side_never_sees_the_instruction(hybrid_store, encoder):
-    """An instruction's words ("Represent", "document", "retrieval") are in no document: a keyword
-    search for them finds nothing, so the documents' sparse vectors were made from the raw text."""
+    """Neither side of the keyword index sees an instruction. Documents: the words of the document
+    instruction ("Represent", "document", "retrieval") are in no document's text, so a keyword
+    search for them finds nothing. Queries: an instruction naming the Apollo 11 document's words
+    ("Apollo", "mission"), with a query whose own words are in no document, finds nothing by
+    keyword, and the hybrid list is the dense list alone."""
     assert store_ops.search(hybrid_store, "docs", ["Represent"], encoder, k=K, mode="keyword")[0] == []
+    instruction, question = "Represent the Apollo mission question: ", "zebra quokka"
+    for given in (instruction, None):
+        words = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="keyword", instruction=given)
+        assert words == [[]]
+    dense = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="dense", instruction=instruction)[0]
+    fused = store_ops.search(hybrid_store, "docs", [question], encoder, k=K, mode="hybrid", instruction=instruction)[0]
+    assert _ids(fused) == _ids(dense)
+    assert [h.score for h in fused] == pytest.approx([_rrf(_ids(dense))[i] for i in _ids(dense)])
+    keyword = store_ops.search(hybrid_store, "docs", [f"{instruction}{question}"], encoder, k=K, mode="keyword")[0]
+    assert keyword and "Apollo 11" in keyword[0].text  # the same words in the query text itself are found
 
 
 def test_hybrid_cannot_be_added_to_a_dense_collection(hybrid_store, encoder, corpus):

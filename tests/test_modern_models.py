@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from instructor_core import InstructorEncoder, LoadOptions, ModelFolderError
+from instructor_core import Instructions, InstructorEncoder, LoadOptions, ModelFolderError
 from instructor_core.model.prompts import UnknownPromptError
 from instructor_core.model.quantization import PRECISIONS, quantize_embeddings
 from tests import modern_models
@@ -67,8 +67,11 @@ def test_queries_and_documents_equal_sentence_transformers(pair, name):
 def test_every_named_prompt_equals_sentence_transformers(pair, name):
     ours, theirs = pair(name)
     normalize = modern_models.LAYOUTS[name].normalize
+    # every name's text, ``query`` and ``document`` included (the slots in effect: what encode_query and
+    # encode_document prepend, since sentence-transformers saves both names in the folder)
+    assert ours.prompts == theirs.prompts
+    assert ours.prompts["query"] == ours.instructions.query and ours.prompts["document"] == ours.instructions.document
     for prompt_name in theirs.prompts:
-        assert ours.prompts[prompt_name] == theirs.prompts[prompt_name] or prompt_name in ("query", "document")
         mine = ours.encode(TEXTS, prompt_name=prompt_name, normalize=normalize)
         assert close(mine, theirs.encode(TEXTS, prompt_name=prompt_name)) <= ATOL, prompt_name
     # a plain encode uses the default prompt name where the folder has one (gte-modernbert-style here)
@@ -113,6 +116,60 @@ def test_prompts_given_at_load_add_to_and_override_the_folders(folders):
     assert close(ours.encode(TEXTS), theirs.encode(TEXTS)) <= ATOL
     with pytest.raises(UnknownPromptError, match="'nope'"):
         InstructorEncoder.from_pretrained(path, device="cpu", default_prompt_name="nope")
+
+
+def _hub_style(folders, tmp_path, prompts: dict[str, str]):
+    """The xlmr-mean folder with ``prompts`` as the only prompts its config names (as a folder saved
+    before sentence-transformers wrote empty ``query``/``document`` prompts: multilingual-e5's)."""
+    folder = tmp_path / "hub-style"
+    shutil.copytree(folders["xlmr-mean"], folder)
+    config_path = folder / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["prompts"] = prompts
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("document_name", ["passage", "corpus"])
+def test_a_hub_style_folder_embeds_documents_with_its_passage_prompt(folders, pair, tmp_path, document_name):
+    """multilingual-e5's folder names ``query`` and ``passage`` only: documents get the passage prompt
+    (the document slot's names in sentence-transformers' order: document, passage, corpus)."""
+    folder = _hub_style(folders, tmp_path, {"query": "query: ", document_name: "passage: "})
+    ours = InstructorEncoder.from_pretrained(folder, device="cpu")
+    assert ours.instructions.document == ours.prompts["document"] == "passage: "
+    _, theirs = pair("xlmr-mean")  # the same weights
+    assert close(ours.encode_documents(TEXTS), theirs.encode(TEXTS, prompt="passage: ")) <= ATOL
+
+
+def test_instructions_passed_at_load_win_over_prompts_passed_and_the_folders(folders, pair, tmp_path):
+    """A caller's ``instructions`` are the slots whatever ``prompts`` (at load, or the folder's) say:
+    ``prompts["query"]`` and ``prompt_name="query"`` name the caller's instruction, never the folder's."""
+    _, theirs = pair("xlmr-mean")
+    mine = Instructions(query="Mine: ", document="My doc: ")
+    for prompts in (None, {"query": "q: ", "document": "d: ", "extra": "e: "}):
+        ours = InstructorEncoder.from_pretrained(folders["xlmr-mean"], device="cpu", instructions=mine,
+                                                 prompts=prompts)  # fmt: skip
+        assert ours.instructions == mine
+        assert ours.prompts["query"] == "Mine: " and ours.prompts["document"] == "My doc: "
+        assert close(ours.encode_queries(TEXTS), theirs.encode(TEXTS, prompt="Mine: ")) <= ATOL
+        assert close(ours.encode(TEXTS, prompt_name="query"), theirs.encode(TEXTS, prompt="Mine: ")) <= ATOL
+        assert close(ours.encode_documents(TEXTS), theirs.encode(TEXTS, prompt="My doc: ")) <= ATOL
+    assert ours.prompts["extra"] == "e: "
+
+
+def test_truncate_dim_is_checked_against_the_model_dimension_not_the_current_one(folders, pair):
+    """An encoder truncated to 8 may still encode at 24 of its 32 dimensions, or be set to 24."""
+    ours = InstructorEncoder.from_pretrained(folders["bert-cls-gelu-layernorm"], device="cpu", truncate_dim=8)
+    _, theirs = pair("bert-cls-gelu-layernorm")
+    assert ours.dimension == 8 and ours.model_dimension == 24
+    wider = theirs.encode_query(TEXTS, truncate_dim=16, normalize_embeddings=True)
+    assert close(ours.encode_queries(TEXTS, truncate_dim=16), wider) <= ATOL
+    ours.truncate_dim = 16
+    assert ours.dimension == 16
+    with pytest.raises(ValueError, match="truncate_dim=25 is above this model's dimension 24"):
+        ours.encode_queries(TEXTS, truncate_dim=25)
+    with pytest.raises(ValueError, match="truncate_dim=25 is above this model's dimension 24"):
+        ours.truncate_dim = 25
 
 
 @pytest.mark.parametrize("name", ["embeddinggemma", "qwen3", "bert-cls-gelu-layernorm", "weightedmean-decoder"])

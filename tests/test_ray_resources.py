@@ -116,3 +116,21 @@ def test_uneven_nodes_are_listed():
     nodes = [Node(1.0), Node(2.0, 1.0)]
     with pytest.raises(InputError, match=r"a 2-node cluster \(1 CPU, 2 CPU\+1 GPU\)"):
         check_shape(nodes, Shape(3, 1.0, 0.0, 0.25))
+
+
+def test_the_default_concurrency_leaves_room_for_the_smallest_task_not_the_largest():
+    """Without --task-cpus, the actors are counted beside the smallest default task (0.1 CPU), and the
+    task CPUs are then the largest choice that still fits: two 1-CPU nodes hold three half-CPU actors
+    and 0.5-CPU tasks (counted beside a 1-CPU task, only one actor would run)."""
+    assert default_concurrency(TWO_SMALL, 0.5, None) == 3
+    assert resolve_shape(TWO_SMALL, concurrency=None, num_cpus=0.5, num_gpus=None, task_cpus=None) == Shape(
+        3, 0.5, 0.0, 0.5
+    )
+    assert default_concurrency([Node(4.0)], 0.5, None) == 7  # 3.5 CPUs of actors, 0.5 left for the tasks
+
+
+def test_where_no_task_fits_the_default_is_the_smallest_choice():
+    """Two whole-CPU actors on two 1-CPU nodes leave nothing: the default asks the least (0.1), so the
+    refusal is about the actors, not about a task size the user never chose."""
+    assert default_task_cpus(TWO_SMALL, 2, 1.0, None) == 0.1
+    assert default_task_cpus([Node(2.0)], 2, 0.9, None) == 0.1  # 0.2 left: only 0.1 fits

@@ -161,3 +161,23 @@ def test_progress_lines_go_to_a_log_every_30_seconds():
         "embedded 300, written 300, 10.0/s",
         "embedded 600, written 600, 10.0/s",
     ]
+
+
+def test_the_default_limits_warn_a_slow_start_and_stop_only_after_ten_minutes():
+    """A healthy job can write nothing for minutes (each actor loading a large model, a first batch
+    on a slow node): the defaults warn after 2 minutes and stop only after 10, as the docs say."""
+    from pathlib import Path
+
+    from instructor_ray.watchdog import DEFAULT_STALL_LIMIT, DEFAULT_STALL_WARN
+
+    dog = Watchdog(DEFAULT_STALL_WARN, DEFAULT_STALL_LIMIT, since=0.0)
+    assert dog.observe(0.0, 0) == "ok"
+    assert dog.observe(119.0, 0) == "ok"
+    assert dog.observe(120.0, 0) == "warn"
+    assert [dog.observe(t, 0) for t in (180.0, 300.0, 599.0)] == ["ok", "ok", "ok"]  # a slow start, not stopped
+    assert dog.observe(600.0, 0) == "stop"
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    assert "stop the job with one line saying how many records were written, exit 2 (default 600; 0: never)" in (
+        docs / "cli.md"
+    ).read_text(encoding="utf-8")
+    assert "`--stall-limit` seconds (default 600; 0: never)" in (docs / "scale.md").read_text(encoding="utf-8")

@@ -9,7 +9,8 @@ Edge shard and a server collection hold the same vectors). The instruction never
 A search ranks by the dense vector (``mode="dense"``), by the sparse one (``"keyword"``, the raw
 query text) or by both, fused by Qdrant (``"hybrid"``: a dense and a sparse prefetch of ``k`` each,
 then reciprocal-rank fusion, ``1 / (rank + 2)`` with ranks from 0, or distribution-based score
-fusion). Filters apply to both prefetches.
+fusion). Filters apply to both prefetches; on a quantized collection the dense prefetch is rescored on
+the float vectors with the same oversampling as a dense search (:mod:`instructor_qdrant.quantization`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from instructor_core.ingest.records import Record, point_id
 from instructor_core.ingest.stores import CollectionLayout, Hit, hit_from_payload, payload_of
 
 from .bm25 import Bm25, Bm25Settings, SparseVector
+from .quantization import edge_search_params
 
 __all__ = [
     "RRF_K",
@@ -156,13 +158,17 @@ def query_edge(
     import qdrant_edge as edge
 
     bm25, out = bm25_for(layout), []
+    params = edge_search_params(edge, layout.quantization)  # the dense prefetch rescored, as a dense search is
     for i, text in enumerate(texts):
         sparse = edge.Query.Nearest(edge.SparseVector(*bm25.embed_query(text)), using=SPARSE_NAME)
         if mode == "keyword":
             request = edge.QueryRequest(limit=k, query=sparse, filter=where, with_payload=True)
         else:
             dense = edge.Query.Nearest(vectors[i], using=vector)
-            prefetches = [edge.Prefetch(limit=k, query=q, filter=where) for q in (dense, sparse)]
+            prefetches = [
+                edge.Prefetch(limit=k, query=dense, filter=where, params=params),
+                edge.Prefetch(limit=k, query=sparse, filter=where),
+            ]
             request = edge.QueryRequest(
                 limit=k, prefetches=prefetches, query=_edge_fusion(edge, fusion), filter=where, with_payload=True
             )
@@ -214,9 +220,10 @@ def query_server(
     """Keyword or hybrid hits from a Qdrant server (or qdrant-client's local mode), one list per text."""
     from qdrant_client import models
 
-    from .points import build_filter
+    from .points import build_filter, search_params
 
     bm25, where, out = bm25_for(layout), build_filter(filters), []
+    params = search_params(client, layout)  # the dense prefetch rescored, as a dense search is (None: local mode)
     for i, text in enumerate(texts):
         indices, values = bm25.embed_query(text)
         sparse = models.SparseVector(indices=indices, values=values)
@@ -226,7 +233,7 @@ def query_server(
             )
         else:
             prefetch = [
-                models.Prefetch(query=vectors[i], using=vector, limit=k, filter=where),
+                models.Prefetch(query=vectors[i], using=vector, limit=k, filter=where, params=params),
                 models.Prefetch(query=sparse, using=SPARSE_NAME, limit=k, filter=where),
             ]
             method = models.Fusion.RRF if fusion == "rrf" else models.Fusion.DBSF
