@@ -619,12 +619,10 @@ class InstructorEncoder(torch.nn.Module):
             embeddings = F.normalize(embeddings, p=2, dim=-1)
         return embeddings
 
-    def finish(self, pooled: torch.Tensor, *, normalize: bool, dim: int | None = None) -> torch.Tensor:
-        """The last steps of an encode on :meth:`forward`'s output taken with ``normalize=False``:
-        normalize (where asked, or where the model has a Normalize module), keep the first ``dim``
-        dimensions (Matryoshka), normalize again (where asked). ``encode`` and the server both end so.
-        """
-        vectors = F.normalize(pooled, p=2, dim=-1) if (self.spec.normalize or normalize) else pooled
+    def finish(self, vectors: torch.Tensor, *, normalize: bool, dim: int | None = None) -> torch.Tensor:
+        """The end of an encode on :meth:`forward`'s output: keep the first ``dim`` dimensions
+        (Matryoshka), then normalize again where asked, as sentence-transformers' ``truncate_dim``.
+        ``encode`` and the server (``instructor serve``) both end a pass so."""
         if dim is not None and dim < vectors.shape[-1]:
             vectors = vectors[..., :dim]
             if normalize:
@@ -676,7 +674,7 @@ class InstructorEncoder(torch.nn.Module):
                 for chosen in progress:
                     batch = self.collate([ids[i] for i in chosen], [pairs[i][0] for i in chosen])
                     # Matryoshka: the first dim dimensions, then normalized (sentence-transformers)
-                    vectors = self.finish(self.forward(batch, normalize=False), normalize=normalize, dim=dim)
+                    vectors = self.finish(self.forward(batch, normalize=normalize), normalize=normalize, dim=dim)
                     result[chosen] = vectors.float().cpu().numpy()
         finally:
             if switch:

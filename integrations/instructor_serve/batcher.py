@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from instructor_core.model.batching import token_budget_batches
 from instructor_core.model.encoder import InstructorEncoder
@@ -210,7 +211,10 @@ class Batcher:
                 for row, it in enumerate(items):
                     groups[(it.job.normalize, it.job.dim)].append(row)
                 for (normalize, dim), rows in groups.items():
-                    vectors = encoder.finish(pooled[rows], normalize=normalize, dim=dim).float().cpu().numpy()
+                    vectors = pooled[rows]
+                    if normalize and not encoder.spec.normalize:  # what forward(normalize=True) does
+                        vectors = F.normalize(vectors, p=2, dim=-1)
+                    vectors = encoder.finish(vectors, normalize=normalize, dim=dim).float().cpu().numpy()
                     for row, vector in zip(rows, vectors, strict=True):
                         it = items[row]
                         assert it.job.vectors is not None
