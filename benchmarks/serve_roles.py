@@ -52,10 +52,12 @@ def _rankings(path: Path) -> dict[str, list[str]]:
     return {row["query_id"]: [hit["id"] for hit in row["hits"]] for row in rows}
 
 
-def _through_cli(label: str, work: Path, data: Path, queries: Path, qrels: dict, source: list[str]) -> float:
+def _through_cli(
+    label: str, work: Path, data: Path, queries: Path, qrels: dict, source: list[str], slots: list[str]
+) -> float:
     store = f"qdrant:{work / label}"
     ingest = _cli("ingest", str(data / "corpus.jsonl"), "--store", store, "--collection", "scifact", "--id-field",
-                  "_id", "--title-field", "title", "--quiet", *source)  # fmt: skip
+                  "_id", "--title-field", "title", "--quiet", *source, *slots)  # fmt: skip
     out = work / f"{label}.jsonl"
     search = _cli("search", "--queries", str(queries), "-o", str(out), "--store", store, "--collection", "scifact",
                   "-k", "10", "--quiet", *source)  # fmt: skip
@@ -94,23 +96,31 @@ def main() -> int:
     parser.add_argument("--model", required=True, help="model folder (e.g. the refit of docs/refit.md)")
     parser.add_argument("--work", required=True, help="a folder for the stores and results (kept: re-runs reuse)")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the BEIR SciFact folder")
+    parser.add_argument("--query-instruction", default=None, help="the query slot (default: the model's)")
+    parser.add_argument("--document-instruction", default=None, help="the document slot (default: the model's)")
     args = parser.parse_args()
+    slots = []
+    if args.query_instruction is not None:
+        slots += ["--query-instruction", args.query_instruction]
+    if args.document_instruction is not None:
+        slots += ["--document-instruction", args.document_instruction]
     data, work = Path(args.data), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     qrels = load_qrels(data / "qrels" / "test.tsv")
     lines = [line for line in (data / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     queries = work / "queries.jsonl"
     queries.write_text("\n".join(x for x in lines if json.loads(x)["_id"] in qrels) + "\n", encoding="utf-8")
-    rows = [("in-process (`--model`)", _through_cli("local", work, data, queries, qrels, ["--model", args.model]))]
-    with running(args.model, "--max-client-batch-size", "4096", "--max-queue-inputs", "20000") as (_, url):
+    local = _through_cli("local", work, data, queries, qrels, ["--model", args.model], slots)
+    rows = [("in-process (`--model`)", local)]
+    with running(args.model, *slots, "--max-client-batch-size", "4096", "--max-queue-inputs", "20000") as (_, url):
         rows.append(("through the server (`--server`, input_type per side)",
-                     _through_cli("server", work, data, queries, qrels, ["--server", url])))  # fmt: skip
+                     _through_cli("server", work, data, queries, qrels, ["--server", url], [])))  # fmt: skip
         rows.append(("stock OpenAI client, no role (queries get the document slot)",
                      _through_openai(url, data, qrels, query_role=False)))  # fmt: skip
         rows.append(("`openai` client with extra_body input_type=query",
                      _through_openai(url, data, qrels, query_role=True)))  # fmt: skip
     base = rows[0][1]
-    print(f"model: {args.model}")
+    print(f"model: {args.model}; query slot {args.query_instruction!r}, document slot {args.document_instruction!r}")
     print("| run | nDCG@10 | vs in-process |")
     print("|---|---|---|")
     for label, ndcg in rows:
