@@ -211,10 +211,10 @@ class Batcher:
                 for row, it in enumerate(items):
                     groups[(it.job.normalize, it.job.dim)].append(row)
                 for (normalize, dim), rows in groups.items():
-                    vectors = pooled[rows]
+                    group = pooled[rows]
                     if normalize and not encoder.spec.normalize:  # what forward(normalize=True) does
-                        vectors = F.normalize(vectors, p=2, dim=-1)
-                    vectors = encoder.finish(vectors, normalize=normalize, dim=dim).float().cpu().numpy()
+                        group = F.normalize(group, p=2, dim=-1)
+                    vectors = encoder.finish(group, normalize=normalize, dim=dim).float().cpu().numpy()
                     for row, vector in zip(rows, vectors, strict=True):
                         it = items[row]
                         assert it.job.vectors is not None
