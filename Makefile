@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_CPU)" || echo "note: $(TORCH_CPU) is not at hand here; torch comes from the package's own requirement"
-	$(PY) -m pip install --quiet -e ".[all]" --group test --group docs
+	$(PY) -m pip install --quiet -e ".[all]" --group test --group docs --group build
 	touch $(STAMP)
 
 setup: $(STAMP)

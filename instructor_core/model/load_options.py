@@ -104,7 +104,7 @@ class LoadOptions:
         default="torch",
         metadata=_help(
             "where the transformer runs: torch (default, exact), onnx (ONNX Runtime, float32) or onnx-int8 "
-            '(int8 weights, the fast CPU path); onnx backends need pip install "instructor[onnx]"'
+            '(int8 weights, the fast CPU path); onnx backends need the onnx extra (pip install -e ".[onnx]")'
         ),
     )
     dtype: DType | None = field(default=None, metadata=_help("weights' dtype with --backend torch (default: float32)"))
