@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -231,8 +232,36 @@ def _ingest(args: argparse.Namespace) -> int:
         raise InputError(f"--server goes with --engine local (--engine {args.engine} loads the model on each worker)")
     if args.model is None and not getattr(args, "server", None):
         raise InputError("no model given: pass --model (or --server URL)")
+    _check_chunking(args)
     model = _model_name(args.model) if args.model is not None else ""
     return run_engine(args, model=model, store=args.store, local=LOCAL_ENGINE)
+
+
+def _check_chunking(args: argparse.Namespace) -> None:
+    """--chunk-tokens/--chunk-overlap: checked before the model loads (their fit in the model, after)."""
+    from instructor_core.ingest.chunking import ChunkSettings
+
+    tokens, overlap = getattr(args, "chunk_tokens", None), getattr(args, "chunk_overlap", None)
+    if tokens is None:
+        if overlap is not None:
+            raise InputError("--chunk-overlap goes with --chunk-tokens N")
+        return
+    if getattr(args, "engine", "local") != "local":
+        raise InputError(f"--chunk-tokens goes with --engine local for now (--engine {args.engine} embeds whole texts)")
+    if getattr(args, "server", None):
+        raise InputError("--chunk-tokens needs the model's tokenizer here: pass --model, not --server")
+    ChunkSettings(tokens, overlap or 0)
+
+
+def _chunked(args: argparse.Namespace, records: Iterable[dict], encoder: Any) -> Iterable[dict]:  # noqa: ANN401
+    """The records, with long texts split into token windows where --chunk-tokens asks."""
+    from instructor_core.ingest.chunking import ChunkSettings, chunk_records
+
+    if getattr(args, "chunk_tokens", None) is None:
+        return records
+    settings = ChunkSettings(args.chunk_tokens, args.chunk_overlap or 0)
+    settings.check_fits(encoder, encoder.instructions.document)  # the instruction the windows are embedded under
+    return chunk_records(records, encoder.tokenizer, settings)
 
 
 def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
@@ -246,6 +275,8 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
     check_hybrid_early(args.store, getattr(args, "hybrid", False))
+    read = records
+    records = _chunked(args, records, encoder)
     opened = _open(args)  # an embedded store's lock is held from here to close()
     try:
         replaced = store_ops.replace_empty_collection(
@@ -257,7 +288,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
                 "made anew for this run",
                 file=sys.stderr,
             )
-        count = None if args.quiet else count_records(Path(args.corpus))
+        count = None if args.quiet or records is not read else count_records(Path(args.corpus))
         report = store_ops.ingest(
             opened,
             args.collection,
@@ -276,7 +307,14 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
         opened.close()
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({opened.describe()})", file=sys.stderr)
-        _report_skipped(records)
+        if report.truncated and getattr(args, "chunk_tokens", None) is None:
+            print(
+                "note: the model reads only the start of a longer text; --chunk-tokens N [--chunk-overlap M] splits "
+                "long texts into windows of N tokens (ids ID#k), and search --group-by-parent returns each "
+                "document's best window",
+                file=sys.stderr,
+            )
+        _report_skipped(read)
     return 0
 
 
@@ -295,12 +333,12 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
     args.model = model
     encoder = load_encoder(args, instructions)
-    return store_ops.search(
+    search = partial(
+        store_ops.search,
         store,
         args.collection,
         list(queries),
         encoder,
-        k=args.k,
         filters=parse_filters(args.filter) or None,
         instruction=prompt_or_instruction(encoder, args.prompt_name, args.query_instruction, "--query-instruction"),
         vector=args.vector,
@@ -310,6 +348,30 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         mode=args.mode,
         fusion=args.fusion,
     )
+    if not getattr(args, "group_by_parent", False):
+        return search(k=args.k)
+    return _best_windows(search, args.k)
+
+
+#: search --group-by-parent asks for k times these many hits, then 4 times more, while some query has
+#: fewer than k documents among them and the store had more to give.
+_GROUP_FETCH = (4, 16, 64)
+
+
+def _best_windows(search: Any, k: int) -> list[list[Hit]]:  # noqa: ANN401 (store_ops.search, bound)
+    """Each query's best window per document (``parent_id``, else the hit's id), at most ``k`` documents."""
+    from instructor_core.ingest.chunking import best_per_parent, parent_of
+
+    def parent(hit: Hit) -> str:
+        return parent_of(hit.id, hit.metadata)
+
+    results: list[list[Hit]] = []
+    for factor in _GROUP_FETCH:
+        fetched = search(k=k * factor)
+        results = [best_per_parent(hits, k, parent) for hits in fetched]
+        if all(len(best) >= k or len(hits) < k * factor for best, hits in zip(results, fetched, strict=True)):
+            break
+    return results
 
 
 def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
@@ -455,6 +517,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="embed and write every record, also those the collection holds unchanged (by default a re-run "
         "skips a record stored under its id with the same text and metadata: its content hash)",
     )
+    ingest.add_argument(
+        "--chunk-tokens",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="split each text longer than N tokens (the model's own tokens) into windows of N tokens, stored as "
+        "ID#0, ID#1, ... with parent_id and window in the metadata; default: whole texts, cut at the model's "
+        "max length (the summary counts them)",
+    )
+    ingest.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=None,
+        metavar="M",
+        help="with --chunk-tokens: tokens each window shares with the one before (default: 0)",
+    )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_engine_options(ingest, local=LOCAL_ENGINE)
     ingest.set_defaults(func=_ingest)
@@ -506,6 +584,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("rrf", "dbsf"),
         default="rrf",
         help="how --mode hybrid fuses its two lists: reciprocal ranks (rrf, default) or normalized scores (dbsf)",
+    )
+    search.add_argument(
+        "--group-by-parent",
+        action="store_true",
+        help="one hit per document of a collection ingested with --chunk-tokens: each document's best window "
+        "(grouped by the parent_id metadata; a record without one is its own document)",
     )
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
     search.add_argument("--quiet", action="store_true", help="no progress bars (transformers' weight loading)")
