@@ -139,15 +139,16 @@ def token_windows(word_ids: Sequence[int | None], size: int, overlap: int) -> li
         return i == 0 or word_ids[i] is None or word_ids[i] != word_ids[i - 1]
 
     windows: list[tuple[int, int]] = []
-    start = 0
+    start, previous_end = 0, 0
     for _ in range(total):  # each window starts at least one token later: bounded by the token count
         end = min(start + size, total)
         if end < total:
             cut = end
-            while cut > start + 1 and not starts_word(cut):
+            while cut > previous_end + 1 and cut > start + 1 and not starts_word(cut):
                 cut -= 1
-            end = cut if starts_word(cut) else end
+            end = cut if starts_word(cut) and cut > previous_end else end  # each window adds tokens
         windows.append((start, end))
+        previous_end = end
         if end >= total:
             break
         nxt = max(end - overlap, start + 1)
@@ -174,7 +175,7 @@ def chunk_records(records: Iterable[Any], tokenizer: Any, settings: ChunkSetting
             yield record
             continue
         text = record["text"]
-        encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         offsets = encoding["offset_mapping"]
         if len(offsets) <= settings.tokens or record.get("id") is None:
             yield record
