@@ -319,11 +319,23 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- search
+#: What a hit's score is, by the mode that ran (and, for hybrid, the fusion).
+SCORE_KINDS = {"dense": "cosine", "keyword": "bm25"}
+
+
+def score_kind(mode: str, fusion: str) -> str:
+    """``"cosine"`` (dense), ``"bm25"`` (keyword), or the fusion's ``"rrf"``/``"dbsf"`` (hybrid)."""
+    return SCORE_KINDS.get(mode, fusion)
+
+
 def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) -> list[list[Hit]]:
-    """Every query's hits, under one model load and one ``store_ops.search`` call (the collection read once)."""
+    """Every query's hits, under one model load and one ``store_ops.search`` call (the collection read once).
+    Sets ``args.mode`` to the mode that runs, checked against the collection before the model loads."""
     from instructor_core.instructions import Instructions
 
     info = store.info(args.collection)
+    args.mode = store_ops.resolve_mode(args.collection, info.layout, args.mode)  # refused here, before the model
+
     asked = _model_name(args.model) if args.model is not None else None
     model = args.model if args.model is not None else info.model
     if model is None and not getattr(args, "server", None):
@@ -333,6 +345,7 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
     args.model = model
     encoder = load_encoder(args, instructions)
+    _dimension_from_layout(args, encoder, info.layout)
     search = partial(
         store_ops.search,
         store,
@@ -351,6 +364,16 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     if not getattr(args, "group_by_parent", False):
         return search(k=args.k)
     return _best_windows(search, args.k)
+
+
+def _dimension_from_layout(args: argparse.Namespace, encoder: Any, layout: Any) -> None:  # noqa: ANN401
+    """A collection ingested with ``--dim N`` is searched at N without repeating ``--dim``: where no --dim is
+    given and the collection's vectors are shorter than the model's, the encoder keeps their first N."""
+    if getattr(args, "truncate_dim", None) is not None or layout is None or not getattr(layout, "dimension", None):
+        return
+    full = getattr(encoder, "model_dimension", None)
+    if isinstance(full, int) and layout.dimension < full and hasattr(encoder, "truncate_dim"):
+        encoder.truncate_dim = layout.dimension
 
 
 #: search --group-by-parent asks for k times these many hits, then 4 times more, while some query has
@@ -374,14 +397,17 @@ def _best_windows(search: Any, k: int) -> list[list[Hit]]:  # noqa: ANN401 (stor
     return results
 
 
-def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
-    return {"rank": rank, "id": hit.id, "score": hit.score, "text": hit.text, "metadata": dict(hit.metadata)}
+def _hit_row(rank: int, hit: Hit, kind: str | None = None) -> dict[str, Any]:
+    row = {"rank": rank, "id": hit.id, "score": hit.score, "text": hit.text, "metadata": dict(hit.metadata)}
+    if kind is not None:
+        row["score_kind"] = kind
+    return row
 
 
-def _print_hits(hits: Sequence[Hit], as_json: bool) -> None:
+def _print_hits(hits: Sequence[Hit], as_json: bool, kind: str | None = None) -> None:
     for rank, hit in enumerate(hits, start=1):
         if as_json:
-            print(json.dumps(_hit_row(rank, hit), ensure_ascii=False))
+            print(json.dumps(_hit_row(rank, hit, kind), ensure_ascii=False))
         else:
             shown = " ".join(hit.text.split())  # display only: one line per hit
             shown = shown if len(shown) <= 160 else shown[:157] + "..."
@@ -389,11 +415,20 @@ def _print_hits(hits: Sequence[Hit], as_json: bool) -> None:
             print(f"{rank:>3}. {hit.score:.4f}  {printable(hit.id)}  {printable(shown)}")
 
 
-def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results: Sequence[Sequence[Hit]]) -> None:
-    """One JSON line per query: ``{"query_id", "query", "hits": [{rank, id, score, text, metadata}]}``."""
+def _write_results(
+    path: str | None, queries: Sequence[tuple[str, str]], results: Sequence[Sequence[Hit]], mode: str, kind: str
+) -> None:
+    """One JSON line per query: ``{"query_id", "query", "mode", "score_kind", "hits": [{rank, id, score, text,
+    metadata}]}``."""
     lines = (
         json.dumps(
-            {"query_id": qid, "query": text, "hits": [_hit_row(r, h) for r, h in enumerate(hits, start=1)]},
+            {
+                "query_id": qid,
+                "query": text,
+                "mode": mode,
+                "score_kind": kind,
+                "hits": [_hit_row(r, h) for r, h in enumerate(hits, start=1)],
+            },
             ensure_ascii=False,
         )
         + "\n"
@@ -418,16 +453,24 @@ def _search(args: argparse.Namespace) -> int:
         if same_file(args.output, args.queries):
             raise InputError(f"-o {args.output!r} is the --queries file itself; write the results to another file")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
+    scheme = args.store.partition(":")[0].partition("+")[0]
+    if args.mode in ("keyword", "hybrid") and scheme in _NO_KEYWORD_INDEX:  # no re-ingest could give it one
+        raise InputError(f"--mode {args.mode} with --store {args.store}: {_NO_KEYWORD_INDEX[scheme]}")
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
     try:
         results = _search_all(args, store, [text for _, text in queries])
     finally:
         store.close()
+    kind = score_kind(args.mode, args.fusion)
     if args.queries is not None:
-        _write_results(args.output, queries, results)
+        _write_results(args.output, queries, results, args.mode, kind)
+    elif args.json:
+        _print_hits(results[0], True, kind)
     else:
-        _print_hits(results[0], args.json)
+        if not args.quiet:  # on stderr: stdout stays one line per hit
+            print(f"mode {args.mode}, score: {kind}", file=sys.stderr)
+        _print_hits(results[0], False)
     return 0
 
 
