@@ -94,4 +94,3 @@ def test_a_missing_extra_message_is_recognised_by_the_cli_and_names_the_other_pr
     assert CLI_MARKER == EXTRA_HINT and EXTRA_HINT in hint
     assert 'pip install -e ".[langchain,qdrant]"' in hint and "another project" in hint
     assert not bare_installs(hint) and "\n" not in hint
-

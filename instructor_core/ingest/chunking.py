@@ -180,7 +180,8 @@ def chunk_records(records: Iterable[Any], tokenizer: Any, settings: ChunkSetting
         if len(offsets) <= settings.tokens or record.get("id") is None:
             yield record
             continue
-        metadata = record.get("metadata") if isinstance(record.get("metadata"), Mapping) else {}
+        given = record.get("metadata")
+        metadata: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         parent = str(record["id"])
         for k, (start, end) in enumerate(token_windows(encoding.word_ids(), settings.tokens, settings.overlap)):
             yield {

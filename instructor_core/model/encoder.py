@@ -604,7 +604,7 @@ class InstructorEncoder(torch.nn.Module):
         tokens were cut. The texts are tokenized once, as always (:meth:`tokenize_marking_truncation`).
         """
         with self._encode_lock:
-            outer, flags = self._truncation_watch, []
+            outer, flags = self._truncation_watch, list[list[bool]]()
             self._truncation_watch = flags
             try:
                 yield flags
