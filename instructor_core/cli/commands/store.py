@@ -350,8 +350,7 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         store_ops.search,
         store,
         args.collection,
-        list(queries),
-        encoder,
+        encoder=encoder,
         filters=parse_filters(args.filter) or None,
         instruction=prompt_or_instruction(encoder, args.prompt_name, args.query_instruction, "--query-instruction"),
         vector=args.vector,
@@ -362,8 +361,8 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         fusion=args.fusion,
     )
     if not getattr(args, "group_by_parent", False):
-        return search(k=args.k)
-    return _best_windows(search, args.k)
+        return search(queries=list(queries), k=args.k)
+    return _best_windows(search, list(queries), args.k)
 
 
 def _dimension_from_layout(args: argparse.Namespace, encoder: Any, layout: Any) -> None:  # noqa: ANN401
@@ -376,23 +375,35 @@ def _dimension_from_layout(args: argparse.Namespace, encoder: Any, layout: Any) 
         encoder.truncate_dim = layout.dimension
 
 
-#: search --group-by-parent asks for k times these many hits, then 4 times more, while some query has
-#: fewer than k documents among them and the store had more to give.
+#: search --group-by-parent asks for k times these many hits, then 4 times more for the queries that have
+#: fewer than k documents among them where the store had more to give.
 _GROUP_FETCH = (4, 16, 64)
+#: Hits asked for in one store call, all its queries together: embedded Chroma refuses a call whose results
+#: need more SQL variables than its SQLite allows (32,766): 300 queries x 100 hits passed, 250 x 400 did not.
+_GROUP_CALL_HITS = 30_000
 
 
-def _best_windows(search: Any, k: int) -> list[list[Hit]]:  # noqa: ANN401 (store_ops.search, bound)
+def _best_windows(search: Any, queries: list[str], k: int) -> list[list[Hit]]:  # noqa: ANN401 (store_ops.search)
     """Each query's best window per document (``parent_id``, else the hit's id), at most ``k`` documents."""
     from instructor_core.ingest.chunking import best_per_parent, parent_of
 
     def parent(hit: Hit) -> str:
         return parent_of(hit.id, hit.metadata)
 
-    results: list[list[Hit]] = []
+    results: list[list[Hit]] = [[] for _ in queries]
+    pending = list(range(len(queries)))
     for factor in _GROUP_FETCH:
-        fetched = search(k=k * factor)
-        results = [best_per_parent(hits, k, parent) for hits in fetched]
-        if all(len(best) >= k or len(hits) < k * factor for best, hits in zip(results, fetched, strict=True)):
+        fetch = k * factor
+        step = max(1, _GROUP_CALL_HITS // fetch)
+        still: list[int] = []
+        for start in range(0, len(pending), step):
+            chosen = pending[start : start + step]
+            for index, hits in zip(chosen, search(queries=[queries[i] for i in chosen], k=fetch), strict=True):
+                results[index] = best_per_parent(hits, k, parent)
+                if len(results[index]) < k and len(hits) == fetch:
+                    still.append(index)
+        pending = still
+        if not pending:
             break
     return results
 
