@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# A CPU build of torch, installed before the rest so that pip does not pull a multi-GB CUDA build.
+# torch is installed before the rest, so that pip does not pull PyPI's Linux build with its CUDA packages
+# (several GB). On Linux it comes from PyTorch's CPU index unless you ask for CUDA:
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128   # a CUDA build from PyTorch's index
+#   make setup TORCH_INDEX=                                          # pip's own index (PyPI: CUDA on Linux)
+# Where TORCH_INDEX cannot be reached (an offline mirror), torch comes from pip's configured index and
+# find-links instead: a CPU build only where one is at hand there. macOS and Windows: PyPI's build.
 TORCH_CPU ?= torch==2.13.0
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu)
 STAMP := $(VENV)/.installed
 MODEL ?=
 DATA ?= ../shared/data
@@ -13,8 +19,15 @@ DATA ?= ../shared/data
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH_CPU)" || echo "note: $(TORCH_CPU) is not at hand here; torch comes from the package's own requirement"
-	$(PY) -m pip install --quiet -e ".[all]" --group test --group docs
+	@if [ -n "$(TORCH_INDEX)" ] && $(PY) -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=15)" \
+		"$(TORCH_INDEX)/" >/dev/null 2>&1; then \
+		echo "torch: $(TORCH_CPU) from $(TORCH_INDEX)"; \
+		$(PY) -m pip install --quiet --index-url "$(TORCH_INDEX)" "$(TORCH_CPU)"; \
+	else \
+		[ -z "$(TORCH_INDEX)" ] || echo "note: $(TORCH_INDEX) cannot be reached; $(TORCH_CPU) from pip's configured index"; \
+		$(PY) -m pip install --quiet "$(TORCH_CPU)"; \
+	fi || echo "note: $(TORCH_CPU) is not at hand here; torch comes from the package's own requirement"
+	$(PY) -m pip install --quiet -e ".[all]" --group test --group docs --group build
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -78,6 +78,14 @@ def compare(encoder: Any, query: str, instructions: tuple[str, str], k: int) -> 
         lines.append(f"  {rank:<5}{a + f' {sa:.3f}':<28}{b + f' {sb:.3f}':<28}{moved}")
     changed = sum(a != b for (a, _), (b, _) in zip(ranked["with instructions"], ranked["without"], strict=True))
     lines.append(f"  {changed} of the top {k} places differ")
+    spec = getattr(encoder, "spec", None)
+    if spec is not None and not spec.is_instructor and not any((getattr(encoder, "prompts", None) or {}).values()):
+        lines += [
+            "  note: this model was not trained with instructions (it is no INSTRUCTOR checkpoint and has",
+            "  no named prompts), so to it an instruction is only extra text, which can make its",
+            "  ranking worse, as it may here. Instructions are for models trained with them: run the demo with",
+            "  `make demo MODEL=hkunlp/instructor-base` or a model of docs/models.md.",
+        ]
     return [line.rstrip() for line in lines]
 
 

@@ -7,6 +7,7 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 __all__ = [
+    "EXTRA_HINT",
     "DeviceError",
     "InputError",
     "InputFileError",
@@ -14,7 +15,25 @@ __all__ = [
     "InstructorError",
     "ModelLoadError",
     "StoreLockedError",
+    "install_hint",
 ]
+
+#: The part of every missing-extra message that the CLI recognises (it maps such an ImportError to one
+#: line). It installs this project from its checkout: installing the bare name from an index would
+#: install PyPI's ``instructor``, another project with the same distribution name.
+EXTRA_HINT = 'pip install -e ".['
+
+
+def install_hint(extras: str) -> str:
+    """How to install this project with ``extras`` (``"chroma"``, ``"langchain,qdrant"``), for error messages.
+
+    Args:
+        extras: The extra or comma-separated extras the caller needs.
+
+    Returns:
+        One line that contains :data:`EXTRA_HINT` and says that PyPI's ``instructor`` is another project.
+    """
+    return f"{EXTRA_HINT}{extras}]\" from this project's checkout (PyPI's instructor is another project)"
 
 
 class InstructorError(Exception):

@@ -167,7 +167,7 @@ def test_import_without_extra_names_the_install_command():
         "    print('imported')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert 'pip install "instructor[langchain]"' in out.stdout
+    assert 'pip install -e ".[langchain]"' in out.stdout
 
 
 def test_docs_example_runs_and_prints_what_it_says(capsys):

@@ -559,7 +559,7 @@ def test_a_missing_extra_is_one_line(kind, blocked, extra, tmp_path, tiny_t5_pat
     run = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     (line,) = error_lines(run.stderr)
-    assert f'pip install "instructor[{extra}]"' in line
+    assert f'pip install -e ".[{extra}]"' in line and "another project" in line
 
 
 def test_an_unexpected_error_keeps_its_traceback(chroma_with_notes, monkeypatch):

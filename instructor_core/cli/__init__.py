@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
+from instructor_core import errors
 from instructor_core.version import __version__
 
 __all__ = ["build_parser", "main", "quiet_transformers"]
@@ -101,8 +102,9 @@ EXIT_INTERRUPTED = 130
 #: (a ValueError or TypeError of a bug included) keeps its traceback.
 FILE_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
-#: What the ImportError of a missing optional stack says (``pip install "instructor[chroma]"``).
-EXTRA_HINT = 'pip install "instructor['
+#: What the ImportError of a missing optional stack says (``pip install -e ".[chroma]"``, made by
+#: :func:`instructor_core.errors.install_hint`): such an ImportError is one line, any other a bug.
+EXTRA_HINT = errors.EXTRA_HINT
 
 
 def _fail(command: str, exc: BaseException) -> int:

@@ -2,7 +2,7 @@
 
 The encoder embeds the train and test texts with one instruction; a scikit-learn logistic
 regression is fitted on the train vectors and scored on the test vectors. The encoder is never
-updated. Needs scikit-learn (``pip install "instructor[train]"``).
+updated. Needs scikit-learn (the ``train`` extra: ``pip install -e ".[train]"`` from a checkout).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from instructor_core.errors import InputError
+from instructor_core.errors import InputError, install_hint
 
 if TYPE_CHECKING:
     from instructor_core.model.encoder import InstructorEncoder
@@ -93,7 +93,7 @@ def evaluate_classification(
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import accuracy_score, f1_score
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError('classification evaluation needs scikit-learn: pip install "instructor[train]"') from exc
+        raise ImportError(f"classification evaluation needs scikit-learn: {install_hint('train')}") from exc
     train_rows = load_classification_csv(train) if isinstance(train, (str, os.PathLike)) else list(train)
     test_rows = load_classification_csv(test) if isinstance(test, (str, os.PathLike)) else list(test)
     if max_per_label is not None:

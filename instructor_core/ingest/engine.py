@@ -68,6 +68,10 @@ class IngestReport:
         unchanged: Records neither embedded nor written because the store holds their id with the
             same content hash already (a re-run; ``skip_unchanged=False`` turns the check off).
         embedded: Records embedded in this ingest (by this process, or, for Ray, by the cluster).
+        truncated: Records whose text was longer than the model's max length and was cut to it (counted
+            where the encoder says so: the local encoder; 0 elsewhere).
+        first_truncated: The id of the first of them.
+        max_length: The model's max length in tokens, where known (for the summary).
     """
 
     seen: int
@@ -78,10 +82,14 @@ class IngestReport:
     duplicates: int = 0
     unchanged: int = 0
     embedded: int = 0
+    truncated: int = 0
+    first_truncated: str | None = None
+    max_length: int | None = None
 
     def summary(self) -> str:
         """One line for people: ``"wrote 3 of 3 records in 1 batch"`` plus what else happened; on a
-        re-run, ``"wrote 3 of 10 records in 1 batch: 7 unchanged (skipped), 3 embedded"``."""
+        re-run, ``"wrote 3 of 10 records in 1 batch: 7 unchanged (skipped), 3 embedded"``; texts cut at
+        the model's max length are counted, ``"(2 cut at the model's max length (256 tokens), the first 'a')"``."""
         text = f"wrote {self.written} of {self.seen} records in {self.batches} batch{'es' if self.batches != 1 else ''}"
         if self.unchanged:
             text += f": {self.unchanged} unchanged (skipped), {self.embedded} embedded"
@@ -94,6 +102,9 @@ class IngestReport:
             )
             if n
         ]
+        if self.truncated:
+            limit = f" ({self.max_length} tokens)" if self.max_length else ""
+            extras.append(f"{self.truncated} cut at the model's max length{limit}, the first {self.first_truncated!r}")
         return f"{text} ({', '.join(extras)})" if extras else text
 
 

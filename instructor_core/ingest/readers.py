@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from instructor_core.errors import InputError, InputFileError
+from instructor_core.errors import InputError, InputFileError, install_hint
 from instructor_core.ingest.records import RecordError
 from instructor_core.validation import check_text
 
@@ -286,7 +286,7 @@ def _parquet_numbered(
     try:
         pq = importlib.import_module("pyarrow.parquet")  # untyped; optional
     except ImportError as exc:
-        raise ImportError(f'{path}: reading Parquet needs pyarrow: pip install "instructor[ray]"') from exc
+        raise ImportError(f"{path}: reading Parquet needs pyarrow: {install_hint('ray')}") from exc
     number = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
         for row in batch.to_pylist():

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from instructor_core.errors import InputError, InputTypeError, InstructorError
+from instructor_core.ingest.chunking import TruncationTally, watching
 from instructor_core.ingest.engine import DuplicatePolicy, IngestReport, RetryPolicy, run_ingest
 from instructor_core.ingest.engine_errors import engine_failure
 from instructor_core.ingest.records import Record, RecordRules
@@ -405,8 +406,13 @@ def ingest(
         quantization=quantization, hybrid=hybrid,
     )  # fmt: skip
 
+    tally = TruncationTally()
+
     def embed(records: Sequence[Record]) -> list[Any]:
-        return embed_views(records, encoder, layout, 32)
+        with watching(encoder) as flags:  # the texts the model cuts at its max length, from its own tokenization
+            vectors = embed_views(records, encoder, layout, 32)
+        tally.add([r.id for r in records], flags)
+        return vectors
 
     with translated(store):  # a write the store's engine fails (a full disk, damaged files): one line
         sink = store.sink(name)
@@ -424,6 +430,9 @@ def ingest(
         finish = getattr(sink, "finish", None)  # optional: a store's work after the last write
         if callable(finish):
             finish()
+        if tally.count:
+            limit = getattr(encoder, "max_length", None)
+            report = replace(report, truncated=tally.count, first_truncated=tally.first, max_length=limit)
         return report
 
 

@@ -7,9 +7,10 @@ instruction tokens are left out of pooling, so one batch can mix instructions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,6 +165,8 @@ class InstructorEncoder(torch.nn.Module):
         #: The prompt a plain :meth:`encode` of texts uses (sentence-transformers' ``default_prompt_name``).
         self.default_prompt_name: str | None = spec.default_prompt_name
         self._truncate_dim: int | None = None
+        # Set by watch_truncation(): each encode appends its texts' truncation flags, in input order.
+        self._truncation_watch: list[list[bool]] | None = None
         self.to(device)
         self.eval()
 
@@ -592,6 +595,22 @@ class InstructorEncoder(torch.nn.Module):
         encodings = backend.encode_batch([i + t for i, t in pairs], add_special_tokens=True)
         return [e.ids for e in encodings], [bool(e.overflowing) for e in encodings]
 
+    @contextlib.contextmanager
+    def watch_truncation(self) -> Iterator[list[list[bool]]]:
+        """Record which texts the encodes inside the block cut at ``max_length``.
+
+        Yields a list that each encode call in the block (in this thread: the block holds the encode
+        lock) extends with one list of flags, one per input in input order, True where the text's
+        tokens were cut. The texts are tokenized once, as always (:meth:`tokenize_marking_truncation`).
+        """
+        with self._encode_lock:
+            outer, flags = self._truncation_watch, list[list[bool]]()
+            self._truncation_watch = flags
+            try:
+                yield flags
+            finally:
+                self._truncation_watch = outer
+
     def collate(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> TokenBatch:
         """Pad token id lists (on the tokenizer's padding side) into a :class:`TokenBatch`."""
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -655,7 +674,11 @@ class InstructorEncoder(torch.nn.Module):
     def _encode_locked(
         self, pairs: list[tuple[str, str]], batch_size: int, normalize: bool, show_progress: bool, result: np.ndarray
     ) -> np.ndarray:
-        ids = self.tokenize(pairs)
+        if self._truncation_watch is None:
+            ids = self.tokenize(pairs)
+        else:
+            ids, cut = self.tokenize_marking_truncation(pairs)
+            self._truncation_watch.append(cut)
         # Token budget: batch_size rows at full length, and more rows when texts are shorter, so a
         # forward pass never holds more padded tokens than batch_size fixed-count rows could.
         batches = token_budget_batches(
@@ -684,6 +707,7 @@ class InstructorEncoder(torch.nn.Module):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_encode_lock", None)  # locks do not pickle or deepcopy; a copy gets its own
+        state["_truncation_watch"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:

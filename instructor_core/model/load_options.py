@@ -104,7 +104,7 @@ class LoadOptions:
         default="torch",
         metadata=_help(
             "where the transformer runs: torch (default, exact), onnx (ONNX Runtime, float32) or onnx-int8 "
-            '(int8 weights, the fast CPU path); onnx backends need pip install "instructor[onnx]"'
+            '(int8 weights, the fast CPU path); onnx backends need the onnx extra (pip install -e ".[onnx]")'
         ),
     )
     dtype: DType | None = field(default=None, metadata=_help("weights' dtype with --backend torch (default: float32)"))
@@ -203,6 +203,24 @@ class LoadOptions:
                 raise LoadOptionsError(f"{where}: {key!r}={value!r} contradicts {name}={changes[name]!r}; pass one")
             changes[name] = value
         return (base or cls()).merged(changes, where=where)
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any], *, where: str, base: LoadOptions | None = None) -> LoadOptions:
+        """An adapter's loading keywords (``**loading``: every field and alias, ``max_length=128``,
+        ``backend="onnx"``, ``cache_folder=...``) over ``base`` (its ``options=``): one declaration, this
+        class, for every adapter's keywords.
+
+        Raises:
+            TypeError: A keyword that is no loading option, as Python names an unexpected keyword.
+            LoadOptionsError: A bad value, or one that contradicts ``base``.
+        """
+        unknown = sorted(key for key in keywords if cls.canonical(key) is None)
+        if unknown:
+            known = ", ".join((*cls.names(), *ALIASES))
+            raise _WrongType(
+                f"{where}() got an unexpected keyword argument {unknown[0]!r}; its loading keywords: {known}"
+            )
+        return cls.from_mapping(keywords, where=where, base=base)
 
     def merged(self, changes: Mapping[str, Any], *, where: str = "options") -> LoadOptions:
         """These options with ``changes`` applied; a change equal to the field's default changes nothing

@@ -3,7 +3,7 @@
 Rows are (query, positive, hard negatives), each side with its instruction; every batch is drawn
 from one task with no text twice; the loss is InfoNCE over cosine similarities; gradient caching
 makes large batches fit small memory. Training needs only the core; the ``train`` extra
-(``pip install "instructor[train]"``) adds scikit-learn for the classification evaluation.
+(``pip install -e ".[train]"`` from a checkout) adds scikit-learn for the classification evaluation.
 
     from instructor_core.training import TrainConfig, read_rows, train
     result = train(encoder, read_rows("rows.jsonl"), TrainConfig(output_dir="out", epochs=2))

@@ -4,15 +4,17 @@ Importing this package registers :class:`InstructorEmbeddingFunction` with chrom
 ``"instructor_chroma"``, so a collection created with it can be reopened in a fresh process without
 passing the function again -- as long as that process has imported ``instructor_chroma``.
 
-Install with ``pip install "instructor[chroma]"``.
+Install with ``pip install -e ".[chroma]"`` from a checkout.
 """
 
 from __future__ import annotations
 
+from instructor_core.errors import install_hint
+
 try:
     import chromadb  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('instructor_chroma needs chromadb; install it with: pip install "instructor[chroma]"') from exc
+    raise ImportError(f"instructor_chroma needs chromadb; install it with: {install_hint('chroma')}") from exc
 
 from instructor_core.ingest.engine import IngestError
 from instructor_core.ingest.records import RecordError

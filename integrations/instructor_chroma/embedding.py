@@ -127,6 +127,9 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         server: The URL of a running ``instructor serve``: embed there (each side with its role)
             instead of loading a model; ``model`` defaults to the model it serves.
         api_key: The server's key (default: ``$INSTRUCTOR_API_KEY``).
+        **keywords: Any other :class:`~instructor_core.LoadOptions` field or alias as a keyword
+            (``max_length=128``, ``backend="onnx-int8"``, ``dtype``, ``revision``, ``trust_remote_code``,
+            ``cache_folder``, ...), folded into ``options``; another keyword is a ``TypeError``.
     """
 
     def __init__(
@@ -147,7 +150,9 @@ class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
         truncate_dim: int | None = None,
         server: str | None = None,
         api_key: str | None = None,
+        **keywords: object,
     ) -> None:
+        options = LoadOptions.from_keywords(keywords, where="InstructorEmbeddingFunction", base=options)
         if server is not None:
             if encoder is not None:
                 raise InputError("pass server (a running instructor serve) or encoder, not both")

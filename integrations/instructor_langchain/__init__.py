@@ -3,10 +3,12 @@
 ``InstructorEmbeddings`` embeds queries with the query instruction and documents with the document
 instruction, so it drops into any LangChain vector store, retriever or RAG chain unchanged.
 
-Needs the ``langchain`` extra: ``pip install "instructor[langchain]"``.
+Needs the ``langchain`` extra: ``pip install -e ".[langchain]"`` from a checkout.
 """
 
 from __future__ import annotations
+
+from instructor_core.errors import install_hint
 
 try:
     import langchain_core  # noqa: F401
@@ -14,7 +16,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "instructor_langchain needs LangChain (langchain-core), which is not installed. "
-        'Install it with: pip install "instructor[langchain]"'
+        f"Install it with: {install_hint('langchain')}"
     ) from exc
 
 from .embeddings import InstructorEmbeddings

@@ -10,12 +10,14 @@ Needs ``langchain-qdrant`` and the ``qdrant`` extra.
 
 from __future__ import annotations
 
+from instructor_core.errors import install_hint
+
 try:
     from langchain_qdrant import SparseEmbeddings, SparseVector
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        'Bm25SparseEmbeddings needs langchain-qdrant; install it with: pip install "instructor[langchain,qdrant]" '
-        "langchain-qdrant"
+        f"Bm25SparseEmbeddings needs langchain-qdrant; install it with: {install_hint('langchain,qdrant')}, "
+        "then pip install langchain-qdrant"
     ) from exc
 
 from instructor_qdrant.bm25 import Bm25, Bm25Settings

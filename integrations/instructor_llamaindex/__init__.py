@@ -4,17 +4,19 @@
 (text) instruction; set it as ``Settings.embed_model`` or pass it to an index or an
 ``IngestionPipeline``.
 
-Needs the ``llamaindex`` extra: ``pip install "instructor[llamaindex]"``.
+Needs the ``llamaindex`` extra: ``pip install -e ".[llamaindex]"`` from a checkout.
 """
 
 from __future__ import annotations
+
+from instructor_core.errors import install_hint
 
 try:
     import llama_index.core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "instructor_llamaindex needs LlamaIndex (llama-index-core), which is not installed. "
-        'Install it with: pip install "instructor[llamaindex]"'
+        f"Install it with: {install_hint('llamaindex')}"
     ) from exc
 
 from .embeddings import InstructorEmbedding

@@ -92,6 +92,7 @@ class InstructorEmbedding(BaseEmbedding):
         embeddings_cache: BaseKVStore | None = None,
         server: str | None = None,
         api_key: str | None = None,
+        **keywords: object,
     ) -> None:
         """Load a model, or wrap a loaded one.
 
@@ -117,6 +118,9 @@ class InstructorEmbedding(BaseEmbedding):
             server: The URL of a running ``instructor serve``: embed there (queries with the query
                 role, nodes with the document role) instead of loading a model.
             api_key: The server's key (default: ``$INSTRUCTOR_API_KEY``).
+            **keywords: Any other :class:`~instructor_core.LoadOptions` field or alias as a keyword
+                (``max_length=128``, ``backend="onnx-int8"``, ``dtype``, ``revision``,
+                ``trust_remote_code``, ...), folded into ``options``; another keyword is a ``TypeError``.
 
         Raises:
             ValueError: If neither or both of ``model_name`` and ``encoder`` are given, or a
@@ -125,6 +129,7 @@ class InstructorEmbedding(BaseEmbedding):
         """
         if isinstance(options, Mapping):  # LlamaIndex's from_dict / from_json hands its fields back as a dict
             options = LoadOptions.from_mapping(options, where="InstructorEmbedding")
+        options = LoadOptions.from_keywords(keywords, where="InstructorEmbedding", base=options)
         loading = (options or LoadOptions()).merged(
             {"cache_dir": cache_folder, "device": device}, where="InstructorEmbedding"
         )

@@ -10,17 +10,17 @@ payload keeps the document ``id`` and ``text`` beside its metadata.
 
 Async variants (``aingest``, ``asearch``, ...) take an ``AsyncQdrantClient``.
 
-Install with ``pip install "instructor[qdrant]"``.
+Install with ``pip install -e ".[qdrant]"`` from a checkout.
 """
 
 from __future__ import annotations
 
+from instructor_core.errors import install_hint
+
 try:
     import qdrant_client  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        'instructor_qdrant needs qdrant-client; install it with: pip install "instructor[qdrant]"'
-    ) from exc
+    raise ImportError(f"instructor_qdrant needs qdrant-client; install it with: {install_hint('qdrant')}") from exc
 
 from instructor_core.ingest.records import RecordError, point_id
 

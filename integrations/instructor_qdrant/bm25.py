@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from instructor_core.errors import install_hint
 from instructor_core.validation import check_texts
 
 __all__ = ["MODIFIER", "Bm25", "Bm25Settings", "SparseVector"]
@@ -53,7 +54,7 @@ class Bm25:
         settings: BM25's parameters; None takes the standard ones.
 
     Raises:
-        ImportError: qdrant-edge-py is missing (``pip install "instructor[qdrant]"``).
+        ImportError: qdrant-edge-py is missing (``pip install -e ".[qdrant]"`` from a checkout).
     """
 
     def __init__(self, settings: Bm25Settings | None = None) -> None:
@@ -61,7 +62,7 @@ class Bm25:
             from qdrant_edge import Bm25 as EdgeBm25
             from qdrant_edge import Bm25Config
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError('BM25 needs qdrant-edge-py; install it with: pip install "instructor[qdrant]"') from exc
+            raise ImportError(f"BM25 needs qdrant-edge-py; install it with: {install_hint('qdrant')}") from exc
         self.settings = settings or Bm25Settings()
         s = self.settings
         self._model = EdgeBm25(Bm25Config(k=s.k, b=s.b, avg_len=s.avg_len, language=s.language))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from instructor_core.cli.terminal import short_repr
-from instructor_core.errors import InputError, InputTypeError
+from instructor_core.errors import InputError, InputTypeError, install_hint
 from instructor_core.ingest.records import HASH_KEY, Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import embed_views
 from instructor_core.ingest.stores import (
@@ -74,7 +74,7 @@ def _edge() -> Any:
         import qdrant_edge
     except ImportError as exc:
         raise ImportError(
-            'qdrant:DIR needs Qdrant Edge (qdrant-edge-py); install it with: pip install "instructor[qdrant]"'
+            f"qdrant:DIR needs Qdrant Edge (qdrant-edge-py); install it with: {install_hint('qdrant')}"
         ) from exc
     return qdrant_edge
 

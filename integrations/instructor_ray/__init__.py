@@ -9,7 +9,7 @@
 - :func:`read_corpus_dataset` reads JSONL / CSV / Parquet shards with the core readers, keeping each
   row's file and line.
 
-Install with ``pip install "instructor[ray]"``.
+Install with ``pip install -e ".[ray]"`` from a checkout.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
+
+from instructor_core.errors import install_hint
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
     from .blocks import RowFields, ShardRecordError
@@ -26,7 +28,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from .stores import StoreTarget
 
 if find_spec("ray") is None:  # pragma: no cover - depends on the environment
-    raise ImportError('instructor_ray needs Ray Data; install it with: pip install "instructor[ray]"')
+    raise ImportError(f"instructor_ray needs Ray Data; install it with: {install_hint('ray')}")
 
 #: Where each public name lives: imported on first use, so ``instructor_ray.cli`` (the CLI's engine
 #: entry point) loads without importing Ray.

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from instructor_core.cli.commands.options import load_options
-from instructor_core.errors import InputError
+from instructor_core.errors import InputError, install_hint
 from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES
 
 from .watchdog import DEFAULT_STALL_LIMIT, DEFAULT_STALL_WARN
@@ -31,7 +31,7 @@ T = TypeVar("T")
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--ray-address``, ``--concurrency``, ``--num-cpus``, ``--num-gpus``, ``--task-cpus``,
     ``--stall-warn`` and ``--stall-limit``."""
-    group = parser.add_argument_group('--engine ray: distributed ingest (pip install "instructor[ray]")')
+    group = parser.add_argument_group('--engine ray: distributed ingest (the ray extra: pip install -e ".[ray]")')
     group.add_argument(
         "--ray-address",
         default=None,
@@ -78,7 +78,7 @@ def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | N
     try:
         import ray
     except ImportError as exc:
-        raise ImportError('--engine ray needs Ray Data: pip install "instructor[ray]"') from exc
+        raise ImportError(f"--engine ray needs Ray Data: {install_hint('ray')}") from exc
     # Ray's INFO lines ("Started a local Ray instance", Ray Data's plans) would interleave with the
     # progress bar: warnings and errors only.
     logging.getLogger("ray").setLevel(logging.WARNING)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from instructor_core.errors import InputError
+from instructor_core.errors import InputError, install_hint
 from instructor_core.model.encoder import InstructorEncoder
 from instructor_serve.app import ServerState, create_app
 from instructor_serve.settings import ServeSettings, is_loopback
@@ -258,7 +258,7 @@ def _serve_module() -> Any:  # noqa: ANN401 (the ray.serve module)
     try:
         from ray import serve
     except ImportError as exc:
-        raise ImportError(f'--engine ray needs Ray Serve: pip install "instructor[serve-ray]" ({exc})') from exc
+        raise ImportError(f"--engine ray needs Ray Serve: {install_hint('serve-ray')} ({exc})") from exc
     return serve
 
 

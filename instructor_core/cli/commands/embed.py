@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from instructor_core.errors import InputError
+from instructor_core.ingest.chunking import TruncationTally, watching
 from instructor_core.safe_paths import atomic_output, same_file
 
 if TYPE_CHECKING:
@@ -114,19 +115,29 @@ def _run(args: argparse.Namespace) -> int:
     texts, ids = read_texts(source, args.field)
     encoder = load_encoder(args)
     encode = encoder.encode_queries if args.kind == "query" else encoder.encode_documents
-    vectors = encode(
-        texts,
-        args.instruction,
-        prompt_name=args.prompt_name,
-        batch_size=args.batch_size,
-        normalize=not args.no_normalize,
-        show_progress=not args.quiet,
-        precision=args.precision,
-    )
+    with watching(encoder) as flags:  # which texts the model cut at its max length, from its own tokenization
+        vectors = encode(
+            texts,
+            args.instruction,
+            prompt_name=args.prompt_name,
+            batch_size=args.batch_size,
+            normalize=not args.no_normalize,
+            show_progress=not args.quiet,
+            precision=args.precision,
+        )
     _write(out, ids, vectors)
     if not args.quiet:
-        print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out or 'stdout'}", file=sys.stderr)
+        tally = TruncationTally()
+        tally.add(_labels(source, ids), flags)
+        cut = tally.describe(getattr(encoder, "max_length", None))
+        summary = f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out or 'stdout'}"
+        print(f"{summary} ({cut})" if cut else summary, file=sys.stderr)
     return 0
+
+
+def _labels(source: Path, ids: list[str | None]) -> list[str]:
+    """How the summary names a text: its JSONL id, else its line number (a text file has one text a line)."""
+    return [row_id if row_id is not None else f"{source.name}:{n}" for n, row_id in enumerate(ids, start=1)]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

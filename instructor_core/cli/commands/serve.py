@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from instructor_core.cli.commands.options import add_model_options, load_encoder, positive_int
-from instructor_core.errors import InputError
+from instructor_core.errors import InputError, install_hint
 from instructor_core.model.load_options import LoadOptions
 
 __all__ = ["RAY_FLAGS", "model_label", "register", "settings_and_loader"]
@@ -44,7 +44,7 @@ def settings_and_loader(args: argparse.Namespace) -> tuple[Any, Callable[[], Any
     try:
         from instructor_serve import API_KEY_ENV, ServeSettings
     except ImportError as exc:
-        raise ImportError(f'instructor serve needs the serve extra: pip install "instructor[serve]" ({exc})') from exc
+        raise ImportError(f"instructor serve needs the serve extra: {install_hint('serve')} ({exc})") from exc
     from instructor_core.instructions import Instructions
 
     given = {name: getattr(args, name) for name in ServeSettings.names()}
@@ -76,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             from instructor_serve.ray_serve import serve_on_ray
         except ImportError as exc:
-            raise ImportError(f'--engine ray needs Ray Serve: pip install "instructor[serve-ray]" ({exc})') from exc
+            raise ImportError(f"--engine ray needs Ray Serve: {install_hint('serve-ray')} ({exc})") from exc
 
         return serve_on_ray(args, settings, load, replicas=args.replicas)
     from instructor_serve import serve
@@ -258,7 +258,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_settings(parser)
     parser.add_argument(
         "--engine", choices=("local", "ray"), default="local",
-        help="local: this process (default); ray: a Ray Serve deployment (pip install \"instructor[serve-ray]\")",
+        help="local: this process (default); ray: a Ray Serve deployment (the serve-ray extra)",
     )  # fmt: skip
     _add_ray_options(parser)
     parser.add_argument(

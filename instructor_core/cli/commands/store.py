@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -231,8 +232,36 @@ def _ingest(args: argparse.Namespace) -> int:
         raise InputError(f"--server goes with --engine local (--engine {args.engine} loads the model on each worker)")
     if args.model is None and not getattr(args, "server", None):
         raise InputError("no model given: pass --model (or --server URL)")
+    _check_chunking(args)
     model = _model_name(args.model) if args.model is not None else ""
     return run_engine(args, model=model, store=args.store, local=LOCAL_ENGINE)
+
+
+def _check_chunking(args: argparse.Namespace) -> None:
+    """--chunk-tokens/--chunk-overlap: checked before the model loads (their fit in the model, after)."""
+    from instructor_core.ingest.chunking import ChunkSettings
+
+    tokens, overlap = getattr(args, "chunk_tokens", None), getattr(args, "chunk_overlap", None)
+    if tokens is None:
+        if overlap is not None:
+            raise InputError("--chunk-overlap goes with --chunk-tokens N")
+        return
+    if getattr(args, "engine", "local") != "local":
+        raise InputError(f"--chunk-tokens goes with --engine local for now (--engine {args.engine} embeds whole texts)")
+    if getattr(args, "server", None):
+        raise InputError("--chunk-tokens needs the model's tokenizer here: pass --model, not --server")
+    ChunkSettings(tokens, overlap or 0)
+
+
+def _chunked(args: argparse.Namespace, records: Iterable[dict], encoder: Any) -> Iterable[dict]:  # noqa: ANN401
+    """The records, with long texts split into token windows where --chunk-tokens asks."""
+    from instructor_core.ingest.chunking import ChunkSettings, chunk_records
+
+    if getattr(args, "chunk_tokens", None) is None:
+        return records
+    settings = ChunkSettings(args.chunk_tokens, args.chunk_overlap or 0)
+    settings.check_fits(encoder, encoder.instructions.document)  # the instruction the windows are embedded under
+    return chunk_records(records, encoder.tokenizer, settings)
 
 
 def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
@@ -246,6 +275,8 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
     check_hybrid_early(args.store, getattr(args, "hybrid", False))
+    read = records
+    records = _chunked(args, records, encoder)
     opened = _open(args)  # an embedded store's lock is held from here to close()
     try:
         replaced = store_ops.replace_empty_collection(
@@ -257,7 +288,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
                 "made anew for this run",
                 file=sys.stderr,
             )
-        count = None if args.quiet else count_records(Path(args.corpus))
+        count = None if args.quiet or records is not read else count_records(Path(args.corpus))
         report = store_ops.ingest(
             opened,
             args.collection,
@@ -276,16 +307,35 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
         opened.close()
     if not args.quiet:
         print(f"{report.summary()} into collection {args.collection!r} ({opened.describe()})", file=sys.stderr)
-        _report_skipped(records)
+        if report.truncated and getattr(args, "chunk_tokens", None) is None:
+            print(
+                "note: the model reads only the start of a longer text; --chunk-tokens N [--chunk-overlap M] splits "
+                "long texts into windows of N tokens (ids ID#k), and search --group-by-parent returns each "
+                "document's best window",
+                file=sys.stderr,
+            )
+        _report_skipped(read)
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- search
+#: What a hit's score is, by the mode that ran (and, for hybrid, the fusion).
+SCORE_KINDS = {"dense": "cosine", "keyword": "bm25"}
+
+
+def score_kind(mode: str, fusion: str) -> str:
+    """``"cosine"`` (dense), ``"bm25"`` (keyword), or the fusion's ``"rrf"``/``"dbsf"`` (hybrid)."""
+    return SCORE_KINDS.get(mode, fusion)
+
+
 def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) -> list[list[Hit]]:
-    """Every query's hits, under one model load and one ``store_ops.search`` call (the collection read once)."""
+    """Every query's hits, under one model load and one ``store_ops.search`` call (the collection read once).
+    Sets ``args.mode`` to the mode that runs, checked against the collection before the model loads."""
     from instructor_core.instructions import Instructions
 
     info = store.info(args.collection)
+    args.mode = store_ops.resolve_mode(args.collection, info.layout, args.mode)  # refused here, before the model
+
     asked = _model_name(args.model) if args.model is not None else None
     model = args.model if args.model is not None else info.model
     if model is None and not getattr(args, "server", None):
@@ -295,12 +345,12 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
     instructions = Instructions(info.query_instruction, info.document_instruction) if recorded else None
     args.model = model
     encoder = load_encoder(args, instructions)
-    return store_ops.search(
+    _dimension_from_layout(args, encoder, info.layout)
+    search = partial(
+        store_ops.search,
         store,
         args.collection,
-        list(queries),
-        encoder,
-        k=args.k,
+        encoder=encoder,
         filters=parse_filters(args.filter) or None,
         instruction=prompt_or_instruction(encoder, args.prompt_name, args.query_instruction, "--query-instruction"),
         vector=args.vector,
@@ -310,16 +360,65 @@ def _search_all(args: argparse.Namespace, store: Store, queries: Sequence[str]) 
         mode=args.mode,
         fusion=args.fusion,
     )
+    if not getattr(args, "group_by_parent", False):
+        return search(queries=list(queries), k=args.k)
+    return _best_windows(search, list(queries), args.k)
 
 
-def _hit_row(rank: int, hit: Hit) -> dict[str, Any]:
-    return {"rank": rank, "id": hit.id, "score": hit.score, "text": hit.text, "metadata": dict(hit.metadata)}
+def _dimension_from_layout(args: argparse.Namespace, encoder: Any, layout: Any) -> None:  # noqa: ANN401
+    """A collection ingested with ``--dim N`` is searched at N without repeating ``--dim``: where no --dim is
+    given and the collection's vectors are shorter than the model's, the encoder keeps their first N."""
+    if getattr(args, "truncate_dim", None) is not None or layout is None or not getattr(layout, "dimension", None):
+        return
+    full = getattr(encoder, "model_dimension", None)
+    if isinstance(full, int) and layout.dimension < full and hasattr(encoder, "truncate_dim"):
+        encoder.truncate_dim = layout.dimension
 
 
-def _print_hits(hits: Sequence[Hit], as_json: bool) -> None:
+#: search --group-by-parent asks for k times these many hits, then 4 times more for the queries that have
+#: fewer than k documents among them where the store had more to give.
+_GROUP_FETCH = (4, 16, 64)
+#: Hits asked for in one store call, all its queries together: embedded Chroma refuses a call whose results
+#: need more SQL variables than its SQLite allows (32,766): 300 queries x 100 hits passed, 250 x 400 did not.
+_GROUP_CALL_HITS = 30_000
+
+
+def _best_windows(search: Any, queries: list[str], k: int) -> list[list[Hit]]:  # noqa: ANN401 (store_ops.search)
+    """Each query's best window per document (``parent_id``, else the hit's id), at most ``k`` documents."""
+    from instructor_core.ingest.chunking import best_per_parent, parent_of
+
+    def parent(hit: Hit) -> str:
+        return parent_of(hit.id, hit.metadata)
+
+    results: list[list[Hit]] = [[] for _ in queries]
+    pending = list(range(len(queries)))
+    for factor in _GROUP_FETCH:
+        fetch = k * factor
+        step = max(1, _GROUP_CALL_HITS // fetch)
+        still: list[int] = []
+        for start in range(0, len(pending), step):
+            chosen = pending[start : start + step]
+            for index, hits in zip(chosen, search(queries=[queries[i] for i in chosen], k=fetch), strict=True):
+                results[index] = best_per_parent(hits, k, parent)
+                if len(results[index]) < k and len(hits) == fetch:
+                    still.append(index)
+        pending = still
+        if not pending:
+            break
+    return results
+
+
+def _hit_row(rank: int, hit: Hit, kind: str | None = None) -> dict[str, Any]:
+    row = {"rank": rank, "id": hit.id, "score": hit.score, "text": hit.text, "metadata": dict(hit.metadata)}
+    if kind is not None:
+        row["score_kind"] = kind
+    return row
+
+
+def _print_hits(hits: Sequence[Hit], as_json: bool, kind: str | None = None) -> None:
     for rank, hit in enumerate(hits, start=1):
         if as_json:
-            print(json.dumps(_hit_row(rank, hit), ensure_ascii=False))
+            print(json.dumps(_hit_row(rank, hit, kind), ensure_ascii=False))
         else:
             shown = " ".join(hit.text.split())  # display only: one line per hit
             shown = shown if len(shown) <= 160 else shown[:157] + "..."
@@ -327,11 +426,20 @@ def _print_hits(hits: Sequence[Hit], as_json: bool) -> None:
             print(f"{rank:>3}. {hit.score:.4f}  {printable(hit.id)}  {printable(shown)}")
 
 
-def _write_results(path: str | None, queries: Sequence[tuple[str, str]], results: Sequence[Sequence[Hit]]) -> None:
-    """One JSON line per query: ``{"query_id", "query", "hits": [{rank, id, score, text, metadata}]}``."""
+def _write_results(
+    path: str | None, queries: Sequence[tuple[str, str]], results: Sequence[Sequence[Hit]], mode: str, kind: str
+) -> None:
+    """One JSON line per query: ``{"query_id", "query", "mode", "score_kind", "hits": [{rank, id, score, text,
+    metadata}]}``."""
     lines = (
         json.dumps(
-            {"query_id": qid, "query": text, "hits": [_hit_row(r, h) for r, h in enumerate(hits, start=1)]},
+            {
+                "query_id": qid,
+                "query": text,
+                "mode": mode,
+                "score_kind": kind,
+                "hits": [_hit_row(r, h) for r, h in enumerate(hits, start=1)],
+            },
             ensure_ascii=False,
         )
         + "\n"
@@ -356,16 +464,24 @@ def _search(args: argparse.Namespace) -> int:
         if same_file(args.output, args.queries):
             raise InputError(f"-o {args.output!r} is the --queries file itself; write the results to another file")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
+    scheme = args.store.partition(":")[0].partition("+")[0]
+    if args.mode in ("keyword", "hybrid") and scheme in _NO_KEYWORD_INDEX:  # no re-ingest could give it one
+        raise InputError(f"--mode {args.mode} with --store {args.store}: {_NO_KEYWORD_INDEX[scheme]}")
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
     try:
         results = _search_all(args, store, [text for _, text in queries])
     finally:
         store.close()
+    kind = score_kind(args.mode, args.fusion)
     if args.queries is not None:
-        _write_results(args.output, queries, results)
+        _write_results(args.output, queries, results, args.mode, kind)
+    elif args.json:
+        _print_hits(results[0], True, kind)
     else:
-        _print_hits(results[0], args.json)
+        if not args.quiet:  # on stderr: stdout stays one line per hit
+            print(f"mode {args.mode}, score: {kind}", file=sys.stderr)
+        _print_hits(results[0], False)
     return 0
 
 
@@ -455,6 +571,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="embed and write every record, also those the collection holds unchanged (by default a re-run "
         "skips a record stored under its id with the same text and metadata: its content hash)",
     )
+    ingest.add_argument(
+        "--chunk-tokens",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="split each text longer than N tokens (the model's own tokens) into windows of N tokens, stored as "
+        "ID#0, ID#1, ... with parent_id and window in the metadata; default: whole texts, cut at the model's "
+        "max length (the summary counts them)",
+    )
+    ingest.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=None,
+        metavar="M",
+        help="with --chunk-tokens: tokens each window shares with the one before (default: 0)",
+    )
     ingest.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_engine_options(ingest, local=LOCAL_ENGINE)
     ingest.set_defaults(func=_ingest)
@@ -506,6 +638,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("rrf", "dbsf"),
         default="rrf",
         help="how --mode hybrid fuses its two lists: reciprocal ranks (rrf, default) or normalized scores (dbsf)",
+    )
+    search.add_argument(
+        "--group-by-parent",
+        action="store_true",
+        help="one hit per document of a collection ingested with --chunk-tokens: each document's best window "
+        "(grouped by the parent_id metadata; a record without one is its own document)",
     )
     search.add_argument("--json", action="store_true", help="one JSON object per hit")
     search.add_argument("--quiet", action="store_true", help="no progress bars (transformers' weight loading)")

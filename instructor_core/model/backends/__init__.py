@@ -6,7 +6,7 @@ ONNX export of the same weights in ONNX Runtime (float32, equal to torch to floa
 weights per output channel, activations quantized per tensor at run time), the fast CPU path. Only
 the transformer moves: tokenization, instruction masking, pooling, Dense layers and normalization
 stay in torch with the same semantics. ONNX backends need the ``onnx`` extra:
-``pip install "instructor[onnx]"``.
+``pip install -e ".[onnx]"`` from a checkout.
 """
 
 from __future__ import annotations

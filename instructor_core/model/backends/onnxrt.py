@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from instructor_core.errors import InputError
+from instructor_core.errors import InputError, install_hint
 from instructor_core.model.cache import default_cache_dir, hash_file
 
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
@@ -54,7 +54,7 @@ class OnnxCacheWarning(UserWarning):
     """A cached ONNX export failed its check and is being rebuilt."""
 
 
-_EXTRA_HINT = 'the ONNX backends need onnx, onnxscript and onnxruntime: pip install "instructor[onnx]"'
+_EXTRA_HINT = f"the ONNX backends need onnx, onnxscript and onnxruntime: {install_hint('onnx')}"
 
 
 def _require_onnx() -> ModuleType:
