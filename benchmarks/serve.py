@@ -118,6 +118,7 @@ def _measure(kind: str, args, texts: list[str], queries: list[str]) -> dict:
             await _queries(client, model, queries[:20], 4)
             docs_per_s, vectors = await _documents(client, model, texts, 32, 4)
             latency = {c: await _queries(client, model, queries, c) for c in (1, 8, 32)}
+            await client.close()
             return {"docs_per_s": docs_per_s, "vectors": vectors, "latency": latency}
 
         return asyncio.run(run())

@@ -98,3 +98,15 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
         main(["embed", str(source), "-o", str(tmp_path / "v.npy"), "--model", "m"])
     # the same command's expected failures stay one line, exit 2
     assert main(["embed", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "v.npy"), "--model", "m"]) == 2
+
+
+def test_an_unknown_option_of_a_subcommand_prints_that_subcommands_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", "a query", "--collection", "c", "--colection", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("usage: instructor search")
+        and "instructor search: error: unrecognized arguments: --colection" in err
+    )
+    assert "did you mean --collection?" in err

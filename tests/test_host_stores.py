@@ -98,7 +98,8 @@ def test_langchain_chroma_ranks_as_our_vectors(tmp_path, lc_embeddings, corpus, 
 
 def _qdrant_store(lc_embeddings, corpus, mode, sparse=None):
     from langchain_qdrant import QdrantVectorStore, RetrievalMode
-    from qdrant_client import models
+
+    from instructor_qdrant.bm25 import IDF_SPARSE_PARAMS
 
     return QdrantVectorStore.from_documents(
         _lc_documents(corpus),
@@ -107,7 +108,7 @@ def _qdrant_store(lc_embeddings, corpus, mode, sparse=None):
         retrieval_mode=getattr(RetrievalMode, mode),
         location=":memory:",
         collection_name="demo",
-        sparse_vector_params={"modifier": models.Modifier.IDF},
+        sparse_vector_params=IDF_SPARSE_PARAMS,
         ids=list(range(len(corpus))),
     )
 
@@ -123,7 +124,7 @@ def test_langchain_qdrant_dense_ranks_as_our_vectors(lc_embeddings, corpus, expe
 
 
 def test_langchain_qdrant_hybrid_is_rrf_of_dense_and_bm25(lc_embeddings, corpus, expected):
-    from instructor_langchain.sparse import Bm25SparseEmbeddings
+    from instructor_langchain import Bm25SparseEmbeddings  # exported, loaded on first use
 
     sparse = Bm25SparseEmbeddings()
     hybrid = _qdrant_store(lc_embeddings, corpus, "HYBRID", sparse)
@@ -192,9 +193,10 @@ def test_llamaindex_chroma_ranks_as_our_vectors(tmp_path, li_embedding, corpus, 
 
 def _li_qdrant(li_embedding, corpus, hybrid: bool):
     from llama_index.vector_stores.qdrant import QdrantVectorStore
-    from qdrant_client import QdrantClient, models
+    from qdrant_client import QdrantClient
 
-    from instructor_llamaindex.sparse import bm25_functions
+    from instructor_llamaindex import bm25_functions  # exported, loaded on first use
+    from instructor_qdrant.bm25 import idf_sparse_config
 
     client = QdrantClient(location=":memory:")
     extra = {}
@@ -204,7 +206,7 @@ def _li_qdrant(li_embedding, corpus, hybrid: bool):
             enable_hybrid=True,
             sparse_doc_fn=doc_fn,
             sparse_query_fn=query_fn,
-            sparse_config=models.SparseVectorParams(modifier=models.Modifier.IDF),
+            sparse_config=idf_sparse_config(),
         )
     store = QdrantVectorStore(collection_name="demo", client=client, **extra)
     return _li_index(store, li_embedding, corpus)
@@ -263,3 +265,28 @@ def test_langchain_qdrant_hybrid_ranks_as_our_own_hybrid_store(tmp_path, own, lc
 def _tied(hits) -> bool:
     scores = [round(h.score, 5) for h in hits]
     return len(set(scores)) < len(scores)
+
+
+def test_check_idf_passes_the_helpers_collections_and_warns_on_one_without_idf():
+    import warnings
+
+    from langchain_qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient, models
+
+    from instructor_core.errors import InputError
+    from instructor_qdrant.bm25 import IDF_SPARSE_PARAMS, check_idf, idf_sparse_config
+
+    client = QdrantClient(location=":memory:")
+    dense = models.VectorParams(size=4, distance=models.Distance.COSINE)
+    name = QdrantVectorStore.SPARSE_VECTOR_NAME
+    client.create_collection("good", vectors_config=dense,
+                             sparse_vectors_config={name: models.SparseVectorParams(**IDF_SPARSE_PARAMS)})  # fmt: skip
+    client.create_collection("good_li", vectors_config=dense, sparse_vectors_config={"s": idf_sparse_config()})
+    client.create_collection("plain", vectors_config=dense, sparse_vectors_config={name: models.SparseVectorParams()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_idf(client, "good", name) and check_idf(client, "good_li", "s")
+    with pytest.warns(UserWarning, match="no IDF modifier.*IDF_SPARSE_PARAMS"):
+        assert check_idf(client, "plain", name) is False
+    with pytest.raises(InputError, match="has no sparse vector 'nope'"):
+        check_idf(client, "good", "nope")

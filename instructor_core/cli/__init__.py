@@ -65,7 +65,19 @@ class _Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(first, sorted(o for o in known if o.startswith("--")), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             message = f"unrecognized arguments: {' '.join(unknown)}{hint}"
+        sub = self._subcommand()
+        if sub is not None:  # the subcommand's usage, not the top level's: it is the one the user ran
+            sub.print_usage(sys.stderr)
+            sub.exit(2, f"{sub.prog}: error: {message}\n")
         super().error(message)
+
+    def _subcommand(self) -> argparse.ArgumentParser | None:
+        """The subcommand parser the arguments name (their first word), if this parser has subcommands."""
+        words = [token for token in self._argv if not token.startswith("-")]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and words and words[0] in action.choices:
+                return action.choices[words[0]]
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,4 +21,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from .embeddings import InstructorEmbeddings
 
-__all__ = ["InstructorEmbeddings"]
+__all__ = ["Bm25SparseEmbeddings", "InstructorEmbeddings"]
+
+
+def __getattr__(name: str) -> object:
+    """Bm25SparseEmbeddings on first use: it needs langchain-qdrant and the qdrant extra, which the dense
+    embeddings do not."""
+    if name in ("Bm25SparseEmbeddings",):
+        from . import sparse
+
+        return getattr(sparse, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

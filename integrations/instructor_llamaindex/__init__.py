@@ -21,4 +21,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from .embeddings import InstructorEmbedding
 
-__all__ = ["InstructorEmbedding"]
+__all__ = ["InstructorEmbedding", "SparseFunction", "bm25_functions"]
+
+
+def __getattr__(name: str) -> object:
+    """bm25_functions and SparseFunction on first use: they need the qdrant extra, which the dense
+    embedding does not."""
+    if name in ("bm25_functions", "SparseFunction"):
+        from . import sparse
+
+        return getattr(sparse, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,10 +17,54 @@ from typing import Any
 from instructor_core.errors import install_hint
 from instructor_core.validation import check_texts
 
-__all__ = ["MODIFIER", "Bm25", "Bm25Settings", "SparseVector"]
+__all__ = ["IDF_SPARSE_PARAMS", "MODIFIER", "Bm25", "Bm25Settings", "SparseVector", "check_idf", "idf_sparse_config"]
 
 #: The modifier a BM25 sparse vector needs on its collection (Qdrant computes the IDF).
 MODIFIER = "idf"
+
+#: The sparse vector's parameters as langchain-qdrant takes them:
+#: ``QdrantVectorStore.from_documents(..., sparse_vector_params=IDF_SPARSE_PARAMS)``. Without the IDF
+#: modifier every term weighs alike, and keyword rankings silently change.
+IDF_SPARSE_PARAMS: dict[str, Any] = {"modifier": MODIFIER}
+
+
+def idf_sparse_config() -> Any:  # noqa: ANN401 (qdrant_client.models.SparseVectorParams)
+    """The sparse vector's parameters as LlamaIndex's Qdrant store takes them:
+    ``QdrantVectorStore(..., enable_hybrid=True, sparse_config=idf_sparse_config())``."""
+    from qdrant_client import models
+
+    return models.SparseVectorParams(modifier=models.Modifier.IDF)
+
+
+def check_idf(client: Any, collection: str, vector_name: str) -> bool:  # noqa: ANN401 (a QdrantClient)
+    """Whether ``collection``'s sparse vector ``vector_name`` has the IDF modifier BM25 needs; a
+    ``UserWarning`` saying how to make it so where it does not (langchain-qdrant names its sparse
+    vector ``langchain-sparse``, LlamaIndex ``text-sparse-new``).
+
+    Raises:
+        InputError: The collection has no sparse vector of that name.
+    """
+    import warnings
+
+    from instructor_core.errors import InputError
+
+    sparse = client.get_collection(collection).config.params.sparse_vectors or {}
+    if vector_name not in sparse:
+        raise InputError(
+            f"collection {collection!r} has no sparse vector {vector_name!r} (it has: {', '.join(sparse) or 'none'})"
+        )
+    modifier = getattr(sparse[vector_name], "modifier", None)
+    if str(getattr(modifier, "value", modifier)).lower() == MODIFIER:
+        return True
+    warnings.warn(
+        f"collection {collection!r}: sparse vector {vector_name!r} has no IDF modifier, so BM25 weighs every term "
+        "alike and keyword rankings change; recreate it with sparse_vector_params=IDF_SPARSE_PARAMS (LangChain) or "
+        "sparse_config=idf_sparse_config() (LlamaIndex), from instructor_qdrant.bm25",
+        UserWarning,
+        stacklevel=2,
+    )
+    return False
+
 
 #: ``(indices, values)``: one sparse vector.
 SparseVector = tuple[list[int], list[float]]
