@@ -326,8 +326,8 @@ def test_cli_embed_takes_prompt_name_dim_and_precision(folders, pair, tmp_path):
 
 def test_cli_ingest_and_search_take_prompt_name_and_dim(folders, pair, tmp_path, capsys):
     """``ingest --prompt-name --dim`` stores the prompt's text as the document instruction and the
-    truncated dimension; ``search --prompt-name`` embeds queries with that prompt; a search at
-    another dimension is refused."""
+    truncated dimension; ``search --prompt-name`` embeds queries with that prompt, at the collection's
+    dimension whether ``--dim`` is repeated or not; a search at another dimension is refused."""
     from instructor_core.cli import main
 
     _, theirs = pair("embeddinggemma")
@@ -345,5 +345,8 @@ def test_cli_ingest_and_search_take_prompt_name_and_dim(folders, pair, tmp_path,
     argv = ["search", TEXTS[3], *store, "--prompt-name", "Retrieval-query", "--dim", "8", "--json", "-k", "1"]
     assert main([*argv, "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0])["id"] == best
-    assert main(["search", TEXTS[3], *store, "--quiet"]) == 2  # the model's full dimension: refused
+    # without --dim the search takes the collection's dimension (issue 31), and finds the same document
+    assert main(["search", TEXTS[3], *store, "--prompt-name", "Retrieval-query", "--json", "-k", "1", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["id"] == best
+    assert main(["search", TEXTS[3], *store, "--dim", "16", "--quiet"]) == 2  # another dimension: refused
     assert "dimension" in capsys.readouterr().err
