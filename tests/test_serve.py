@@ -201,37 +201,41 @@ def test_a_full_queue_answers_429_at_once_and_every_accepted_request_gets_its_ve
             assert response.json()["error"]["code"] == "queue_full" and "--max-queue-inputs" in response.text
 
 
-def test_a_client_that_disconnects_mid_queue_costs_no_forward_pass(server):
-    """A long request keeps the model busy; a second one joins the queue and its client goes: its inputs
-    are dropped, never embedded."""
-    dropped = metric(server, "instructor_inputs_dropped_total", AUTH)
-    embedded = metric(server, "instructor_inputs_embedded_total", AUTH)
-    host, port = server.removeprefix("http://").split(":")
+def test_a_client_that_disconnects_mid_queue_costs_no_forward_pass(minilm_path):
+    """Long requests keep the real MiniLM busy for seconds (a tiny model would empty the queue before the
+    next request arrives); a request joins the queue behind them and its client goes: its inputs are
+    dropped, never embedded."""
+    with running(minilm_path, "--api-key", KEY, "--max-batch-size", "32") as (_, url):
+        host, port = url.removeprefix("http://").split(":")
 
-    def raw(texts: list[str]) -> bytes:
-        import json
+        def raw(texts: list[str]) -> bytes:
+            import json
 
-        body = json.dumps({"input": texts}).encode()
-        return (f"POST /v1/embeddings HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
+            body = json.dumps({"input": texts}).encode()
+            head = (f"POST /v1/embeddings HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+            return head.encode() + body
 
-    busy = ["long text " * 50] * 64
-    keep = [socket.create_connection((host, int(port)), timeout=60) for _ in range(7)]
-    for sock in keep:  # 448 long inputs ahead in the queue
-        sock.sendall(raw(busy))
-    time.sleep(0.2)
-    gone = socket.create_connection((host, int(port)), timeout=10)
-    gone.sendall(raw([f"never embedded {i}" for i in range(40)]))
-    time.sleep(0.1)
-    gone.close()
-    for sock in keep:
-        assert sock.recv(64).startswith(b"HTTP/1.1 200")
-        sock.close()
-    deadline = time.monotonic() + 30
-    while metric(server, "instructor_inputs_dropped_total", AUTH) < dropped + 40 and time.monotonic() < deadline:
+        busy = ["long text about many things " * 40] * 64
+        keep = [socket.create_connection((host, int(port)), timeout=300) for _ in range(4)]
+        for sock in keep:  # 256 inputs of 256 tokens ahead in the queue: seconds of work for MiniLM
+            sock.sendall(raw(busy))
+        deadline = time.monotonic() + 60
+        while metric(url, "instructor_forward_passes_total", AUTH) == 0:  # the model is at work
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        gone = socket.create_connection((host, int(port)), timeout=10)
+        gone.sendall(raw([f"never embedded {i}" for i in range(40)]))
         time.sleep(0.2)
-    assert metric(server, "instructor_inputs_dropped_total", AUTH) == dropped + 40
-    assert metric(server, "instructor_inputs_embedded_total", AUTH) == embedded + 7 * 64
+        gone.close()
+        for sock in keep:
+            assert sock.recv(64).startswith(b"HTTP/1.1 200")
+            sock.close()
+        deadline = time.monotonic() + 30
+        while metric(url, "instructor_inputs_dropped_total", AUTH) < 40 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert metric(url, "instructor_inputs_dropped_total", AUTH) == 40
+        assert metric(url, "instructor_inputs_embedded_total", AUTH) == 4 * 64
 
 
 def test_health_is_503_until_the_model_is_loaded_then_200(tiny_bert_path, tmp_path):
@@ -259,25 +263,38 @@ def test_health_is_503_until_the_model_is_loaded_then_200(tiny_bert_path, tmp_pa
 
 
 def test_sigterm_drains_accepted_work_and_refuses_new_requests(tiny_bert_path, local):
-    proc, url = spawn(tiny_bert_path, "--max-client-batch-size", "2048", "--max-batch-tokens", "2048")
+    """A request is accepted (its handler runs, its body still arriving) when SIGTERM comes: a new request
+    is answered 503, the accepted one finishes with its vectors, then the process exits 0."""
+    import json
+
+    proc, url = spawn(tiny_bert_path)
     try:
         wait_ready(proc, url)
-        texts = [f"text {i} " + "filler " * 60 for i in range(1500)]
-
-        async def main() -> tuple[httpx.Response, httpx.Response]:
-            async with httpx.AsyncClient(timeout=120) as client:
-                big = asyncio.ensure_future(client.post(f"{url}/v1/embeddings", json={"input": texts}))
-                while metric(url, "instructor_forward_passes_total") == 0:  # accepted and being embedded
-                    await asyncio.sleep(0.02)
-                proc.send_signal(subprocess.signal.SIGTERM)
-                await asyncio.sleep(0.3)
-                late = await client.post(f"{url}/v1/embeddings", json={"input": ["too late"]})
-                return await big, late
-
-        big, late = asyncio.run(main())
+        host, port = url.removeprefix("http://").split(":")
+        texts = [f"text {i} " + "filler " * 60 for i in range(300)]
+        body = json.dumps({"input": texts}).encode()
+        accepted = socket.create_connection((host, int(port)), timeout=60)
+        accepted.sendall((f"POST /v1/embeddings HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:100])  # fmt: skip
+        time.sleep(0.5)  # its handler is reading the body: in flight
+        proc.send_signal(subprocess.signal.SIGTERM)
+        time.sleep(0.5)
+        late = httpx.post(f"{url}/v1/embeddings", json={"input": ["too late"]}, timeout=30)
         assert late.status_code == 503 and late.json()["error"]["code"] == "shutting_down"
-        assert big.status_code == 200
-        np.testing.assert_allclose(_vectors(big)[[0, -1]], local.encode_documents([texts[0], texts[-1]]), atol=1e-6)
+        assert httpx.get(f"{url}/health", timeout=10).json()["status"] == "draining"
+        accepted.sendall(body[100:])
+        answer = b""
+        while not answer.endswith(b"}"):
+            chunk = accepted.recv(1 << 20)
+            if not chunk:
+                break
+            answer += chunk
+        accepted.close()
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        rows = sorted(json.loads(payload)["data"], key=lambda row: row["index"])
+        got = np.asarray([rows[0]["embedding"], rows[-1]["embedding"]], dtype=np.float32)
+        np.testing.assert_allclose(got, local.encode_documents([texts[0], texts[-1]]), atol=1e-6)
         assert proc.wait(60) == 0
     finally:
         stop(proc)
