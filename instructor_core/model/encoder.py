@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -549,17 +549,47 @@ class InstructorEncoder(torch.nn.Module):
         """Token ids of ``instruction + text`` for each pair, truncated to ``max_length``."""
         if not pairs:
             return []
-        for instruction, _ in pairs:
-            self.prompt_length(instruction)  # fail early on an instruction that leaves no room
-        joined = [instruction + text for instruction, text in pairs]
-        backend = getattr(self.tokenizer, "backend_tokenizer", None) if self.tokenizer.is_fast else None
+        joined = self._joined(pairs)
+        backend = self._fast_backend()
         if backend is None:
             return self.tokenizer(joined, add_special_tokens=True, truncation=True, max_length=self.max_length)[
                 "input_ids"
             ]
-        # The Rust tokenizer directly, set up as the tokenizer's __call__ sets it up (truncation to
-        # max_length on its truncation side, no padding, its split_special_tokens): the same ids
-        # without the per-call Python work, which is a good part of a single query's overhead.
+        return [encoding.ids for encoding in backend.encode_batch(joined, add_special_tokens=True)]
+
+    def tokenize_marking_truncation(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[bool]]:
+        """:meth:`tokenize`, and for each pair whether its tokens were cut at ``max_length``.
+
+        The fast tokenizers say so themselves (the encoding's overflow); other tokenizers are asked
+        once more without truncation.
+        """
+        if not pairs:
+            return [], []
+        joined = self._joined(pairs)
+        backend = self._fast_backend()
+        if backend is None:
+            ids = self.tokenizer(joined, add_special_tokens=True, truncation=True, max_length=self.max_length)[
+                "input_ids"
+            ]
+            whole = self.tokenizer(joined, add_special_tokens=True, truncation=False)["input_ids"]
+            return ids, [len(full) > len(cut) for full, cut in zip(whole, ids, strict=True)]
+        encodings = backend.encode_batch(joined, add_special_tokens=True)
+        return [e.ids for e in encodings], [bool(e.overflowing) for e in encodings]
+
+    def _joined(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        """``instruction + text`` for each pair, once every instruction is known to leave room for text."""
+        for instruction, _ in pairs:
+            self.prompt_length(instruction)  # fail early on an instruction that leaves no room
+        return [instruction + text for instruction, text in pairs]
+
+    def _fast_backend(self) -> Any:  # noqa: ANN401 (a tokenizers.Tokenizer, or None)
+        """The Rust tokenizer directly, set up as the tokenizer's __call__ sets it up (truncation to
+        max_length on its truncation side, no padding, its split_special_tokens): the same ids
+        without the per-call Python work, which is a good part of a single query's overhead. None
+        for a tokenizer without one."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None) if self.tokenizer.is_fast else None
+        if backend is None:
+            return None
         target = {
             "max_length": self.max_length,
             "stride": 0,
@@ -574,26 +604,7 @@ class InstructorEncoder(torch.nn.Module):
         split = bool(getattr(self.tokenizer, "split_special_tokens", False))
         if backend.encode_special_tokens != split:
             backend.encode_special_tokens = split
-        return [encoding.ids for encoding in backend.encode_batch(joined, add_special_tokens=True)]
-
-    def tokenize_marking_truncation(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[bool]]:
-        """:meth:`tokenize`, and for each pair whether its tokens were cut at ``max_length``.
-
-        The fast tokenizers say so themselves (the encoding's overflow); other tokenizers are asked
-        once more without truncation.
-        """
-        if not pairs:
-            return [], []
-        for instruction, _ in pairs:
-            self.prompt_length(instruction)
-        backend = getattr(self.tokenizer, "backend_tokenizer", None) if self.tokenizer.is_fast else None
-        if backend is None:
-            ids = self.tokenize(pairs)
-            whole = self.tokenizer([i + t for i, t in pairs], add_special_tokens=True, truncation=False)["input_ids"]
-            return ids, [len(full) > len(cut) for full, cut in zip(whole, ids, strict=True)]
-        self.tokenize(pairs[:1])  # sets the backend up as tokenize does (truncation, no padding)
-        encodings = backend.encode_batch([i + t for i, t in pairs], add_special_tokens=True)
-        return [e.ids for e in encodings], [bool(e.overflowing) for e in encodings]
+        return backend
 
     @contextlib.contextmanager
     def watch_truncation(self) -> Iterator[list[list[bool]]]:
