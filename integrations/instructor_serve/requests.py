@@ -167,20 +167,21 @@ def _role(
     return input_type, instruction, prompt_name
 
 
-def read_openai(data: dict[str, Any], settings: ServeSettings, default: InputType | None = None) -> EmbedRequest:
-    """An OpenAI ``/v1/embeddings`` body: ``input``, ``model``, ``dimensions``, ``encoding_format``,
-    ``user``, and the role in ``input_type`` / ``prompt_name`` / ``instruction`` (``extra_body``);
-    ``default`` is the role of the route (``/query/v1/embeddings``) where the body names none."""
-    _unknown(data, _OPENAI_FIELDS)
-    if "input" not in data:
-        raise ApiError(422, "input is missing: send a string or a list of strings", param="input")
-    texts = _texts(data["input"], "input", settings)
-    for name in ("model", "user"):
-        _optional_str(data, name)
-    raw = data.get("encoding_format") or "float"
-    if raw not in ("float", "base64"):
-        raise ApiError(422, f"encoding_format must be 'float' or 'base64', got {raw!r}", param="encoding_format")
-    encoding: EncodingFormat = "base64" if raw == "base64" else "float"
+def _inputs(data: dict[str, Any], field: str, settings: ServeSettings) -> list[str]:
+    """The texts of the body's ``field`` (``input`` or ``inputs``), each checked, or a 422/413 naming it."""
+    if field not in data:
+        raise ApiError(422, f"{field} is missing: send a string or a list of strings", param=field)
+    return _texts(data[field], field, settings)
+
+
+def _embed_request(
+    data: dict[str, Any],
+    settings: ServeSettings,
+    default: InputType | None,
+    texts: list[str],
+    encoding_format: EncodingFormat = "float",
+) -> EmbedRequest:
+    """What the OpenAI and TEI bodies share: the role, ``dimensions``, ``normalize``, ``truncate``."""
     input_type, instruction, prompt_name = _role(data, settings, default)
     return EmbedRequest(
         texts=texts,
@@ -190,39 +191,40 @@ def read_openai(data: dict[str, Any], settings: ServeSettings, default: InputTyp
         dimensions=_dimensions(data),
         normalize=_bool(data, "normalize", True),
         truncate=_bool(data, "truncate", settings.auto_truncate),
-        encoding_format=encoding,
+        encoding_format=encoding_format,
     )
+
+
+def read_openai(data: dict[str, Any], settings: ServeSettings, default: InputType | None = None) -> EmbedRequest:
+    """An OpenAI ``/v1/embeddings`` body: ``input``, ``model``, ``dimensions``, ``encoding_format``,
+    ``user``, and the role in ``input_type`` / ``prompt_name`` / ``instruction`` (``extra_body``);
+    ``default`` is the role of the route (``/query/v1/embeddings``) where the body names none."""
+    _unknown(data, _OPENAI_FIELDS)
+    texts = _inputs(data, "input", settings)
+    for name in ("model", "user"):
+        _optional_str(data, name)
+    raw = data.get("encoding_format") or "float"
+    if raw not in ("float", "base64"):
+        raise ApiError(422, f"encoding_format must be 'float' or 'base64', got {raw!r}", param="encoding_format")
+    return _embed_request(data, settings, default, texts, "base64" if raw == "base64" else "float")
 
 
 def read_tei(data: dict[str, Any], settings: ServeSettings, default: InputType | None = None) -> EmbedRequest:
     """A TEI ``/embed`` body: ``inputs``, ``normalize``, ``truncate``, ``truncation_direction``,
     ``prompt_name``, ``dimensions`` (and this server's ``input_type`` / ``instruction``)."""
     _unknown(data, _TEI_FIELDS)
-    if "inputs" not in data:
-        raise ApiError(422, "inputs is missing: send a string or a list of strings", param="inputs")
-    texts = _texts(data["inputs"], "inputs", settings)
+    texts = _inputs(data, "inputs", settings)
     direction = data.get("truncation_direction")
     if direction is not None and direction not in ("Right", "right"):
         raise ApiError(
             422, f"truncation_direction {direction!r}: this server cuts on the right only", param="truncation_direction"
         )
-    input_type, instruction, prompt_name = _role(data, settings, default)
-    return EmbedRequest(
-        texts=texts,
-        input_type=input_type,
-        instruction=instruction,
-        prompt_name=prompt_name,
-        dimensions=_dimensions(data),
-        normalize=_bool(data, "normalize", True),
-        truncate=_bool(data, "truncate", settings.auto_truncate),
-    )
+    return _embed_request(data, settings, default, texts)
 
 
 def read_sparse(data: dict[str, Any], settings: ServeSettings) -> tuple[list[str], InputType]:
     """A TEI ``/embed_sparse`` body: ``inputs`` (and ``input_type``: BM25 weighs query terms 1)."""
     _unknown(data, ("inputs", "truncate", "truncation_direction", "input_type"))
-    if "inputs" not in data:
-        raise ApiError(422, "inputs is missing: send a string or a list of strings", param="inputs")
-    texts = _texts(data["inputs"], "inputs", settings)
+    texts = _inputs(data, "inputs", settings)
     input_type, _, _ = _role({"input_type": data.get("input_type")}, settings)
     return texts, input_type
