@@ -45,7 +45,6 @@ def settings_and_loader(args: argparse.Namespace) -> tuple[Any, Callable[[], Any
         from instructor_serve import API_KEY_ENV, ServeSettings
     except ImportError as exc:
         raise ImportError(f"instructor serve needs the serve extra: {install_hint('serve')} ({exc})") from exc
-    from instructor_core.instructions import Instructions
 
     given = {name: getattr(args, name) for name in ServeSettings.names()}
     if given["api_key"] is None:
@@ -56,11 +55,9 @@ def settings_and_loader(args: argparse.Namespace) -> tuple[Any, Callable[[], Any
 
     def load() -> Any:  # noqa: ANN401 (an InstructorEncoder)
         encoder = load_encoder(args)
-        if args.query_instruction is not None or args.document_instruction is not None:
-            encoder.instructions = Instructions(
-                args.query_instruction if args.query_instruction is not None else encoder.instructions.query,
-                args.document_instruction if args.document_instruction is not None else encoder.instructions.document,
-            )
+        encoder.instructions = encoder.instructions.replace(
+            query=args.query_instruction, document=args.document_instruction
+        )  # None keeps the model's slot
         return encoder
 
     return settings, load
