@@ -7,6 +7,7 @@ them), so these tests also hold the re-export.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,32 @@ def test_text_folder_glob_and_skipped_files(tmp_path):
     folder = read_corpus(tmp_path, patterns="*.md")
     assert [r["id"] for r in folder] == ["docs/b.md", "docs/deep/c.md"]
     assert {s.path for s in folder.skipped} == {"a.txt", "docs/image.png", "latin1.txt", "notes.rst"}
+
+
+def _digests(folder) -> dict[str, str]:
+    import hashlib
+
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_text_folder_does_not_follow_a_link_out_of_the_folder(tmp_path):
+    """A corpus folder holding ``notes.md -> /elsewhere/secret_key``: the secret is not read (the link
+    is listed as skipped, saying why); a link to a file inside the folder is read as that file."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret_key").write_text("BEGIN PRIVATE KEY hunter2")
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "a.md").write_text("alpha")
+    (corpus / "notes.md").symlink_to(outside / "secret_key")
+    (corpus / "sub" / "up.md").symlink_to(Path("..") / ".." / "elsewhere" / "secret_key")
+    (corpus / "same.md").symlink_to("a.md")
+    before = _digests(outside)
+    reader = read_corpus(corpus)
+    got = {r["id"]: r["text"] for r in reader}
+    assert got == {"a.md": "alpha", "same.md": "alpha"}
+    assert not any("hunter2" in text for text in got.values())
+    reasons = {s.path: s.reason for s in reader.skipped}
+    assert set(reasons) == {"notes.md", "sub/up.md"}
+    assert all("link to a file outside" in r for r in reasons.values()), reasons
+    assert _digests(outside) == before

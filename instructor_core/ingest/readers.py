@@ -362,6 +362,30 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+LINK_OUTSIDE = "a link to a file outside the folder: not followed"
+
+
+def files_inside(folder: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    """The files under ``folder`` (paths relative to it, "/" separators, sorted by segment), and
+    apart the symbolic links among them that lead out of the folder, which a reader must not follow
+    (a planted ``notes.md -> ~/.ssh/id_rsa`` would be embedded and searchable). Links to folders are
+    not descended into; a link to a file inside the folder is kept.
+    """
+    root = Path(folder)
+    top = root.resolve()
+    inside: list[str] = []
+    outside: list[str] = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink() and not path.resolve().is_relative_to(top):
+            outside.append(rel)
+        else:
+            inside.append(rel)
+    return sorted(inside, key=lambda rel: rel.split("/")), sorted(outside, key=lambda rel: rel.split("/"))
+
+
 @dataclass(frozen=True)
 class SkippedFile:
     """A file a folder reader did not read.
@@ -426,10 +450,8 @@ class TextFolderReader:
 
     def __iter__(self) -> Iterator[dict]:
         self.skipped = []
-        files = sorted(
-            (p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*") if p.is_file()),
-            key=lambda rel: rel.split("/"),
-        )
+        files, outside = files_inside(self.folder)
+        self.skipped.extend(SkippedFile(rel, LINK_OUTSIDE) for rel in outside)
         wanted = ", ".join(self.patterns)
         number = 0
         for rel in files:
