@@ -14,6 +14,7 @@ __all__ = [
     "InputTypeError",
     "InstructorError",
     "ModelLoadError",
+    "OutputError",
     "StoreLockedError",
     "install_hint",
 ]
@@ -55,6 +56,11 @@ class InputTypeError(InstructorError, TypeError):
 
 class ModelLoadError(InstructorError, OSError):
     """A model folder could not be read: a broken config file, truncated or corrupt weights."""
+
+
+class OutputError(InstructorError, OSError):
+    """An output (a file given with ``-o``, or stdout) could not be written: a full disk, a file size
+    limit, a closed pipe. Nothing half-written is left in a file's place. Also an ``OSError``."""
 
 
 class DeviceError(InstructorError, ValueError):

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
-from instructor_core.errors import InputError, InstructorError
+from instructor_core.errors import InputError, InstructorError, OutputError
 
 __all__ = [
     "UnsafePathError",
@@ -37,6 +37,7 @@ __all__ = [
     "open_regular_file",
     "safe_rmtree",
     "same_file",
+    "write_failure",
 ]
 
 
@@ -195,6 +196,30 @@ def disk_full(exc: BaseException) -> bool:
     return False
 
 
+def write_failure(exc: OSError) -> str:
+    """Why a write failed, in a few words: the disk is full, a file size limit, or the system's text
+    (numpy's short write has no errno: "N requested and M written")."""
+    if disk_full(exc):
+        return f"the disk is full: {exc.strerror or exc}"
+    if exc.errno == errno.EFBIG:
+        return f"over the file size limit: {exc.strerror}"
+    if exc.errno is None:
+        return f"{exc}: a full disk or a file size limit?"
+    return exc.strerror or str(exc)
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits a file written at ``target`` gets: the existing file's, else 0o666 less
+    the umask (what ``open(target, "w")`` would give)."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_output(
     path: str | os.PathLike[str], mode: Literal["w", "wb"] = "wb", *, what: str = "output"
@@ -202,12 +227,13 @@ def atomic_output(
     """Write ``path`` through a temporary file in its folder, renamed over ``path`` on success.
 
     On any error (a full disk included) the temporary file is removed and ``path`` is left as it
-    was. The folder must exist: a mistyped folder is an error, not created silently.
+    was. The file keeps the mode of the one it replaces (a new one:
+    0o666 less the umask). The folder must exist: a mistyped folder is an error, not created silently.
 
     Raises:
         FileNotFoundError: The folder does not exist.
         UnsafePathError: ``path`` is a folder.
-        InstructorError: The disk is full (one line; nothing written).
+        OutputError: A write failed (a full disk, a file size limit): one line, nothing written.
     """
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
@@ -215,6 +241,7 @@ def atomic_output(
         raise FileNotFoundError(f"{what} folder {parent} does not exist (it is not created for you)")
     if target.is_dir():
         raise UnsafePathError(f"{what} {target} is a folder")
+    mode_kept = _mode_for(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
         encoding = "utf-8" if mode == "w" else None
@@ -222,9 +249,10 @@ def atomic_output(
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, mode_kept)  # mkstemp makes 0600: keep the old file's mode, or the umask's
         os.replace(tmp, target)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and disk_full(exc):
-            raise InstructorError(f"{what} {target}: the disk is full ({exc.strerror}); nothing was written") from exc
+        if isinstance(exc, OSError) and not isinstance(exc, InstructorError):
+            raise OutputError(f"{what} {target}: cannot write it ({write_failure(exc)}); nothing was written") from exc
         raise

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
@@ -110,6 +111,10 @@ def quiet_transformers() -> Iterator[None]:
 #: The exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
 
+#: The exit status when stdout's reader went away (``| head``), as a shell reports ``cat`` ended by
+#: SIGPIPE (128 + 13); nothing is printed.
+EXIT_CLOSED_PIPE = 141
+
 #: The operating system's refusals of a path the user gave: mapped to one line. Every other exception
 #: (a ValueError or TypeError of a bug included) keeps its traceback.
 FILE_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
@@ -133,12 +138,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra; 130 after Ctrl-C. Anything else is a bug and keeps its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from instructor_core.cli.terminal import ClosedOutput, GuardedStdout
     from instructor_core.errors import InstructorError
 
     quiet = quiet_transformers() if getattr(args, "quiet", False) else contextlib.nullcontext()
+    stdout = sys.stdout
+    sys.stdout = GuardedStdout(stdout)  # a full disk or a closed pipe on stdout: one line, or a quiet exit
     try:
         with quiet:
             result = args.func(args)
+            sys.stdout.flush()  # what is still buffered fails here, not at exit
+    except ClosedOutput:
+        _drop_stdout(stdout)
+        return EXIT_CLOSED_PIPE
     except InstructorError as exc:  # bad input, a store, a lock, a device, an unreachable server
         return _fail(args.command, exc)
     except FILE_ERRORS as exc:  # a path the user gave that the file system refuses (no such file, no permission)
@@ -151,4 +163,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = str(exc) if str(exc).startswith("interrupted") else "interrupted"
         print(f"instructor {args.command}: {text}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        sys.stdout = stdout
     return int(result or 0)
+
+
+def _drop_stdout(stdout: object) -> None:
+    """After the reader of stdout went away: point its descriptor at /dev/null so that the flush at
+    exit does not fail again (Python's advice for a closed pipe)."""
+    fileno = getattr(stdout, "fileno", None)
+    try:
+        fd = fileno() if fileno is not None else -1
+    except (OSError, ValueError):  # a captured stream in tests has no descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

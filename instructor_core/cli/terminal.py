@@ -8,9 +8,14 @@ encoder escapes C0 controls itself, and the reader of JSON decodes what was stor
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Iterable
+from typing import IO, Any
 
-__all__ = ["printable", "short_repr"]
+from instructor_core.errors import OutputError
+
+__all__ = ["ClosedOutput", "GuardedStdout", "printable", "short_repr"]
 
 # C0 controls (tab and newline too: one hit, one line), DEL, C1 controls, and the Unicode
 # bidirectional formatting characters: embeddings and overrides (U+202A-U+202E), isolates
@@ -45,3 +50,44 @@ def short_repr(value: object, limit: int = 60) -> str:
         return text
     size = f" ({len(value)} characters)" if isinstance(value, str) else ""
     return f"{text[:limit]}...{size}"
+
+
+class ClosedOutput(OutputError):
+    """The reader of stdout went away (``instructor embed big.txt -o - | head``): the CLI exits
+    quietly, as ``cat`` does."""
+
+
+class GuardedStdout(io.TextIOBase):
+    """``sys.stdout`` for the length of a command: a write that fails becomes one error line
+    (:class:`~instructor_core.errors.OutputError`: ``cannot write to stdout: No space left on
+    device``) or, for a closed pipe, :class:`ClosedOutput`, instead of a traceback from deep inside
+    a ``print``. Everything else is the wrapped stream's."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def _failed(self, exc: OSError) -> OutputError:
+        from instructor_core.safe_paths import write_failure
+
+        if isinstance(exc, BrokenPipeError):
+            return ClosedOutput("stdout was closed by its reader")
+        return OutputError(f"cannot write to stdout ({write_failure(exc)})")
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def writelines(self, lines: Iterable[str]) -> None:  # type: ignore[override]
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401  fileno, buffer, encoding, isatty, ...
+        return getattr(self._stream, name)
