@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from instructor_core.errors import InputError, StoreLockedError
-from instructor_core.safe_paths import UnsafePathError, open_regular_file
+from instructor_core.safe_paths import UnsafePathError, disk_full, open_regular_file
 
 __all__ = ["LOCK_FILE", "StoreLockedError", "UnsafePathError", "store_lock"]
 
@@ -95,7 +95,12 @@ def store_lock(folder: str | os.PathLike[str], *, timeout: float, what: str = "s
         try:
             handle.seek(0)
             handle.truncate()
-            handle.write(json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv)}).encode("utf-8"))
+            try:
+                handle.write(json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv)}).encode("utf-8"))
+            except OSError as exc:  # a full disk: the lock is held all the same; a waiter sees no holder's name
+                if not disk_full(exc):
+                    raise
+                handle.truncate()
             yield path
         finally:
             try:

@@ -471,3 +471,84 @@ def test_a_lock_file_that_cannot_be_created_on_a_full_disk_is_one_line(tmp_path,
     with pytest.raises(InstructorError, match="the disk is full"):
         with store_lock(tmp_path / "store", timeout=0):
             pass
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 200 MiB tmpfs to fill: a real full disk. Needs root (mount); skipped otherwise, saying why."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a real full disk needs a tmpfs mount, which needs root")
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=60)
+
+
+def _fill(folder: Path) -> None:
+    with open(folder / "filler", "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * (1 << 20))
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("command", [["collections", "info", "notes"], ["collections", "list"]])
+def test_a_read_only_command_on_an_edge_store_on_a_full_disk_is_one_line(command, small_tmpfs, tiny_t5_path):
+    """Qdrant Edge fills its sparse mapped files when it opens a shard: on a full disk that was SIGBUS
+    (exit 135, no message) even for ``collections info``. Now one line, exit 2, before the shard opens."""
+    import subprocess
+    import sys
+
+    from tests.test_store_reliability import cli_env, error_lines
+
+    store = f"qdrant:{small_tmpfs / 'db'}"
+    assert main(ingest_argv(write_corpus(small_tmpfs / "c.jsonl", 3), store, tiny_t5_path)) == 0
+    _fill(small_tmpfs)
+    done = subprocess.run(
+        [sys.executable, "-m", "instructor_core.cli", *command, "--store", store],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    lines = error_lines(done.stderr)
+    assert len(lines) == 1 and "the disk is full" in lines[0] and "SIGBUS" in lines[0], done.stderr[-2000:]
+    (small_tmpfs / "filler").unlink()
+    again = subprocess.run(
+        [sys.executable, "-m", "instructor_core.cli", *command, "--store", store],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_an_edge_shard_is_not_opened_without_room_for_its_mapped_files(tmp_path, tiny_t5_path, capsys, monkeypatch):
+    """The same check without a real full disk: the free space reported is less than the holes."""
+    import shutil
+    from collections import namedtuple
+
+    import instructor_qdrant.edge as edge
+
+    store = f"qdrant:{tmp_path / 'db'}"
+    assert main(ingest_argv(write_corpus(tmp_path / "c.jsonl", 3), store, tiny_t5_path)) == 0
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 1 << 20))
+    loaded = []
+    monkeypatch.setattr(edge._edge().EdgeShard, "load", lambda path: loaded.append(path))
+    capsys.readouterr()
+    assert main(["collections", "info", "notes", "--store", store]) == 2
+    line = one_error_line(capsys, "collections")
+    assert "the disk is full" in line and "1 MiB are free" in line
+    assert loaded == []

@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -200,6 +202,50 @@ def _filter(filters: Mapping[str, Any] | None) -> Any:
     return edge.Filter(must=must)
 
 
+def _holes(folder: Path) -> int:
+    """Bytes the files under ``folder`` claim but do not hold yet (sparse files: size past the blocks
+    allocated to them)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            info = path.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            total += max(0, info.st_size - info.st_blocks * 512)
+    return total
+
+
+def _check_room_to_open(shard: Path, what: str) -> None:
+    """Refuse to open a shard the disk has no room for, in one line.
+
+    Qdrant Edge maps a segment's sparse files (``chunk_0.mmap``: 32 MiB) into memory and fills them
+    when it loads the shard, even to count the points: on a full disk a write to such a page kills
+    the process with SIGBUS (exit 135, no message), which Python cannot catch. So the space those
+    files can still take is checked first.
+
+    Raises:
+        StoreUnavailableError: Naming the space needed and the space free.
+    """
+    segments = shard / "segments"
+    if not segments.is_dir():
+        return
+    needed = _holes(segments)
+    if needed == 0:
+        return
+    try:
+        free = shutil.disk_usage(shard).free
+    except OSError:
+        return
+    if free < needed:
+        mib = 1024 * 1024
+        raise StoreUnavailableError(
+            f"{what}: the disk is full: Qdrant Edge fills up to {needed / mib:.0f} MiB of its mapped files when it "
+            f"opens this shard and {free / mib:.0f} MiB are free (it would die with SIGBUS); free space, then run "
+            "the same command again"
+        )
+
+
 class EdgeStore(BaseStore):
     """Embedded Qdrant (Qdrant Edge) in a folder, as an ``instructor_core.ingest.stores.Store``.
 
@@ -298,6 +344,7 @@ class EdgeStore(BaseStore):
     def _shard(self, name: str) -> Any:
         if name not in self._shards:
             path = self._dir(name) / "shard"
+            _check_room_to_open(path, f"collection {name!r} in {self.describe()}")
             try:
                 self._shards[name] = _edge().EdgeShard.load(str(path))
             except Exception as exc:
