@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from instructor_core.ingest.records import Record, RecordRules
-from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit, StoreNotFoundError
+from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit, StoreNotFoundError, store_factory
 
 SCHEME = "jsondir"
 DIST = "tests_plugin_store-0.dist-info"
@@ -142,6 +142,7 @@ class JsonDirStore(BaseStore):
         return out
 
 
+@store_factory(JsonDirStore.features)  # what it holds: asked before the folder is made
 def open_store(location: str, *, create: bool = True) -> JsonDirStore:
     """The ``instructor.stores`` factory of ``jsondir:DIR``."""
     folder = Path(location)

@@ -314,3 +314,16 @@ def test_cli_chroma_refuses_hybrid_before_making_the_store(tmp_path, corpus, min
     err = capsys.readouterr().err.strip()
     assert "no sparse index" in err and "\n" not in err
     assert not folder.exists()
+
+
+def test_cli_chroma_refuses_quantization_before_making_the_store(tmp_path, corpus, minilm_path, capsys):
+    """``--quantization int8`` on a new Chroma store was refused only after chroma.sqlite3 was made."""
+    from instructor_core.cli import main
+
+    folder = tmp_path / "chroma"
+    args = ["ingest", _cli_corpus(tmp_path, corpus), "--store", f"chroma:{folder}", "--collection", "docs",
+            "--model", str(minilm_path), "--quantization", "int8", "--quiet"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot hold int8-quantized collections" in err and "\n" not in err
+    assert not folder.exists()

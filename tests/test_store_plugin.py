@@ -150,3 +150,21 @@ def test_a_chroma_search_reads_the_collection_once(tmp_path, monkeypatch):
             store.search("other", [[1.0, 0.0, 0.0, 0.0]], k=1)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("option", [["--hybrid"], ["--quantization", "int8"]])
+def test_a_plugin_store_refuses_what_its_factory_declares_it_cannot_hold_before_the_folder_is_made(
+    option, tmp_path, tiny_t5_path
+):
+    """The early check the built-in stores get comes from the factory's declaration, not from a
+    table in the core: the folder is never made."""
+    env = plugin_env(tmp_path / "plugin")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "one"}) + "\n", encoding="utf-8")
+    folder = tmp_path / "db"
+    run = cli(env, "ingest", str(corpus), "--store", f"jsondir:{folder}", "--collection", "notes",
+              "--model", str(tiny_t5_path), "--quiet", *option)  # fmt: skip
+    assert run.returncode == 2, run.stderr[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.startswith("instructor ")]
+    assert len(lines) == 1 and "cannot hold" in lines[0] and "nothing was created" in lines[0], run.stderr
+    assert not folder.exists()

@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from inspect import signature
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from instructor_core.errors import InputError, InputTypeError, InstructorError
 from instructor_core.ingest.engine_errors import engine_failure
@@ -52,14 +52,17 @@ __all__ = [
     "StoreNotFoundError",
     "StoreSink",
     "StoreUnavailableError",
+    "check_features",
     "check_model",
     "encoder_fingerprint",
     "lock_timeout_s",
     "hit_from_payload",
     "hashes_of_payloads",
+    "layout_features",
     "payload_of",
     "open_store",
     "split_store_url",
+    "store_factory",
     "store_schemes",
 ]
 
@@ -240,6 +243,13 @@ class NoKeywordIndexError(StoreError, ValueError):
         )
 
 
+def layout_features(sparse: str | None, quantization: str) -> list[str]:
+    """The store features a collection with a keyword index ``sparse`` ("bm25", or None) and
+    ``quantization`` needs: what :attr:`BaseStore.features` must hold."""
+    out = [f"{sparse} sparse-vector"] if sparse is not None else []
+    return out + ([f"{quantization}-quantized"] if quantization not in (None, "none") else [])
+
+
 @dataclass(frozen=True)
 class CollectionLayout:
     """How a collection's vectors are made: what a store records when it creates one.
@@ -279,9 +289,8 @@ class CollectionLayout:
     quantization: Quantization = "none"
 
     def features(self) -> list[str]:
-        """The reserved features this layout asks for (``["sparse"]``, ``["int8 quantization"]``)."""
-        out = [f"{self.sparse} sparse-vector"] if self.sparse is not None else []
-        return out + ([f"{self.quantization}-quantized"] if self.quantization != "none" else [])
+        """The reserved features this layout asks for (``["bm25 sparse-vector"]``, ``["int8-quantized"]``)."""
+        return layout_features(self.sparse, self.quantization)
 
     def to_metadata(self) -> dict[str, Any]:
         """``{"instructor": {...}}``: the layout as collection metadata (the on-disk format)."""
@@ -712,6 +721,58 @@ def split_store_url(url: str) -> tuple[str, str]:
 def store_schemes() -> dict[str, EntryPoint]:
     """The registered stores: ``{scheme: entry point}``."""
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+_Factory = TypeVar("_Factory", bound=Callable[..., Any])
+
+
+def store_factory(
+    features: frozenset[str] | set[str], feature_notes: Mapping[str, str] | None = None
+) -> Callable[[_Factory], _Factory]:
+    """Declare on a store's registered factory what its collections can hold, so that a request it
+    cannot meet (``--hybrid``, ``--quantization``) is refused before the store is opened or
+    created (:func:`check_features`); a factory without it is asked when the collection is made.
+
+    Args:
+        features: The layout features its stores hold (as :attr:`BaseStore.features`).
+        feature_notes: Why it lacks one, by feature (as :attr:`BaseStore.feature_notes`).
+    """
+
+    def declare(factory: _Factory) -> _Factory:
+        factory.features = frozenset(features)  # type: ignore[attr-defined]
+        factory.feature_notes = dict(feature_notes or {})  # type: ignore[attr-defined]
+        return factory
+
+    return declare
+
+
+def check_features(url: str, wanted: Sequence[str]) -> None:
+    """Refuse layout features the store ``url`` names has declared it cannot hold
+    (:func:`store_factory`), before anything is opened or created. Unknown schemes and factories
+    that declare nothing pass (they are asked when the collection is made).
+
+    Raises:
+        StoreError: Naming the store, the features and why.
+    """
+    if not wanted:
+        return
+    scheme, _ = split_store_url(url)
+    entry = store_schemes().get(scheme)
+    if entry is None:
+        return
+    factory = entry.load()
+    held = getattr(factory, "features", None)
+    if held is None:
+        return
+    missing = sorted(set(wanted) - set(held))
+    if missing:
+        notes = getattr(factory, "feature_notes", {})
+        why = [notes[f] for f in missing if f in notes]
+        raise StoreError(
+            f"--store {url} cannot hold {' or '.join(missing)} collections"
+            + (f" ({'; '.join(why)})" if why else "")
+            + "; nothing was created"
+        )
 
 
 def open_store(url: str, *, create: bool = True) -> Store:

@@ -32,6 +32,7 @@ from instructor_core.ingest.stores import (
     StoreNotFoundError,
     StoreUnavailableError,
     lock_timeout_s,
+    store_factory,
 )
 
 from .embedding import NAME, InstructorEmbeddingFunction
@@ -250,6 +251,7 @@ class ChromaStore(BaseStore):
 SQLITE_FILE = "chroma.sqlite3"
 
 
+@store_factory(ChromaStore.features, ChromaStore.feature_notes)
 def open_store(location: str, *, create: bool = True) -> ChromaStore:
     """The ``instructor.stores`` factory: ``DIR`` (embedded) or ``http(s)://HOST:PORT`` (a server).
 

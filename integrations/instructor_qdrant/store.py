@@ -15,7 +15,7 @@ from typing import Any
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from instructor_core.ingest.stores import SPARSE_FEATURE, BaseStore, CollectionLayout, Hit
+from instructor_core.ingest.stores import SPARSE_FEATURE, BaseStore, CollectionLayout, Hit, store_factory
 
 from . import hybrid
 from .collection import check_vector_params, create_args, read_layout
@@ -97,6 +97,7 @@ class QdrantStore(BaseStore):
         self.client.close()
 
 
+@store_factory(QdrantStore.features)  # EdgeStore holds the same
 def open_store(location: str, *, create: bool = True) -> QdrantStore | EdgeStore:
     """The ``instructor.stores`` factory: ``http(s)://HOST:PORT`` (a server, ``QdrantClient(url=...)``)
     or ``DIR`` (embedded: Qdrant Edge, :class:`instructor_qdrant.edge.EdgeStore`; a qdrant-client

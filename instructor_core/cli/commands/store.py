@@ -31,7 +31,7 @@ from instructor_core.cli.terminal import printable
 from instructor_core.errors import InputError, InstructorError
 from instructor_core.ingest import store_ops
 from instructor_core.ingest.readers import read_queries
-from instructor_core.ingest.stores import Hit, Store, open_store
+from instructor_core.ingest.stores import Hit, Store, check_features, layout_features, open_store
 from instructor_core.safe_paths import atomic_output, same_file
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
@@ -112,23 +112,15 @@ def check_store_kind(url: str) -> None:
             raise InputError(f"--store {url}: {location} is {what} ({marker}); use --store {other}:{location}")
 
 
-#: Stores whose engine has no sparse index, and why: ``--hybrid`` is refused before they are opened.
-_NO_KEYWORD_INDEX = {
-    "chroma": "Chroma's local engine, embedded or chroma run, has no sparse index; use a Qdrant store "
-    "(--store qdrant:DIR) for hybrid search",
-}
-
-
-def check_hybrid_early(url: str, hybrid: bool) -> None:
-    """Refuse ``--hybrid`` for a store that cannot hold a keyword index, before anything is opened
-    or created (stores this table does not know refuse it when the collection is made).
+def check_features_early(url: str, *, hybrid: bool, quantization: str | None) -> None:
+    """Refuse ``--hybrid`` or ``--quantization`` for a store that declares it cannot hold them
+    (:func:`~instructor_core.ingest.stores.store_factory`), before anything is opened or created
+    (a store that declares nothing refuses them when the collection is made).
 
     Raises:
-        ValueError: Naming the store and why.
+        StoreError: Naming the store and why.
     """
-    scheme = url.partition(":")[0].partition("+")[0]
-    if hybrid and scheme in _NO_KEYWORD_INDEX:
-        raise InputError(f"--hybrid with --store {url}: {_NO_KEYWORD_INDEX[scheme]}")
+    check_features(url, layout_features("bm25" if hybrid else None, quantization or "none"))
 
 
 def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
@@ -274,7 +266,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     document = prompt_or_instruction(encoder, args.prompt_name, args.document_instruction, "--document-instruction")
     encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
-    check_hybrid_early(args.store, getattr(args, "hybrid", False))
+    check_features_early(args.store, hybrid=getattr(args, "hybrid", False), quantization=args.quantization)
     read = records
     records = _chunked(args, records, encoder)
     opened = _open(args)  # an embedded store's lock is held from here to close()
@@ -464,9 +456,8 @@ def _search(args: argparse.Namespace) -> int:
         if same_file(args.output, args.queries):
             raise InputError(f"-o {args.output!r} is the --queries file itself; write the results to another file")
     parse_filters(args.filter)  # a malformed filter fails before the store is opened
-    scheme = args.store.partition(":")[0].partition("+")[0]
-    if args.mode in ("keyword", "hybrid") and scheme in _NO_KEYWORD_INDEX:  # no re-ingest could give it one
-        raise InputError(f"--mode {args.mode} with --store {args.store}: {_NO_KEYWORD_INDEX[scheme]}")
+    if args.mode in ("keyword", "hybrid"):  # a store that cannot hold a keyword index: no re-ingest could give one
+        check_features_early(args.store, hybrid=True, quantization=None)
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
     try:
