@@ -26,11 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
-from instructor_core.errors import InputError, InstructorError, OutputError
+from instructor_core.errors import InputError, InputFileError, InstructorError, OutputError
 
 __all__ = [
     "UnsafePathError",
     "atomic_output",
+    "check_input_file",
     "confined",
     "disk_full",
     "load_json_object",
@@ -176,6 +177,20 @@ def load_json_object(path: str | os.PathLike[str]) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"expected a JSON object, found {type(data).__name__}")
     return data
+
+
+def check_input_file(path: Path, what: str) -> None:
+    """Refuse an input path that is missing or a folder, saying which; a file, a named pipe
+    (``mkfifo``) or ``<(command)`` is read.
+
+    Raises:
+        InputFileError: It does not exist.
+        InputError: It is a folder.
+    """
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder; expected a file")
+    if not path.exists():
+        raise InputFileError(f"{what} {path} does not exist")
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

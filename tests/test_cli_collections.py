@@ -173,7 +173,7 @@ def test_search_queries_errors(tmp_path, corpus, tiny_t5_path, capsys):
     assert "give one QUERY or --queries FILE" in capsys.readouterr().err
     assert main(["search", *args]) == 2
     assert main(["search", "--queries", str(tmp_path / "none.txt"), *args]) == 2
-    assert "--queries: no file" in capsys.readouterr().err
+    assert f"--queries {tmp_path / 'none.txt'} does not exist" in capsys.readouterr().err
     out = tmp_path / "no" / "run.jsonl"
     assert main(["search", "--queries", str(bad), "-o", str(out), *args]) == 2
     assert f"the folder {out.parent} does not exist" in capsys.readouterr().err

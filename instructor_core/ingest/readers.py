@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from instructor_core.errors import InputError, InputFileError, install_hint
+from instructor_core.errors import InputError, install_hint
 from instructor_core.ingest.records import RecordError
+from instructor_core.safe_paths import check_input_file
 from instructor_core.validation import check_text
 
 __all__ = [
@@ -573,8 +574,7 @@ def read_queries(path: str) -> list[tuple[str, str]]:
         where = Path("<stdin>")
     else:
         source = Path(path)
-        if not source.is_file():
-            raise InputFileError(f"--queries: no file {path}")
+        check_input_file(source, "--queries")  # a named pipe or <(command) is read, a folder refused
         handle = source.open("rb")
         where = source
     is_jsonl = Path(path).suffix.lower() in (".jsonl", ".ndjson")

@@ -190,9 +190,15 @@ def check_search(
         raise ModelMismatchError(name, layout.model, model, what="model")
     dimension = int(encoder.dimension)
     if layout.dimension and layout.dimension != dimension:
+        full = getattr(encoder, "model_dimension", dimension)
+        same_model = layout.fingerprint is not None and layout.fingerprint == current
+        if same_model and isinstance(full, int) and layout.dimension < full:  # ingested with its vectors cut
+            fix = f"search at that dimension: truncate_dim={layout.dimension} (CLI: --dim {layout.dimension})"
+        else:
+            fix = f"search with the model it was made with ({layout.model!r})"
         raise CollectionMismatchError(
             f"collection {name!r} holds {layout.dimension}-dimensional vectors, the encoder makes "
-            f"{dimension}-dimensional ones; search with the model it was made with ({layout.model!r})"
+            f"{dimension}-dimensional ones; {fix}"
         )
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "ModelMismatchError",
     "Quantization",
     "NoKeywordIndexError",
+    "NoKeywordTermsWarning",
     "SPARSE_FEATURE",
     "SearchMode",
     "Store",
@@ -231,6 +232,17 @@ SearchMode = Literal["dense", "keyword", "hybrid"]
 Fusion = Literal["rrf", "dbsf"]
 #: The layout feature a keyword index is (see :meth:`CollectionLayout.features`).
 SPARSE_FEATURE = "bm25 sparse-vector"
+
+
+class NoKeywordTermsWarning(UserWarning):
+    """A keyword (or hybrid) search whose query has no keyword terms left after the index's stop words
+    and stemming ("the of"): its keyword ranking is empty. The CLI prints it as a note."""
+
+    def __init__(self, query: str) -> None:
+        super().__init__(
+            f"no keyword terms in the query {query[:100]!r} (none left after stop words and stemming): "
+            "its keyword ranking is empty; use other words or --mode dense"
+        )
 
 
 class NoKeywordIndexError(StoreError, ValueError):

@@ -15,13 +15,14 @@ the float vectors with the same oversampling as a dense search (:mod:`instructor
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from instructor_core.errors import InputError
 from instructor_core.ingest.records import Record, point_id
-from instructor_core.ingest.stores import CollectionLayout, Hit, hit_from_payload, payload_of
+from instructor_core.ingest.stores import CollectionLayout, Hit, NoKeywordTermsWarning, hit_from_payload, payload_of
 
 from .bm25 import Bm25, Bm25Settings, SparseVector
 from .quantization import edge_search_params
@@ -43,6 +44,14 @@ __all__ = [
 SPARSE_NAME = "bm25"
 #: Qdrant's reciprocal-rank-fusion constant: a hit at rank r (from 0) of a list adds ``1 / (r + RRF_K)``.
 RRF_K = 2
+
+
+def _query_terms(bm25: Bm25, text: str) -> SparseVector:
+    """The query's BM25 terms; none left (stop words only) is said, as a :class:`NoKeywordTermsWarning`."""
+    vector = bm25.embed_query(text)
+    if not len(vector[0]):
+        warnings.warn(NoKeywordTermsWarning(text), stacklevel=3)
+    return vector
 
 
 def sparse_layout(layout: CollectionLayout) -> CollectionLayout:
@@ -160,7 +169,7 @@ def query_edge(
     bm25, out = bm25_for(layout), []
     params = edge_search_params(edge, layout.quantization)  # the dense prefetch rescored, as a dense search is
     for i, text in enumerate(texts):
-        sparse = edge.Query.Nearest(edge.SparseVector(*bm25.embed_query(text)), using=SPARSE_NAME)
+        sparse = edge.Query.Nearest(edge.SparseVector(*_query_terms(bm25, text)), using=SPARSE_NAME)
         if mode == "keyword":
             request = edge.QueryRequest(limit=k, query=sparse, filter=where, with_payload=True)
         else:
@@ -225,7 +234,7 @@ def query_server(
     bm25, where, out = bm25_for(layout), build_filter(filters), []
     params = search_params(client, layout)  # the dense prefetch rescored, as a dense search is (None: local mode)
     for i, text in enumerate(texts):
-        indices, values = bm25.embed_query(text)
+        indices, values = _query_terms(bm25, text)
         sparse = models.SparseVector(indices=indices, values=values)
         if mode == "keyword":
             result = client.query_points(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from instructor_core.errors import InputError
 from instructor_core.ingest.chunking import TruncationTally, watching
-from instructor_core.safe_paths import atomic_output, same_file
+from instructor_core.safe_paths import atomic_output, check_input_file, same_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,10 +109,16 @@ def _run(args: argparse.Namespace) -> int:
     if getattr(args, "server", None) and args.model is not None:
         raise InputError(f"pass --model or --server, not both (--server {args.server} serves its own model)")
     source = Path(args.input)
-    if not source.is_file():
-        raise FileNotFoundError(f"input file {source} does not exist")
+    check_input_file(source, "input file")
+    if args.prompt_name is not None and args.instruction is not None:
+        raise InputError("pass --prompt-name or --instruction, not both")
     out = _check_output(args.output, source)
     texts, ids = read_texts(source, args.field)
+    if args.precision in ("int8", "uint8") and len(texts) < 2:
+        raise InputError(
+            f"--precision {args.precision} takes its value ranges from the texts embedded together: give at least "
+            f"two texts (got {len(texts)}), or use float32"
+        )
     encoder = load_encoder(args)
     encode = encoder.encode_queries if args.kind == "query" else encoder.encode_documents
     with watching(encoder) as flags:  # which texts the model cut at its max length, from its own tokenization

@@ -10,9 +10,11 @@ with the collection by the store, so ``search`` needs only the store and the col
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -31,7 +33,14 @@ from instructor_core.cli.terminal import printable
 from instructor_core.errors import InputError, InstructorError
 from instructor_core.ingest import store_ops
 from instructor_core.ingest.readers import read_queries
-from instructor_core.ingest.stores import Hit, Store, check_features, layout_features, open_store
+from instructor_core.ingest.stores import (
+    Hit,
+    NoKeywordTermsWarning,
+    Store,
+    check_features,
+    layout_features,
+    open_store,
+)
 from instructor_core.safe_paths import atomic_output, same_file
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
@@ -204,6 +213,32 @@ def _report_skipped(records: Iterable[dict]) -> None:
         print(f"  ... and {len(skipped) - SHOWN_SKIPPED} more (--glob selects the files read)", file=sys.stderr)
 
 
+def _not_empty(corpus: str, records: Iterable[dict]) -> Iterable[dict]:
+    """``records``, once its first record is read; a corpus with none is refused, saying why (an
+    empty file, a folder with no file to read), before a model loads or a collection is made.
+
+    Raises:
+        InputError: Naming the corpus and, for a folder, what was skipped.
+    """
+    from instructor_core.ingest.readers import TextFolderReader
+
+    rest = iter(records)
+    first = next(rest, None)
+    if first is not None:
+        return itertools.chain([first], rest)
+    if isinstance(records, TextFolderReader):
+        skipped = records.skipped
+        if not skipped:
+            raise InputError(f"corpus folder {corpus} holds no files; nothing was ingested")
+        shown = "; ".join(f"{printable(s.path)}: {s.reason}" for s in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        raise InputError(
+            f"corpus folder {corpus}: no file read, {len(skipped)} skipped ({shown}{more}); nothing was ingested "
+            "(--glob selects the files read)"
+        )
+    raise InputError(f"corpus {corpus} holds no records; nothing was ingested")
+
+
 def _check_server(args: argparse.Namespace) -> None:
     if getattr(args, "server", None) and args.model is not None:
         raise InputError(f"pass --model or --server, not both (--server {args.server} serves its own model)")
@@ -258,7 +293,8 @@ def _chunked(args: argparse.Namespace, records: Iterable[dict], encoder: Any) ->
 
 def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     """The single-process engine (``--engine local``, the default): read, embed and write here."""
-    records = _records(args)  # fails early on a missing corpus
+    read = _records(args)  # fails early on a missing corpus
+    records = _not_empty(args.corpus, read)  # and on one with nothing in it, before the model loads
     args.model = model or None
     encoder = load_encoder(args)  # a bad model folder or device fails before the store is touched
     if not model:  # --server: the collection records the model the server serves
@@ -267,7 +303,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
     encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
     check_collection_name_early(args.store, args.collection)  # before a store folder is made
     check_features_early(args.store, hybrid=getattr(args, "hybrid", False), quantization=args.quantization)
-    read = records
+    chunking = getattr(args, "chunk_tokens", None) is not None
     records = _chunked(args, records, encoder)
     opened = _open(args)  # an embedded store's lock is held from here to close()
     try:
@@ -280,7 +316,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
                 "made anew for this run",
                 file=sys.stderr,
             )
-        count = None if args.quiet or records is not read else count_records(Path(args.corpus))
+        count = None if args.quiet or chunking else count_records(Path(args.corpus))
         report = store_ops.ingest(
             opened,
             args.collection,
@@ -461,7 +497,14 @@ def _search(args: argparse.Namespace) -> int:
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
     try:
-        results = _search_all(args, store, [text for _, text in queries])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NoKeywordTermsWarning)
+            results = _search_all(args, store, [text for _, text in queries])
+        for seen in caught:  # a query of stop words only: say so, instead of printing nothing
+            if issubclass(seen.category, NoKeywordTermsWarning):
+                print(f"note: {printable(str(seen.message))}", file=sys.stderr)
+            else:
+                warnings.showwarning(seen.message, seen.category, seen.filename, seen.lineno)
     finally:
         store.close()
     kind = score_kind(args.mode, args.fusion)
