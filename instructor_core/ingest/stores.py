@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from inspect import signature
+from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from instructor_core.errors import InputError, InputTypeError, InstructorError
@@ -53,8 +54,10 @@ __all__ = [
     "StoreNotFoundError",
     "StoreSink",
     "StoreUnavailableError",
+    "check_collection_name",
     "check_features",
     "check_model",
+    "check_store_kind",
     "encoder_fingerprint",
     "lock_timeout_s",
     "hit_from_payload",
@@ -739,23 +742,46 @@ _Factory = TypeVar("_Factory", bound=Callable[..., Any])
 
 
 def store_factory(
-    features: frozenset[str] | set[str], feature_notes: Mapping[str, str] | None = None
+    features: frozenset[str] | set[str] = frozenset(),
+    feature_notes: Mapping[str, str] | None = None,
+    *,
+    check_name: Callable[[str, str], object] | None = None,
+    marker: tuple[str, str] | None = None,
 ) -> Callable[[_Factory], _Factory]:
-    """Declare on a store's registered factory what its collections can hold, so that a request it
-    cannot meet (``--hybrid``, ``--quantization``) is refused before the store is opened or
-    created (:func:`check_features`); a factory without it is asked when the collection is made.
+    """Declare on a store's registered factory the checks the core runs before the store is opened
+    or created, so that a refusal never leaves a new store folder behind and the core names no
+    store: what its collections can hold (:func:`check_features`), its own collection-name rule
+    (:func:`check_collection_name`), and the file that marks a folder as its own
+    (:func:`check_store_kind`). A factory without a declaration is checked when it is used.
 
     Args:
         features: The layout features its stores hold (as :attr:`BaseStore.features`).
         feature_notes: Why it lacks one, by feature (as :attr:`BaseStore.feature_notes`).
+        check_name: ``check_name(location, name)`` raises an :class:`InputError` naming the rule.
+        marker: ``(file name, what it is)``: a file only its embedded folders hold
+            (``("chroma.sqlite3", "a Chroma store")``).
     """
 
     def declare(factory: _Factory) -> _Factory:
         factory.features = frozenset(features)  # type: ignore[attr-defined]
         factory.feature_notes = dict(feature_notes or {})  # type: ignore[attr-defined]
+        factory.check_name = check_name  # type: ignore[attr-defined]
+        factory.marker = marker  # type: ignore[attr-defined]
         return factory
 
     return declare
+
+
+def _declared(scheme: str) -> Any:  # noqa: ANN401 (a factory, or None)
+    """The registered factory of ``scheme``, or None (not registered, or its extra missing: opening
+    the store says so)."""
+    entry = store_schemes().get(scheme)
+    if entry is None:
+        return None
+    try:
+        return entry.load()
+    except ImportError:
+        return None
 
 
 def check_features(url: str, wanted: Sequence[str]) -> None:
@@ -768,11 +794,7 @@ def check_features(url: str, wanted: Sequence[str]) -> None:
     """
     if not wanted:
         return
-    scheme, _ = split_store_url(url)
-    entry = store_schemes().get(scheme)
-    if entry is None:
-        return
-    factory = entry.load()
+    factory = _declared(split_store_url(url)[0])
     held = getattr(factory, "features", None)
     if held is None:
         return
@@ -785,6 +807,44 @@ def check_features(url: str, wanted: Sequence[str]) -> None:
             + (f" ({'; '.join(why)})" if why else "")
             + "; nothing was created"
         )
+
+
+def check_collection_name(url: str, name: str) -> None:
+    """Refuse a collection name the store ``url`` names would refuse, by its declared rule
+    (:func:`store_factory`), before the store is opened: a bad name never leaves a new store folder
+    behind. Stores that declare no rule check the name when they use it.
+
+    Raises:
+        InputError: Naming the rule (a long name cut short).
+    """
+    scheme, location = split_store_url(url)
+    check = getattr(_declared(scheme), "check_name", None)
+    if check is not None:
+        check(location, name)
+
+
+def check_store_kind(url: str) -> None:
+    """Refuse ``chroma:DIR`` on a folder that holds another store (a Qdrant Edge one, say) before it is
+    opened: each registered factory declares the file that marks its folders (:func:`store_factory`),
+    and the message names the store that is there and the URL to use.
+
+    Raises:
+        InputError: Naming the store the folder holds.
+    """
+    try:
+        scheme, location = split_store_url(url)
+    except InputError:
+        return  # opening it says what is wrong with the URL
+    folder = Path(location).expanduser()
+    if location.startswith(("http://", "https://")) or not folder.is_dir():
+        return
+    own = getattr(_declared(scheme), "marker", None)
+    if own is not None and (folder / own[0]).is_file():
+        return
+    for other in store_schemes():
+        theirs = getattr(_declared(other), "marker", None) if other != scheme else None
+        if theirs is not None and (folder / theirs[0]).is_file():
+            raise InputError(f"--store {url}: {location} is {theirs[1]} ({theirs[0]}); use --store {other}:{location}")
 
 
 def open_store(url: str, *, create: bool = True) -> Store:

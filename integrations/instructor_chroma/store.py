@@ -20,7 +20,6 @@ from chromadb.config import Settings
 from chromadb.errors import ChromaError, NotFoundError
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from instructor_core.cli.terminal import short_repr
 from instructor_core.errors import InputError, InputTypeError
 from instructor_core.ingest.records import HASH_KEY
 from instructor_core.ingest.stores import (
@@ -34,6 +33,7 @@ from instructor_core.ingest.stores import (
     lock_timeout_s,
     store_factory,
 )
+from instructor_core.messages import short_repr
 
 from .embedding import NAME, InstructorEmbeddingFunction
 from .ingest import ChromaSink, is_transport_error, stored_dimension
@@ -251,7 +251,12 @@ class ChromaStore(BaseStore):
 SQLITE_FILE = "chroma.sqlite3"
 
 
-@store_factory(ChromaStore.features, ChromaStore.feature_notes)
+@store_factory(
+    ChromaStore.features,
+    ChromaStore.feature_notes,
+    check_name=lambda location, name: check_collection_name(name),  # Chroma's rules, embedded or server
+    marker=("chroma.sqlite3", "a Chroma store"),
+)
 def open_store(location: str, *, create: bool = True) -> ChromaStore:
     """The ``instructor.stores`` factory: ``DIR`` (embedded) or ``http(s)://HOST:PORT`` (a server).
 

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from instructor_core.cli.terminal import short_repr
 from instructor_core.errors import InputError, InputTypeError, install_hint
 from instructor_core.ingest.records import HASH_KEY, Record, RecordRules, point_id
 from instructor_core.ingest.store_ops import embed_views
@@ -47,6 +46,7 @@ from instructor_core.ingest.stores import (
     lock_timeout_s,
     payload_of,
 )
+from instructor_core.messages import short_repr
 from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 

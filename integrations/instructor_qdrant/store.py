@@ -19,7 +19,7 @@ from instructor_core.ingest.stores import SPARSE_FEATURE, BaseStore, CollectionL
 
 from . import hybrid
 from .collection import check_vector_params, create_args, read_layout
-from .edge import EdgeStore, open_edge_store
+from .edge import MARKER, EdgeStore, check_collection_name, open_edge_store
 from .points import QdrantSink, is_transport_error, search_params, search_vector
 from .quantization import QUANTIZED_FEATURES
 
@@ -97,7 +97,14 @@ class QdrantStore(BaseStore):
         self.client.close()
 
 
-@store_factory(QdrantStore.features)  # EdgeStore holds the same
+def _check_name(location: str, name: str) -> None:
+    """An embedded store's collection is a folder: its name must be a safe folder name. A server
+    checks names itself."""
+    if not location.startswith(("http://", "https://")):
+        check_collection_name(name)
+
+
+@store_factory(QdrantStore.features, check_name=_check_name, marker=(MARKER, "a Qdrant Edge store"))  # Edge: same
 def open_store(location: str, *, create: bool = True) -> QdrantStore | EdgeStore:
     """The ``instructor.stores`` factory: ``http(s)://HOST:PORT`` (a server, ``QdrantClient(url=...)``)
     or ``DIR`` (embedded: Qdrant Edge, :class:`instructor_qdrant.edge.EdgeStore`; a qdrant-client

@@ -14,10 +14,17 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from instructor_core.cli.commands.store import DEFAULT_STORE, check_collection_name_early, check_store_kind
+from instructor_core.cli.commands.store import DEFAULT_STORE
 from instructor_core.cli.terminal import printable
 from instructor_core.errors import InputError, InstructorError
-from instructor_core.ingest.stores import CollectionInfo, Store, StoreError, open_store
+from instructor_core.ingest.stores import (
+    CollectionInfo,
+    Store,
+    StoreError,
+    check_collection_name,
+    check_store_kind,
+    open_store,
+)
 
 __all__ = ["register"]
 
@@ -97,7 +104,7 @@ def _raise_unreadable(rows: list[tuple[str, CollectionInfo | None, str]]) -> Non
 
 # ---------------------------------------------------------------------------------------------- info
 def _info(args: argparse.Namespace) -> int:
-    check_collection_name_early(args.store, args.name)
+    check_collection_name(args.store, args.name)
     store = _open(args)
     try:
         info = store.info(args.name)
@@ -144,7 +151,7 @@ def _keyword_index(info: CollectionInfo) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------------------------------- delete
 def _delete(args: argparse.Namespace) -> int:
-    check_collection_name_early(args.store, args.name)
+    check_collection_name(args.store, args.name)
     store = _open(args)
     try:
         info = store.info(args.name)  # a missing collection fails here, listing the ones there

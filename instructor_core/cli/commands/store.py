@@ -37,7 +37,9 @@ from instructor_core.ingest.stores import (
     Hit,
     NoKeywordTermsWarning,
     Store,
+    check_collection_name,
     check_features,
+    check_store_kind,
     layout_features,
     open_store,
 )
@@ -70,55 +72,6 @@ def _model_name(model: str) -> str:
     """Local folders are stored as absolute paths so a search from another directory finds them."""
     path = Path(model).expanduser()
     return str(path.resolve()) if path.is_dir() else model
-
-
-#: The embedded stores' own collection-name checks, run before the store folder is opened (or made).
-_NAME_CHECKS = {"qdrant": "instructor_qdrant.edge", "chroma": "instructor_chroma.store"}
-
-
-def check_collection_name_early(url: str, name: str) -> None:
-    """Refuse a collection name the store would refuse, before the store is opened: a bad name
-    never leaves a new store folder behind. Stores without a check of their own (servers other than
-    Chroma's, third-party stores) check it when they use it.
-
-    Raises:
-        ValueError: Naming the rule (a long name cut short).
-    """
-    import importlib
-
-    scheme = url.partition(":")[0].partition("+")[0]
-    embedded = "+" not in url.partition(":")[0]
-    module = _NAME_CHECKS.get(scheme)
-    if module is None or (scheme == "qdrant" and not embedded):
-        return
-    try:
-        check = importlib.import_module(module).check_collection_name
-    except ImportError:  # the extra is missing: opening the store says so
-        return
-    check(name)
-
-
-#: Files that say which embedded store a folder holds.
-_STORE_MARKERS = {
-    "qdrant": ("instructor-qdrant-edge.json", "a Qdrant Edge store"),
-    "chroma": ("chroma.sqlite3", "a Chroma store"),
-}
-
-
-def check_store_kind(url: str) -> None:
-    """Refuse ``chroma:DIR`` on a folder holding a Qdrant Edge store (and the other way round)
-    before anything is opened or imported: the message names the store that is there.
-
-    Raises:
-        ValueError: Naming the store the folder holds and the URL to use.
-    """
-    scheme, sep, location = url.partition(":")
-    if not sep or "+" in scheme or scheme not in _STORE_MARKERS or not Path(location).expanduser().is_dir():
-        return
-    folder = Path(location).expanduser()
-    for other, (marker, what) in _STORE_MARKERS.items():
-        if other != scheme and (folder / marker).is_file() and not (folder / _STORE_MARKERS[scheme][0]).is_file():
-            raise InputError(f"--store {url}: {location} is {what} ({marker}); use --store {other}:{location}")
 
 
 def check_features_early(url: str, *, hybrid: bool, quantization: str | None) -> None:
@@ -301,7 +254,7 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
         model = str(getattr(encoder, "model_name", ""))
     document = prompt_or_instruction(encoder, args.prompt_name, args.document_instruction, "--document-instruction")
     encoder.instructions = encoder.instructions.replace(query=args.query_instruction, document=document)
-    check_collection_name_early(args.store, args.collection)  # before a store folder is made
+    check_collection_name(args.store, args.collection)  # before a store folder is made
     check_features_early(args.store, hybrid=getattr(args, "hybrid", False), quantization=args.quantization)
     chunking = getattr(args, "chunk_tokens", None) is not None
     records = _chunked(args, records, encoder)
