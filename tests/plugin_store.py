@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from instructor_core.errors import InputError
 from instructor_core.ingest.records import Record, RecordRules
 from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit, StoreNotFoundError, store_factory
 
@@ -142,7 +144,18 @@ class JsonDirStore(BaseStore):
         return out
 
 
-@store_factory(JsonDirStore.features)  # what it holds: asked before the folder is made
+#: The file that marks a folder as a jsondir store.
+MARKER = "jsondir.marker"
+
+
+def check_name(location: str, name: str) -> None:
+    """A collection is a file NAME.json: a plain file name."""
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", name):
+        raise InputError(f"collection name {name[:60]!r}: jsondir takes 1-40 characters from a-z 0-9 _")
+
+
+# what it holds, its name rule and its marker: asked by the core before the folder is made or opened
+@store_factory(JsonDirStore.features, check_name=check_name, marker=(MARKER, "a jsondir store"))
 def open_store(location: str, *, create: bool = True) -> JsonDirStore:
     """The ``instructor.stores`` factory of ``jsondir:DIR``."""
     folder = Path(location)
@@ -150,4 +163,5 @@ def open_store(location: str, *, create: bool = True) -> JsonDirStore:
         if not create:
             raise StoreNotFoundError(location)
         folder.mkdir(parents=True)
+    (folder / MARKER).touch()
     return JsonDirStore(location)

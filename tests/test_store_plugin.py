@@ -168,3 +168,23 @@ def test_a_plugin_store_refuses_what_its_factory_declares_it_cannot_hold_before_
     lines = [line for line in run.stderr.splitlines() if line.startswith("instructor ")]
     assert len(lines) == 1 and "cannot hold" in lines[0] and "nothing was created" in lines[0], run.stderr
     assert not folder.exists()
+
+
+def test_a_plugin_store_gets_the_early_name_and_kind_checks_through_its_factory(tmp_path, tiny_t5_path):
+    """The collection-name rule and the folder marker it declares are asked before its folder is made
+    or opened; and a built-in store's URL on its folder names it (no line of the core names jsondir)."""
+    env = plugin_env(tmp_path / "plugin")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "one"}) + "\n", encoding="utf-8")
+    folder = tmp_path / "db"
+    ingest = ["ingest", str(corpus), "--model", str(tiny_t5_path), "--quiet"]
+    run = cli(env, *ingest, "--store", f"jsondir:{folder}", "--collection", "Bad-Name")
+    assert run.returncode == 2 and "jsondir takes 1-40 characters" in run.stderr, run.stderr[-2000:]
+    assert not folder.exists()
+    run = cli(env, *ingest, "--store", f"jsondir:{folder}", "--collection", "notes")
+    assert run.returncode == 0, run.stderr[-2000:]
+    run = cli(env, "collections", "list", "--store", f"chroma:{folder}")
+    lines = [line for line in run.stderr.splitlines() if line.startswith("instructor ")]
+    assert run.returncode == 2 and len(lines) == 1, run.stderr[-2000:]
+    assert f"is a jsondir store (jsondir.marker); use --store jsondir:{folder}" in lines[0]
+    assert "jsondir" not in "".join(p.read_text(encoding="utf-8") for p in (REPO / "instructor_core").rglob("*.py"))
