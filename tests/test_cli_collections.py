@@ -253,10 +253,10 @@ def test_folder_ingest_globs_and_says_what_it_skipped(kind, tmp_path, tiny_t5_pa
 
     assert main(["ingest", str(tmp_path / "nope.jsonl"), "--collection", "x", "--glob", "*.md", *base]) == 2
     assert main(["ingest", str(folder), "--collection", "x", "--title-field", "title", *base]) == 2
-    assert "--title-field applies to a JSONL or CSV corpus" in capsys.readouterr().err
+    assert "--title-field applies to JSONL, CSV or Parquet records" in capsys.readouterr().err
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": "t"}])
     assert main(["ingest", str(corpus), "--collection", "x", "--glob", "*.md", *base]) == 2
-    assert "--glob applies to a folder corpus" in capsys.readouterr().err
+    assert "--glob selects the files of a folder of text files" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------- help

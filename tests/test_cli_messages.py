@@ -122,3 +122,27 @@ def test_a_collection_ingested_with_dim_names_the_dimension_to_search_with(tmp_p
             store_ops.search(opened, "notes", ["cell"], tiny_t5_encoder, k=2)
     finally:
         opened.close()
+
+
+def test_ingest_reads_a_folder_of_shards_and_a_parquet_file(tmp_path, tiny_t5_path, capsys):
+    """The local engine read neither (0 records from a folder of shards; "unknown corpus type
+    '.parquet'"), though the Ray engine did: one front door now (``readers.open_corpus``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from instructor_core.ingest.stores import open_store
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write_corpus(shards / "part-0.jsonl", 3)
+    write_corpus(shards / "part-1.jsonl", 2, start=3)
+    pq.write_table(pa.table({"id": ["p0", "p1"], "text": ["a parquet row", "another row"]}), tmp_path / "c.parquet")
+    store = f"qdrant:{tmp_path / 'db'}"
+    assert main(ingest_argv(shards, store, tiny_t5_path)) == 0
+    argv = ingest_argv(tmp_path / "c.parquet", store, tiny_t5_path)
+    assert main([*argv[:4], "--collection", "pq", *argv[6:]]) == 0
+    opened = open_store(store, create=False)
+    try:
+        assert (opened.info("notes").count, opened.info("pq").count) == (5, 2)
+    finally:
+        opened.close()

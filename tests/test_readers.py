@@ -201,3 +201,41 @@ def test_text_folder_does_not_follow_a_link_out_of_the_folder(tmp_path):
     assert set(reasons) == {"notes.md", "sub/up.md"}
     assert all("link to a file outside" in r for r in reasons.values()), reasons
     assert _digests(outside) == before
+
+
+def _jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_every_corpus_form_means_the_same_records(tmp_path):
+    """A folder of shards (was: 0 records, "does not match *.txt, *.md"), a Parquet file (was: "unknown
+    corpus type '.parquet'"), a glob: the records the Ray engine reads from the same path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    _jsonl(shards / "part-0.jsonl", [{"id": "a", "text": "one"}, {"id": "b", "text": "two"}])
+    _jsonl(shards / "part-1.jsonl", [{"id": "c", "text": "three"}])
+    want = ["a", "b", "c"]
+    assert [r["id"] for r in read_corpus(shards)] == want
+    assert [r["id"] for r in read_corpus(str(shards / "part-*.jsonl"))] == want
+    table = pa.table({"id": ["a", "b", "c"], "text": ["one", "two", "three"], "topic": ["x", "y", "z"]})
+    pq.write_table(table, tmp_path / "c.parquet")
+    got = list(read_corpus(tmp_path / "c.parquet"))
+    assert [(r["id"], r["text"], r["metadata"]) for r in got] == [("a", "one", {"topic": "x"}),
+                                                                  ("b", "two", {"topic": "y"}),
+                                                                  ("c", "three", {"topic": "z"})]  # fmt: skip
+    with pytest.raises(ValueError, match="mixes file kinds"):
+        read_corpus([str(shards / "part-0.jsonl"), str(tmp_path / "c.parquet")])  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError, match="matches no file"):
+        read_corpus(str(tmp_path / "none-*.jsonl"))
+
+
+def test_several_shards_need_an_id_field(tmp_path):
+    from instructor_core.ingest.readers import ReadOptions, open_corpus
+
+    _jsonl(tmp_path / "a.jsonl", [{"text": "one"}])
+    _jsonl(tmp_path / "b.jsonl", [{"text": "two"}])
+    with pytest.raises(ValueError, match="2 shards: give each record an id field"):
+        open_corpus(tmp_path, ReadOptions(id_field=None))

@@ -133,9 +133,12 @@ def test_read_text_folder(tmp_path):
 def test_read_corpus_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_corpus(tmp_path / "missing.jsonl")
+    (tmp_path / "x.pdf").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown corpus type '.pdf'"):
+        read_corpus(tmp_path / "x.pdf")
     (tmp_path / "x.parquet").write_text("", encoding="utf-8")
-    with pytest.raises(ValueError, match="unknown corpus type"):
-        read_corpus(tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="not a readable Parquet file"):
+        list(read_corpus(tmp_path / "x.parquet"))
 
 
 def test_records_from_texts():

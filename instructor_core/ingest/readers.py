@@ -1,4 +1,6 @@
-"""Reading corpora into records: JSONL, CSV/TSV, a folder of text files, Python iterables.
+"""Reading corpora into records: JSONL, CSV/TSV, Parquet, a folder of shards or of text files, a
+glob, Python iterables. :func:`open_corpus` (with :class:`ReadOptions`) is the one front door every
+engine reads through: :func:`corpus_shards` says what a path means, the same for all of them.
 
 A record is a mapping ``{"id": str, "text": str, "metadata": {...}}``. Every reader is lazy (memory
 stays one record) and refuses what it cannot read faithfully, naming the file, the line and the
@@ -36,9 +38,14 @@ from instructor_core.validation import check_text
 __all__ = [
     "DEFAULT_TEXT_PATTERNS",
     "SHARD_SUFFIXES",
+    "TEXT_FOLDER",
+    "ReadOptions",
     "SkippedFile",
     "TextFolderReader",
     "check_text",
+    "corpus_shards",
+    "files_inside",
+    "open_corpus",
     "read_corpus",
     "read_csv",
     "read_jsonl",
@@ -288,8 +295,12 @@ def _parquet_numbered(
         pq = importlib.import_module("pyarrow.parquet")  # untyped; optional
     except ImportError as exc:
         raise ImportError(f"{path}: reading Parquet needs pyarrow: {install_hint('ray')}") from exc
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError: not a Parquet file
+        raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:200]})") from None
     number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+    for batch in parquet.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
             where = f"{path}: row {number + 1}"
             yield number + 1, _row_to_record(row, where, number, id_field, text_field, metadata_fields, title_field)
@@ -490,8 +501,111 @@ def read_text_folder(
     return iter(TextFolderReader(folder, patterns=pattern, on_unreadable=on_unreadable))
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a corpus' records are read: the same for every engine (the ``ingest`` options).
+
+    Attributes:
+        id_field: Field with the id ("id" falls back to BEIR's "_id"); None numbers the records,
+            which is refused for several shards (their numbers would collide).
+        text_field: Field with the text.
+        metadata_fields: Fields kept as metadata; None: every other field (or a "metadata" object).
+        title_field: Field joined before the text as ``title + " " + text`` (JSONL, CSV, Parquet).
+        patterns: A text folder's file patterns.
+    """
+
+    id_field: str | None = "id"
+    text_field: str = "text"
+    metadata_fields: tuple[str, ...] | None = None
+    title_field: str | None = None
+    patterns: tuple[str, ...] = DEFAULT_TEXT_PATTERNS
+
+
+#: The kinds of corpus a path can name, as :func:`corpus_shards` says them.
+TEXT_FOLDER = "text folder"
+
+
+def _shard_kind(path: Path) -> str | None:
+    return TEXT_FOLDER if path.is_dir() else SHARD_SUFFIXES.get(path.suffix.lower())
+
+
+def corpus_shards(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    """What a corpus path means, for every engine: its shards, as absolute paths.
+
+    A file of a kind the readers know (:data:`SHARD_SUFFIXES`) is one shard; a glob (``*``, ``?``,
+    ``[``) its matching files; a folder the shard files under it (links out of it not followed), or,
+    holding none, itself: a folder of text files, read as one shard. A list is the union, in order.
+
+    Raises:
+        FileNotFoundError: A path that does not exist, a glob that matches nothing.
+        InputError: A file of an unknown kind; shards of several kinds.
+    """
+    import glob
+
+    items = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
+    files: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        path = Path(text)
+        if any(ch in text for ch in "*?[") and not path.exists():
+            matched = sorted(glob.glob(text, recursive=True))
+            if not matched:
+                raise FileNotFoundError(f"corpus glob {text!r} matches no file")
+            files.extend(matched)
+        elif path.is_dir():
+            inside = [rel for rel in files_inside(path)[0] if Path(rel).suffix.lower() in SHARD_SUFFIXES]
+            files.extend([str(path / rel) for rel in inside] or [text])
+        elif path.exists():
+            files.append(text)
+        else:
+            raise FileNotFoundError(f"corpus not found: {text}")
+    unknown = [f for f in files if _shard_kind(Path(f)) is None][:3]
+    if unknown:
+        raise InputError(
+            f"unknown corpus type {Path(unknown[0]).suffix or 'no suffix'!r} ({', '.join(unknown)}); use "
+            f"{', '.join(SHARD_SUFFIXES)} files or a folder of text files"
+        )
+    kinds = sorted({_shard_kind(Path(f)) or "" for f in files})
+    if len(kinds) > 1:
+        raise InputError(f"corpus mixes file kinds {kinds}; give shards of one kind")
+    return [str(Path(f).resolve()) for f in files]
+
+
+def open_corpus(
+    corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], options: ReadOptions | None = None
+) -> Iterable[dict]:
+    """The records of a corpus (:func:`corpus_shards` says what the path means), read lazily shard
+    by shard with ``options``: the front door every engine reads through.
+
+    A folder of text files gives a :class:`TextFolderReader` (its ``skipped`` lists what it left out).
+
+    Raises:
+        FileNotFoundError, InputError: As :func:`corpus_shards`; ``id_field=None`` with several shards.
+        RecordError: As the reader of each kind raises.
+    """
+    options = options or ReadOptions()
+    shards = corpus_shards(corpus)
+    if len(shards) == 1 and Path(shards[0]).is_dir():
+        return TextFolderReader(shards[0], patterns=options.patterns)
+    if options.id_field is None and len(shards) > 1:
+        raise InputError(f"the corpus has {len(shards)} shards: give each record an id field (--id-field)")
+    return _shard_records(shards, options)
+
+
+def _shard_records(shards: Sequence[str], options: ReadOptions) -> Iterator[dict]:
+    for shard in shards:
+        for _, record in read_numbered(
+            shard,
+            id_field=options.id_field,
+            text_field=options.text_field,
+            metadata_fields=options.metadata_fields,
+            title_field=options.title_field,
+        ):
+            yield record
+
+
 def read_corpus(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     id_field: str | None = "id",
     text_field: str = "text",
@@ -499,31 +613,24 @@ def read_corpus(
     title_field: str | None = None,
     patterns: str | Sequence[str] = DEFAULT_TEXT_PATTERNS,
 ) -> Iterable[dict]:
-    """Records from a corpus path: a ``.jsonl`` file, a ``.csv``/``.tsv`` file or a folder of text files.
+    """Records from a corpus path: :func:`open_corpus` with these options spelled as keywords.
 
-    For a folder the result is a :class:`TextFolderReader` (its ``skipped`` lists what it left
-    out, filled as it is iterated); ``patterns`` selects its files. ``title_field`` applies to
-    JSONL and CSV.
+    A JSONL/CSV/TSV/Parquet file, a folder of such shards, a glob, or a folder of text files (the
+    result is then a :class:`TextFolderReader`: its ``skipped`` lists what it left out, filled as it
+    is iterated; ``patterns`` selects its files).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file type is not one of the above.
+        ValueError: If the file type is not one the readers know.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"corpus not found: {path}")
-    if path.is_dir():
-        return TextFolderReader(path, patterns=patterns)
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return read_jsonl(
-            path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields, title_field=title_field
-        )
-    if suffix in (".csv", ".tsv"):
-        return read_csv(
-            path, id_field=id_field, text_field=text_field, metadata_fields=metadata_fields, title_field=title_field
-        )
-    raise InputError(f"{path}: unknown corpus type {suffix!r}; use .jsonl, .csv, .tsv or a folder of text files")
+    options = ReadOptions(
+        id_field=id_field,
+        text_field=text_field,
+        metadata_fields=None if metadata_fields is None else tuple(metadata_fields),
+        title_field=title_field,
+        patterns=(patterns,) if isinstance(patterns, str) else tuple(patterns),
+    )
+    return open_corpus(path, options)
 
 
 def records_from_texts(

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from instructor_core.cli.commands.options import (
     add_model_options,
@@ -44,6 +44,9 @@ from instructor_core.ingest.stores import (
     open_store,
 )
 from instructor_core.safe_paths import atomic_output, same_file
+
+if TYPE_CHECKING:
+    from instructor_core.ingest.readers import ReadOptions
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
 
@@ -98,25 +101,42 @@ def _open(args: argparse.Namespace, *, create: bool = True) -> Store:
 
 
 # ---------------------------------------------------------------------------------------------- ingest
-def _records(args: argparse.Namespace) -> Iterable[dict]:
-    from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, read_corpus
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    """The ``ingest`` options that say how a corpus is read, for every engine."""
+    from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, ReadOptions
 
     metadata_fields = None
     if args.metadata_fields is not None:
-        metadata_fields = [f for f in args.metadata_fields.split(",") if f]
-    corpus = Path(args.corpus)
-    if corpus.is_dir() and args.title_field:
-        raise InputError(f"--title-field applies to a JSONL or CSV corpus, and {corpus} is a folder")
-    if args.glob and corpus.exists() and not corpus.is_dir():
-        raise InputError(f"--glob applies to a folder corpus, and {corpus} is a file")
-    return read_corpus(
-        corpus,
+        metadata_fields = tuple(f for f in args.metadata_fields.split(",") if f)
+    return ReadOptions(
         id_field=args.id_field or None,
         text_field=args.text_field,
         metadata_fields=metadata_fields,
         title_field=args.title_field or None,
-        patterns=args.glob or DEFAULT_TEXT_PATTERNS,
+        patterns=tuple(args.glob or DEFAULT_TEXT_PATTERNS),
     )
+
+
+def corpus_of(args: argparse.Namespace) -> tuple[list[str], ReadOptions]:
+    """The corpus' shards (what its path means, the same for every engine) and how they are read;
+    options that do not apply to its kind are refused."""
+    from instructor_core.ingest.readers import corpus_shards
+
+    shards = corpus_shards(args.corpus)
+    text_folder = len(shards) == 1 and Path(shards[0]).is_dir()
+    if text_folder and args.title_field:
+        raise InputError(f"--title-field applies to JSONL, CSV or Parquet records, and {args.corpus} is a folder "
+                         "of text files")  # fmt: skip
+    if args.glob and not text_folder:
+        raise InputError(f"--glob selects the files of a folder of text files, and {args.corpus} holds records")
+    return shards, read_options(args)
+
+
+def _records(args: argparse.Namespace) -> Iterable[dict]:
+    from instructor_core.ingest.readers import open_corpus
+
+    shards, options = corpus_of(args)
+    return open_corpus(shards, options)
 
 
 def count_records(corpus: Path) -> int | None:
