@@ -290,6 +290,10 @@ class EdgeStore(BaseStore):
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: unreadable {path}: {exc}") from None
         if layout is None:
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: {path} holds no layout")
+        try:
+            hybrid.check_keyword_index(layout)
+        except InputError as exc:
+            raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: {path}: {exc}") from None
         return layout
 
     def _count(self, name: str) -> int:
