@@ -49,6 +49,7 @@ from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 
 from . import hybrid
+from .filters import checked_filters
 from .quantization import QUANTIZED_FEATURES, edge_quantization_config, edge_search_params
 
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
@@ -194,8 +195,8 @@ def _filter(filters: Mapping[str, Any] | None) -> Any:
         return None
     edge = _edge()
     must = []
-    for key, value in filters.items():
-        match = edge.MatchAny(list(value)) if isinstance(value, (list, tuple)) else edge.MatchValue(value)
+    for key, value in checked_filters(filters):  # what Qdrant cannot match: one line, before the shard is asked
+        match = edge.MatchAny(value) if isinstance(value, list) else edge.MatchValue(value)
         must.append(edge.FieldCondition(key=key, match=match))
     return edge.Filter(must=must)
 
