@@ -279,7 +279,9 @@ def _folder_prompts(root: Path) -> tuple[dict[str, str], str | None]:
             )
     default = config.get("default_prompt_name")
     if default is not None and not isinstance(default, str):
-        raise ModelFolderError(f"{path}: default_prompt_name should be a prompt's name (a string), found {short_repr(default)}")
+        raise ModelFolderError(
+            f"{path}: default_prompt_name should be a prompt's name (a string), found {short_repr(default)}"
+        )
     if default is not None and default not in prompts:
         names = ", ".join(short_repr(name) for name in sorted(prompts)[:10]) or "none"
         more = f" and {len(prompts) - 10} more" if len(prompts) > 10 else ""
