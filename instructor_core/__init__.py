@@ -6,6 +6,7 @@ No LangChain, LlamaIndex, Chroma or Qdrant import happens here.
 
 from __future__ import annotations
 
+from instructor_core.errors import InstructorError
 from instructor_core.instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions, template
 from instructor_core.model.detect import AmbiguousInstructorWarning
 from instructor_core.model.encoder import InstructorEncoder, TokenBatch
@@ -19,6 +20,7 @@ __all__ = [
     "AmbiguousInstructorWarning",
     "NO_INSTRUCTIONS",
     "InstructorEncoder",
+    "InstructorError",
     "Instructions",
     "LoadOptions",
     "LoadOptionsError",

@@ -19,7 +19,7 @@ from typing import NoReturn
 from instructor_core import errors
 from instructor_core.version import __version__
 
-__all__ = ["build_parser", "main", "quiet_transformers"]
+__all__ = ["build_parser", "main", "quiet_transformers", "safe_line"]
 
 # Subcommand modules, in the order `instructor --help` lists them.
 COMMAND_MODULES = (
@@ -66,6 +66,7 @@ class _Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(first, sorted(o for o in known if o.startswith("--")), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             message = f"unrecognized arguments: {' '.join(unknown)}{hint}"
+        message = safe_line(message)  # an argument echoed back: escaped and cut, as every error line
         sub = self._subcommand()
         if sub is not None:  # the subcommand's usage, not the top level's: it is the one the user ran
             sub.print_usage(sys.stderr)
@@ -124,9 +125,25 @@ FILE_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, NotADirectoryError,
 EXTRA_HINT = errors.EXTRA_HINT
 
 
+#: The longest message an error line shows; a longer one (a value a file or the user gave, echoed) is cut.
+MAX_MESSAGE = 900
+
+
+def safe_line(text: str) -> str:
+    """``text`` as one printable line: its first line, control and bidi characters escaped (``\\x1b``), and
+    cut past :data:`MAX_MESSAGE` characters with ``... (N characters)``, N its length before escaping."""
+    from instructor_core.cli.terminal import printable
+
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    shown = printable(first)
+    if len(shown) > MAX_MESSAGE:
+        shown = f"{shown[:MAX_MESSAGE]}... ({len(first)} characters)"
+    return shown
+
+
 def _fail(command: str, exc: BaseException) -> int:
     """An expected failure: one line on stderr, exit status 2."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = safe_line(str(exc)) or type(exc).__name__
     print(f"instructor {command}: error: {text}", file=sys.stderr)
     return 2
 

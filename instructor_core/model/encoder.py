@@ -26,7 +26,14 @@ from instructor_core.model.backends import Backend
 from instructor_core.model.batching import pad, token_budget_batches
 from instructor_core.model.load_options import LoadOptions, prompt_pairs
 from instructor_core.model.loading import ModelSpec, read_model_folder, resolve_model_path
-from instructor_core.model.modules import hidden_size, load_post_module, load_tokenizer, load_transformer, out_features
+from instructor_core.model.modules import (
+    hidden_size,
+    load_post_module,
+    load_tokenizer,
+    load_transformer,
+    out_features,
+    unreadable_files,
+)
 from instructor_core.model.pooling import pool
 from instructor_core.model.prompts import DOCUMENT_PROMPT_NAMES, resolve_prompt
 from instructor_core.model.quantization import Precision, PrecisionError, check_precision, quantize_embeddings
@@ -228,6 +235,8 @@ class InstructorEncoder(torch.nn.Module):
         Raises:
             LoadOptionsError: An option with a value it cannot take.
             DeviceError: A device this torch build or machine lacks (before any weights are read).
+            ModelFolderError: A folder whose layout or config cannot be read (naming the file and field).
+            ModelLoadError: A file that cannot be read: truncated or corrupt weights, a broken config.
         """
         if instructions is not None and not isinstance(instructions, Instructions):
             raise InputTypeError(
@@ -261,9 +270,10 @@ class InstructorEncoder(torch.nn.Module):
         root = resolve_model_path(name_or_path, revision=opts.revision, cache_dir=opts.cache_dir)
         spec = read_model_folder(root, hub_id=os.fspath(name_or_path), instructor=opts.instructor)
         torch_dtype = _pick_dtype(opts.dtype)
-        transformer = load_transformer(spec.transformer_path, torch_dtype, opts)
-        tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, opts)
-        dense = [load_post_module(d).to(torch_dtype) for d in spec.dense]
+        with unreadable_files(name_or_path):  # a truncated or corrupt file: ModelLoadError naming the model
+            transformer = load_transformer(spec.transformer_path, torch_dtype, opts)
+            tokenizer = load_tokenizer(spec.transformer_path, spec.do_lower_case, opts)
+            dense = [load_post_module(d).to(torch_dtype) for d in spec.dense]
         limit = opts.max_length if opts.max_length is not None else _model_max_length(spec, transformer, tokenizer)
         encoder = cls(
             spec,

@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 
 from instructor_core.errors import InputTypeError, InstructorError
 from instructor_core.instructions import INSTRUCTOR_RETRIEVAL, NO_INSTRUCTIONS, Instructions
+from instructor_core.messages import short_repr
 from instructor_core.model.detect import (
     INSTRUCTOR_HUB_IDS,
     instructor_evidence,
@@ -155,12 +156,21 @@ def resolve_model_path(
         ) from exc
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _load_json(path: Path) -> object:
+    """The JSON value in ``path``; a file that is not UTF-8 JSON is a :class:`ModelFolderError` naming it."""
     try:
         with path.open(encoding="utf-8") as fh:
-            data = json.load(fh)
+            return json.load(fh)
     except json.JSONDecodeError as exc:
         raise ModelFolderError(f"{path} is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ModelFolderError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except RecursionError as exc:
+        raise ModelFolderError(f"{path}: the JSON is nested too deeply to read") from exc
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data = _load_json(path)
     if not isinstance(data, dict):
         raise ModelFolderError(f"{path} should hold a JSON object, found {type(data).__name__}")
     return data
@@ -188,7 +198,8 @@ def _refuse_module(modules_path: Path, position: int, type_name: str, folder: Pa
         else "this package cannot run that module exactly"
     )
     return ModelFolderError(
-        f"{modules_path}: module {position} ({type_name!r}, folder {folder}) is not supported: {why}. "
+        f"{modules_path}: module {position} ({short_repr(type_name)}, folder {short_repr(str(folder), 200)}) is not "
+        f"supported: {why}. "
         "Supported: Transformer, Pooling, Dense, LayerNorm and Normalize. Load this model with "
         "sentence-transformers (trust_remote_code=True where it needs its own code)."
     )
@@ -259,11 +270,24 @@ def _folder_prompts(root: Path) -> tuple[dict[str, str], str | None]:
         return {}, None
     config = _read_json(path)
     prompts = config.get("prompts") or {}
-    if not isinstance(prompts, dict) or not all(isinstance(v, str | None) for v in prompts.values()):
-        raise ModelFolderError(f"{path}: 'prompts' should be an object of strings, found {prompts!r}")
+    if not isinstance(prompts, dict):
+        raise ModelFolderError(f"{path}: 'prompts' should be an object of strings, found {type(prompts).__name__}")
+    for name, text in prompts.items():
+        if not isinstance(text, str | None):
+            raise ModelFolderError(
+                f"{path}: prompt {short_repr(name)} should be a string, found {type(text).__name__} {short_repr(text)}"
+            )
     default = config.get("default_prompt_name")
+    if default is not None and not isinstance(default, str):
+        raise ModelFolderError(
+            f"{path}: default_prompt_name should be a prompt's name (a string), found {short_repr(default)}"
+        )
     if default is not None and default not in prompts:
-        raise ModelFolderError(f"{path}: default_prompt_name {default!r} is not among its prompts {sorted(prompts)}")
+        names = ", ".join(short_repr(name) for name in sorted(prompts)[:10]) or "none"
+        more = f" and {len(prompts) - 10} more" if len(prompts) > 10 else ""
+        raise ModelFolderError(
+            f"{path}: default_prompt_name {short_repr(default)} is not among its prompts ({names}{more})"
+        )
     return {str(k): v or "" for k, v in prompts.items()}, default
 
 
@@ -298,10 +322,19 @@ def _is_model_folder(path: Path) -> bool:
 
 
 def _read_modules(modules_path: Path) -> list[dict[str, Any]]:
-    with modules_path.open(encoding="utf-8") as fh:
-        modules = json.load(fh)
+    modules = _load_json(modules_path)
     if not isinstance(modules, list) or not modules:
         raise ModelFolderError(f"{modules_path} should be a non-empty list of modules")
+    for position, module in enumerate(modules):
+        if not isinstance(module, dict):
+            raise ModelFolderError(
+                f"{modules_path}: module {position} is {short_repr(module)}, expected an object with 'type' and 'path'"
+            )
+        for key in ("type", "path"):
+            if not isinstance(module.get(key, ""), str):
+                raise ModelFolderError(
+                    f"{modules_path}: module {position}'s {key!r} should be a string, found {short_repr(module[key])}"
+                )
     return modules
 
 
@@ -315,6 +348,11 @@ def _read_pipeline(root: Path, modules_path: Path, modules: list[dict[str, Any]]
         type_name = str(module.get("type", ""))
         kind = _module_kind(type_name)
         folder = root / str(module.get("path", ""))
+        if kind not in ("", "normalize") and not folder.is_dir():
+            raise ModelFolderError(
+                f"{modules_path}: module {position} ({type_name!r}) names the folder "
+                f"{short_repr(str(module.get('path', '')))}, which does not exist in {root}"
+            )
         if kind == "transformer":
             if transformer_path is not None:
                 raise ModelFolderError(f"{modules_path}: more than one Transformer module")
@@ -350,7 +388,13 @@ def _read_tokenizer_settings(transformer_path: Path) -> tuple[int | None, bool]:
         if config_path.is_file():
             st_config = _read_json(config_path)
             max_seq_length = st_config.get("max_seq_length")
-            return (int(max_seq_length) if max_seq_length else None), bool(st_config.get("do_lower_case", False))
+            if max_seq_length is not None and (
+                isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or max_seq_length < 1
+            ):
+                raise ModelFolderError(
+                    f"{config_path}: max_seq_length should be a positive integer, found {short_repr(max_seq_length)}"
+                )
+            return max_seq_length, bool(st_config.get("do_lower_case", False))
     return None, False
 
 

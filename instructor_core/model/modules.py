@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
+from instructor_core.errors import InstructorError, ModelLoadError
+from instructor_core.messages import short_repr
 from instructor_core.model.loading import Activation, DenseSpec, LayerNormSpec, ModelFolderError
 
 if TYPE_CHECKING:
@@ -22,6 +28,7 @@ __all__ = [
     "load_tokenizer",
     "load_transformer",
     "out_features",
+    "unreadable_files",
 ]
 
 # Encoder-decoder families whose encoder alone is the embedding model.
@@ -134,13 +141,55 @@ def load_transformer(path: Path, dtype: torch.dtype, options: LoadOptions) -> Pr
     import transformers
 
     trust_remote_code, attn_implementation = options.trust_remote_code, options.attn_implementation
-    config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    try:
+        config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except ValueError as exc:  # AutoConfig's refusals of the config: code it may not run, a model_type it lacks
+        raise _config_refused(path, exc, trust_remote_code) from exc
     class_name = _ENCODER_ONLY_CLASSES.get(getattr(config, "model_type", ""))
     model_class = getattr(transformers, class_name) if class_name else transformers.AutoModel
     # typed as Any: transformers 5.25 types from_pretrained's keywords, and a dict[str, str] unpacked into them
     # would be checked against every one (mypy reads **extra as possibly any of them)
     extra: dict[str, Any] = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
     return model_class.from_pretrained(path, config=config, dtype=dtype, trust_remote_code=trust_remote_code, **extra)
+
+
+@contextlib.contextmanager
+def unreadable_files(model: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a model file that cannot be read (a broken config, truncated or corrupt weights, a file that
+    is not UTF-8) into one :class:`~instructor_core.errors.ModelLoadError` naming ``model`` as the
+    caller gave it; an :class:`~instructor_core.errors.InstructorError` passes as it is."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except InstructorError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, SafetensorError, pickle.UnpicklingError) as exc:
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ModelLoadError(f"cannot load the model at {os.fspath(model)}: {text}") from exc
+
+
+def _config_refused(path: Path, exc: ValueError, trust_remote_code: bool) -> ModelFolderError:
+    """One line for transformers' ValueError on ``path/config.json``, naming its ``model_type``: a model that
+    needs its own code (which no CLI command runs), or a ``model_type`` this transformers lacks."""
+    import transformers
+
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    config = config if isinstance(config, dict) else {}
+    model_type = short_repr(config.get("model_type"))
+    where = f"{path / 'config.json'}: model_type {model_type}"
+    if not trust_remote_code and ("trust_remote_code" in str(exc) or config.get("auto_map")):
+        return ModelFolderError(
+            f"{where} needs the folder's own code (its config.json auto_map), which instructor does not run; "
+            f"use a model that transformers {transformers.__version__} supports without it"
+        )
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelFolderError(f"{where}: transformers {transformers.__version__} cannot read it ({first})")
 
 
 def load_tokenizer(path: Path, do_lower_case: bool, options: LoadOptions) -> PreTrainedTokenizerBase:

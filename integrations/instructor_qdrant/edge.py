@@ -51,6 +51,7 @@ from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 
 from . import hybrid
+from .filters import checked_filters
 from .quantization import QUANTIZED_FEATURES, edge_quantization_config, edge_search_params
 
 __all__ = ["EDGE_RULES", "EdgeSink", "EdgeStore", "LocalModeStoreError", "check_collection_name", "open_edge_store"]
@@ -196,8 +197,8 @@ def _filter(filters: Mapping[str, Any] | None) -> Any:
         return None
     edge = _edge()
     must = []
-    for key, value in filters.items():
-        match = edge.MatchAny(list(value)) if isinstance(value, (list, tuple)) else edge.MatchValue(value)
+    for key, value in checked_filters(filters):  # what Qdrant cannot match: one line, before the shard is asked
+        match = edge.MatchAny(value) if isinstance(value, list) else edge.MatchValue(value)
         must.append(edge.FieldCondition(key=key, match=match))
     return edge.Filter(must=must)
 
@@ -336,6 +337,10 @@ class EdgeStore(BaseStore):
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: unreadable {path}: {exc}") from None
         if layout is None:
             raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: {path} holds no layout")
+        try:
+            hybrid.check_keyword_index(layout)
+        except InputError as exc:
+            raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: {path}: {exc}") from None
         return layout
 
     def _count(self, name: str) -> int:

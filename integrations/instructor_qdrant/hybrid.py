@@ -15,14 +15,16 @@ the float vectors with the same oversampling as a dense search (:mod:`instructor
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from instructor_core.errors import InputError
 from instructor_core.ingest.records import Record, point_id
 from instructor_core.ingest.stores import CollectionLayout, Hit, NoKeywordTermsWarning, hit_from_payload, payload_of
+from instructor_core.messages import short_repr
 
 from .bm25 import Bm25, Bm25Settings, SparseVector
 from .quantization import edge_search_params
@@ -33,6 +35,7 @@ __all__ = [
     "HybridEdgeSink",
     "HybridServerSink",
     "bm25_for",
+    "check_keyword_index",
     "edge_sparse_config",
     "query_edge",
     "query_server",
@@ -68,6 +71,45 @@ def sparse_layout(layout: CollectionLayout) -> CollectionLayout:
 def _settings(layout: CollectionLayout) -> Bm25Settings:
     known = {k: v for k, v in dict(layout.sparse_settings).items() if k in ("k", "b", "avg_len", "language")}
     return Bm25Settings(**known)
+
+
+#: Each number BM25 takes: its test, and what the message says it should be.
+_NUMBER_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "k": (lambda v: v >= 0, "a number from 0 up"),
+    "b": (lambda v: 0 <= v <= 1, "a number from 0 to 1"),
+    "avg_len": (lambda v: v > 0, "a number above 0"),
+}
+
+
+def check_keyword_index(layout: CollectionLayout) -> None:
+    """Check the BM25 settings a collection's layout records (a store file or metadata someone may have
+    edited), before any of them reaches the BM25 engine.
+
+    Raises:
+        InputError: One line naming the field and the value: ``keyword index setting language 'klingon':
+            not a language Qdrant's BM25 knows``. The caller adds the collection.
+    """
+    if layout.sparse is None:
+        return
+    settings = dict(layout.sparse_settings)
+    for key, (rule, wanted) in _NUMBER_RULES.items():
+        if key not in settings:
+            continue
+        value = settings[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not number:
+            raise InputError(f"keyword index setting {key} {short_repr(value)}: expected a finite number ({wanted})")
+        if not rule(value):
+            raise InputError(f"keyword index setting {key} {short_repr(value)}: expected {wanted}")
+    language = settings.get("language", Bm25Settings.language)
+    if not isinstance(language, str):
+        raise InputError(f"keyword index setting language {short_repr(language)}: expected a language name")
+    try:
+        bm25_for(layout)
+    except ValueError as exc:  # the engine's own refusal: a language it has no stemmer or stopwords for
+        raise InputError(
+            f"keyword index setting language {short_repr(language)}: not a language Qdrant's BM25 knows ({exc})"
+        ) from None
 
 
 @lru_cache(maxsize=8)

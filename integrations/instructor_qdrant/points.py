@@ -22,6 +22,7 @@ from instructor_core.model.protocols import Encoder
 from instructor_core.validation import check_instruction, check_positive_int
 
 from .collection import CollectionLayout, ensure_collection, layout_from_metadata
+from .filters import checked_filters
 from .quantization import client_search_params
 
 __all__ = [
@@ -252,9 +253,9 @@ def build_filter(conditions: Mapping[str, Any] | models.Filter | None) -> models
             f"filter must be a mapping or a qdrant_client.models.Filter, got {type(conditions).__name__}"
         )
     must: list[Any] = []
-    for key, value in conditions.items():
-        if isinstance(value, (list, tuple)):
-            match: Any = models.MatchAny(any=list(value))
+    for key, value in checked_filters(conditions):  # what Qdrant cannot match: one line, before it is asked
+        if isinstance(value, list):
+            match: Any = models.MatchAny(any=value)
         else:
             match = models.MatchValue(value=value)
         must.append(models.FieldCondition(key=key, match=match))

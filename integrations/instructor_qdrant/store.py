@@ -15,7 +15,15 @@ from typing import Any
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from instructor_core.ingest.stores import SPARSE_FEATURE, BaseStore, CollectionLayout, Hit, store_factory
+from instructor_core.errors import InputError
+from instructor_core.ingest.stores import (
+    SPARSE_FEATURE,
+    BaseStore,
+    CollectionLayout,
+    Hit,
+    StoreUnavailableError,
+    store_factory,
+)
 
 from . import hybrid
 from .collection import check_vector_params, create_args, read_layout
@@ -53,7 +61,13 @@ class QdrantStore(BaseStore):
         return bool(self.client.collection_exists(name))
 
     def _layout(self, name: str) -> CollectionLayout | None:
-        return read_layout(self.client, name)
+        layout = read_layout(self.client, name)
+        if layout is not None:
+            try:
+                hybrid.check_keyword_index(layout)
+            except InputError as exc:
+                raise StoreUnavailableError(f"collection {name!r} in {self.describe()}: its metadata: {exc}") from None
+        return layout
 
     def _count(self, name: str) -> int:
         return int(self.client.count(name, exact=True).count)

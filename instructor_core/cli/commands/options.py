@@ -17,7 +17,6 @@ Batch sizes have two meanings and two names across the CLI:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -218,24 +217,14 @@ def load_encoder(args: argparse.Namespace, instructions: Instructions | None = N
             it first).
         ModelLoadError: The folder cannot be read (a broken config, truncated or corrupt weights).
     """
-    from instructor_core.errors import InputError, InstructorError, ModelLoadError
     from instructor_core.model.encoder import InstructorEncoder
 
     if getattr(args, "server", None):
         return _remote_encoder(args, instructions)  # type: ignore[return-value]  # the same encoder protocol
     if args.model is None:
         raise InputError("no model given: pass --model" + (" or --server URL" if hasattr(args, "server") else ""))
-    try:
-        return InstructorEncoder.from_pretrained(args.model, instructions, options=load_options(args))
-    except InstructorError:
-        raise
-    except Exception as exc:
-        # a model folder it cannot read (a broken config, truncated or corrupt weights): one line
-        broken = isinstance(exc, (OSError, UnicodeDecodeError, json.JSONDecodeError))
-        if not broken and type(exc).__name__ not in ("SafetensorError", "UnpicklingError"):
-            raise
-        text = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise ModelLoadError(f"cannot load the model at {args.model}: {text}") from exc
+    # a folder it cannot read is a ModelFolderError or ModelLoadError from the loader itself (one line)
+    return InstructorEncoder.from_pretrained(args.model, instructions, options=load_options(args))
 
 
 def _remote_encoder(args: argparse.Namespace, instructions: Instructions | None) -> RemoteEncoder:

@@ -41,6 +41,7 @@ import torch
 
 from instructor_core.errors import InputError, install_hint
 from instructor_core.model.cache import default_cache_dir, hash_file
+from instructor_core.safe_paths import confined
 
 __all__ = ["OnnxCacheWarning", "OnnxTransformer", "default_cache_dir", "export_key"]
 
@@ -238,6 +239,9 @@ class OnnxTransformer:
 
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         folder = root / "onnx" / export_key(transformer_path)
+        # a link below the cache root (onnx/ or onnx/KEY to a folder elsewhere) would make the lock, the
+        # build and the manifest write there: refused, naming the link (the root itself may be a link)
+        confined(root, folder, what="ONNX export cache folder")
         with ExitStack() as stack:
             try:
                 stack.enter_context(store_lock(folder, timeout=_LOCK_TIMEOUT_S, what="ONNX export cache"))
@@ -308,6 +312,8 @@ def _check(folder: Path, name: str) -> str | None:
         return f"{name} is not in {_MANIFEST}"
     stale = False
     for file_name, recorded in files.items():
+        if not isinstance(recorded, dict) or Path(file_name).name != file_name or file_name in ("", ".", ".."):
+            return f"{_MANIFEST} is damaged (its entry {str(file_name)[:40]!r} under {name!r} is not a file record)"
         path = folder / file_name
         if not path.is_file():
             return f"{file_name} is missing"
