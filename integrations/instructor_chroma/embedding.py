@@ -86,11 +86,6 @@ def _pick_instructions(
     )
 
 
-def _named(encoder: Any, prompt_name: str | None, instruction: str | None) -> str | None:
-    """The text of the prompt ``prompt_name`` where one is named, else ``instruction``."""
-    return instruction if prompt_name is None else resolve_prompt(encoder.prompts, prompt_name)
-
-
 @register_embedding_function
 class InstructorEmbeddingFunction(EmbeddingFunction[Documents]):
     """Chroma embedding function: documents with the document instruction, queries with the query one.

@@ -29,9 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from instructor_core.errors import InputError, InputTypeError, install_hint
+from instructor_core.errors import InputError, install_hint
 from instructor_core.ingest.records import HASH_KEY, Record, RecordRules, point_id
-from instructor_core.ingest.store_ops import embed_views
 from instructor_core.ingest.stores import (
     SPARSE_FEATURE,
     BaseStore,
@@ -47,7 +46,6 @@ from instructor_core.ingest.stores import (
     payload_of,
 )
 from instructor_core.messages import short_repr
-from instructor_core.model.protocols import Encoder
 from instructor_core.safe_paths import confined, load_json_object, safe_rmtree
 
 from . import hybrid
@@ -130,35 +128,22 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 
 
 class EdgeSink:
-    """The writer of an Edge shard's points: upsert by ``point_id`` (a re-run changes nothing).
-    With an encoder and a layout it is also the ingest engine's ``BatchSink`` (``embed``).
+    """The writer of an Edge shard's points: upsert by ``point_id`` (a re-run changes nothing). The
+    vectors come made: the ingest engine embeds (``store_ops``), the sink only stores.
 
     Args:
         shard: An open ``qdrant_edge.EdgeShard``.
-        encoder: The encoder the collection was made with (None: the vectors come made).
-        layout: The collection's layout (with ``encoder``).
-        encode_batch_size: Texts per forward pass.
     """
 
     rules = EDGE_RULES
     overlap = True
     max_batch_size: int | None = None
 
-    def __init__(
-        self, shard: Any, encoder: Encoder | None = None, layout: CollectionLayout | None = None,
-        encode_batch_size: int = 32,
-    ) -> None:  # fmt: skip
-        self.shard, self.encoder, self.layout = shard, encoder, layout
-        self.encode_batch_size = encode_batch_size
+    def __init__(self, shard: Any) -> None:
+        self.shard = shard
         #: Optimize the shard once the ingest is written (a quantized collection: Qdrant builds its
         #: quantized vectors when it optimizes a segment).
         self.optimize = False
-
-    def embed(self, records: Sequence[Record]) -> list[Any]:
-        """Vectors (or named views) for the batch."""
-        if self.encoder is None or self.layout is None:
-            raise InputTypeError("this sink writes precomputed vectors: it was made without an encoder")
-        return embed_views(records, self.encoder, self.layout, self.encode_batch_size)
 
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         """Upsert the batch's points (one update: all of them or, on an error, none)."""

@@ -33,7 +33,6 @@ __all__ = [
     "build_filter",
     "ingest",
     "is_transport_error",
-    "make_points",
     "search",
     "search_vector",
 ]
@@ -88,12 +87,6 @@ def to_points(records: Sequence[Record], vectors: Sequence[Any]) -> list[models.
         )
         for r, v in zip(records, vectors, strict=True)
     ]
-
-
-def make_points(records: Sequence[Record], encoder: Encoder, layout: CollectionLayout, batch_size: int) -> list[Any]:
-    """Points for validated records: vectors under the layout's document instruction(s), ids
-    ``point_id(document id)``, payload ``{"id", "text", **metadata}``."""
-    return to_points(records, embed_views(records, encoder, layout, batch_size))
 
 
 class _PointsSink:
