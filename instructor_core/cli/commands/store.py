@@ -13,7 +13,9 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from instructor_core.cli.terminal import printable
 from instructor_core.errors import InputError, InstructorError
 from instructor_core.ingest import store_ops
 from instructor_core.ingest.readers import read_queries
-from instructor_core.ingest.stores import Hit, Store, open_store
+from instructor_core.ingest.stores import Hit, ModelChangeWarning, Store, open_store
 from instructor_core.safe_paths import atomic_output, same_file
 
 __all__ = ["DEFAULT_STORE", "parse_filters", "register"]
@@ -289,20 +291,8 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
                 file=sys.stderr,
             )
         count = None if args.quiet or records is not read else count_records(Path(args.corpus))
-        report = store_ops.ingest(
-            opened,
-            args.collection,
-            records if count is None else _Sized(records, count),
-            encoder,
-            model=model,
-            batch_size=args.write_batch_size,
-            on_duplicate=args.on_duplicate,
-            show_progress=not args.quiet,
-            allow_model_change=args.allow_model_change,
-            quantization=args.quantization,
-            hybrid=getattr(args, "hybrid", False),
-            skip_unchanged=not getattr(args, "reembed", False),
-        )
+        with one_line_warnings("instructor ingest", ModelChangeWarning):
+            report = _ingest_into(opened, args, records if count is None else _Sized(records, count), encoder, model)
     finally:
         opened.close()
     if not args.quiet:
@@ -316,6 +306,43 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
             )
         _report_skipped(read)
     return 0
+
+
+def _ingest_into(opened: Store, args: argparse.Namespace, records: Iterable[dict], encoder: Any, model: str) -> Any:  # noqa: ANN401
+    return store_ops.ingest(
+        opened,
+        args.collection,
+        records,
+        encoder,
+        model=model,
+        batch_size=args.write_batch_size,
+        on_duplicate=args.on_duplicate,
+        show_progress=not args.quiet,
+        allow_model_change=args.allow_model_change,
+        quantization=args.quantization,
+        hybrid=getattr(args, "hybrid", False),
+        skip_unchanged=not getattr(args, "reembed", False),
+    )
+
+
+@contextmanager
+def one_line_warnings(prog: str, category: type[Warning]) -> Iterator[None]:
+    """Show the library's warnings of ``category`` raised inside the block as one line each,
+    ``PROG: warning: MESSAGE``, on stderr when they happen (even under --quiet: they say what a
+    run leaves behind); other warnings as Python shows them."""
+    with warnings.catch_warnings():
+        original = warnings.showwarning
+
+        def show(message: Warning | str, kind: type[Warning], filename: str, lineno: int, file: Any = None,  # noqa: ANN401
+                 line: str | None = None) -> None:  # fmt: skip
+            if issubclass(kind, category):
+                print(f"{prog}: warning: {printable(str(message))}", file=sys.stderr)
+            else:
+                original(message, kind, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", category)
+        yield
 
 
 # ---------------------------------------------------------------------------------------------- search
