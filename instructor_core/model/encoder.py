@@ -560,7 +560,7 @@ class InstructorEncoder(torch.nn.Module):
             return 0
         own = self._prompt_cache[instruction][2]
         shared = 0
-        for mine, theirs in zip(own, ids):
+        for mine, theirs in zip(own, ids, strict=False):  # ids may be shorter (an empty text)
             if mine != theirs:
                 break
             shared += 1
@@ -734,7 +734,7 @@ class InstructorEncoder(torch.nn.Module):
             why = "makes no token with this model's tokenizer, which adds no special tokens"
             if ids[bad]:
                 why = f"leaves no token to pool once the instruction's {len(ids[bad])} tokens are left out of pooling"
-            raise InputError(f"item {bad}: the text {text[:60]!r} {why}: nothing to embed. Drop it or give it some text")
+            raise InputError(f"item {bad}: the text {text[:60]!r} {why}: nothing to embed. Drop it or give it text")
         # Token budget: batch_size rows at full length, and more rows when texts are shorter, so a
         # forward pass never holds more padded tokens than batch_size fixed-count rows could.
         batches = token_budget_batches(

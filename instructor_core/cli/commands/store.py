@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from instructor_core.cli.commands.options import (
     add_model_options,
@@ -326,22 +326,22 @@ def _ingest_into(opened: Store, args: argparse.Namespace, records: Iterable[dict
 
 
 @contextmanager
-def one_line_warnings(prog: str, category: type[Warning]) -> Iterator[None]:
-    """Show the library's warnings of ``category`` raised inside the block as one line each,
+def one_line_warnings(prog: str, shown: type[Warning]) -> Iterator[None]:
+    """Show the library's warnings of class ``shown`` raised inside the block as one line each,
     ``PROG: warning: MESSAGE``, on stderr when they happen (even under --quiet: they say what a
     run leaves behind); other warnings as Python shows them."""
     with warnings.catch_warnings():
         original = warnings.showwarning
 
-        def show(message: Warning | str, kind: type[Warning], filename: str, lineno: int, file: Any = None,  # noqa: ANN401
-                 line: str | None = None) -> None:  # fmt: skip
-            if issubclass(kind, category):
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:  # fmt: skip
+            if issubclass(category, shown):
                 print(f"{prog}: warning: {printable(str(message))}", file=sys.stderr)
             else:
-                original(message, kind, filename, lineno, file, line)
+                original(message, category, filename, lineno, file, line)
 
         warnings.showwarning = show
-        warnings.simplefilter("always", category)
+        warnings.simplefilter("always", shown)
         yield
 
 
