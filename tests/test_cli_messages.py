@@ -104,7 +104,7 @@ def test_a_keyword_query_of_stop_words_says_it_has_no_terms(tmp_path, tiny_t5_pa
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "note: no keyword terms in the query 'the of and'" in captured.err
+    assert "instructor search: warning: no keyword terms in the query 'the of and'" in captured.err
 
 
 def test_a_collection_ingested_with_dim_names_the_dimension_to_search_with(tmp_path, tiny_t5_path, tiny_t5_encoder):

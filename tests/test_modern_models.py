@@ -350,3 +350,23 @@ def test_cli_ingest_and_search_take_prompt_name_and_dim(folders, pair, tmp_path,
     assert json.loads(capsys.readouterr().out.splitlines()[0])["id"] == best
     assert main(["search", TEXTS[3], *store, "--dim", "16", "--quiet"]) == 2  # another dimension: refused
     assert "dimension" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["mean-sqrt-len", "weightedmean-decoder", "bert-cls-gelu-layernorm", "embeddinggemma"])
+def test_bfloat16_truncate_dim_normalized_equals_sentence_transformers(folders, name):
+    """Matryoshka in bfloat16: the model's own modules (its Normalize, where it has one), then the
+    first ``truncate_dim`` dimensions, then one L2 normalization, as sentence-transformers does; a model
+    without a Normalize module was normalized, truncated and normalized again here, up to 2e-3 off."""
+    path = folders[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = st.SentenceTransformer(str(path), device="cpu", model_kwargs={"dtype": torch.bfloat16})
+    ours = InstructorEncoder.from_pretrained(path, device="cpu", dtype="bfloat16")
+    for dim in (8, 16):
+        expected = theirs.encode_document(TEXTS, truncate_dim=dim, normalize_embeddings=True)
+        assert close(ours.encode_documents(TEXTS, truncate_dim=dim), expected) <= 1e-6
+        raw = theirs.encode_document(TEXTS, truncate_dim=dim)
+        assert close(ours.encode_documents(TEXTS, truncate_dim=dim, normalize=False), raw) <= 1e-6
+    # untruncated: a model ending in Normalize is unit length as it is (normalized once, as theirs by default)
+    whole = theirs.encode_document(TEXTS, normalize_embeddings=not ours.spec.normalize)
+    assert close(ours.encode_documents(TEXTS), whole) <= 1e-6

@@ -302,3 +302,121 @@ def test_the_library_helpers_skip_unchanged_records_unless_told(tmp_path, tiny_t
         for skip in (True, True, False)
     ]  # fmt: skip
     assert [(r.unchanged, r.embedded) for r in runs] == [(0, N), (N, 0), (0, N)]
+
+
+# ------------------------------------------------------------- what the vectors depend on, on resume
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("instructor ")]
+
+
+@pytest.mark.parametrize("kind", ["qdrant", "chroma", "qdrant-local-mode"])
+def test_a_resume_with_another_max_length_is_refused_naming_both(kind, tmp_path, tiny_t5_path, tiny_t5_encoder):
+    """Vectors of each text's first 8 tokens are not those of the whole text: a re-run with another
+    max_length is refused (never reported as unchanged), and one with the same embeds nothing."""
+    from instructor_core import InstructorEncoder
+    from instructor_core.ingest.stores import CollectionMismatchError
+
+    short = InstructorEncoder.from_pretrained(tiny_t5_path, device="cpu", max_length=8)
+    assert tiny_t5_encoder.max_length != 8
+    store = _open(kind, tmp_path)
+    try:
+        run(store, records(12), short)
+        assert store.info("notes").layout.loading["max_length"] == 8
+        counting = CountingEncoder(tiny_t5_encoder)
+        with pytest.raises(CollectionMismatchError) as caught:
+            run(store, records(12), counting)
+        assert counting.texts == 0
+        again = CountingEncoder(short)
+        assert run(store, records(12), again).unchanged == 12 and again.texts == 0
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"max_length=8, the encoder has {tiny_t5_encoder.max_length}" in message
+    assert "--max-length 8" in message and "new collection" in message
+
+
+def test_the_cli_refuses_a_resume_without_the_max_length_it_was_made_with(tmp_path, tiny_t5_path, capsys):
+    """``ingest --max-length 12`` then the same without it: one line naming both values and the fix,
+    exit 2 (it said "10 unchanged (skipped), 0 embedded"); ``collections info`` shows the max length."""
+    from instructor_core.cli import main
+
+    corpus = write_corpus(tmp_path / "c.jsonl", 10)
+    store = f"qdrant:{tmp_path / 'db'}"
+    argv = [a for a in ingest_argv(corpus, store, tiny_t5_path) if a != "--quiet"]
+    assert main([*argv, "--max-length", "12"]) == 0
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = _error_lines(err)
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("instructor ingest: error: ")
+    assert re.search(r"max_length=12, the encoder has \d+", lines[0]), lines[0]
+    assert "--max-length 12" in lines[0] and "unchanged (skipped)" not in err
+    assert main([*argv, "--max-length", "12"]) == 0
+    assert "10 unchanged (skipped), 0 embedded" in capsys.readouterr().err
+
+    assert main(["collections", "info", "notes", "--store", store]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"^max length: +12$", shown, re.M), shown
+    assert main(["collections", "info", "notes", "--store", store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["max_length"] == 12
+
+
+def test_a_collection_made_before_max_length_was_recorded_still_opens(tmp_path, tiny_t5_path, tiny_t5_encoder, capsys):
+    """A layout without ``max_length`` (made before it was recorded) is accepted as before, and
+    ``collections info`` says it is not recorded."""
+    from instructor_core.cli import main
+
+    store = _open("qdrant", tmp_path)
+    try:
+        run(store, records(6), tiny_t5_encoder)
+    finally:
+        store.close()
+    layout_file = tmp_path / "qdrant" / "collections" / "notes" / "instructor.json"
+    stored = json.loads(layout_file.read_text(encoding="utf-8"))
+    assert stored["instructor"].pop("max_length") == tiny_t5_encoder.max_length
+    layout_file.write_text(json.dumps(stored), encoding="utf-8")
+
+    from instructor_core import InstructorEncoder
+
+    store = _open("qdrant", tmp_path)
+    try:
+        short = CountingEncoder(InstructorEncoder.from_pretrained(tiny_t5_path, device="cpu", max_length=8))
+        assert run(store, records(6), short).unchanged == 6
+    finally:
+        store.close()
+    assert main(["collections", "info", "notes", "--store", f"qdrant:{tmp_path / 'qdrant'}"]) == 0
+    assert re.search(r"^max length: +\(not recorded\)$", capsys.readouterr().out, re.M)
+
+
+def _other_weights(tiny_t5_path: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny model whose configuration differs (so another fingerprint), same dimension."""
+    import shutil
+
+    copy = Path(shutil.copytree(tiny_t5_path, tmp_path / "retrained"))
+    config = json.loads((copy / "config.json").read_text(encoding="utf-8"))
+    config["layer_norm_epsilon"] = 1e-5
+    (copy / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return copy
+
+
+def test_allow_model_change_says_that_unchanged_records_keep_the_old_vectors(tmp_path, tiny_t5_path, capsys):
+    """``--allow-model-change`` with new weights skips the records stored unchanged: a warning line
+    says so and names ``--reembed``; with ``--reembed`` everything is embedded and nothing is said."""
+    from instructor_core.cli import main
+
+    corpus = write_corpus(tmp_path / "c.jsonl", 6)
+    store = f"qdrant:{tmp_path / 'db'}"
+    assert main([a for a in ingest_argv(corpus, store, tiny_t5_path) if a != "--quiet"]) == 0
+    capsys.readouterr()
+    argv = [a for a in ingest_argv(corpus, store, _other_weights(tiny_t5_path, tmp_path)) if a != "--quiet"]
+    assert main([*argv, "--allow-model-change"]) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if line.startswith("instructor ingest: warning: ")]
+    assert len(warned) == 1, err
+    assert "6 unchanged (skipped)" in err and "keep the old model's vectors" in warned[0]
+    assert "--reembed" in warned[0]
+    assert main([*argv, "--allow-model-change", "--reembed"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "wrote 6 of 6 records" in err

@@ -18,6 +18,7 @@ store's sink. The CLI, the Ray engine and a user's own code call it the same way
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -36,6 +37,7 @@ from instructor_core.ingest.stores import (
     CollectionMismatchError,
     Fusion,
     Hit,
+    ModelChangeWarning,
     ModelMismatchError,
     NoKeywordIndexError,
     Quantization,
@@ -53,12 +55,14 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "EngineSink",
     "check_layout",
+    "check_max_length",
     "check_quantization",
     "check_search",
     "check_vector",
     "embed_views",
     "ingest",
     "layout_for",
+    "model_change_note",
     "prepare_collection",
     "replace_empty_collection",
     "resolve_mode",
@@ -121,10 +125,11 @@ def check_layout(
     name: str, stored: CollectionLayout, wanted: CollectionLayout, *, allow_model_change: bool = False
 ) -> CollectionLayout:
     """The stored layout, if ``wanted`` (the encoder at hand) fits it: same dimension, vector names,
-    instructions, model name and model fingerprint. Else an error naming what differs.
+    instructions, model name, model fingerprint and max length (where recorded). Else an error
+    naming what differs.
 
     Raises:
-        CollectionMismatchError: Another dimension, vector names, instructions or model name.
+        CollectionMismatchError: Another dimension, vector names, instructions, model name or max length.
         ModelMismatchError: Another model fingerprint (unless ``allow_model_change``).
     """
     named, dimension, model = dict(wanted.vectors), wanted.dimension, wanted.model
@@ -149,6 +154,7 @@ def check_layout(
                 "of an existing collection, mixing them would make its vectors incomparable. Use that one or a "
                 "new collection."
             )
+    check_max_length(name, stored.max_length, wanted.max_length)
     if wanted.sparse is not None and stored.sparse != wanted.sparse:
         raise CollectionMismatchError(
             f"collection {name!r} was made without a keyword index, so --hybrid cannot add one to it; ingest "
@@ -161,6 +167,24 @@ def check_layout(
         vectors=named,
         model=stored.model or model,
         fingerprint=stored.fingerprint or wanted.fingerprint,
+    )
+
+
+def check_max_length(name: str, stored: int | None, current: int | None) -> None:
+    """Refuse an encoder whose token limit differs from the one a collection's documents were
+    embedded with: a record stored unchanged would keep the vector of its first ``stored`` tokens.
+    Where either side is unknown (a collection made before the limit was recorded) nothing is checked.
+
+    Raises:
+        CollectionMismatchError: Naming both limits and the fix.
+    """
+    if stored is None or current is None or stored == current:
+        return
+    raise CollectionMismatchError(
+        f"collection {name!r} was made with max_length={stored}, the encoder has {current}: its documents' vectors "
+        f"are of their first {stored} tokens (instruction included), and a re-run would keep them as unchanged. "
+        f"Resume it with max_length={stored} (CLI: --max-length {stored}), or ingest into a new collection (or "
+        "delete this one first)"
     )
 
 
@@ -391,6 +415,9 @@ def ingest(
         on_duplicate: An id read twice: "error" (default), "first" or "last" copy kept.
         show_progress: A tqdm bar (records).
         allow_model_change: Accept an encoder whose model differs from the collection's, on purpose.
+            Records stored unchanged are still skipped and keep the old model's vectors (a
+            :class:`~instructor_core.ingest.stores.ModelChangeWarning` says so where the model did
+            change); ``skip_unchanged=False`` re-embeds them.
         retry: Retries of a write that failed in transport; None: the engine's defaults.
         quantization: Keep a new collection's vectors quantized, ``"int8"`` or ``"binary"`` (stores
             that can: Qdrant; searches rescore on the float vectors), or ``"none"``; None: ``"none"``
@@ -411,6 +438,10 @@ def ingest(
         store, name, encoder, model=model, vectors=vectors, allow_model_change=allow_model_change,
         quantization=quantization, hybrid=hybrid,
     )  # fmt: skip
+
+    note = model_change_note(name, layout, encoder, model) if allow_model_change and skip_unchanged else None
+    if note is not None:
+        warnings.warn(note, ModelChangeWarning, stacklevel=2)
 
     tally = TruncationTally()
 
@@ -440,6 +471,26 @@ def ingest(
             limit = getattr(encoder, "max_length", None)
             report = replace(report, truncated=tally.count, first_truncated=tally.first, max_length=limit)
         return report
+
+
+def model_change_note(name: str, stored: CollectionLayout, encoder: Encoder, model: str | None) -> str | None:
+    """What an ingest allowed to change the model (``allow_model_change``) leaves behind when it skips
+    unchanged records, or None where the model did not change (its fingerprint; where either side has
+    none, its name): those records keep the old model's vectors."""
+    current = encoder_fingerprint(encoder)
+    if stored.fingerprint is not None and current is not None:
+        if stored.fingerprint == current:
+            return None
+        what = f"model fingerprint {stored.fingerprint}, the encoder at hand has {current}"
+    elif stored.model is not None and model is not None and stored.model != model:
+        what = f"model {stored.model!r}, the encoder at hand is {model!r}"
+    else:
+        return None
+    return (
+        f"collection {name!r} was made with {what} (allowed by allow_model_change / --allow-model-change): records "
+        "stored unchanged are skipped and keep the old model's vectors; pass skip_unchanged=False (CLI: --reembed) "
+        "to re-embed them all with this one"
+    )
 
 
 @contextmanager
@@ -556,6 +607,9 @@ def _differences(
         out.append("document_instruction")
     if info.dimension and info.dimension != encoder.dimension:
         out.append("dimension")
+    current = getattr(encoder, "max_length", None)
+    if info.max_length is not None and isinstance(current, int) and current != info.max_length:
+        out.append("max_length")
     if info.fingerprint is not None and not out:
         current = encoder_fingerprint(encoder)
         if current is not None and current != info.fingerprint:

@@ -43,6 +43,7 @@ __all__ = [
     "CollectionNotFoundError",
     "Fusion",
     "Hit",
+    "ModelChangeWarning",
     "ModelMismatchError",
     "Quantization",
     "NoKeywordIndexError",
@@ -148,6 +149,12 @@ class ModelMismatchError(StoreError, ValueError):
         self.current = current
 
 
+class ModelChangeWarning(UserWarning):
+    """An ingest into a collection made with another model, allowed on purpose
+    (``allow_model_change``), that skips the records stored unchanged: those keep the old model's
+    vectors. ``skip_unchanged=False`` (CLI: ``--reembed``) embeds them all with the new one."""
+
+
 def encoder_fingerprint(encoder: object) -> str | None:
     """The encoder's model fingerprint (``InstructorEncoder.fingerprint``), or None for an encoder
     that has none (a test double, a model built in memory and never saved)."""
@@ -207,6 +214,8 @@ class CollectionInfo:
         fingerprint: The model's content fingerprint, where recorded.
         created: When it was created (ISO 8601, UTC), where recorded.
         vectors: Named vectors and their document instructions (Qdrant), else empty.
+        max_length: The token limit (instruction + text) its documents were embedded with, where
+            recorded (collections made before it was recorded have None).
         layout: The whole layout, where instructor made the collection (None otherwise).
     """
 
@@ -219,6 +228,7 @@ class CollectionInfo:
     fingerprint: str | None = None
     created: str | None = None
     vectors: Mapping[str, str] = field(default_factory=dict)
+    max_length: int | None = None
     layout: CollectionLayout | None = field(default=None, compare=False, repr=False)
 
 
@@ -279,8 +289,10 @@ class CollectionLayout:
         fingerprint: The model's content fingerprint, where known.
         created: When the collection was created (ISO 8601, UTC), where known.
         distance: The similarity the store ranks by (instructor collections are cosine).
-        loading: How the model was loaded where a store rebuilds the encoder itself (Chroma's
-            embedding-function config): ``max_length``, ``instructor``.
+        loading: How the model was loaded: ``max_length`` (the token limit the documents were
+            embedded with: every store records it, and a resume with another is refused, see
+            :func:`~instructor_core.ingest.store_ops.check_layout`), ``instructor`` (Chroma's
+            embedding-function config, to rebuild the encoder).
         sparse: Sparse vectors beside the dense ones: ``"bm25"``, a keyword index of the raw document
             text that the store computes itself (hybrid search); None: dense only.
         sparse_settings: The keyword index's parameters as the store records them (BM25's ``k``,
@@ -319,6 +331,8 @@ class CollectionLayout:
             "created": self.created,
             **({"quantization": self.quantization} if self.quantization != "none" else {}),
         }
+        if self.max_length is not None:
+            stored["max_length"] = self.max_length
         if self.sparse is not None:  # only then: a dense collection's metadata stays as it was
             stored["sparse"] = {"kind": self.sparse, "settings": dict(self.sparse_settings)}
         return {META_KEY: stored}
@@ -342,7 +356,15 @@ class CollectionLayout:
             quantization=_quantization(stored.get("quantization")),
             sparse="bm25" if sparse is not None else None,
             sparse_settings=dict((sparse or {}).get("settings") or {}),
+            loading=_loading(stored.get("max_length")),
         )
+
+    @property
+    def max_length(self) -> int | None:
+        """The token limit the documents were embedded with (``loading["max_length"]``); None where
+        not recorded (a collection made before it was)."""
+        value = self.loading.get("max_length")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def to_info(self, name: str, count: int) -> CollectionInfo:
         """The protocol's :class:`CollectionInfo` for collection ``name``."""
@@ -356,6 +378,7 @@ class CollectionLayout:
             fingerprint=self.fingerprint,
             created=self.created,
             vectors=dict(self.vectors),
+            max_length=self.max_length,
             layout=self,
         )
 
@@ -371,6 +394,19 @@ def _quantization(value: object) -> Quantization:
     if value not in ("none", "int8", "binary"):
         raise InputError(f"quantization {value!r}: expected none, int8 or binary")
     return value
+
+
+def _loading(max_length: object) -> dict[str, Any]:
+    """The ``loading`` of a recorded layout: its ``max_length`` (absent: not recorded).
+
+    Raises:
+        ValueError: A value that is not a positive integer.
+    """
+    if max_length is None:
+        return {}
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise InputError(f"max_length {str(max_length)[:40]!r}: expected a positive integer")
+    return {"max_length": max_length}
 
 
 class StoreSink(Protocol):

@@ -161,7 +161,7 @@ class InstructorEncoder(torch.nn.Module):
         self.dense = torch.nn.ModuleList(dense)
         self._instructions = instructions
         self.max_length = max_length
-        self._prompt_cache: dict[str, tuple[int, int]] = {}
+        self._prompt_cache: dict[str, tuple[int, int, tuple[int, ...]]] = {}
         # One encode at a time per model: a fast tokenizer's truncation state and the train/eval
         # switch are shared, and adapters (LangChain, LlamaIndex, Chroma) may share one encoder
         # across threads. Reentrant, so a subclass or hook may encode from inside an encode.
@@ -545,15 +545,46 @@ class InstructorEncoder(torch.nn.Module):
             ids = self.tokenizer(instruction, add_special_tokens=True)["input_ids"]
             full = len(ids)
             count = full - 1 if ids and ids[-1] in set(self.tokenizer.all_special_ids) else full
-            cached = (count, full)
+            cached = (count, full, tuple(ids[:count]))
             self._prompt_cache[instruction] = cached
-        count, full = cached
+        count, full, _ = cached
         if full >= self.max_length:
             raise InputError(
                 f"instruction {instruction[:80]!r} takes {full} tokens with special tokens, and max_length is "
                 f"{self.max_length}: no room is left for the text. Shorten the instruction or raise max_length."
             )
         return count
+
+    def prompt_tokens_in(self, ids: Sequence[int], instruction: str) -> int:
+        """How many of ``ids`` (``instruction + text`` tokenized together) are the instruction's, to
+        leave out of pooling: the leading tokens they share with :meth:`prompt_length`'s count of the
+        instruction alone.
+
+        Usually all of them. But a byte-level BPE instruction ending in a space tokenizes alone to
+        ``[..., ":", "Ġ"]``, while followed by a text the space starts the text's first token
+        (``[..., ":", "Ġcat"]``): counting the instruction alone (sentence-transformers' count) would
+        leave that word out of pooling too.
+        """
+        count = self.prompt_length(instruction)
+        if not count:
+            return 0
+        own = self._prompt_cache[instruction][2]
+        shared = 0
+        for mine, theirs in zip(own, ids, strict=False):  # ids may be shorter (an empty text)
+            if mine != theirs:
+                break
+            shared += 1
+        return shared
+
+    def first_unpoolable(self, ids: Sequence[Sequence[int]], instructions: Sequence[str]) -> int | None:
+        """The index of the first item whose tokens leave nothing to pool (no token at all: an empty
+        text on a tokenizer that adds no special tokens; or only the instruction's, where the model
+        leaves them out of pooling), or None. Pooling nothing makes zeros or NaN, never a vector."""
+        for index, (row, instruction) in enumerate(zip(ids, instructions, strict=True)):
+            left_out = 0 if self.spec.include_prompt or not row else self.prompt_tokens_in(row, instruction)
+            if len(row) <= left_out:
+                return index
+        return None
 
     def tokenize(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Token ids of ``instruction + text`` for each pair, truncated to ``max_length``."""
@@ -638,7 +669,8 @@ class InstructorEncoder(torch.nn.Module):
         input_ids, attention = pad(ids, pad_id, getattr(self.tokenizer, "padding_side", "right"))
         prompt_lengths = None
         if not self.spec.include_prompt:
-            prompt_lengths = torch.tensor([self.prompt_length(i) for i in instructions], dtype=torch.long)
+            counts = [self.prompt_tokens_in(row, i) for row, i in zip(ids, instructions, strict=True)]
+            prompt_lengths = torch.tensor(counts, dtype=torch.long)
         return TokenBatch(input_ids, attention, prompt_lengths)
 
     def forward(self, batch: TokenBatch, normalize: bool = True) -> torch.Tensor:
@@ -660,13 +692,19 @@ class InstructorEncoder(torch.nn.Module):
         return embeddings
 
     def finish(self, vectors: torch.Tensor, *, normalize: bool, dim: int | None = None) -> torch.Tensor:
-        """The end of an encode on :meth:`forward`'s output: keep the first ``dim`` dimensions
-        (Matryoshka), then normalize again where asked, as sentence-transformers' ``truncate_dim``.
-        ``encode`` and the server (``instructor serve``) both end a pass so."""
-        if dim is not None and dim < vectors.shape[-1]:
+        """The end of an encode on ``forward(batch, normalize=False)``'s output (the model's own
+        modules, its Normalize included where it has one): keep the first ``dim`` dimensions
+        (Matryoshka), then L2-normalize where asked, once, in the model's dtype, in
+        sentence-transformers' order (``truncate_dim``, then ``normalize_embeddings``); vectors that
+        the model's own Normalize made unit length and that were not truncated are left as they
+        are (sentence-transformers' default). Normalizing before truncating too changed bfloat16
+        vectors by up to one step of their precision. ``encode`` and the server (``instructor
+        serve``) both end a pass so."""
+        truncated = dim is not None and dim < vectors.shape[-1]
+        if truncated:
             vectors = vectors[..., :dim]
-            if normalize:
-                vectors = F.normalize(vectors, p=2, dim=-1)
+        if normalize and (truncated or not self.spec.normalize):
+            vectors = F.normalize(vectors, p=2, dim=-1)
         return vectors
 
     def _encode_pairs(
@@ -700,6 +738,13 @@ class InstructorEncoder(torch.nn.Module):
         else:
             ids, cut = self.tokenize_marking_truncation(pairs)
             self._truncation_watch.append(cut)
+        bad = self.first_unpoolable(ids, [instruction for instruction, _ in pairs])
+        if bad is not None:
+            instruction, text = pairs[bad]
+            why = "makes no token with this model's tokenizer, which adds no special tokens"
+            if ids[bad]:
+                why = f"leaves no token to pool once the instruction's {len(ids[bad])} tokens are left out of pooling"
+            raise InputError(f"item {bad}: the text {text[:60]!r} {why}: nothing to embed. Drop it or give it text")
         # Token budget: batch_size rows at full length, and more rows when texts are shorter, so a
         # forward pass never holds more padded tokens than batch_size fixed-count rows could.
         batches = token_budget_batches(
@@ -718,7 +763,7 @@ class InstructorEncoder(torch.nn.Module):
                 for chosen in progress:
                     batch = self.collate([ids[i] for i in chosen], [pairs[i][0] for i in chosen])
                     # Matryoshka: the first dim dimensions, then normalized (sentence-transformers)
-                    vectors = self.finish(self.forward(batch, normalize=normalize), normalize=normalize, dim=dim)
+                    vectors = self.finish(self.forward(batch, normalize=False), normalize=normalize, dim=dim)
                     result[chosen] = vectors.float().cpu().numpy()
         finally:
             if switch:

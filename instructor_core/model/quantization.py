@@ -5,7 +5,12 @@
 - ``binary`` / ``ubinary``: one bit a dimension (``> 0``), packed 8 to a byte; ``binary`` is
   ``ubinary - 128`` as int8.
 
-The results equal ``sentence_transformers.quantization.quantize_embeddings`` value for value.
+On the same float embeddings the results equal ``sentence_transformers.quantization.quantize_embeddings``
+value for value (the same float32 ranges, ``floor``, ``clip`` and ``packbits``). An encode with
+``precision=...`` quantizes this package's float vectors, which agree with sentence-transformers' to
+about 1e-7, not bit for bit (other kernels and batch shapes): a value on a bucket's edge (or a sign
+at 0) may land one bucket (one bit) over. The documented tolerance: at most one bucket or bit, on at
+most 0.1% of the values (all-MiniLM-L6-v2, 200 texts: 10 of 76,800 int8 values, 0 bits).
 """
 
 from __future__ import annotations

@@ -225,6 +225,14 @@ async def _embed(state: ServerState, request: Request, req: EmbedRequest) -> tup
                 param=f"input[{index}]",
                 code="input_too_long",
             )
+        empty = encoder.first_unpoolable(ids, [instruction] * len(ids))
+        if empty is not None:
+            raise ApiError(
+                422,
+                f"input[{empty}] leaves no token to embed (an empty text, on a tokenizer that adds no special tokens, "
+                "or only the instruction's tokens, which this model leaves out of pooling)",
+                param=f"input[{empty}]",
+            )
         job = Job(instruction=instruction, normalize=req.normalize, dim=dim, ids=ids)
         batcher.submit(job)
         queued = True

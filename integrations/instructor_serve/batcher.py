@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from instructor_core.model.batching import token_budget_batches
 from instructor_core.model.encoder import InstructorEncoder
@@ -211,10 +210,7 @@ class Batcher:
                 for row, it in enumerate(items):
                     groups[(it.job.normalize, it.job.dim)].append(row)
                 for (normalize, dim), rows in groups.items():
-                    group = pooled[rows]
-                    if normalize and not encoder.spec.normalize:  # what forward(normalize=True) does
-                        group = F.normalize(group, p=2, dim=-1)
-                    vectors = encoder.finish(group, normalize=normalize, dim=dim).float().cpu().numpy()
+                    vectors = encoder.finish(pooled[rows], normalize=normalize, dim=dim).float().cpu().numpy()
                     for row, vector in zip(rows, vectors, strict=True):
                         it = items[row]
                         assert it.job.vectors is not None

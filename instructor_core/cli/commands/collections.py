@@ -121,6 +121,7 @@ def _info(args: argparse.Namespace) -> int:
         ("query instruction", repr(info.query_instruction)),
         ("document instruction", repr(info.document_instruction)),
         ("dimension", str(info.dimension) if info.dimension else "(unknown: no vectors yet)"),
+        ("max length", str(info.max_length) if info.max_length is not None else "(not recorded)"),
         ("count", str(info.count)),
         ("created", info.created or "(not recorded)"),
         ("quantization", _quantization_text(info)),
@@ -202,9 +203,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = actions.add_parser(
         "info",
-        help="model, fingerprint, instructions, dimension, count and creation time of a collection",
-        description="What a collection records: model, fingerprint, both instructions, dimension, document "
-        "count, creation time (and named vectors, for Qdrant collections made with several).",
+        help="model, fingerprint, instructions, dimension, max length, count and creation time of a collection",
+        description="What a collection records: model, fingerprint, both instructions, dimension, max length "
+        "(the token limit its documents were embedded with), document count, creation time (and named vectors, "
+        "for Qdrant collections made with several).",
     )
     info.add_argument("name", help="collection name")
     _add_store_arg(info)

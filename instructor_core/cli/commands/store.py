@@ -16,9 +16,10 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from instructor_core.cli.commands.options import (
     add_model_options,
@@ -35,6 +36,7 @@ from instructor_core.ingest import store_ops
 from instructor_core.ingest.readers import read_queries
 from instructor_core.ingest.stores import (
     Hit,
+    ModelChangeWarning,
     NoKeywordTermsWarning,
     Store,
     check_collection_name,
@@ -290,20 +292,8 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
                 file=sys.stderr,
             )
         count = None if args.quiet or chunking else count_records(Path(args.corpus))
-        report = store_ops.ingest(
-            opened,
-            args.collection,
-            records if count is None else _Sized(records, count),
-            encoder,
-            model=model,
-            batch_size=args.write_batch_size,
-            on_duplicate=args.on_duplicate,
-            show_progress=not args.quiet,
-            allow_model_change=args.allow_model_change,
-            quantization=args.quantization,
-            hybrid=getattr(args, "hybrid", False),
-            skip_unchanged=not getattr(args, "reembed", False),
-        )
+        with one_line_warnings("instructor ingest", ModelChangeWarning):
+            report = _ingest_into(opened, args, records if count is None else _Sized(records, count), encoder, model)
     finally:
         opened.close()
     if not args.quiet:
@@ -317,6 +307,43 @@ def ingest_local(args: argparse.Namespace, *, model: str, store: str) -> int:
             )
         _report_skipped(read)
     return 0
+
+
+def _ingest_into(opened: Store, args: argparse.Namespace, records: Iterable[dict], encoder: Any, model: str) -> Any:  # noqa: ANN401
+    return store_ops.ingest(
+        opened,
+        args.collection,
+        records,
+        encoder,
+        model=model,
+        batch_size=args.write_batch_size,
+        on_duplicate=args.on_duplicate,
+        show_progress=not args.quiet,
+        allow_model_change=args.allow_model_change,
+        quantization=args.quantization,
+        hybrid=getattr(args, "hybrid", False),
+        skip_unchanged=not getattr(args, "reembed", False),
+    )
+
+
+@contextmanager
+def one_line_warnings(prog: str, shown: type[Warning]) -> Iterator[None]:
+    """Show the library's warnings of class ``shown`` raised inside the block as one line each,
+    ``PROG: warning: MESSAGE``, on stderr when they happen (even under --quiet: they say what a
+    run leaves behind); other warnings as Python shows them."""
+    with warnings.catch_warnings():
+        original = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:  # fmt: skip
+            if issubclass(category, shown):
+                print(f"{prog}: warning: {printable(str(message))}", file=sys.stderr)
+            else:
+                original(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", shown)
+        yield
 
 
 # ---------------------------------------------------------------------------------------------- search
@@ -470,14 +497,8 @@ def _search(args: argparse.Namespace) -> int:
     queries = read_queries(args.queries) if args.queries is not None else [("1", args.query)]
     store = _open(args, create=False)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", NoKeywordTermsWarning)
+        with one_line_warnings("instructor search", NoKeywordTermsWarning):  # a query of stop words only: say so
             results = _search_all(args, store, [text for _, text in queries])
-        for seen in caught:  # a query of stop words only: say so, instead of printing nothing
-            if issubclass(seen.category, NoKeywordTermsWarning):
-                print(f"note: {printable(str(seen.message))}", file=sys.stderr)
-            else:
-                warnings.showwarning(seen.message, seen.category, seen.filename, seen.lineno)
     finally:
         store.close()
     kind = score_kind(args.mode, args.fusion)
