@@ -54,7 +54,9 @@ def test_a_third_party_store_is_found_by_its_entry_point(monkeypatch, tmp_path):
     module.open_store = FakeStore
     monkeypatch.setitem(sys.modules, "fake_lance_store", module)
     extra = EntryPoint(name="lance", value="fake_lance_store:open_store", group=stores.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(stores, "store_schemes", lambda: {**store_schemes(), "lance": extra})
+    from instructor_core.ingest import registry
+
+    monkeypatch.setattr(registry, "store_schemes", lambda: {**store_schemes(), "lance": extra})
     store = open_store(f"lance:{tmp_path}")
     assert isinstance(store, FakeStore) and opened == [str(tmp_path)]
     with pytest.raises(ValueError, match=r"unknown store 'milvus'; registered stores: chroma, lance, qdrant"):

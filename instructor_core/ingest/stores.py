@@ -22,17 +22,47 @@ No vector-store import happens here: the factory imports its stack when it is ca
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
-from inspect import signature
-from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol
 
 from instructor_core.errors import InputError, InputTypeError, InstructorError
 from instructor_core.ingest.engine_errors import engine_failure
+from instructor_core.ingest.layout import (  # noqa: F401 (re-exported: the stores API)
+    META_KEY,
+    SPARSE_FEATURE,
+    CollectionInfo,
+    CollectionLayout,
+    Fusion,
+    Hit,
+    Quantization,
+    SearchMode,
+    layout_features,
+)
 from instructor_core.ingest.records import HASH_KEY, Record, RecordRules, content_hash
+from instructor_core.ingest.registry import (  # noqa: F401
+    ENTRY_POINT_GROUP,
+    check_collection_name,
+    check_features,
+    check_store_kind,
+    open_store,
+    split_store_url,
+    store_factory,
+    store_schemes,
+)
+from instructor_core.ingest.store_errors import (  # noqa: F401
+    CollectionMismatchError,
+    CollectionNotFoundError,
+    ModelChangeWarning,
+    ModelMismatchError,
+    NoKeywordIndexError,
+    NoKeywordTermsWarning,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+    check_model,
+    encoder_fingerprint,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -71,8 +101,6 @@ __all__ = [
     "store_schemes",
 ]
 
-#: The entry-point group stores register under.
-ENTRY_POINT_GROUP = "instructor.stores"
 #: Seconds a process waits for another one's lock on an embedded store folder, unless
 #: ``$INSTRUCTOR_LOCK_TIMEOUT`` says otherwise.
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -96,317 +124,6 @@ def lock_timeout_s(timeout: float | None = None) -> float:
     if not value >= 0:
         raise InputError(f"INSTRUCTOR_LOCK_TIMEOUT={raw!r}: expected a number of seconds >= 0")
     return value
-
-
-class StoreError(InstructorError, RuntimeError):
-    """An expected failure of a store: a missing collection, a mismatch, an unreachable server.
-    Its message is one line, meant for the person at the terminal."""
-
-
-class CollectionNotFoundError(StoreError, LookupError):
-    """The named collection does not exist; the message lists the ones that do."""
-
-    def __init__(self, name: str, store: str, existing: Sequence[str]) -> None:
-        listed = ", ".join(repr(n) for n in sorted(existing)) if existing else "none"
-        super().__init__(f"no collection {name!r} in {store} (collections there: {listed})")
-        self.name = name
-        self.existing = list(existing)
-
-
-class StoreUnavailableError(StoreError):
-    """The store cannot be reached or opened (a server down, a folder that is not a store)."""
-
-
-class StoreNotFoundError(StoreError, LookupError):
-    """An embedded store was opened to read (``create=False``) where there is none: a mistyped
-    folder. Nothing was created."""
-
-    def __init__(self, location: str, detail: str = "") -> None:
-        super().__init__(f"no store at {location}" + (f" ({detail})" if detail else ""))
-        self.location = location
-
-
-class ModelMismatchError(StoreError, ValueError):
-    """A collection was made with another model than the encoder at hand (another fingerprint):
-    their vectors do not compare. Raised before anything is written or searched.
-
-    Attributes:
-        collection: The collection's name.
-        stored: The fingerprint the collection records.
-        current: The encoder's fingerprint.
-    """
-
-    def __init__(self, collection: str | None, stored: str, current: str, *, what: str = "model fingerprint") -> None:
-        which = f"collection {collection!r}" if collection else "the collection"
-        why = " (other weights or configuration, even under the same path)" if what == "model fingerprint" else ""
-        super().__init__(
-            f"{which} was made with {what} {stored}, the encoder at hand has {current}{why}: their vectors do "
-            "not compare. Use the model it was made with or a new collection, or pass allow_model_change=True "
-            "(CLI: --allow-model-change) to mix them on purpose"
-        )
-        self.collection = collection
-        self.stored = stored
-        self.current = current
-
-
-class ModelChangeWarning(UserWarning):
-    """An ingest into a collection made with another model, allowed on purpose
-    (``allow_model_change``), that skips the records stored unchanged: those keep the old model's
-    vectors. ``skip_unchanged=False`` (CLI: ``--reembed``) embeds them all with the new one."""
-
-
-def encoder_fingerprint(encoder: object) -> str | None:
-    """The encoder's model fingerprint (``InstructorEncoder.fingerprint``), or None for an encoder
-    that has none (a test double, a model built in memory and never saved)."""
-    try:
-        value = getattr(encoder, "fingerprint", None)
-    except ValueError:  # InstructorEncoder not loaded from a folder
-        return None
-    return value if isinstance(value, str) and value else None
-
-
-def check_model(
-    collection: str | None, stored: str | None, current: str | None, *, allow_model_change: bool = False
-) -> None:
-    """Refuse an encoder whose fingerprint differs from the one a collection records.
-
-    Nothing is checked where either side is unknown (a collection made before fingerprints were
-    recorded, an encoder without one), or where ``allow_model_change`` says the change is meant.
-
-    Raises:
-        ModelMismatchError: Naming both fingerprints.
-    """
-    if allow_model_change or stored is None or current is None or stored == current:
-        return
-    raise ModelMismatchError(collection, stored, current)
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result.
-
-    Attributes:
-        id: The document id.
-        text: The document text.
-        score: Cosine similarity to the query.
-        metadata: The rest of what was stored with the document.
-        point_id: The store's own key for it, where that differs from ``id`` (Qdrant's uuid5).
-    """
-
-    id: str
-    text: str
-    score: float
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    point_id: str = ""
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    """What a collection records about how its vectors were made.
-
-    Attributes:
-        name: The collection's name.
-        model: The model name or path it was made with, where recorded.
-        query_instruction: The instruction for queries.
-        document_instruction: The instruction its documents were embedded with.
-        dimension: Vector length (0 where unknown: an empty collection made outside instructor).
-        count: Number of documents stored.
-        fingerprint: The model's content fingerprint, where recorded.
-        created: When it was created (ISO 8601, UTC), where recorded.
-        vectors: Named vectors and their document instructions (Qdrant), else empty.
-        max_length: The token limit (instruction + text) its documents were embedded with, where
-            recorded (collections made before it was recorded have None).
-        layout: The whole layout, where instructor made the collection (None otherwise).
-    """
-
-    name: str
-    model: str | None
-    query_instruction: str
-    document_instruction: str
-    dimension: int
-    count: int
-    fingerprint: str | None = None
-    created: str | None = None
-    vectors: Mapping[str, str] = field(default_factory=dict)
-    max_length: int | None = None
-    layout: CollectionLayout | None = field(default=None, compare=False, repr=False)
-
-
-class CollectionMismatchError(StoreError, ValueError):
-    """An existing collection does not fit the encoder (dimension, distance, vector names, instructions)."""
-
-
-#: The key of a layout in a collection's metadata (Qdrant) or layout file (Qdrant Edge).
-META_KEY = "instructor"
-Quantization = Literal["none", "int8", "binary"]
-#: How a search ranks: by the dense vectors, by the keyword (BM25) index, or by both fused.
-SearchMode = Literal["dense", "keyword", "hybrid"]
-#: How a hybrid search fuses its two lists: reciprocal-rank fusion or distribution-based score fusion.
-Fusion = Literal["rrf", "dbsf"]
-#: The layout feature a keyword index is (see :meth:`CollectionLayout.features`).
-SPARSE_FEATURE = "bm25 sparse-vector"
-
-
-class NoKeywordTermsWarning(UserWarning):
-    """A keyword (or hybrid) search whose query has no keyword terms left after the index's stop words
-    and stemming ("the of"): its keyword ranking is empty. The CLI prints it as a note."""
-
-    def __init__(self, query: str) -> None:
-        super().__init__(
-            f"no keyword terms in the query {query[:100]!r} (none left after stop words and stemming): "
-            "its keyword ranking is empty; use other words or --mode dense"
-        )
-
-
-class NoKeywordIndexError(StoreError, ValueError):
-    """A keyword or hybrid search of a collection made without a keyword index."""
-
-    def __init__(self, name: str, mode: str) -> None:
-        super().__init__(
-            f"collection {name!r} has no keyword index, so it cannot be searched with mode {mode!r}: re-ingest "
-            "the corpus with --hybrid (hybrid=True) into a new collection, or search with --mode dense"
-        )
-
-
-def layout_features(sparse: str | None, quantization: str) -> list[str]:
-    """The store features a collection with a keyword index ``sparse`` ("bm25", or None) and
-    ``quantization`` needs: what :attr:`BaseStore.features` must hold."""
-    out = [f"{sparse} sparse-vector"] if sparse is not None else []
-    return out + ([f"{quantization}-quantized"] if quantization not in (None, "none") else [])
-
-
-@dataclass(frozen=True)
-class CollectionLayout:
-    """How a collection's vectors are made: what a store records when it creates one.
-
-    Attributes:
-        dimension: Vector length.
-        vectors: Named vectors and the document instruction each is made with; empty for one
-            unnamed vector made with ``document_instruction``.
-        query_instruction: Instruction for queries.
-        document_instruction: Instruction for documents (the unnamed vector).
-        model: The model name or path, where known.
-        fingerprint: The model's content fingerprint, where known.
-        created: When the collection was created (ISO 8601, UTC), where known.
-        distance: The similarity the store ranks by (instructor collections are cosine).
-        loading: How the model was loaded: ``max_length`` (the token limit the documents were
-            embedded with: every store records it, and a resume with another is refused, see
-            :func:`~instructor_core.ingest.store_ops.check_layout`), ``instructor`` (Chroma's
-            embedding-function config, to rebuild the encoder).
-        sparse: Sparse vectors beside the dense ones: ``"bm25"``, a keyword index of the raw document
-            text that the store computes itself (hybrid search); None: dense only.
-        sparse_settings: The keyword index's parameters as the store records them (BM25's ``k``,
-            ``b``, ``avg_len``, ``language``).
-        quantization: How the dense vectors are kept: ``"none"`` (float32), ``"int8"`` (scalar) or
-            ``"binary"`` (1 bit per dimension), beside the float vectors a search rescores with;
-            stores that cannot keep them refuse the layout (their ``features``).
-    """
-
-    dimension: int
-    vectors: Mapping[str, str] = field(default_factory=dict)
-    query_instruction: str = ""
-    document_instruction: str = ""
-    model: str | None = None
-    fingerprint: str | None = None
-    created: str | None = None
-    distance: Literal["cosine"] = "cosine"
-    loading: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    sparse: Literal["bm25"] | None = None
-    sparse_settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    quantization: Quantization = "none"
-
-    def features(self) -> list[str]:
-        """The reserved features this layout asks for (``["bm25 sparse-vector"]``, ``["int8-quantized"]``)."""
-        return layout_features(self.sparse, self.quantization)
-
-    def to_metadata(self) -> dict[str, Any]:
-        """``{"instructor": {...}}``: the layout as collection metadata (the on-disk format)."""
-        stored: dict[str, Any] = {
-            "model": self.model,
-            "dimension": self.dimension,
-            "query_instruction": self.query_instruction,
-            "document_instruction": self.document_instruction,
-            "vectors": dict(self.vectors),
-            "fingerprint": self.fingerprint,
-            "created": self.created,
-            **({"quantization": self.quantization} if self.quantization != "none" else {}),
-        }
-        if self.max_length is not None:
-            stored["max_length"] = self.max_length
-        if self.sparse is not None:  # only then: a dense collection's metadata stays as it was
-            stored["sparse"] = {"kind": self.sparse, "settings": dict(self.sparse_settings)}
-        return {META_KEY: stored}
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> CollectionLayout | None:
-        """The layout :meth:`to_metadata` wrote, or None where there is none."""
-        stored = (metadata or {}).get(META_KEY)
-        if not isinstance(stored, Mapping):
-            return None
-        sparse = stored.get("sparse")
-        sparse = sparse if isinstance(sparse, Mapping) and sparse.get("kind") == "bm25" else None
-        return cls(
-            dimension=int(stored.get("dimension") or 0),
-            vectors=dict(stored.get("vectors") or {}),
-            query_instruction=str(stored.get("query_instruction") or ""),
-            document_instruction=str(stored.get("document_instruction") or ""),
-            model=stored.get("model"),
-            fingerprint=stored.get("fingerprint"),
-            created=stored.get("created"),
-            quantization=_quantization(stored.get("quantization")),
-            sparse="bm25" if sparse is not None else None,
-            sparse_settings=dict((sparse or {}).get("settings") or {}),
-            loading=_loading(stored.get("max_length")),
-        )
-
-    @property
-    def max_length(self) -> int | None:
-        """The token limit the documents were embedded with (``loading["max_length"]``); None where
-        not recorded (a collection made before it was)."""
-        value = self.loading.get("max_length")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    def to_info(self, name: str, count: int) -> CollectionInfo:
-        """The protocol's :class:`CollectionInfo` for collection ``name``."""
-        return CollectionInfo(
-            name=name,
-            model=self.model,
-            query_instruction=self.query_instruction,
-            document_instruction=self.document_instruction,
-            dimension=self.dimension,
-            count=count,
-            fingerprint=self.fingerprint,
-            created=self.created,
-            vectors=dict(self.vectors),
-            max_length=self.max_length,
-            layout=self,
-        )
-
-
-def _quantization(value: object) -> Quantization:
-    """A recorded quantization mode (absent: ``"none"``).
-
-    Raises:
-        ValueError: A value that is not one of the modes.
-    """
-    if value is None:
-        return "none"
-    if value not in ("none", "int8", "binary"):
-        raise InputError(f"quantization {value!r}: expected none, int8 or binary")
-    return value
-
-
-def _loading(max_length: object) -> dict[str, Any]:
-    """The ``loading`` of a recorded layout: its ``max_length`` (absent: not recorded).
-
-    Raises:
-        ValueError: A value that is not a positive integer.
-    """
-    if max_length is None:
-        return {}
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise InputError(f"max_length {str(max_length)[:40]!r}: expected a positive integer")
-    return {"max_length": max_length}
 
 
 class StoreSink(Protocol):
@@ -747,173 +464,3 @@ def _check_search_mode(mode: str, fusion: str, rows: list[list[float]], texts: S
     if mode == "hybrid" and len(rows) != len(words):
         raise InputError(f"a hybrid search needs one vector per query text: {len(rows)} vectors, {len(words)} texts")
     return words
-
-
-def split_store_url(url: str) -> tuple[str, str]:
-    """``"chroma:./db"`` -> ``("chroma", "./db")``; ``"qdrant+http://h:6333"`` -> ``("qdrant", "http://h:6333")``.
-
-    Raises:
-        ValueError: Naming the accepted forms.
-    """
-    forms = "SCHEME:DIR (an embedded store) or SCHEME+http://HOST:PORT (a server), e.g. chroma:./db"
-    if not isinstance(url, str):
-        raise InputTypeError(f"a store URL must be a str, got {type(url).__name__}")
-    plus, colon = url.find("+"), url.find(":")
-    if 0 < plus < colon:
-        scheme, rest = url[:plus], url[plus + 1 :]
-        if not rest.startswith(("http://", "https://")):
-            raise InputError(f"store {url!r}: expected {scheme}+http://HOST:PORT")
-        return scheme, rest.rstrip("/")
-    if colon > 0 and url[colon + 1 :]:
-        return url[:colon], url[colon + 1 :]
-    raise InputError(f"store {url!r}: expected {forms}")
-
-
-def store_schemes() -> dict[str, EntryPoint]:
-    """The registered stores: ``{scheme: entry point}``."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-_Factory = TypeVar("_Factory", bound=Callable[..., Any])
-
-
-def store_factory(
-    features: frozenset[str] | set[str] = frozenset(),
-    feature_notes: Mapping[str, str] | None = None,
-    *,
-    check_name: Callable[[str, str], object] | None = None,
-    marker: tuple[str, str] | None = None,
-) -> Callable[[_Factory], _Factory]:
-    """Declare on a store's registered factory the checks the core runs before the store is opened
-    or created, so that a refusal never leaves a new store folder behind and the core names no
-    store: what its collections can hold (:func:`check_features`), its own collection-name rule
-    (:func:`check_collection_name`), and the file that marks a folder as its own
-    (:func:`check_store_kind`). A factory without a declaration is checked when it is used.
-
-    Args:
-        features: The layout features its stores hold (as :attr:`BaseStore.features`).
-        feature_notes: Why it lacks one, by feature (as :attr:`BaseStore.feature_notes`).
-        check_name: ``check_name(location, name)`` raises an :class:`InputError` naming the rule.
-        marker: ``(file name, what it is)``: a file only its embedded folders hold
-            (``("chroma.sqlite3", "a Chroma store")``).
-    """
-
-    def declare(factory: _Factory) -> _Factory:
-        factory.features = frozenset(features)  # type: ignore[attr-defined]
-        factory.feature_notes = dict(feature_notes or {})  # type: ignore[attr-defined]
-        factory.check_name = check_name  # type: ignore[attr-defined]
-        factory.marker = marker  # type: ignore[attr-defined]
-        return factory
-
-    return declare
-
-
-def _declared(scheme: str) -> Any:  # noqa: ANN401 (a factory, or None)
-    """The registered factory of ``scheme``, or None (not registered, or its extra missing: opening
-    the store says so)."""
-    entry = store_schemes().get(scheme)
-    if entry is None:
-        return None
-    try:
-        return entry.load()
-    except ImportError:
-        return None
-
-
-def check_features(url: str, wanted: Sequence[str]) -> None:
-    """Refuse layout features the store ``url`` names has declared it cannot hold
-    (:func:`store_factory`), before anything is opened or created. Unknown schemes and factories
-    that declare nothing pass (they are asked when the collection is made).
-
-    Raises:
-        StoreError: Naming the store, the features and why.
-    """
-    if not wanted:
-        return
-    factory = _declared(split_store_url(url)[0])
-    held = getattr(factory, "features", None)
-    if held is None:
-        return
-    missing = sorted(set(wanted) - set(held))
-    if missing:
-        notes = getattr(factory, "feature_notes", {})
-        why = [notes[f] for f in missing if f in notes]
-        raise StoreError(
-            f"--store {url} cannot hold {' or '.join(missing)} collections"
-            + (f" ({'; '.join(why)})" if why else "")
-            + "; nothing was created"
-        )
-
-
-def check_collection_name(url: str, name: str) -> None:
-    """Refuse a collection name the store ``url`` names would refuse, by its declared rule
-    (:func:`store_factory`), before the store is opened: a bad name never leaves a new store folder
-    behind. Stores that declare no rule check the name when they use it.
-
-    Raises:
-        InputError: Naming the rule (a long name cut short).
-    """
-    scheme, location = split_store_url(url)
-    check = getattr(_declared(scheme), "check_name", None)
-    if check is not None:
-        check(location, name)
-
-
-def check_store_kind(url: str) -> None:
-    """Refuse ``chroma:DIR`` on a folder that holds another store (a Qdrant Edge one, say) before it is
-    opened: each registered factory declares the file that marks its folders (:func:`store_factory`),
-    and the message names the store that is there and the URL to use.
-
-    Raises:
-        InputError: Naming the store the folder holds.
-    """
-    try:
-        scheme, location = split_store_url(url)
-    except InputError:
-        return  # opening it says what is wrong with the URL
-    folder = Path(location).expanduser()
-    if location.startswith(("http://", "https://")) or not folder.is_dir():
-        return
-    own = getattr(_declared(scheme), "marker", None)
-    if own is not None and (folder / own[0]).is_file():
-        return
-    for other in store_schemes():
-        theirs = getattr(_declared(other), "marker", None) if other != scheme else None
-        if theirs is not None and (folder / theirs[0]).is_file():
-            raise InputError(f"--store {url}: {location} is {theirs[1]} ({theirs[0]}); use --store {other}:{location}")
-
-
-def open_store(url: str, *, create: bool = True) -> Store:
-    """Open the store a URL names, through its registered factory.
-
-    A factory is ``open_store(location, *, create=True)``; with ``create=False`` an embedded store
-    that does not exist raises :class:`StoreNotFoundError` instead of being made, so reading
-    commands (search, collections) never leave an empty store behind a mistyped path. A factory
-    without the ``create`` parameter is called with the location alone.
-
-    Args:
-        url: ``SCHEME:DIR`` or ``SCHEME+http(s)://HOST:PORT``.
-        create: Make an embedded store that does not exist yet (ingest) or refuse (everything else).
-
-    Raises:
-        ValueError: A malformed URL or an unknown scheme (the message lists the known ones).
-        ImportError: The store's extra is not installed (the message names it).
-        StoreNotFoundError: ``create=False`` and there is no store at the location.
-        StoreError: The store cannot be opened.
-    """
-    scheme, location = split_store_url(url)
-    schemes = store_schemes()
-    if scheme not in schemes:
-        known = ", ".join(sorted(schemes)) or "none (is the package installed?)"
-        raise InputError(f"store {url!r}: unknown store {scheme!r}; registered stores: {known}")
-    factory: Callable[..., Store] = schemes[scheme].load()
-    if _accepts_create(factory):
-        return factory(location, create=create)
-    return factory(location)
-
-
-def _accepts_create(factory: Callable[..., Any]) -> bool:
-    try:
-        return "create" in signature(factory).parameters
-    except (TypeError, ValueError):  # a builtin or C callable: no signature to read
-        return False
