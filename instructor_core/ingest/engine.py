@@ -1,11 +1,13 @@
 """The ingest engine: one path from records to a store, shared by every store and both engines.
 
 A record flows one way: reader -> validation (the whole batch, before any write) -> duplicate check
-over the whole ingest -> the store's ``embed`` (the document instruction) -> the store's ``write``
-(deterministic ids; transport errors retried with bounded backoff) -> report. A store supplies only
-a :class:`BatchSink` (or :class:`AsyncBatchSink`): how to embed a batch and how to write it. The
-engine encodes batch k+1 in a worker thread while batch k is written from the calling thread, so a
-client bound to its thread (an embedded, SQLite-backed store) is only ever used from one thread.
+over the whole ingest -> records stored unchanged skipped -> ``embed`` (the document instruction) ->
+``write`` (deterministic ids; transport errors retried with bounded backoff) -> report. The engine
+runs over a :class:`BatchSink` (or :class:`AsyncBatchSink`): how to embed a batch and how to write
+it. A store's own sink only writes; :class:`instructor_core.ingest.store_ops.EngineSink` pairs it with
+the encoder. The engine encodes batch k+1 in a worker thread while batch k is written from the
+calling thread, so a client bound to its thread (an embedded, SQLite-backed store) is only ever
+used from one thread.
 
 No vector-store import happens here.
 """
