@@ -151,3 +151,23 @@ def minilm_encoder(minilm_path):
     from instructor_core import InstructorEncoder
 
     return InstructorEncoder.from_pretrained(minilm_path, device="cpu")
+
+
+@pytest.fixture()
+def chroma_server(tmp_path):
+    """The port of a real ``chroma run`` on loopback, for one test (tests/servers.py)."""
+    from tests.servers import chroma_server_process
+
+    with chroma_server_process(tmp_path) as (_, port):
+        yield port
+
+
+@pytest.fixture()
+def one_thread():
+    """torch on one thread for the test (a refit's numbers independent of the machine's cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -508,7 +508,7 @@ def test_a_read_only_command_on_an_edge_store_on_a_full_disk_is_one_line(command
     import subprocess
     import sys
 
-    from tests.test_store_reliability import cli_env, error_lines
+    from tests.cli_helpers import cli_env, error_lines
 
     store = f"qdrant:{small_tmpfs / 'db'}"
     assert main(ingest_argv(write_corpus(small_tmpfs / "c.jsonl", 3), store, tiny_t5_path)) == 0

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from instructor_core.cli import main
-from tests.test_store_reliability import ingest_argv, write_corpus
+from tests.cli_helpers import ingest_argv, write_corpus
 
 
 def one_line(capsys, command: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_store_reliability import cli_env, error_lines, ingest_argv, write_corpus
+from tests.cli_helpers import cli_env, error_lines, ingest_argv, write_corpus
 
 pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 

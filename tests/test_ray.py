@@ -10,7 +10,6 @@ cores; the tests where the vectors' quality does not matter use the tiny random 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -31,7 +30,8 @@ from tests.conftest import REPO
 from tests.plugin_store import registered
 
 # Ray reads its auth settings when it is imported: tests.ray_cluster sets the cluster's token before that.
-from tests.ray_cluster import HEAD_IP, WORKER_IP, cluster_turn, free_port, two_node_cluster
+from tests.ray_cluster import HEAD_IP, WORKER_IP, cluster_turn, two_node_cluster
+from tests.servers import chroma_client, chroma_server_process
 from tests.shared_checks import scifact_subset
 
 ray = pytest.importorskip("ray")
@@ -83,54 +83,13 @@ def _cluster(tmp_path_factory) -> Iterator[str]:
         yield address
 
 
-@contextlib.contextmanager
-def chroma_server_process(folder: Path) -> Iterator[tuple[subprocess.Popen, int]]:
-    """A ``chroma run`` on a free loopback port with its data and log in ``folder``, up (heartbeat
-    answered) before it is yielded; stopped (and continued first, if a test stopped it) after."""
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        pytest.skip(f"chroma CLI not found at {exe}")
-    port = free_port()
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                _client(port).heartbeat()
-                break
-            except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"chroma server did not come up: {(folder / 'server.log').read_text()}"
-                    ) from None
-                time.sleep(0.5)
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.fixture(scope="module")
 def chroma_port(tmp_path_factory):
     with chroma_server_process(tmp_path_factory.mktemp("chroma_server")) as (_, port):
         yield port
 
 
-def _client(port: int):
-    return chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False))
+_client = chroma_client
 
 
 def write_shards(folder: Path, rows: list[dict], n_shards: int) -> list[Path]:

@@ -24,7 +24,7 @@ import pytest
 from instructor_core.ingest import store_ops
 from instructor_core.ingest.records import HASH_KEY, Record, RecordError, content_hash
 from instructor_core.ingest.stores import open_store
-from tests.test_store_reliability import cli_env, ingest_argv, write_corpus
+from tests.cli_helpers import cli_env, ingest_argv, write_corpus
 from tests.tiny_models import corpus_lines
 
 N = 40

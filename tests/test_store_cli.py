@@ -15,7 +15,6 @@ from instructor_core import InstructorEncoder
 from instructor_core.cli import main
 from instructor_core.cli.commands.store import DEFAULT_STORE, parse_filters
 from instructor_core.ingest.stores import split_store_url
-from tests.test_chroma import chroma_server  # noqa: F401  (fixture: a chroma server on loopback)
 from tests.tiny_models import corpus_lines
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,7 +160,7 @@ def test_console_script_in_a_fresh_process(tmp_path, corpus, tiny_t5_path):
 
 
 @pytest.mark.server
-def test_chroma_server_store(chroma_server, corpus, tiny_t5_path, capsys):  # noqa: F811
+def test_chroma_server_store(chroma_server, corpus, tiny_t5_path, capsys):
     corpus_path, rows = corpus
     store = f"chroma+http://127.0.0.1:{chroma_server}"
     assert main(ingest_args(corpus_path, store, tiny_t5_path)) == 0

@@ -18,36 +18,10 @@ import pytest
 
 from instructor_core.cli import main
 from instructor_core.ingest import store_ops
+from tests.cli_helpers import D, Q, cli_env, error_lines, ingest_argv, write_corpus
 from tests.tiny_models import corpus_lines
 
 REPO = Path(__file__).resolve().parent.parent
-Q = "Represent the question for retrieval: "
-D = "Represent the document for retrieval: "
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "integrations"), env.get("PYTHONPATH", "")])
-    env["HF_HUB_OFFLINE"] = "1"
-    env.update(extra)
-    return env
-
-
-def error_lines(stderr: str) -> list[str]:
-    """The CLI's own lines on stderr (transformers' "Loading weights" bar left out)."""
-    return [line for line in stderr.splitlines() if line.startswith("instructor ")]
-
-
-def write_corpus(path: Path, n: int, *, start: int = 0) -> Path:
-    rows = [{"id": f"d{i}", "text": t, "topic": "even" if i % 2 == 0 else "odd"}
-            for i, t in enumerate(corpus_lines(n), start=start)]  # fmt: skip
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def ingest_argv(corpus: Path, store: str, model: Path | str, *extra: str) -> list[str]:
-    return ["ingest", str(corpus), "--store", store, "--collection", "notes", "--model", str(model),
-            "--document-instruction", D, "--query-instruction", Q, "--quiet", *extra]  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ 1. no pickle
@@ -433,7 +407,7 @@ def server_count(port: int) -> int:
 @pytest.mark.server
 @pytest.mark.system
 def test_chroma_server_killed_and_restarted_mid_ingest(tmp_path, tiny_t5_path):
-    from tests.test_chroma import free_port
+    from tests.servers import free_port
 
     n = 3000
     corpus = write_corpus(tmp_path / "big.jsonl", n)

@@ -17,12 +17,7 @@ Q = "Represent the question for retrieval: "
 D = "Represent the passage: "
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread: conftest
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import scipy.stats
-import torch
 
 from instructor_core import InstructorEncoder
 from instructor_core.cli import main
@@ -15,13 +14,7 @@ from instructor_core.evaluation import load_sts
 from instructor_core.training import read_rows, task_batches
 from tests import tiny_models
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread: conftest
 
 
 def _sts_file(tmp_path):

@@ -26,13 +26,7 @@ Q = "Represent the question for retrieval: "
 D = "Represent the passage: "
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine run ~10x faster on one thread (no OpenMP spinning)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread: conftest
 
 
 def _rows(n: int = 24) -> list[TrainingRow]:
