@@ -142,6 +142,11 @@ class StoreSink(Protocol):
     without the method has every record embedded and written (a third-party store keeps working).
     A sink that has it writes each record's hash under :data:`~instructor_core.ingest.records.HASH_KEY`
     and reserves that key in its ``rules``.
+
+    Optional: ``finish() -> None``, the store's work once the last batch is written (Qdrant Edge
+    optimizes a quantized shard so its quantized vectors exist); called once by
+    :func:`~instructor_core.ingest.store_ops.ingest` (and by the Ray engine's writers) after a
+    complete ingest, never after a failed one.
     """
 
     rules: RecordRules
