@@ -277,7 +277,7 @@ def test_every_store_option_has_help():
 
 # ---------------------------------------------------------------------------------------------- core pieces
 def test_open_store_passes_create_only_to_factories_that_take_it(monkeypatch):
-    from instructor_core.ingest import stores
+    from instructor_core.ingest import registry, stores
 
     calls = []
 
@@ -296,7 +296,7 @@ def test_open_store_passes_create_only_to_factories_that_take_it(monkeypatch):
         def load(self):
             return self.fn
 
-    monkeypatch.setattr(stores, "store_schemes", lambda: {"new": EntryPoint(new_style), "old": EntryPoint(old_style)})
+    monkeypatch.setattr(registry, "store_schemes", lambda: {"new": EntryPoint(new_style), "old": EntryPoint(old_style)})
     stores.open_store("new:./a", create=False)
     stores.open_store("new:./b")
     stores.open_store("old:./c", create=False)
