@@ -5,7 +5,8 @@ to show that a third party's store works with ``ingest``, ``search``, ``collecti
 One JSON file per collection (``DIR/NAME.json``: the layout and the points), exact cosine search,
 writes under an ``fcntl`` lock so that several processes (Ray write tasks) may write at once: not a
 ``single_writer`` store. The sink logs its calls (``DIR/.calls``) and takes a ``max_batch_size`` from
-``DIR/.max_batch_size``, so a test sees how any engine batches its writes and whether it calls ``finish``. :func:`registered` writes the ``dist-info`` folder that registers it.
+``DIR/.max_batch_size``, so a test sees how any engine batches its writes and whether it calls ``finish``.
+:func:`registered` writes the ``dist-info`` folder that registers it.
 """
 
 from __future__ import annotations
