@@ -40,6 +40,7 @@ __all__ = [
     "WriteCounts",
     "finish_sink",
     "load_driver_encoder",
+    "reporting",
     "vectors_of",
     "write_table",
 ]
@@ -95,14 +96,33 @@ def write_table(
     vectors = dict(zip((r.id for r in records), vectors_of(table, fields.output_column), strict=True))
 
     def embed(chunk: Sequence[Record]) -> list[Any]:  # the block's vectors, handed over by id (ids are unique in it)
-        if progress is not None:  # the write of this chunk follows at once (overlap=False)
-            progress.add.remote(written=len(chunk))
         return [vectors[r.id] for r in chunk]
 
     rows = ({"id": r.id, "text": r.text, "metadata": dict(r.metadata)} for r in records)
-    report = write_records(sink, "", rows, embed, batch_size=batch_size, overlap=False, show_progress=False,
-                           retry=retry, skip_unchanged=False)  # fmt: skip
+    report = write_records(reporting(sink, progress), "", rows, embed, batch_size=batch_size, overlap=False,
+                           show_progress=False, retry=retry, skip_unchanged=False)  # fmt: skip
     return WriteCounts(report.written, report.batches, report.retried)
+
+
+class _Reporting:
+    """A sink that tells a progress counter each write's records once the write has returned (so the
+    counts never hold a write that a lost task or a stopped store did not make); everything else is the
+    sink's own."""
+
+    def __init__(self, sink: Any, progress: Any) -> None:
+        self._sink, self._progress = sink, progress
+
+    def write(self, records: Sequence[Record], vectors: Any) -> None:
+        self._sink.write(records, vectors)
+        self._progress.add.remote(written=len(records))
+
+    def __getattr__(self, name: str) -> Any:  # rules, max_batch_size, overlap, is_transport_error, finish, ...
+        return getattr(self._sink, name)
+
+
+def reporting(sink: Any, progress: Any) -> Any:
+    """``sink``, reporting each write to ``progress`` (a counter actor) after it returns; None: ``sink`` itself."""
+    return sink if progress is None else _Reporting(sink, progress)
 
 
 def finish_sink(sink: Any) -> None:
