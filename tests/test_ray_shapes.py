@@ -112,7 +112,7 @@ def test_a_stalled_store_is_reported_and_the_job_stopped_in_one_line(address, ti
     corpus = _shards(tmp_path, 20000, 6)
     command = _ingest(address, tiny_bert_path, f"chroma+http://127.0.0.1:{port}", corpus,
                       "--concurrency", "2", "--num-cpus", "0.5", "--task-cpus", "0.25",
-                      "--stall-warn", "5", "--stall-limit", "20")  # fmt: skip
+                      "--stall-warn", "5", "--stall-limit", "45")  # fmt: skip
     job = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=_ignore_sigint)  # fmt: skip
     client = _client(port)
@@ -133,7 +133,7 @@ def test_a_stalled_store_is_reported_and_the_job_stopped_in_one_line(address, ti
     warned = [line for line in lines if "no progress for" in line and "the write stage waits" in line]
     assert warned, stderr[-3000:]
     assert lines[-1].startswith("instructor ingest: error: no progress for ")
-    assert "(--stall-limit 20): stopped after " in lines[-1]
+    assert "(--stall-limit 45): stopped after " in lines[-1]
     assert lines[-1].endswith("run the same command again to resume (writes are upserts under the same ids)")
     written = client.get_collection("shapes", embedding_function=None).count()
     assert 0 < written < 20000
@@ -142,23 +142,24 @@ def test_a_stalled_store_is_reported_and_the_job_stopped_in_one_line(address, ti
 
 
 def test_shards_longer_than_the_stall_limit_to_embed_complete(address, tiny_bert_path, tmp_path):
-    """Issue 30: only written records were progress and a shard was written at its end, so a shard that took
-    longer than --stall-limit to embed was stopped mid-embedding. Two shards of 4,000 long passages, each
-    embedded for longer than the 6 s limit (the run is timed: it must take longer than two limits)."""
-    rows = [{"id": f"l-{i}", "text": f"long passage {i} about rivers and lakes " * 12} for i in range(8000)]
+    """Issue 30: only written records were progress once one was written, and a shard was written at its end,
+    so the second shard, embedded for longer than --stall-limit after the first was written, was stopped
+    mid-embedding. Two shards of 8,000 long passages on one actor (about 50 s each at this cluster's 160/s;
+    the limit is 40 s, which a start under load needs); each shard's embedding time is printed."""
+    rows = [{"id": f"l-{i}", "text": f"long passage {i} about rivers and lakes " * 12} for i in range(16000)]
     write_shards(tmp_path / "shards", rows, 2)
     command = _ingest(address, tiny_bert_path, f"chroma:{tmp_path / 'store'}", str(tmp_path / "shards"),
-                      "--concurrency", "2", "--num-cpus", "0.5", "--task-cpus", "0.25", "--write-batch-size", "64",
-                      "--stall-warn", "4", "--stall-limit", "6")  # fmt: skip
+                      "--concurrency", "1", "--num-cpus", "0.5", "--task-cpus", "0.25", "--write-batch-size", "64",
+                      "--stall-warn", "30", "--stall-limit", "40")  # fmt: skip
     started = time.monotonic()
-    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=170, check=False)
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=400, check=False)
     took = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "wrote 8000 of 8000 records" in done.stderr, done.stderr[-3000:]
-    assert "no progress for" not in done.stderr  # neither stopped nor warned: embedding was healthy throughout
-    embedded = [line for line in done.stderr.splitlines() if line.startswith("embedded ")]
-    print(f"took {took:.0f} s; progress lines: {embedded[-3:]}")
-    assert took > 2 * 6 + 10, f"took {took:.0f} s: the shards did not take longer than the limit to embed"
+    assert "wrote 16000 of 16000 records" in done.stderr, done.stderr[-3000:]
+    assert "no progress for" not in done.stderr, done.stderr[-3000:]  # not stopped, not warned: embedding went on
+    progress = [line for line in done.stderr.splitlines() if line.startswith("embedded ")]
+    print(f"took {took:.0f} s; progress lines (every 30 s): {progress}")
+    assert took > 2 * 40, f"took {took:.0f} s: the shards did not take longer than the limit to embed"
 
 
 def test_a_lost_worker_node_keeps_the_counts(address, tiny_bert_path, chroma_server, tmp_path):
@@ -172,7 +173,7 @@ def test_a_lost_worker_node_keeps_the_counts(address, tiny_bert_path, chroma_ser
     corpus = _shards(tmp_path, 20000, 6)
     command = _ingest(address, tiny_bert_path, f"chroma+http://127.0.0.1:{port}", corpus,
                       "--concurrency", "2", "--num-cpus", "0.5", "--task-cpus", "0.25",
-                      "--stall-warn", "5", "--stall-limit", "20")  # fmt: skip
+                      "--stall-warn", "5", "--stall-limit", "45")  # fmt: skip
     job = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = _client(port)
     try:

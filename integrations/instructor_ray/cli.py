@@ -107,16 +107,15 @@ def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | N
         raise ImportError(f"--engine ray needs Ray Data: {install_hint('ray')}") from exc
     # Ray's INFO lines ("Started a local Ray instance", Ray Data's plans) would interleave with the
     # progress bar: warnings and errors only on the console. Ray Data's logger has its own console
-    # handler at INFO (configured when ray.data is imported); its log file keeps every line.
+    # handler at INFO (configured when ray.data is imported), and warns on every run that its progress
+    # bars are off (the watchdog prints the one progress line): errors only there; its log file
+    # (ray-data.log in the session's logs) keeps every line.
     import ray.data  # noqa: F401 - its loggers are configured when it is imported
 
     logging.getLogger("ray").setLevel(logging.WARNING)
     for handler in logging.getLogger("ray.data").handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            handler.setLevel(max(handler.level, logging.WARNING))
-    # the core worker's own ERROR lines (C++: "[... E ...] core_worker.cc: ...", e.g. on every actor pool)
-    # went to the console; the CLI reports a failure itself, in one line. Read when ray.init starts it.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+            handler.setLevel(max(handler.level, logging.ERROR))
     if address is not None:
         _check_reachable(address)
         try:
