@@ -4,7 +4,9 @@ to show that a third party's store works with ``ingest``, ``search``, ``collecti
 
 One JSON file per collection (``DIR/NAME.json``: the layout and the points), exact cosine search,
 writes under an ``fcntl`` lock so that several processes (Ray write tasks) may write at once: not a
-``single_writer`` store. :func:`registered` writes the ``dist-info`` folder that registers it.
+``single_writer`` store. The sink logs its calls (``DIR/.calls``) and takes a ``max_batch_size`` from
+``DIR/.max_batch_size``, so a test sees how any engine batches its writes and whether it calls ``finish``.
+:func:`registered` writes the ``dist-info`` folder that registers it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from instructor_core.ingest.stores import BaseStore, CollectionLayout, Hit, Stor
 
 SCHEME = "jsondir"
 DIST = "tests_plugin_store-0.dist-info"
+#: A file in the store's folder holding the sink's ``max_batch_size`` (absent: no limit).
+LIMIT_FILE = ".max_batch_size"
+#: The log of the sink's calls (``write N``, ``finish``), one a line: what any process wrote through it.
+CALLS_FILE = ".calls"
 
 
 def registered(root: Path) -> Path:
@@ -49,9 +55,13 @@ class JsonSink:
 
     def __init__(self, store: JsonDirStore, name: str) -> None:
         self.store, self.name = store, name
+        limit = store.folder / LIMIT_FILE
+        if limit.is_file():
+            self.max_batch_size = int(limit.read_text(encoding="utf-8"))
 
     def write(self, records: Sequence[Record], vectors: Sequence[Any]) -> None:
         with self.store.locked():
+            self.store.record_call(f"write {len(records)}")
             data = self.store.read(self.name)
             for record, vector in zip(records, vectors, strict=True):
                 data["points"][record.id] = {
@@ -63,6 +73,11 @@ class JsonSink:
 
     def is_transport_error(self, exc: BaseException) -> bool:
         return False
+
+    def finish(self) -> None:
+        """The optional step after a writer's last write: only recorded here."""
+        with self.store.locked():
+            self.store.record_call("finish")
 
 
 class JsonDirStore(BaseStore):
@@ -83,6 +98,16 @@ class JsonDirStore(BaseStore):
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def record_call(self, what: str) -> None:
+        """Append ``what`` to the folder's call log (``DIR/.calls``), under the lock held by the caller."""
+        with (self.folder / CALLS_FILE).open("a", encoding="utf-8") as log:
+            log.write(what + "\n")
+
+    def calls(self) -> list[str]:
+        """The sink calls made on this folder, in order (``write N`` and ``finish``)."""
+        log = self.folder / CALLS_FILE
+        return log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.json"

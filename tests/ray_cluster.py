@@ -33,6 +33,9 @@ HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 CLUSTER_LOCK = Path(tempfile.gettempdir()) / "instructor-ray-tests.lock"
 #: The longest a module waits for another's cluster to end (the longest module takes about 15 minutes).
 CLUSTER_WAIT_S = 45 * 60
+#: The ``ray start --block`` processes of the cluster up now, by name ("head", "worker"): a test that kills
+#: a node kills its process group (its own session, started here).
+STARTED: dict[str, subprocess.Popen] = {}
 
 
 def free_port() -> int:
@@ -116,6 +119,7 @@ def two_node_cluster(logs: Path, *, pythonpath: Sequence[str] = (), num_cpus: in
                 start_new_session=True,
             )
         )
+        STARTED[name] = procs[-1]
 
     try:
         start("head", ["--head", "--port", str(port), "--node-ip-address", HEAD_IP, "--include-dashboard=false"])
@@ -139,6 +143,7 @@ def two_node_cluster(logs: Path, *, pythonpath: Sequence[str] = (), num_cpus: in
         ray.shutdown()
         for proc in reversed(procs):
             end_process(proc)
+        STARTED.clear()
         # `ray start --head` left the address of this cluster for later `ray.init()` calls: take it back
         pointer = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if pointer.is_file() and pointer.read_text().strip() == f"{HEAD_IP}:{port}":

@@ -70,7 +70,11 @@ def test_shard_rows_chunks_keep_their_lines(tmp_path):
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"id": "d3", "text": "cut sh', r"s3\.jsonl:3: not valid JSON \("),
+        # cut mid-string: the line's end is inside the string; the message keeps where (json's msg alone ends in "at")
+        (
+            '{"id": "d3", "text": "cut sh',
+            r"s3\.jsonl:3: not valid JSON \(Invalid control character at line 1 column 29\)$",
+        ),
         (json.dumps({"id": "d3"}), r"s3\.jsonl:3: no 'text' field \(fields: \['id'\]\)"),
         (json.dumps({"id": "d3", "text": 7}), r"s3\.jsonl:3: id 'd3': text must be a str, got int"),
         (json.dumps({"id": 2.5, "text": "x"}), r"s3\.jsonl:3: id 2\.5: id must be a non-empty str, got float"),

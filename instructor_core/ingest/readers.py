@@ -65,6 +65,14 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------- lines
+
+
+def _json_error(exc: json.JSONDecodeError) -> str:
+    """``Invalid control character at line 1 column 12``: json's reason with where in the line it failed
+    (its message alone ends in "at", the position cut off)."""
+    return f"{exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}"
+
+
 def _decoded_lines(handle: BinaryIO, path: Path, position: list[int]) -> Iterator[str]:
     """The file's lines as str (line endings kept), decoded one by one, BOM dropped.
 
@@ -174,7 +182,7 @@ def _jsonl_numbered(
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise RecordError(f"{path}:{line_no}: not valid JSON ({exc.msg})", index=number) from None
+                raise RecordError(f"{path}:{line_no}: not valid JSON ({_json_error(exc)})", index=number) from None
             except RecursionError:
                 raise RecordError(f"{path}:{line_no}: the JSON is nested too deeply to read", index=number) from None
             if not isinstance(row, Mapping):
@@ -544,7 +552,7 @@ def read_queries(path: str) -> list[tuple[str, str]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise InputError(f"{where}:{line_no}: not valid JSON ({exc.msg})") from None
+                raise InputError(f"{where}:{line_no}: not valid JSON ({_json_error(exc)})") from None
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 raise InputError(f"{where}:{line_no}: expected a JSON object with a string field 'text'")
             out.append((str(row.get("id", row.get("_id", line_no))), row["text"]))

@@ -58,14 +58,16 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_STALL_WARN,
         metavar="S",
-        help="say which stage waits, and for what, when no record is written for S seconds (default %(default)g)",
+        help="say which stage waits, and for what, when nothing is embedded or written for S seconds "
+        "(default %(default)g)",
     )
     group.add_argument(
         "--stall-limit",
         type=float,
         default=DEFAULT_STALL_LIMIT,
         metavar="S",
-        help="stop when no record is written for S seconds; the same command resumes (default %(default)g; 0: never)",
+        help="stop when nothing is embedded or written for S seconds; the same command resumes "
+        "(default %(default)g; 0: never)",
     )
 
 
@@ -74,16 +76,52 @@ def _holds_shards(folder: str) -> bool:
     return any(p.suffix.lower() in SHARD_SUFFIXES for p in Path(folder).rglob("*") if p.is_file())
 
 
+#: Seconds to wait for the TCP connection to ``--ray-address`` before saying no cluster is there.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse, in one line, a ``--ray-address`` HOST:PORT (or ``ray://HOST:PORT``) where nothing listens:
+    ``ray.init`` would retry the connection for minutes, printing only its own warnings."""
+    import socket
+
+    text = address.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise InputError(
+            f"--ray-address {address}: no Ray cluster answers there ({reason}); start one with `ray start --head` "
+            "or pass its head's address"
+        ) from None
+
+
 def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | None) -> ModuleType:
     try:
         import ray
     except ImportError as exc:
         raise ImportError(f"--engine ray needs Ray Data: {install_hint('ray')}") from exc
     # Ray's INFO lines ("Started a local Ray instance", Ray Data's plans) would interleave with the
-    # progress bar: warnings and errors only.
+    # progress bar: warnings and errors only on the console. Ray Data's logger has its own console
+    # handler at INFO (configured when ray.data is imported), and warns on every run that its progress
+    # bars are off (the watchdog prints the one progress line): errors only there; its log file
+    # (ray-data.log in the session's logs) keeps every line.
+    import ray.data  # noqa: F401 - its loggers are configured when it is imported
+
     logging.getLogger("ray").setLevel(logging.WARNING)
+    for handler in logging.getLogger("ray.data").handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(max(handler.level, logging.ERROR))
     if address is not None:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except ConnectionError as exc:  # a port that answers but is no Ray cluster's
+            raise InputError(f"--ray-address {address}: no Ray cluster there ({str(exc).splitlines()[0]})") from None
     else:
         # A local instance, bounded: the actors asked for plus one CPU for reading and writing.
         cores = os.cpu_count() or 1
@@ -178,6 +216,9 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             title_field=args.title_field or None,
             patterns=getattr(args, "glob", None) or DEFAULT_TEXT_PATTERNS,
         )
+        write_batch = getattr(args, "write_batch_size", None) or 256
+        # embedding counts as progress while fewer than 4 calls per actor wait to be written (writes follow each call)
+        backlog = 4 * write_batch * concurrency
         report = _watched(ray, args, lambda counter: ingest_dataset(
             ds,
             target,
@@ -188,14 +229,14 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
             query_instruction=args.query_instruction,
             document_instruction=args.document_instruction,
             options=load_options(args),
-            batch_size=getattr(args, "write_batch_size", None) or 256,
+            batch_size=write_batch,
             concurrency=concurrency,
             num_cpus=args.num_cpus,
             num_gpus=args.num_gpus,
             skip_unchanged=not getattr(args, "reembed", False),
             task_num_cpus=shape.task_cpus,
             progress=counter,
-        ))  # fmt: skip
+        ), backlog=backlog)  # fmt: skip
     except Exception as exc:
         expected = expected_error_in(exc)  # a store down or refusing, a bad shard: one line
         if expected is None or expected is exc:
@@ -209,11 +250,19 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
     return 0
 
 
-def _watched(ray: ModuleType, args: argparse.Namespace, job: Callable[[Any], T]) -> T:
+def _stuck(message: str) -> None:
+    """The stopped job did not end (a main thread that never returns to Python): the stop's line, exit 2."""
+    print(f"instructor ingest: error: {message}", file=sys.stderr, flush=True)
+    os._exit(2)
+
+
+def _watched(ray: ModuleType, args: argparse.Namespace, job: Callable[[Any], T], *, backlog: int | None = None) -> T:
     """Run ``job(counter)`` under the watchdog: progress lines, a stall warning, a stop past
-    ``--stall-limit`` (:class:`~instructor_ray.watchdog.StallError`, one line, exit 2)."""
+    ``--stall-limit`` (:class:`~instructor_ray.watchdog.StallError`, one line, exit 2).
+
+    ``backlog``: embedded records that may wait to be written while embedding still counts as progress."""
     from .progress import make_counter
-    from .watchdog import Monitor, StallError, Watchdog, waiting_for
+    from .watchdog import Monitor, Watchdog, waiting_for, watched
 
     counter = make_counter(ray)
     monitor = Monitor(
@@ -222,14 +271,10 @@ def _watched(ray: ModuleType, args: argparse.Namespace, job: Callable[[Any], T])
         describe_wait=lambda: waiting_for(ray),
         show_progress=not args.quiet,
         interval_s=min(2.0, max(0.5, (args.stall_warn or 2.0) / 4)),
+        backlog=backlog,
+        on_stuck=_stuck,
     )
-    try:
-        with monitor:
-            return job(counter)
-    except BaseException:  # the SIGINT may surface as KeyboardInterrupt or as what Ray wraps it in
-        if monitor.stop_message is None:
-            raise
-        raise StallError(monitor.stop_message) from None
+    return watched(monitor, lambda: job(counter))
 
 
 class _RayEngine:

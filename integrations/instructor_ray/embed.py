@@ -33,6 +33,30 @@ _IN_FLIGHT = 1
 Role = Literal["document", "query"]
 
 
+def _blocks_of(ds: Any, rows: int) -> Any:
+    """``ds`` cut into blocks of at most ``rows`` rows before the actor pool, so that each actor call is
+    a task of its own whose output goes on to the write stage as soon as it is embedded: a shard is
+    written call by call, not in one piece at its end (a shard of 10k records embeds for minutes, and
+    the watchdog saw nothing written for as long).
+
+    Ray Data's streaming repartition fuses into the stage before it only when both reserve the same
+    resources; it is given the stage before's, so it is never a stage of its own that reserves a
+    whole CPU (on nodes whose actors leave a fraction of one free, such a stage could never be
+    scheduled). Where the plan does not have that shape (another Ray Data), ``ds`` is left as it is.
+    """
+    cut = ds.repartition(target_num_rows_per_block=rows)
+    try:
+        op = cut._logical_plan.dag
+        before = op.input_dependencies[0]
+        args = before.ray_remote_args
+        if not isinstance(args, dict) or getattr(before, "ray_remote_args_fn", None) is not None:
+            return ds
+        object.__setattr__(op, "ray_remote_args", dict(args))  # a frozen dataclass: Ray's own op, made above
+    except (AttributeError, IndexError, TypeError):
+        return ds
+    return cut
+
+
 def _describe_row(table: Any, row: int, id_column: str | None, path_column: str | None) -> str:
     """``id 'x' in shard.jsonl`` for the row, from whatever of both the block holds."""
     parts = []
@@ -185,6 +209,7 @@ def embed_dataset(
         )
     else:
         pool = ActorPoolStrategy(size=concurrency, max_tasks_in_flight_per_actor=_IN_FLIGHT)
+    ds = _blocks_of(ds, batch_size)
     return ds.map_batches(
         _Embedder,
         batch_size=batch_size,

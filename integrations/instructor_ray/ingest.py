@@ -32,7 +32,7 @@ from .blocks import RowFields, block_records, check_block, rebuild_error
 from .checking import DuplicatePolicy, check_dataset
 from .embed import DEFAULT_BATCH_SIZE, embed_dataset
 from .failures import expected_error_in
-from .sinks import DEFAULT_RETRY, StoreDatasink, load_driver_encoder, vectors_of
+from .sinks import DEFAULT_RETRY, StoreDatasink, finish_sink, load_driver_encoder, reporting, vectors_of
 from .stores import StoreTarget, count_points, open_target
 
 __all__ = ["PATH_COLUMN", "ingest_dataset", "read_corpus_dataset"]
@@ -181,14 +181,14 @@ def _write_from_driver(
                 yield {"id": record.id, "text": record.text, "metadata": dict(record.metadata)}
 
     def embed(records: Sequence[Record]) -> list[Any]:
-        if progress is not None:  # handed to the store's write, which follows at once (overlap=False)
-            progress.add.remote(written=len(records))
         return [made.pop(r.id) for r in records]
 
     with translated(store):  # the store's errors as one line, as a single-process ingest has them
         sink = store.sink(collection)
-        return write_records(sink, collection, rows(), embed, batch_size=batch_size, overlap=False,
-                             show_progress=show_progress)  # fmt: skip
+        report = write_records(reporting(sink, progress), collection, rows(), embed, batch_size=batch_size,
+                               overlap=False, show_progress=show_progress)  # fmt: skip
+        finish_sink(sink)  # the store's work after the last write (a quantized Edge shard's optimize)
+        return report
 
 
 def _write(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Counts", "make_counter", "progress_line"]
+__all__ = ["Counts", "make_counter", "on_driver_node", "progress_line"]
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,23 @@ class _Counter:
         return Counts(self.embedded, self.written, self.started, self.skipped, self.total)
 
 
+def on_driver_node(ray: Any) -> dict[str, Any]:
+    """Ray options that place an actor on the driver's node, never elsewhere (``soft=False``): an actor
+    that counts for the job must outlive any worker node, and the driver's node lives as long as the job."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    node = ray.get_runtime_context().get_node_id()
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=False)}
+
+
 def make_counter(ray: Any) -> Any:
-    """A counter actor (no CPU reserved: it never competes with the job for a slot).
+    """A counter actor on the driver's node (:func:`on_driver_node`: a worker node lost mid-job does not
+    take the counts with it), with no CPU reserved (it never competes with the job for a slot).
 
     Report with ``counter.add.remote(embedded=n)`` / ``written=n`` / ``started=1`` / ``skipped=n``
     and ``counter.set_total.remote(n)``; read with ``ray.get(counter.counts.remote())``.
     """
-    return ray.remote(num_cpus=0, max_restarts=-1)(_Counter).remote()
+    return ray.remote(num_cpus=0, max_restarts=-1)(_Counter).options(**on_driver_node(ray)).remote()
 
 
 def _duration(seconds: float) -> str:

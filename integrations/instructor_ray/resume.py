@@ -194,7 +194,11 @@ def skip_unchanged(
     if before == 0:
         return ds, Skipped()
     if not store.single_writer and target.opener is None:
-        tally = _tally_class().remote()
+        import ray
+
+        from .progress import on_driver_node
+
+        tally = _tally_class().options(**on_driver_node(ray)).remote()  # a lost worker node keeps the count
         kwargs = {"fields": fields, "rules": rules, "target": target, "tally": tally, "progress": progress}
         stage = ds.map_batches(drop_unchanged_rows, batch_format="pyarrow", batch_size=None, fn_kwargs=kwargs,
                                **task_args)  # fmt: skip

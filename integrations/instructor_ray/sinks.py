@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,9 +24,9 @@ from ray.data import Datasink
 from ray.data.block import BlockAccessor
 
 from instructor_core.errors import InputError
-from instructor_core.ingest.engine import IngestReport, RetryPolicy, call_with_retry
+from instructor_core.ingest.engine import IngestReport, RetryPolicy
 from instructor_core.ingest.records import Record
-from instructor_core.ingest.store_ops import prepare_collection, translated
+from instructor_core.ingest.store_ops import prepare_collection, translated, write_records
 from instructor_core.instructions import Instructions
 from instructor_core.model.load_options import LoadOptions
 
@@ -38,7 +38,9 @@ __all__ = [
     "QdrantDatasink",
     "StoreDatasink",
     "WriteCounts",
+    "finish_sink",
     "load_driver_encoder",
+    "reporting",
     "vectors_of",
     "write_table",
 ]
@@ -75,34 +77,59 @@ def write_table(
     *,
     batch_size: int = DEFAULT_WRITE_BATCH,
     retry: RetryPolicy = DEFAULT_RETRY,
+    progress: Any = None,
 ) -> WriteCounts:
-    """Validate a pyarrow table of embedded rows with ``sink.rules`` and upsert it through
-    ``sink.write`` (a store's engine sink) in batches of ``batch_size``, transport errors retried.
+    """Validate a pyarrow table of embedded rows with ``sink.rules`` and write it through the core's
+    one write path (:func:`instructor_core.ingest.store_ops.write_records`): upserts of at most
+    ``batch_size`` records and at most the sink's ``max_batch_size``, transport errors retried with
+    ``retry``. Each upsert is reported to ``progress`` (a counter actor) as it is made.
 
-    The whole table is validated before anything of it is written. An empty block (every row of it
-    dropped as stored unchanged, :mod:`instructor_ray.resume`; Ray may hand it over without columns)
-    writes nothing.
+    The whole table is validated (naming a bad record's shard and line) before anything of it is
+    written. An empty block (every row of it dropped as stored unchanged, :mod:`instructor_ray.resume`;
+    Ray may hand it over without columns) writes nothing. The sink's ``finish`` is its caller's to call.
     """
     if table.num_rows == 0:
         return WriteCounts()
     records = block_records(table, fields, sink.rules)
     if not records:
         return WriteCounts()
-    vectors = vectors_of(table, fields.output_column)
-    counts = WriteCounts()
-    for start in range(0, len(records), batch_size):
-        chunk, rows = records[start : start + batch_size], vectors[start : start + batch_size]
+    vectors = dict(zip((r.id for r in records), vectors_of(table, fields.output_column), strict=True))
 
-        def upsert(chunk: list[Record] = chunk, rows: np.ndarray = rows) -> None:
-            sink.write(chunk, rows)
+    def embed(chunk: Sequence[Record]) -> list[Any]:  # the block's vectors, handed over by id (ids are unique in it)
+        return [vectors[r.id] for r in chunk]
 
-        _, retries = call_with_retry(
-            upsert,
-            is_transport_error=sink.is_transport_error,
-            policy=retry,
-        )
-        counts = counts + WriteCounts(len(chunk), 1, retries)
-    return counts
+    rows = ({"id": r.id, "text": r.text, "metadata": dict(r.metadata)} for r in records)
+    report = write_records(reporting(sink, progress), "", rows, embed, batch_size=batch_size, overlap=False,
+                           show_progress=False, retry=retry, skip_unchanged=False)  # fmt: skip
+    return WriteCounts(report.written, report.batches, report.retried)
+
+
+class _Reporting:
+    """A sink that tells a progress counter each write's records once the write has returned (so the
+    counts never hold a write that a lost task or a stopped store did not make); everything else is the
+    sink's own."""
+
+    def __init__(self, sink: Any, progress: Any) -> None:
+        self._sink, self._progress = sink, progress
+
+    def write(self, records: Sequence[Record], vectors: Any) -> None:
+        self._sink.write(records, vectors)
+        self._progress.add.remote(written=len(records))
+
+    def __getattr__(self, name: str) -> Any:  # rules, max_batch_size, overlap, is_transport_error, finish, ...
+        return getattr(self._sink, name)
+
+
+def reporting(sink: Any, progress: Any) -> Any:
+    """``sink``, reporting each write to ``progress`` (a counter actor) after it returns; None: ``sink`` itself."""
+    return sink if progress is None else _Reporting(sink, progress)
+
+
+def finish_sink(sink: Any) -> None:
+    """The sink's optional ``finish`` (a store's work after its last write), as the local engine calls it."""
+    finish = getattr(sink, "finish", None)
+    if callable(finish):
+        finish()
 
 
 def load_driver_encoder(model: str, instructions: Instructions | None, options: LoadOptions) -> Any:
@@ -232,10 +259,9 @@ class StoreDatasink(Datasink):
                 counts = WriteCounts()
                 for block in blocks:
                     table = BlockAccessor.for_block(block).to_arrow()
-                    wrote = write_table(sink, table, self.fields, batch_size=self.batch_size, retry=self.retry)
-                    if self.progress is not None:
-                        self.progress.add.remote(written=wrote.rows)
-                    counts = counts + wrote
+                    counts = counts + write_table(sink, table, self.fields, batch_size=self.batch_size,
+                                                  retry=self.retry, progress=self.progress)  # fmt: skip
+                finish_sink(sink)  # this task's sink is done: its store's work after the last write
             return counts
         finally:
             store.close()
