@@ -171,3 +171,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A head node and a second node (1 CPU each), this process connected as the driver (tests/ray_cluster.py)."""
+    pytest.importorskip("ray")
+    from tests.ray_cluster import shared_cluster
+
+    yield from shared_cluster(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def chroma_port(tmp_path_factory):
+    """The port of a real ``chroma run`` on loopback, shared by a module's tests."""
+    from tests.servers import chroma_server_process
+
+    with chroma_server_process(tmp_path_factory.mktemp("chroma_server")) as (_, port):
+        yield port

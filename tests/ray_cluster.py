@@ -148,3 +148,40 @@ def two_node_cluster(logs: Path, *, pythonpath: Sequence[str] = (), num_cpus: in
         pointer = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if pointer.is_file() and pointer.read_text().strip() == f"{HEAD_IP}:{port}":
             pointer.unlink()
+
+
+#: The engine settings the cluster tests share: one actor per node (1 torch thread each, half a node's
+#: CPU); reads, checks and writes take a quarter.
+EMBED = {"concurrency": 2, "num_cpus": 0.5, "batch_size": 64, "task_num_cpus": 0.25}
+READ = {"num_cpus": 0.25}
+
+
+def write_shards(folder: Path, rows: list[dict], n_shards: int) -> list[Path]:
+    """``rows`` dealt round-robin into ``shard0.jsonl`` ... ``shard{n-1}.jsonl``."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"shard{k}.jsonl" for k in range(n_shards)]
+    for k, path in enumerate(paths):
+        with path.open("w", encoding="utf-8") as handle:
+            for row in rows[k::n_shards]:
+                handle.write(json.dumps(row) + "\n")
+    return paths
+
+
+def shared_cluster(tmp_path_factory) -> Iterator[str]:
+    """The two-node cluster the Ray tests share, this process its driver, with the test store's
+    dist-info (tests/plugin_store.py) on every node's path; waits its turn (one cluster per machine)."""
+    import ray
+
+    from tests.plugin_store import registered
+
+    with cluster_turn():
+        logs = tmp_path_factory.mktemp("ray_logs")
+        plugin = registered(tmp_path_factory.mktemp("plugin"))
+        with two_node_cluster(logs, pythonpath=[str(plugin)]) as address:
+            os.environ["INSTRUCTOR_TEST_PLUGIN"] = str(plugin)
+            ctx = ray.data.DataContext.get_current()
+            ctx.enable_progress_bars = False
+            ctx.print_on_execution_start = False
+            yield address

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -27,12 +26,13 @@ import pytest
 
 from instructor_core import LoadOptions
 from tests.conftest import REPO
-from tests.plugin_store import registered
 
 # Ray reads its auth settings when it is imported: tests.ray_cluster sets the cluster's token before that.
-from tests.ray_cluster import HEAD_IP, WORKER_IP, cluster_turn, two_node_cluster
+from tests.ray_cluster import EMBED, HEAD_IP, READ, WORKER_IP, write_shards
 from tests.servers import chroma_client, chroma_server_process
 from tests.shared_checks import scifact_subset
+
+_client = chroma_client
 
 ray = pytest.importorskip("ray")
 chromadb = pytest.importorskip("chromadb")
@@ -59,48 +59,6 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 MAX_LENGTH = 128
 N_DOCS = 2000
-# One actor per node (1 torch thread each, half a node's CPU); reads, checks and writes take a quarter.
-EMBED = {"concurrency": 2, "num_cpus": 0.5, "batch_size": 64, "task_num_cpus": 0.25}
-READ = {"num_cpus": 0.25}
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    """A head node and a second node (1 CPU each), and this process connected as the driver."""
-    with cluster_turn():
-        yield from _cluster(tmp_path_factory)
-
-
-def _cluster(tmp_path_factory) -> Iterator[str]:
-    logs = tmp_path_factory.mktemp("ray_logs")
-    # the test store's dist-info (registered only there: tests/plugin_store.py) for every node
-    plugin = registered(tmp_path_factory.mktemp("plugin"))
-    with two_node_cluster(logs, pythonpath=[str(plugin)]) as address:
-        os.environ["INSTRUCTOR_TEST_PLUGIN"] = str(plugin)
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
-        yield address
-
-
-@pytest.fixture(scope="module")
-def chroma_port(tmp_path_factory):
-    with chroma_server_process(tmp_path_factory.mktemp("chroma_server")) as (_, port):
-        yield port
-
-
-_client = chroma_client
-
-
-def write_shards(folder: Path, rows: list[dict], n_shards: int) -> list[Path]:
-    """``rows`` dealt round-robin into ``shard0.jsonl`` ... ``shard{n-1}.jsonl``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"shard{k}.jsonl" for k in range(n_shards)]
-    for k, path in enumerate(paths):
-        with path.open("w", encoding="utf-8") as handle:
-            for row in rows[k::n_shards]:
-                handle.write(json.dumps(row) + "\n")
-    return paths
 
 
 @pytest.fixture(scope="module")

@@ -240,3 +240,46 @@ def test_a_corpus_ray_cannot_read_is_refused_before_ray_starts(tmp_path, no_ray,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs one shard; 2 given" in err, err
     assert not (tmp_path / "db").exists()  # refused before the store was opened
+
+
+@pytest.mark.parametrize("form", ["folder of shards", "glob", "parquet file", "text folder", "unknown kind"])
+def test_both_engines_read_the_same_records_from_each_corpus_form(form, tmp_path):
+    """``--engine local`` (``readers.open_corpus``) and ``--engine ray`` (``corpus_shards`` then
+    ``shard_rows`` on each shard, as the read tasks do) mean the same records by one path, or refuse
+    it in the same words (was: a folder of shards gave 0 records locally and a Parquet file was refused)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from instructor_core.ingest.readers import corpus_shards, open_corpus
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    if form in ("folder of shards", "glob"):
+        _write(root / "part-0.jsonl", [json.dumps({"id": "a", "text": "one", "k": 1})])
+        _write(root / "part-1.jsonl", [json.dumps({"id": "b", "text": "two", "k": 2})])
+        corpus = str(root) if form == "folder of shards" else str(root / "part-*.jsonl")
+    elif form == "parquet file":
+        pq.write_table(pa.table({"id": ["a", "b"], "text": ["one", "two"], "k": [1, 2]}), root / "c.parquet")
+        corpus = str(root / "c.parquet")
+    elif form == "text folder":
+        (root / "a.md").write_text("one")
+        (root / "b.txt").write_text("two")
+        corpus = str(root)
+    else:
+        (root / "c.pdf").write_text("x")
+        corpus = str(root / "c.pdf")
+    options = ReadOptions()
+    if form == "unknown kind":
+        with pytest.raises(InputError) as local:
+            list(open_corpus(corpus, options))
+        with pytest.raises(InputError) as ray_side:
+            corpus_shards(corpus)
+        assert str(local.value) == str(ray_side.value) and "unknown corpus type '.pdf'" in str(local.value)
+        return
+    local_records = [(r["id"], r["text"], r["metadata"]) for r in open_corpus(corpus, options)]
+    ray_records = [
+        (row["id"], row["text"], json.loads(row[METADATA_JSON_COLUMN]))
+        for shard in corpus_shards(corpus)
+        for row in _rows(Path(shard), options)
+    ]
+    assert local_records == ray_records and len(local_records) == 2

@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import test_ray
-from tests.test_ray import EMBED, READ, _client, write_shards
-
-ray_cluster = test_ray.ray_cluster  # the same fixtures: a two-node cluster, a Chroma server
-chroma_port = test_ray.chroma_port
+from tests.ray_cluster import EMBED, READ, write_shards
+from tests.servers import chroma_client as _client
 
 chromadb = pytest.importorskip("chromadb")
 ray = pytest.importorskip("ray")

@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.test_ray import _client, chroma_server_process, ray, ray_cluster, write_shards  # noqa: F401
+from tests.ray_cluster import write_shards
+from tests.servers import chroma_client as _client
+from tests.servers import chroma_server_process
+
+ray = pytest.importorskip("ray")
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.system, pytest.mark.usefixtures("ray_cluster")]
 

@@ -13,13 +13,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
 from instructor_core.cli.commands.options import load_options
 from instructor_core.errors import InputError, install_hint
-from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES
+from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS
 
 from .watchdog import DEFAULT_STALL_LIMIT, DEFAULT_STALL_WARN
 
@@ -69,11 +68,6 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
         help="stop when nothing is embedded or written for S seconds; the same command resumes "
         "(default %(default)g; 0: never)",
     )
-
-
-def _holds_shards(folder: str) -> bool:
-    """Whether a corpus folder holds shard files (else it is a folder of text files)."""
-    return any(p.suffix.lower() in SHARD_SUFFIXES for p in Path(folder).rglob("*") if p.is_file())
 
 
 #: Seconds to wait for the TCP connection to ``--ray-address`` before saying no cluster is there.
@@ -139,22 +133,19 @@ def _start_ray(address: str | None, concurrency: int | None, num_cpus: float | N
 
 def _check_args(args: argparse.Namespace) -> None:
     """Refuse, in one line, what ``--engine ray`` cannot run: before Ray starts or the store opens."""
-    from .ingest import _files
-    from .reading import corpus_shards
+    from instructor_core.cli.commands.store import corpus_of
 
     if getattr(args, "prompt_name", None) is not None:
         raise InputError(
             "--prompt-name is not taken by --engine ray yet: pass the prompt's text as --document-instruction"
         )
-    if args.title_field and os.path.isdir(args.corpus) and not _holds_shards(args.corpus):
-        raise InputError(f"--title-field applies to a JSONL, CSV or Parquet corpus, and {args.corpus} is a folder")
     if args.concurrency is not None and args.concurrency < 1:
         raise InputError(f"--concurrency must be >= 1, got {args.concurrency}")
     for name in ("num_cpus", "num_gpus", "task_cpus", "stall_warn", "stall_limit"):
         value = getattr(args, name, None)
         if value is not None and value < 0:
             raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {value:g}")
-    shards = corpus_shards(_files(args.corpus))  # a missing or mixed corpus fails before Ray starts
+    shards, _ = corpus_of(args)  # what the path means and the options that fit it, as --engine local: before Ray
     if not args.id_field and len(shards) > 1:
         raise InputError(f"--id-field '' numbers records by position, which needs one shard; {len(shards)} given")
 

@@ -9,18 +9,16 @@ written by the driver through the same sink, with the streamed blocks, in order.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from instructor_core.errors import InputError
 from instructor_core.ingest.engine import IngestReport, RetryPolicy
-from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES
+from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS
 from instructor_core.ingest.records import Record, RecordError
 from instructor_core.ingest.store_ops import prepare_collection, translated, write_records
 from instructor_core.ingest.stores import Store
@@ -43,29 +41,6 @@ logger = logging.getLogger("instructor_ray")
 #: Ray's own ``include_paths`` column, so no extra stage renames it. A corpus field of that name
 #: would be shadowed: keep it under another name.
 PATH_COLUMN = "path"
-
-_READERS = dict(SHARD_SUFFIXES)
-
-
-def _files(corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
-    if isinstance(corpus, (str, os.PathLike)):
-        corpus = [corpus]
-    files: list[str] = []
-    for item in corpus:
-        text = os.fspath(item)
-        if any(ch in text for ch in "*?["):
-            matched = sorted(glob.glob(text, recursive=True))
-            if not matched:
-                raise FileNotFoundError(f"corpus glob {text!r} matches no file")
-            files.extend(matched)
-        elif Path(text).is_dir():
-            inside = sorted(str(p) for p in Path(text).rglob("*") if p.is_file() and p.suffix.lower() in _READERS)
-            files.extend(inside or [text])  # no shard files: a folder of text files, read as one shard
-        elif Path(text).is_file():
-            files.append(text)
-        else:
-            raise FileNotFoundError(f"corpus not found: {text}")
-    return files
 
 
 def read_corpus_dataset(
@@ -97,9 +72,11 @@ def read_corpus_dataset(
     """
     import ray
 
-    from .reading import ReadOptions, corpus_shards, read_shard_batch
+    from instructor_core.ingest.readers import ReadOptions, corpus_shards
 
-    shards = corpus_shards(_files(corpus))
+    from .reading import read_shard_batch
+
+    shards = corpus_shards(corpus)  # what the path means: the same for every engine
     if id_field is None and len(shards) > 1:
         raise InputError("records numbered by position (no id field) need one shard: their numbers would collide")
     options = ReadOptions(

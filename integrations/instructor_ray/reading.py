@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from instructor_core.errors import InputError
-from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS, SHARD_SUFFIXES, TextFolderReader, read_numbered
+from instructor_core.ingest.readers import ReadOptions, TextFolderReader, corpus_shards, read_numbered
 from instructor_core.ingest.records import RecordError, validate_batch
 
 from .blocks import LINE_COLUMN, METADATA_JSON_COLUMN, ShardRecordError, rebuild_error
@@ -32,45 +30,6 @@ __all__ = ["ReadOptions", "corpus_shards", "read_shard_batch", "shard_rows"]
 SHARD_COLUMN = "path"
 #: Rows per block a shard's reader yields.
 CHUNK_ROWS = 1024
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How a shard is read (the ``ingest`` command's options).
-
-    Attributes:
-        id_field: Field with the id ("id" falls back to BEIR's "_id"); None numbers a shard's records,
-            which is refused for several shards (their numbers would collide).
-        text_field: Field with the text.
-        metadata_fields: Fields kept as metadata; None: every other field (or a "metadata" object).
-        title_field: Field joined before the text as ``title + " " + text``.
-        patterns: A text folder's file patterns.
-    """
-
-    id_field: str | None = "id"
-    text_field: str = "text"
-    metadata_fields: tuple[str, ...] | None = None
-    title_field: str | None = None
-    patterns: tuple[str, ...] = DEFAULT_TEXT_PATTERNS
-
-
-def corpus_shards(files: Sequence[str]) -> list[str]:
-    """The shards to read, as absolute paths: shard files, or a folder of text files (one shard).
-
-    Raises:
-        InputError: Shards of several kinds, or of an unknown kind.
-    """
-
-    def kind(path: str) -> str | None:
-        return "text folder" if Path(path).is_dir() else SHARD_SUFFIXES.get(Path(path).suffix.lower())
-
-    bad = [f for f in files if kind(f) is None][:3]
-    if bad:
-        raise InputError(f"unknown corpus file type: {bad}; use .jsonl, .csv, .tsv or .parquet shards")
-    kinds = {kind(f) or "" for f in files}
-    if len(kinds) > 1:
-        raise InputError(f"corpus mixes file kinds {sorted(kinds)}; give shards of one kind")
-    return [str(Path(f).resolve()) for f in files]
 
 
 def _chunk(rows: list[tuple[int, dict]], shard: str) -> dict[str, list]:
