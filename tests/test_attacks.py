@@ -512,25 +512,18 @@ def test_a_read_only_command_on_an_edge_store_on_a_full_disk_is_one_line(command
 
     store = f"qdrant:{small_tmpfs / 'db'}"
     assert main(ingest_argv(write_corpus(small_tmpfs / "c.jsonl", 3), store, tiny_t5_path)) == 0
+
+    def run() -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "instructor_core.cli", *command, "--store", store]
+        return subprocess.run(argv, env=cli_env(), capture_output=True, text=True, timeout=120)
+
     _fill(small_tmpfs)
-    done = subprocess.run(
-        [sys.executable, "-m", "instructor_core.cli", *command, "--store", store],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run()
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
     lines = error_lines(done.stderr)
     assert len(lines) == 1 and "the disk is full" in lines[0] and "SIGBUS" in lines[0], done.stderr[-2000:]
     (small_tmpfs / "filler").unlink()
-    again = subprocess.run(
-        [sys.executable, "-m", "instructor_core.cli", *command, "--store", store],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = run()
     assert again.returncode == 0, again.stderr[-2000:]
 
 

@@ -62,18 +62,15 @@ def test_embed_npy_under_a_file_size_limit_is_one_line_and_leaves_nothing(tmp_pa
     assert list(out.parent.iterdir()) == []
 
 
-def test_embed_to_a_full_disk_is_one_line(tmp_path, tiny_t5_path):
-    """``embed -o - > /dev/full``: every write fails with ENOSPC."""
-    texts = _texts(tmp_path, 20)
+def _into_dev_full(argv: list[str]) -> subprocess.CompletedProcess:
+    """The CLI with its stdout on ``/dev/full``: every write fails with ENOSPC."""
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [*CLI, "embed", str(texts), "-o", "-", "--model", str(tiny_t5_path), "--quiet"],
-            env=cli_env(),
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=300,
-        )
+        return subprocess.run([*CLI, *argv], env=cli_env(), stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+
+
+def test_embed_to_a_full_disk_is_one_line(tmp_path, tiny_t5_path):
+    """``embed -o - > /dev/full``."""
+    done = _into_dev_full(["embed", str(_texts(tmp_path, 20)), "-o", "-", "--model", str(tiny_t5_path), "--quiet"])
     _one_line(done, "instructor embed: error:", "stdout", "No space left on device")
 
 
@@ -81,15 +78,8 @@ def test_search_to_a_full_disk_is_one_line(tmp_path, tiny_t5_path):
     corpus = write_corpus(tmp_path / "c.jsonl", 6)
     store = f"qdrant:{tmp_path / 'db'}"
     assert _run(ingest_argv(corpus, store, tiny_t5_path)).returncode == 0
-    with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [*CLI, "search", "a topic", "--store", store, "--collection", "notes", "--model", str(tiny_t5_path)],
-            env=cli_env(),
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=300,
-        )
+    argv = ["search", "a topic", "--store", store, "--collection", "notes", "--model", str(tiny_t5_path)]
+    done = _into_dev_full(argv)
     _one_line(done, "instructor search: error:", "stdout", "No space left on device")
 
 
