@@ -146,3 +146,15 @@ def test_ingest_reads_a_folder_of_shards_and_a_parquet_file(tmp_path, tiny_t5_pa
         assert (opened.info("notes").count, opened.info("pq").count) == (5, 2)
     finally:
         opened.close()
+
+
+def test_skipped_file_names_are_printed_escaped(tmp_path, tiny_t5_path, capsys):
+    """A file name is someone else's text: an ESC sequence in one (retitle, clear the screen) is shown
+    escaped in the list of skipped files, as search output is."""
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("some text")
+    (corpus / "\x1b]0;OWNED\x07\x1b[2J.pdf").write_bytes(b"%PDF")
+    assert main([a for a in ingest_argv(corpus, f"qdrant:{tmp_path / 'db'}", tiny_t5_path) if a != "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b]0;OWNED\\x07\\x1b[2J.pdf: does not match" in err

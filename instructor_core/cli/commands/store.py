@@ -181,9 +181,9 @@ def _report_skipped(records: Iterable[dict]) -> None:
     if not isinstance(records, TextFolderReader) or not records.skipped:
         return
     skipped = records.skipped
-    print(f"skipped {len(skipped)} file(s) under {records.folder}:", file=sys.stderr)
-    for item in skipped[:SHOWN_SKIPPED]:
-        print(f"  {item.path}: {item.reason}", file=sys.stderr)
+    print(f"skipped {len(skipped)} file(s) under {printable(str(records.folder))}:", file=sys.stderr)
+    for item in skipped[:SHOWN_SKIPPED]:  # a file name is someone else's text: no ESC reaches the terminal
+        print(f"  {printable(item.path)}: {printable(item.reason)}", file=sys.stderr)
     if len(skipped) > SHOWN_SKIPPED:
         print(f"  ... and {len(skipped) - SHOWN_SKIPPED} more (--glob selects the files read)", file=sys.stderr)
 
