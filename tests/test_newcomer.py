@@ -109,8 +109,10 @@ def test_ray_is_started_with_warnings_only(address, monkeypatch):
     import sys
     import types
 
+    import instructor_ray.cli as ray_cli
     from instructor_ray.cli import _start_ray
 
+    monkeypatch.setattr(ray_cli, "_check_reachable", lambda address: None)  # no cluster here: ray.init is faked
     calls = []
     fake = types.ModuleType("ray")
     fake.init = lambda **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
