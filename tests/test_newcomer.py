@@ -116,7 +116,10 @@ def test_ray_is_started_with_warnings_only(address, monkeypatch):
     calls = []
     fake = types.ModuleType("ray")
     fake.init = lambda **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
+    fake.data = types.ModuleType("ray.data")  # type: ignore[attr-defined]
+    fake.__path__ = []  # type: ignore[attr-defined]  # a package: `import ray.data` finds the fake below
     monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.data", fake.data)  # type: ignore[attr-defined]
     monkeypatch.setattr(logging.getLogger("ray"), "level", logging.getLogger("ray").level)  # restored after
     _start_ray(address, 1, 1.0)
     assert calls[0]["logging_level"] == logging.WARNING and calls[0]["log_to_driver"] is False
