@@ -563,11 +563,14 @@ def test_scifact_inside_haystacks_qdrant_and_chroma_stores_ranks_as_this_package
         return retrieval_metrics(rankings, data.qrels)["ndcg@10"]
 
     table, problems = {}, []
-    for name in ("dense", "chroma"):
+    # Qdrant Edge searches this collection exactly: every ranking equal. Chroma's HNSW is approximate and
+    # two indexes built of the same vectors by separate inserts can differ for a rare query (1 of 300 in
+    # one CI run under load, none in the others): at most 1% of its rankings, and nDCG@10 within 0.005.
+    for name, allowed in (("dense", 0), ("chroma", len(data.queries) // 100)):
         ours, theirs = {q: _ids(h) for q, h in project[name].items()}, {q: _ids(h) for q, h in haystack[name].items()}
         table[name] = (ndcg(theirs), ndcg(ours))
         differ = [q for q in data.queries if theirs[q] != ours[q]]
-        if differ:
+        if len(differ) > allowed or abs(table[name][0] - table[name][1]) > 0.005:
             problems.append(f"{name}: {len(differ)} of {len(data.queries)} rankings differ, e.g. {differ[:3]}")
     # hybrid: RRF ties exactly (a document at rank r of one list and one at rank r of the other), and the
     # order of tied documents is the engine's (Qdrant Edge's varies between runs); the fused scores must be

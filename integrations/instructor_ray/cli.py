@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from instructor_core.cli.commands.options import load_options
 from instructor_core.errors import InputError, install_hint
+from instructor_core.ingest.engine import IngestError
 from instructor_core.ingest.readers import DEFAULT_TEXT_PATTERNS
 
 from .watchdog import DEFAULT_STALL_LIMIT, DEFAULT_STALL_WARN
@@ -232,6 +233,9 @@ def run_ray_ingest(args: argparse.Namespace, *, model: str, store: str) -> int:
         expected = expected_error_in(exc)  # a store down or refusing, a bad shard: one line
         if expected is None or expected is exc:
             raise
+        if isinstance(expected, IngestError) and str(expected).startswith("the store could not"):
+            # the core's write loop does not know the URL: name the store the user gave
+            expected = IngestError(str(expected).replace("the store", f"the store {store}", 1), expected.report)
         raise expected from None
     finally:
         restore_logs()
