@@ -9,6 +9,7 @@ import resource
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,12 @@ def _texts(tmp_path: Path, n: int) -> Path:
 
 def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *argv], env=cli_env(), capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def _embed(texts: Path, out: Path, model: Path, before: Callable[[], object]) -> subprocess.CompletedProcess:
+    """``instructor embed TEXTS -o OUT`` in a child that runs ``before`` first (a limit, a umask)."""
+    argv = [*CLI, "embed", str(texts), "-o", str(out), "--model", str(model), "--quiet"]
+    return subprocess.run(argv, env=cli_env(), capture_output=True, text=True, timeout=300, preexec_fn=before)
 
 
 def _one_line(done: subprocess.CompletedProcess, *needles: str) -> str:
@@ -50,14 +57,7 @@ def test_embed_npy_under_a_file_size_limit_is_one_line_and_leaves_nothing(tmp_pa
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
-    done = subprocess.run(
-        [*CLI, "embed", str(texts), "-o", str(out), "--model", str(tiny_t5_path), "--quiet"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=limit,
-    )
+    done = _embed(texts, out, tiny_t5_path, limit)
     _one_line(done, "instructor embed: error:", str(out), "nothing was written")
     assert list(out.parent.iterdir()) == []
 
@@ -111,14 +111,7 @@ def test_output_written_over_keeps_its_mode_and_a_new_one_takes_the_umask(tmp_pa
     kept.chmod(0o644)
     fresh = tmp_path / f"new{suffix}"
     for out in (kept, fresh):
-        done = subprocess.run(
-            [*CLI, "embed", str(texts), "-o", str(out), "--model", str(tiny_t5_path), "--quiet"],
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            preexec_fn=lambda: os.umask(0o027),
-        )
+        done = _embed(texts, out, tiny_t5_path, lambda: os.umask(0o027))
         assert done.returncode == 0, done.stderr[-2000:]
     assert stat.S_IMODE(kept.stat().st_mode) == 0o644
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o640  # 0o666 under umask 027
